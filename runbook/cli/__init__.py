@@ -1,0 +1,48 @@
+"""``runbook …`` — the same functions as the notebooks, for terminals, scripts and CI.
+
+Each subcommand lives in its own module here and registers itself through ``register``.
+Exit status: 0 when there is no error finding, 1 when there are error findings, 2 when the
+command could not run (bad input, unreachable cluster); the reason is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from runbook.errors import RunbookError
+
+#: subcommand modules, in the order ``runbook --help`` lists them
+COMMAND_MODULES = (
+    "runbook.cli.sandbox_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runbook",
+        description="Runbooks for Kubernetes clusters with several Istio control-plane revisions.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except RunbookError as exc:
+        print(f"runbook {args.command}: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"runbook {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""runbook.report: headless notebook runs and exported reports."""
