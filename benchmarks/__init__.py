@@ -1,0 +1,60 @@
+"""Benchmarks: ``python -m benchmarks [NAME …]`` runs them and prints one markdown table.
+
+A benchmark is a module ``benchmarks/<name>_bench.py`` with ``run() -> list[Result]``; nothing else
+needs registering. Targets come from the issues; each result says whether it met its target.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Result:
+    """One measured figure.
+
+    Attributes:
+        benchmark: which benchmark measured it.
+        metric: what was measured, with its unit (``objects_per_s``, ``p50_us``).
+        value: the figure.
+        target: the target as text (``>= 50000``), empty when there is none.
+        passed: None when there is no target.
+        note: anything a reader needs to interpret the figure.
+    """
+
+    benchmark: str
+    metric: str
+    value: float
+    target: str = ""
+    passed: bool | None = None
+    note: str = ""
+
+
+def at_least(benchmark: str, metric: str, value: float, target: float, note: str = "") -> Result:
+    return Result(benchmark, metric, value, f">= {target:g}", value >= target, note)
+
+
+def at_most(benchmark: str, metric: str, value: float, target: float, note: str = "") -> Result:
+    return Result(benchmark, metric, value, f"<= {target:g}", value <= target, note)
+
+
+def discover() -> dict[str, Callable[[], list[Result]]]:
+    """Every ``*_bench`` module in this package, by short name."""
+    found: dict[str, Callable[[], list[Result]]] = {}
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name.endswith("_bench"):
+            module = importlib.import_module(f"benchmarks.{info.name}")
+            found[info.name.removesuffix("_bench")] = module.run
+    return found
+
+
+def markdown(results: list[Result]) -> str:
+    lines = ["| benchmark | metric | value | target | pass | note |", "|---|---|---|---|---|---|"]
+    for r in results:
+        ok = "" if r.passed is None else ("yes" if r.passed else "**NO**")
+        lines.append(f"| {r.benchmark} | {r.metric} | {r.value:,.3f} | {r.target} | {ok} | {r.note} |")
+    return "\n".join(lines)

@@ -1,0 +1,28 @@
+"""Run benchmarks and print a markdown table; exit 1 when a target is missed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks import Result, discover, markdown
+
+
+def main() -> int:
+    available = discover()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"which to run (default all): {', '.join(available)}")
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in available]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    results: list[Result] = []
+    for name in args.names or list(available):
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        results.extend(available[name]())
+    print(markdown(results))
+    return 1 if any(r.passed is False for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
