@@ -1,0 +1,387 @@
+"""Fix plans: preview, server-side dry run, guarded apply, audit, exact undo.
+
+The safety model (DESIGN.md › Fix safety model), in the order a plan goes through it:
+
+1. **Plan** — every step holds the object as observed (with its ``resourceVersion``) and the object
+   wanted; :meth:`FixPlan.preview` shows both and a unified diff, and the equivalent ``kubectl``.
+2. **Dry run** — :meth:`FixPlan.dry_run` sends every step with ``dryRun=All``: the server validates
+   and admits it but stores nothing.
+3. **Apply** — each update is a PUT carrying the observed ``resourceVersion``; if anyone changed
+   the object since the plan was made the server answers 409 and we stop, change nothing more,
+   and say so (:class:`~runbook.errors.ConcurrentChange`).
+4. **Confirm** — a plan that touches a cluster-scoped object (a webhook configuration, a namespace)
+   needs the kube context's name typed back (``confirm=<context>``), like ``istioctl tag set``
+   refuses to overwrite without ``--overwrite``.
+5. **Audit** — each step appends an :class:`~runbook.fix.audit.AuditRecord` (JSONL) and keeps it
+   on the result for display.
+6. **Undo** — :meth:`FixPlan.undo` puts every applied object back to its exact prior content,
+   again guarded by the resourceVersion our apply produced.
+
+A multi-step plan that fails midway raises :class:`~runbook.errors.PartialApply` naming the steps
+that completed; nothing is left half-applied without being reported, and ``undo()`` reverts the
+completed steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+import yaml
+
+from runbook.errors import (
+    ClusterError,
+    ConcurrentChange,
+    ConfirmationRequired,
+    Conflict,
+    FixError,
+    NotFound,
+    PartialApply,
+    StepOutcome,
+)
+from runbook.fix.audit import AuditLog, AuditRecord
+from runbook.kinds import ResourceKind
+from runbook.kube import Cluster
+
+#: fields the server owns; they are neither diffed nor restored by undo
+_SERVER_FIELDS = ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields",
+                  "selfLink")
+
+
+def comparable(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The object without server-owned metadata and status (what a diff should show)."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    for key in _SERVER_FIELDS:
+        meta.pop(key, None)
+    out.pop("status", None)
+    return out
+
+
+def object_label(kind: ResourceKind, namespace: str | None, name: str) -> str:
+    return f"{kind.kind}/{namespace}/{name}" if namespace else f"{kind.kind}/{name}"
+
+
+@dataclass
+class Step:
+    """One object change of a plan.
+
+    Attributes:
+        kind, namespace, name: the object.
+        before: the object as observed when planning (None: the step creates it).
+        after: the object wanted (None: the step deletes it).
+        description: what the step does, in words.
+        undoable: False for steps whose effect cannot be reverted (deleting a ReplicaSet that its
+            Deployment recreates); the plan says so before it is applied.
+    """
+
+    kind: ResourceKind
+    namespace: str | None
+    name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    description: str
+    undoable: bool = True
+    #: set by apply: the object as the server returned it
+    applied: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return object_label(self.kind, self.namespace, self.name)
+
+    @property
+    def verb(self) -> str:
+        if self.before is None:
+            return "create"
+        return "delete" if self.after is None else "update"
+
+    def diff(self) -> str:
+        """Unified diff (YAML) between before and after, server-owned fields left out."""
+        a = _yaml(comparable(self.before))
+        b = _yaml(comparable(self.after))
+        return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True),
+                                            fromfile=f"{self.label} (now)",
+                                            tofile=f"{self.label} (after fix)"))
+
+    def json_patch(self) -> list[dict[str, Any]]:
+        """The RFC 6902 operations from before to after (for the kubectl equivalent)."""
+        ops: list[dict[str, Any]] = jsonpatch.make_patch(
+            comparable(self.before) or {}, comparable(self.after) or {}).patch
+        return ops
+
+    def kubectl(self) -> str:
+        """The equivalent kubectl command, for learning and for runbooks without this tool."""
+        ns = f" -n {self.namespace}" if self.namespace else ""
+        res = f"{self.kind.key} {self.name}"
+        if self.verb == "delete":
+            return f"kubectl delete {res}{ns}"
+        if self.verb == "create":
+            return f"kubectl create -f - <<'EOF'\n{_yaml(comparable(self.after))}EOF"
+        ops = json.dumps(self.json_patch(), separators=(",", ":"))
+        return f"kubectl patch {res}{ns} --type=json -p {shlex.quote(ops)}"
+
+
+@dataclass
+class StepResult:
+    step: str
+    object: str
+    status: str  # applied | dry-run | failed | not-run | undone | refused
+    detail: str = ""
+
+
+@dataclass
+class PlanResult:
+    """What happened when a plan was dry-run, applied or undone."""
+
+    action: str
+    plan: str
+    context: str
+    steps: list[StepResult] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("applied", "dry-run", "undone") for s in self.steps)
+
+    def summary(self) -> str:
+        lines = [f"{self.action} of {self.plan!r} in context {self.context!r}: "
+                 + ("ok" if self.ok else "NOT completed")]
+        lines += [f"  - {s.object}: {s.status}" + (f" ({s.detail})" if s.detail else "")
+                  for s in self.steps]
+        return "\n".join(lines)
+
+
+@dataclass
+class FixPlan:
+    """An ordered list of steps against one cluster context.
+
+    Build plans with the constructors in :mod:`runbook.fix.plans`; a plan is data until
+    :meth:`apply` is called.
+    """
+
+    title: str
+    context: str
+    server: str
+    user: str | None
+    steps: list[Step]
+    rationale: str = ""
+    extra_commands: list[str] = field(default_factory=list)
+    applied: bool = False
+    undone: bool = False
+    history: list[PlanResult] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ looking
+
+    @property
+    def cluster_scoped(self) -> bool:
+        """True when a step touches a cluster-scoped object (confirmation needed)."""
+        return any(not s.kind.namespaced for s in self.steps)
+
+    @property
+    def undoable(self) -> bool:
+        return all(s.undoable for s in self.steps)
+
+    def diff(self) -> str:
+        return "\n".join(s.diff() for s in self.steps if s.diff())
+
+    def kubectl(self) -> list[str]:
+        """Equivalent commands, step by step (plus any the plan adds, e.g. istioctl)."""
+        return [*self.extra_commands, *(s.kubectl() for s in self.steps)]
+
+    def preview(self) -> str:
+        """Plain-text preview: context, steps, diff, kubectl equivalents, what undo can do."""
+        head = [f"Plan: {self.title}",
+                f"Context: {self.context} ({self.server})"
+                + ("  — touches cluster-scoped objects: confirmation required" if
+                   self.cluster_scoped else "")]
+        if self.rationale:
+            head.append(f"Why: {self.rationale}")
+        head += [f"  {i}. {s.verb} {s.label}: {s.description}"
+                 + ("" if s.undoable else " (cannot be undone)")
+                 for i, s in enumerate(self.steps, 1)]
+        body = self.diff() or "(no change: the cluster already matches)"
+        cmds = "\n".join(self.kubectl())
+        return "\n".join(head) + "\n\n" + body + "\n\nEquivalent commands:\n" + cmds + "\n"
+
+    # ------------------------------------------------------------------ doing
+
+    def check_confirmation(self, cluster: Cluster, confirm: str | None) -> None:
+        """Refuse unless the plan targets ``cluster`` and cluster-scoped changes are confirmed."""
+        if cluster.context != self.context or cluster.server != self.server:
+            raise FixError(
+                f"this plan was made for context {self.context!r} ({self.server}), not "
+                f"{cluster.context!r} ({cluster.server})", hint="make the plan again on this cluster")
+        if self.cluster_scoped and confirm != self.context:
+            raise ConfirmationRequired(
+                f"{self.title!r} changes cluster-scoped objects in context {self.context!r}",
+                hint=f"confirm by passing confirm={self.context!r}")
+
+    def dry_run(self, cluster: Cluster, *, audit: AuditLog | None = None) -> PlanResult:
+        """Send every step with ``dryRun=All``: validated and admitted by the server, not stored."""
+        self.check_confirmation(cluster, self.context)  # dry runs need no confirmation
+        result = PlanResult("dry-run", self.title, self.context)
+        for step in self.steps:
+            try:
+                _send(cluster, step, step.before, step.after, dry_run=True)
+            except ClusterError as exc:
+                result.steps.append(StepResult(step.description, step.label, "failed",
+                                               exc.one_line()))
+                self._record(result, audit, "dry-run", step, "failed", exc.one_line())
+                continue
+            result.steps.append(StepResult(step.description, step.label, "dry-run"))
+            self._record(result, audit, "dry-run", step, "dry-run")
+        self.history.append(result)
+        return result
+
+    def apply(self, cluster: Cluster, *, confirm: str | None = None,
+              audit: AuditLog | None = None) -> PlanResult:
+        """Apply every step in order, each guarded by its observed resourceVersion.
+
+        Raises:
+            ConfirmationRequired: cluster-scoped changes without ``confirm=<context>``.
+            ConcurrentChange: the first step's object changed since planning (nothing changed).
+            PartialApply: a later step failed; the message names the completed steps.
+            FixError: the plan was already applied.
+        """
+        if self.applied and not self.undone:
+            raise FixError(f"{self.title!r} was already applied", hint="undo it first or re-plan")
+        self.check_confirmation(cluster, confirm)
+        result = PlanResult("apply", self.title, self.context)
+        outcomes: list[StepOutcome] = []
+        for i, step in enumerate(self.steps):
+            try:
+                step.applied = _send(cluster, step, step.before, step.after, dry_run=False)
+            except ClusterError as exc:
+                detail = _explain(exc, step)
+                result.steps.append(StepResult(step.description, step.label, "failed", detail))
+                self._record(result, audit, "apply", step,
+                             "refused" if isinstance(exc, Conflict) else "failed", detail)
+                outcomes.append(StepOutcome(step.label, "failed", detail))
+                for rest in self.steps[i + 1:]:
+                    result.steps.append(StepResult(rest.description, rest.label, "not-run"))
+                    outcomes.append(StepOutcome(rest.label, "not-run"))
+                self.history.append(result)
+                if i == 0:
+                    if isinstance(exc, Conflict):
+                        raise ConcurrentChange(detail, hint="nothing was changed; preview again "
+                                               "to see the current state") from None
+                    raise FixError(detail, hint="nothing was changed") from None
+                self.applied = True  # partly: undo() reverts the completed steps
+                self.undone = False
+                raise PartialApply(
+                    f"{self.title!r} stopped at step {i + 1} of {len(self.steps)}: {detail}",
+                    steps=outcomes, hint="run undo() to revert the completed steps") from None
+            result.steps.append(StepResult(step.description, step.label, "applied"))
+            outcomes.append(StepOutcome(step.label, "applied"))
+            self._record(result, audit, "apply", step, "applied")
+        self.applied, self.undone = True, False
+        self.history.append(result)
+        return result
+
+    def undo(self, cluster: Cluster, *, confirm: str | None = None,
+             audit: AuditLog | None = None) -> PlanResult:
+        """Put every applied step's object back to its exact prior content (last step first).
+
+        Each revert is guarded by the resourceVersion our apply produced: if someone changed the
+        object after us, undo refuses for that object rather than overwrite their change.
+        """
+        if not self.applied or self.undone:
+            raise FixError(f"{self.title!r} has nothing to undo", hint="apply it first")
+        self.check_confirmation(cluster, confirm)
+        result = PlanResult("undo", self.title, self.context)
+        failures = 0
+        for step in reversed(self.steps):
+            if step.applied is None and step.verb != "delete":
+                continue
+            if not step.undoable:
+                result.steps.append(StepResult(step.description, step.label, "refused",
+                                               "this step cannot be undone"))
+                continue
+            try:
+                current = step.applied
+                restored = _send(cluster, step, current, step.before, dry_run=False, undo=True)
+            except ClusterError as exc:
+                failures += 1
+                detail = _explain(exc, step)
+                result.steps.append(StepResult(step.description, step.label, "failed", detail))
+                self._record(result, audit, "undo", step, "failed", detail)
+                continue
+            step.applied = None
+            result.steps.append(StepResult(step.description, step.label, "undone"))
+            self._record(result, audit, "undo", step, "applied", before=current, after=restored)
+        self.history.append(result)
+        if failures == 0:
+            self.undone = True
+        return result
+
+    def _record(self, result: PlanResult, audit: AuditLog | None, action: str, step: Step,
+                outcome: str, detail: str = "", *, before: dict[str, Any] | None = None,
+                after: dict[str, Any] | None = None) -> None:
+        rec = AuditRecord(
+            action=action, plan=self.title, step=step.description, context=self.context,
+            server=self.server, user=self.user, object=step.label, result=outcome,
+            before=comparable(before if before is not None else step.before),
+            after=comparable(after if after is not None else
+                             (step.applied if outcome == "applied" else step.after)),
+            detail=detail)
+        result.audit.append(rec)
+        (audit or AuditLog()).append(rec)
+
+
+def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
+          wanted: dict[str, Any] | None, *, dry_run: bool, undo: bool = False
+          ) -> dict[str, Any] | None:
+    """Make the server hold ``wanted`` where it held ``current``, guarded by current's rv."""
+    if wanted is None:
+        if current is None:
+            return None
+        rv = (current.get("metadata") or {}).get("resourceVersion")
+        cluster.delete(step.kind, step.name, step.namespace, resource_version=rv, dry_run=dry_run)
+        return None
+    body = comparable(wanted) or {}
+    if current is None:
+        return cluster.create(step.kind, body, step.namespace, dry_run=dry_run)
+    body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+    if "status" in current:
+        body["status"] = current["status"]
+    return cluster.replace(step.kind, body, dry_run=dry_run)
+
+
+def _explain(exc: ClusterError, step: Step) -> str:
+    if isinstance(exc, Conflict):
+        return (f"{step.label} was changed by someone else since the plan was made "
+                f"(resourceVersion moved on); nothing was written to it")
+    if isinstance(exc, NotFound):
+        return f"{step.label} no longer exists ({exc.message})"
+    return exc.one_line()
+
+
+def _yaml(obj: dict[str, Any] | None) -> str:
+    if obj is None:
+        return ""
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+def build_update(cluster: Cluster, kind: ResourceKind, name: str, namespace: str | None,
+                 change: Callable[[dict[str, Any]], None], description: str,
+                 *, undoable: bool = True) -> Step:
+    """Read the object now and make a step that applies ``change`` (a function editing a copy)."""
+    before = cluster.get(kind, name, namespace)
+    after = copy.deepcopy(before)
+    change(after)
+    return Step(kind, namespace, name, before, after, description, undoable=undoable)
+
+
+def new_plan(cluster: Cluster, title: str, steps: Sequence[Step], *, rationale: str = "",
+             extra_commands: Sequence[str] = ()) -> FixPlan:
+    """A plan bound to ``cluster``'s context and server."""
+    return FixPlan(title=title, context=cluster.context, server=cluster.server, user=cluster.user,
+                   steps=list(steps), rationale=rationale, extra_commands=list(extra_commands))

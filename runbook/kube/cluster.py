@@ -1,0 +1,494 @@
+"""Connecting to a cluster and talking to its API with raw JSON.
+
+:func:`connect` follows kubectl's conventions (``--kubeconfig``, ``$KUBECONFIG``, ``--context``)
+plus one of ours: with no kubeconfig and the context ``"sandbox"``, it attaches to the local
+sandbox (starting one with the ``seed-incident`` scenario if none runs). The same code then runs
+against the sandbox and a real cluster — only the kubeconfig differs.
+
+Requests go through the official client's ``ApiClient`` (auth plugins, exec credentials, TLS
+verification, proxies) but bodies are raw JSON parsed with orjson: the typed models are 2–3× slower
+and heavier on large lists, and tables are built from raw JSON anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import urllib3
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from runbook.errors import ClusterError, ConfigError, InputError, ServerError, Unreachable
+from runbook.kinds import ResourceKind
+from runbook.kube.errors import translate_status, translate_transport
+
+SANDBOX_CONTEXT = "sandbox"
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_PATCH,
+               "apply": APPLY_PATCH}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a request again (the client libraries' rules: client-go, kopf).
+
+    Reads are retried on connection errors, 429 and 5xx; writes only when they carry a
+    ``resourceVersion`` precondition (then a retry can never apply twice) or failed before the
+    request was sent. Waits grow exponentially with full jitter and honour ``Retry-After``.
+    """
+
+    attempts: int = 4
+    base_seconds: float = 0.2
+    cap_seconds: float = 5.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.cap_seconds)
+        return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** attempt))
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+@dataclass
+class RequestRecord:
+    """One API request, for the request log a notebook or benchmark shows."""
+
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    attempts: int
+
+
+@dataclass
+class Cluster:
+    """A connection to one cluster context.
+
+    Attributes:
+        context: kube context name.
+        server: API server URL.
+        user: kubeconfig user name (for audit records; the server may know the user by another
+            name).
+        namespace: the context's default namespace.
+        kubeconfig: path of the kubeconfig used (None in-cluster).
+        is_sandbox: whether this is the embedded sandbox.
+        timeout: (connect, read) seconds applied to every request.
+        retry: the retry policy.
+        requests: the request log of this connection (method, path, status, duration).
+    """
+
+    api: Any  # kubernetes.client.ApiClient
+    context: str
+    server: str
+    user: str | None = None
+    namespace: str = "default"
+    kubeconfig: str | None = None
+    is_sandbox: bool = False
+    timeout: tuple[float, float] = (5.0, 30.0)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    requests: list[RequestRecord] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ raw requests
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        verb: str = "",
+        resource: str = "",
+        namespace: str | None = None,
+        name: str | None = None,
+        retryable: bool | None = None,
+        timeout: tuple[float, float] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """Send one request and return the parsed JSON answer (or bytes with ``raw=True``).
+
+        Args:
+            retryable: override the retry rule (default: GET/HEAD retried, writes not).
+            verb, resource, namespace, name: what this is, for error messages.
+
+        Raises:
+            ClusterError: the matching subclass for the server's answer or the transport failure.
+        """
+        params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        headers = {"Accept": accept}
+        data: bytes | None = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            if isinstance(body, (bytes, str)):
+                data = body.encode() if isinstance(body, str) else body
+            elif content_type == APPLY_PATCH:
+                data = orjson.dumps(body)  # JSON is valid YAML
+            else:
+                data = orjson.dumps(body)
+        may_retry = (method in ("GET", "HEAD")) if retryable is None else retryable
+        verb = verb or method.lower()
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            headers_in: Any = None
+            try:
+                m, url, hdrs, _, _ = self.api.param_serialize(
+                    method, path, query_params=params, header_params=dict(headers),
+                    auth_settings=["BearerToken"])
+                resp = self.api.call_api(m, url, header_params=hdrs, body=data,
+                                         _request_timeout=timeout or self.timeout)
+                payload, status, headers_in = resp.read(), resp.status, resp.headers
+            except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as exc:
+                if isinstance(exc, k8s_client.ApiException) and exc.status:
+                    payload, status = (exc.body or b""), exc.status
+                else:
+                    # a failure before the request was sent is safe to retry even for writes
+                    if attempt < self.retry.attempts and (may_retry or _not_sent(exc)):
+                        time.sleep(self.retry.delay(attempt - 1))
+                        continue
+                    self._log(method, path, 0, started, attempt)
+                    raise translate_transport(exc, server=self.server, context=self.context,
+                                              verb=verb, resource=resource) from None
+            self._log(method, path, status, started, attempt)
+            if 200 <= status < 300:
+                if raw:
+                    return payload
+                return orjson.loads(payload) if payload else {}
+            retry_after = _retry_after(headers_in)
+            error = translate_status(status, payload, verb=verb, resource=resource,
+                                     namespace=namespace, name=name, context=self.context,
+                                     retry_after=retry_after)
+            if isinstance(error, ServerError) and may_retry and attempt < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt - 1, retry_after))
+                continue
+            raise error
+
+    def _log(self, method: str, path: str, status: int, started: float, attempts: int) -> None:
+        self.requests.append(RequestRecord(method, path, status,
+                                           (time.perf_counter() - started) * 1000, attempts))
+
+    # ------------------------------------------------------------------ typed helpers
+
+    def get(self, kind: ResourceKind, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """GET one object."""
+        result: dict[str, Any] = self.request(
+            "GET", kind.path(namespace, name), verb="get", resource=kind.key,
+            namespace=namespace, name=name)
+        return result
+
+    def list_pages(
+        self,
+        kind: ResourceKind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield list pages (``{metadata, items}``) of a cluster-wide or namespaced list.
+
+        Follows ``continue`` tokens. On ``410 Gone`` for an expired token the list restarts from
+        the beginning once (the answer is then consistent), as client-go's pager does.
+        """
+        cont: str | None = None
+        restarted = False
+        while True:
+            try:
+                page: dict[str, Any] = self.request(
+                    "GET", kind.path(namespace),
+                    query={"limit": page_size, "continue": cont,
+                           "labelSelector": label_selector, "fieldSelector": field_selector},
+                    verb="list", resource=kind.key, namespace=namespace)
+            except ClusterError as exc:
+                if exc.status == 410 and cont and not restarted:
+                    cont, restarted = None, True
+                    continue
+                raise
+            yield page
+            cont = (page.get("metadata") or {}).get("continue")
+            if not cont:
+                return
+
+    def list(
+        self,
+        kind: ResourceKind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+        trim: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every object of a list (all pages). ``trim`` may drop fields per object to save memory.
+
+        Items of a list carry no ``apiVersion``/``kind`` on the wire; they are filled in here so
+        that every object is self-describing.
+        """
+        out: list[dict[str, Any]] = []
+        for page in self.list_pages(kind, namespace, label_selector=label_selector,
+                                    field_selector=field_selector, page_size=page_size):
+            items = page.get("items") or []
+            for obj in items:
+                obj.setdefault("apiVersion", kind.api_version)
+                obj.setdefault("kind", kind.kind)
+            out.extend(map(trim, items) if trim else items)
+        return out
+
+    def create(self, kind: ResourceKind, obj: Mapping[str, Any], namespace: str | None = None,
+               *, dry_run: bool = False, field_manager: str = "mesh-runbook") -> dict[str, Any]:
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        result: dict[str, Any] = self.request(
+            "POST", kind.path(ns if kind.namespaced else None), body=dict(obj),
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager},
+            verb="create", resource=kind.key, namespace=ns,
+            name=(obj.get("metadata") or {}).get("name"))
+        return result
+
+    def replace(self, kind: ResourceKind, obj: Mapping[str, Any], *, dry_run: bool = False,
+                field_manager: str = "mesh-runbook") -> dict[str, Any]:
+        """PUT the whole object; its ``metadata.resourceVersion`` is the precondition."""
+        meta = obj.get("metadata") or {}
+        ns, name = meta.get("namespace"), meta["name"]
+        result: dict[str, Any] = self.request(
+            "PUT", kind.path(ns, name), body=dict(obj),
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager},
+            verb="update", resource=kind.key, namespace=ns, name=name,
+            retryable=bool(meta.get("resourceVersion")))
+        return result
+
+    def patch(
+        self,
+        kind: ResourceKind,
+        name: str,
+        body: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "merge",
+        dry_run: bool = False,
+        field_manager: str = "mesh-runbook",
+        force: bool | None = None,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """PATCH with ``patch_type`` merge | strategic | json | apply (server-side apply).
+
+        A patch is retried only when it carries a resourceVersion precondition (merge/strategic
+        bodies with ``metadata.resourceVersion``, or a json-patch ``test`` of it).
+        """
+        if patch_type not in PATCH_TYPES:
+            raise InputError(f"unknown patch type {patch_type!r}; use one of {', '.join(PATCH_TYPES)}")
+        guarded = _has_rv_precondition(body)
+        result: dict[str, Any] = self.request(
+            "PATCH", kind.path(namespace, name, subresource=subresource), body=body,
+            content_type=PATCH_TYPES[patch_type],
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
+                   "force": force},
+            verb="patch", resource=kind.key, namespace=namespace, name=name, retryable=guarded)
+        return result
+
+    def delete(self, kind: ResourceKind, name: str, namespace: str | None = None, *,
+               propagation: str = "Background", resource_version: str | None = None,
+               dry_run: bool = False) -> dict[str, Any]:
+        """DELETE one object, optionally only if it still has ``resource_version``."""
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                "propagationPolicy": propagation}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        if dry_run:
+            body["dryRun"] = ["All"]
+        result: dict[str, Any] = self.request(
+            "DELETE", kind.path(namespace, name), body=body, verb="delete", resource=kind.key,
+            namespace=namespace, name=name, retryable=bool(resource_version))
+        return result
+
+    def logs(self, namespace: str, pod: str, *, container: str | None = None,
+             tail_lines: int | None = None, since_seconds: int | None = None,
+             since_time: str | None = None, timestamps: bool = False,
+             limit_bytes: int | None = None) -> str:
+        """A pod's log text (bounded: pass tail_lines, since_* or limit_bytes)."""
+        from runbook.kinds import PODS
+
+        payload: bytes = self.request(
+            "GET", PODS.path(namespace, pod, subresource="log"),
+            query={"container": container, "tailLines": tail_lines, "sinceSeconds": since_seconds,
+                   "sinceTime": since_time, "timestamps": timestamps or None,
+                   "limitBytes": limit_bytes},
+            accept="text/plain", verb="get", resource="pods/log", namespace=namespace, name=pod,
+            raw=True)
+        return payload.decode("utf-8", errors="replace")
+
+    def version(self) -> dict[str, Any]:
+        """``/version`` of the API server (also a cheap reachability check)."""
+        result: dict[str, Any] = self.request("GET", "/version", verb="get", resource="version")
+        return result
+
+    def describe(self) -> str:
+        """One line naming the context and server, for headers and confirmations."""
+        kind = "sandbox" if self.is_sandbox else "cluster"
+        return f"{kind} context {self.context!r} at {self.server}"
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True for failures that happen before the request reaches the server."""
+    text = str(exc).lower()
+    return "refused" in text or "newconnectionerror" in type(exc).__name__.lower()
+
+
+def _has_rv_precondition(body: Any) -> bool:
+    if isinstance(body, Mapping):
+        return bool((body.get("metadata") or {}).get("resourceVersion"))
+    if isinstance(body, list):
+        return any(isinstance(op, Mapping) and op.get("op") == "test"
+                   and op.get("path") == "/metadata/resourceVersion" for op in body)
+    return False
+
+
+# ---------------------------------------------------------------------- connecting
+
+
+def default_kubeconfig() -> str:
+    """``$KUBECONFIG`` (first entry) or ``~/.kube/config``, as kubectl picks it."""
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return env.split(os.pathsep)[0]
+    return str(Path("~/.kube/config").expanduser())
+
+
+def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = SANDBOX_CONTEXT,
+            *, timeout: tuple[float, float] = (5.0, 30.0), retry: RetryPolicy | None = None,
+            check: bool = True) -> Cluster:
+    """Connect to a cluster the way the notebooks' ``kubeconfig``/``context`` parameters mean it.
+
+    Args:
+        kubeconfig: a kubeconfig path; None means ``$KUBECONFIG`` or ``~/.kube/config`` — except
+            with ``context="sandbox"``, where None means the local sandbox.
+        context: ``"sandbox"`` (the local sandbox when no kubeconfig is given, started with the
+            ``seed-incident`` scenario if none runs), None (the kubeconfig's current context) or a
+            context name in the kubeconfig.
+        timeout: (connect, read) seconds for every request.
+        retry: the retry policy (default: reads retried with backoff).
+        check: call ``/version`` once so that an unreachable cluster fails here, clearly.
+
+    Raises:
+        ConfigError: missing or broken kubeconfig, unknown context (the message lists them).
+        Unreachable / Unauthorized: when ``check`` finds the server unusable.
+    """
+    is_sandbox = False
+    if kubeconfig is None and context == SANDBOX_CONTEXT:
+        from runbook.sandbox import ensure_running
+
+        info = ensure_running(scenario="seed-incident")
+        kubeconfig, is_sandbox = str(info.kubeconfig_path), True
+    path = str(kubeconfig) if kubeconfig is not None else default_kubeconfig()
+    contexts, current = _contexts(path)
+    if context is None:
+        if not current:
+            raise ConfigError(f"{path}: has no current-context",
+                              hint=f"pass a context: one of {', '.join(sorted(contexts))}")
+        context = current
+    if context not in contexts:
+        known = ", ".join(sorted(contexts)) or "none"
+        raise ConfigError(f"context {context!r} not found in {path} (contexts: {known})",
+                          hint="pass --context with one of those, or another --kubeconfig")
+    ctx = contexts[context]
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_kube_config(config_file=path, context=context,
+                                    client_configuration=configuration, persist_config=False)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: context {context!r} cannot be used: {_clean(exc)}",
+                          hint="check the kubeconfig (kubectl config view)") from None
+    # TLS verification stays on: nothing in this project ever sets verify_ssl = False.
+    api = k8s_client.ApiClient(configuration)
+    api.user_agent = "mesh-runbook"
+    cluster = Cluster(
+        api=api, context=context, server=configuration.host, user=ctx.get("user"),
+        namespace=ctx.get("namespace") or "default", kubeconfig=path,
+        is_sandbox=is_sandbox or (context == SANDBOX_CONTEXT and _is_loopback(configuration.host)),
+        timeout=timeout, retry=retry or RetryPolicy())
+    if check:
+        try:
+            cluster.version()
+        except Unreachable:
+            cluster.close()
+            raise
+        except ClusterError as exc:
+            if exc.status == 401:
+                cluster.close()
+                raise
+    return cluster
+
+
+def _contexts(path: str) -> tuple[dict[str, dict[str, Any]], str | None]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"kubeconfig {path} does not exist",
+                          hint="pass --kubeconfig, set KUBECONFIG, or use the sandbox "
+                               "(context 'sandbox' without a kubeconfig)")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"kubeconfig {path} cannot be read: {_clean(exc)}",
+                          hint="check the file (kubectl config view)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)")
+    contexts = {}
+    for entry in data.get("contexts") or []:
+        if isinstance(entry, dict) and entry.get("name"):
+            contexts[str(entry["name"])] = dict(entry.get("context") or {})
+    return contexts, data.get("current-context") or None
+
+
+def _clean(exc: BaseException) -> str:
+    # exception texts from config loaders can quote file content; keep the first line only
+    return " ".join(str(exc).split("\n")[0].split())[:200]
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlparse(url).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+__all__ = ["Cluster", "RequestRecord", "RetryPolicy", "connect", "default_kubeconfig"]

@@ -1,0 +1,106 @@
+"""Reading a cluster into a :class:`~runbook.snapshot.Snapshot`: cluster-wide paginated lists only.
+
+A full read costs one list (a few pages) per kind, never one call per namespace or object, so the
+number of requests does not grow with the number of namespaces. A kind that cannot be read (403,
+or not served because a CRD is missing) is recorded in ``Snapshot.unreadable`` with the reason and
+the rest of the read goes on: a diagnosis with partial rights still says what it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from runbook import kinds as k
+from runbook.errors import ClusterError, Forbidden, NotFound
+from runbook.kinds import ResourceKind
+from runbook.kube.cluster import Cluster
+from runbook.snapshot import Snapshot
+
+#: what a mesh inventory and diagnosis read
+DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
+    k.NAMESPACES, k.NODES, k.PODS, k.SERVICES, k.ENDPOINTS, k.DEPLOYMENTS, k.REPLICA_SETS,
+    k.EVENTS, k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,
+)
+#: what the config analyzer reads in addition
+CONFIG_KINDS: tuple[ResourceKind, ...] = (*k.ISTIO_NETWORKING_KINDS, k.CRDS)
+
+#: server-side filters that keep large reads small without losing what the mesh layer needs
+DEFAULT_SELECTORS: dict[str, dict[str, str]] = {
+    # only the control planes' mesh configs (istio-<rev>) are needed, not every ConfigMap
+    k.CONFIG_MAPS.key: {"label_selector": "istio.io/rev"},
+}
+
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def trim_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop bookkeeping that no table uses (managedFields, kubectl's last-applied copy).
+
+    On large clusters these are often half of an object's size.
+    """
+    meta = obj.get("metadata")
+    if meta:
+        meta.pop("managedFields", None)
+        ann = meta.get("annotations")
+        if ann and _LAST_APPLIED in ann:
+            del ann[_LAST_APPLIED]
+    return obj
+
+
+def read_snapshot(
+    cluster: Cluster,
+    kinds: Iterable[ResourceKind] = DIAGNOSIS_KINDS,
+    *,
+    namespace: str | None = None,
+    selectors: Mapping[str, Mapping[str, str]] | None = None,
+    page_size: int = 500,
+    workers: int = 4,
+) -> Snapshot:
+    """List every kind (cluster-wide, or in ``namespace``) into a snapshot.
+
+    Args:
+        kinds: what to read (default: everything the diagnosis needs).
+        namespace: restrict namespaced kinds to one namespace (cluster-scoped kinds are read whole).
+        selectors: per kind key, ``label_selector``/``field_selector`` to pass (defaults:
+            :data:`DEFAULT_SELECTORS`).
+        page_size: list page size (``limit``).
+        workers: kinds read in parallel (each kind's pages are sequential, as continue tokens are).
+
+    Returns:
+        A snapshot; kinds that could not be read are in ``unreadable`` with a one-line reason.
+        Other errors (unreachable, unauthorized) are raised: nothing useful can be read then.
+    """
+    chosen = list(dict.fromkeys(kinds))
+    sels = {**DEFAULT_SELECTORS, **(selectors or {})}
+    before = len(cluster.requests)
+    snap = Snapshot(context=cluster.context, server=cluster.server,
+                    read_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def read(kind: ResourceKind) -> tuple[ResourceKind, list[dict[str, Any]] | str]:
+        sel = sels.get(kind.key, {})
+        try:
+            items = cluster.list(kind, namespace if kind.namespaced else None,
+                                 label_selector=sel.get("label_selector"),
+                                 field_selector=sel.get("field_selector"),
+                                 page_size=page_size, trim=trim_object)
+        except Forbidden as exc:
+            return kind, exc.one_line()
+        except NotFound as exc:
+            return kind, f"{kind.key} is not served by this cluster ({exc.message})"
+        except ClusterError as exc:
+            if exc.status in (401, 0):
+                raise
+            return kind, exc.one_line()
+        return kind, items
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for kind, result in pool.map(read, chosen):
+            if isinstance(result, str):
+                snap.unreadable[kind.key] = result
+            else:
+                snap.objects[kind.key] = result
+    snap.requests = len(cluster.requests) - before
+    return snap
