@@ -1,0 +1,247 @@
+"""Findings: what is wrong, where, why we think so, and what to do about it.
+
+A :class:`Finding` is one diagnosis: a ``code``, a ``severity`` (``error`` | ``warning`` |
+``info``), the ``subject`` it is about (kind, namespace, name), a one-line ``message`` that says
+what is wrong *and* what to do, the ``evidence`` (short strings quoting what was seen: the event
+message, the webhook's clientConfig, the Services found elsewhere …) and, where the toolkit can
+propose one, a :class:`FixSuggestion` that the fix layer turns into a plan (preview, dry run,
+apply with precondition, undo).
+
+Codes. Istio's analyzer codes are reused where the meaning is the same; ``MR…`` codes are ours.
+Sources for the Istio codes: ``pkg/config/analysis/msg/messages.yaml`` (levels and templates) and
+``pkg/config/analysis/analyzers/webhook/webhook.go`` / ``injection/injection.go`` /
+``injection/injection-image.go`` in istio/istio, and istio.io/latest/docs/reference/config/analysis/.
+
+======== ========= ===========================================================================
+code     severity  meaning
+======== ========= ===========================================================================
+IST0102  info      NamespaceNotInjected: a namespace that runs workloads has neither
+                   ``istio-injection`` nor ``istio.io/rev`` (Istio: level Info, "The namespace is
+                   not enabled for Istio injection. Run 'kubectl label namespace …'"). Istio
+                   reports every non-system namespace; we report only namespaces with workloads
+                   and skip those that host Istio's own control plane or gateways.
+IST0123  warning   NamespaceMultipleInjectionLabels: the namespace has both ``istio-injection``
+                   and ``istio.io/rev`` (Istio: level Warning; older wording "The namespace has
+                   both new and legacy injection labels. Run 'kubectl label namespace <ns>
+                   istio.io/rev-' or … istio-injection-'"). Fix: ``remove-label``.
+IST0139  error     InvalidWebhook, both of Istio's causes: an Istio injector webhook "refers to a
+                   control plane service that does not exist: <ns>/<name>." (and no Service of
+                   that name exists anywhere else — otherwise MR102 is more precise), or
+                   injector webhooks that select the same namespace/pod label permutations
+                   ("Webhook overlaps with others: […]. This may cause injection to occur
+                   twice."), evaluated like ``webhook.Analyzer`` (selectors only, rules ignored).
+IST0158  warning   PodsIstioProxyImageMismatchInNamespace, by revision rather than image: pods whose
+                   ``sidecar.istio.io/status`` revision differs from the revision that injects
+                   their namespace now (after a tag or label change). Fix: ``recreate-workloads``.
+MR101    error     Pods cannot be created: ReplicaSets report ``FailedCreate`` because an admission
+                   webhook call fails. One finding per (namespace, webhook, target) linking the
+                   ReplicaSets → events → webhook configuration → broken target → proposed fix.
+MR102    error     A webhook calls a Service that does not exist in the namespace it names, but a
+                   Service of that name exists in another namespace (named, with the revision
+                   behind it). Fix: ``retarget-webhook`` (or ``set-tag-revision``).
+MR103    error     A webhook's target exists but cannot serve it: no ready endpoints, no such port,
+         /warning  a headless Service, or (non-Istio webhooks) the Service is missing. Error when
+                   ``failurePolicy`` is Fail, warning when Ignore.
+MR104    warning   A namespace is bound to a revision or tag that no injector serves
+                   (``istio.io/rev=<x>`` or ``istio-injection=enabled`` with no matching webhook):
+                   its pods start without a sidecar.
+MR105    warning   A tag's (or a revision's) webhook reaches istiod pods of another revision than
+                   its ``istio.io/rev`` label claims. Fix: ``set-tag-revision`` / ``retarget-webhook``.
+MR106    warning   The proposed retarget (MR101/MR102) reaches a different revision than the
+                   configuration claims; carries the alternative fix that reaches the claimed
+                   revision.
+MR107    info      Workloads to recreate once the webhook is fixed (or whose failures are stale now
+                   that the target resolves). Fix: ``recreate-workloads``.
+MR108    warning   A kind could not be read (e.g. 403): names the verb, resource and scope that is
+         /info     missing; results that need it are partial. Warning for the kinds a diagnosis
+                   depends on, info for the rest.
+MR109    info      No Istio control plane found (no ``app=istiod`` Deployment, no injector webhook):
+                   the tables are empty.
+======== ========= ===========================================================================
+
+Fix actions (``FixSuggestion.action``) and their ``params``:
+
+``retarget-webhook``
+    ``kind``, ``configuration``, ``webhooks`` (names), ``webhook_indexes`` (positions in
+    ``.webhooks``), ``current_service_namespace``, ``current_service_name``, ``service_namespace``,
+    ``service_name``, ``service_port``, ``service_path`` (the new target), ``revision`` (what the new
+    target reaches), ``claimed_revision``.
+``set-tag-revision``
+    ``tag``, ``revision``, ``configuration``, ``webhooks``, ``webhook_indexes``, ``istio_namespace``,
+    ``service_namespace``, ``service_name``, ``service_port``, ``service_path`` (the Service that
+    serves ``revision``, taken from that revision's own injector webhook), ``canonical_configuration``,
+    ``overwrite`` (always True: the tag exists).
+``recreate-workloads``
+    ``namespace``, ``deployments``, ``replicasets``, ``pods``, ``method`` (``rollout-restart``).
+``relabel-namespace``
+    ``namespace``, ``label``, ``value``, ``current_value``.
+``remove-label``
+    ``namespace``, ``label``, ``current_value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+SEVERITIES: tuple[str, ...] = (ERROR, WARNING, INFO)
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+FIX_ACTIONS: tuple[str, ...] = (
+    "retarget-webhook",
+    "set-tag-revision",
+    "recreate-workloads",
+    "relabel-namespace",
+    "remove-label",
+)
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """One finding code: default severity, title, and where its meaning comes from."""
+
+    code: str
+    severity: str
+    title: str
+    source: str
+
+
+#: every code this module's diagnoses emit (the docstring table, as data)
+CODES: dict[str, CodeInfo] = {c.code: c for c in (
+    CodeInfo("IST0102", INFO, "NamespaceNotInjected",
+             "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go"),
+    CodeInfo("IST0123", WARNING, "NamespaceMultipleInjectionLabels",
+             "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go"),
+    CodeInfo("IST0139", ERROR, "InvalidWebhook",
+             "istio messages.yaml IST0139 (Error); analyzers/webhook/webhook.go"),
+    CodeInfo("IST0158", WARNING, "PodsIstioProxyImageMismatchInNamespace",
+             "istio messages.yaml IST0158 (Warning); analyzers/injection/injection-image.go"),
+    CodeInfo("MR101", ERROR, "PodsNotCreatedWebhookFailure", "mesh-runbook"),
+    CodeInfo("MR102", ERROR, "WebhookTargetInOtherNamespace", "mesh-runbook"),
+    CodeInfo("MR103", ERROR, "WebhookTargetUnavailable", "mesh-runbook"),
+    CodeInfo("MR104", WARNING, "NamespaceRevisionNotServed", "mesh-runbook"),
+    CodeInfo("MR105", WARNING, "WebhookReachesOtherRevision", "mesh-runbook"),
+    CodeInfo("MR106", WARNING, "RetargetChangesRevision", "mesh-runbook"),
+    CodeInfo("MR107", INFO, "RecreateWorkloads", "mesh-runbook"),
+    CodeInfo("MR108", WARNING, "KindNotReadable", "mesh-runbook"),
+    CodeInfo("MR109", INFO, "NoIstioControlPlane", "mesh-runbook"),
+)}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a finding is about."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True)
+class FixSuggestion:
+    """A proposed change, complete enough for the fix layer to plan it without guessing.
+
+    Attributes:
+        action: one of :data:`FIX_ACTIONS`.
+        params: the action's parameters (see the module docstring for each action's keys).
+        command: the equivalent ``kubectl``/``istioctl`` command, for learning and for people who
+            prefer to type it.
+        summary: one line: what the change does and what it leads to.
+    """
+
+    action: str
+    params: Mapping[str, Any]
+    command: str
+    summary: str
+
+    def __post_init__(self) -> None:
+        if self.action not in FIX_ACTIONS:
+            raise ValueError(f"unknown fix action {self.action!r}; expected one of {FIX_ACTIONS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "params": _plain(self.params), "command": self.command,
+                "summary": self.summary}
+
+
+@dataclass
+class Finding:
+    """One diagnosis (see the module docstring for codes and severities)."""
+
+    code: str
+    severity: str
+    subject: Subject
+    message: str
+    evidence: list[str] = field(default_factory=list)
+    fix: FixSuggestion | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        # One line: messages end up in table cells and terminal rows.
+        self.message = " ".join(self.message.split())
+        self.evidence = [" ".join(str(e).split()) for e in self.evidence]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``code``, ``severity``, ``subject``, ``message``, ``evidence``, ``fix``."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "subject": self.subject.to_dict(),
+            "message": self.message,
+            "evidence": list(self.evidence),
+            "fix": self.fix.to_dict() if self.fix else None,
+        }
+
+
+#: columns of :func:`findings_frame`
+FINDINGS_COLUMNS: tuple[str, ...] = (
+    "severity", "code", "kind", "namespace", "name", "message", "evidence", "fix_action",
+    "fix_command", "fix_summary",
+)
+
+
+def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+    """One row per finding.
+
+    Columns: ``severity``, ``code``, ``kind``, ``namespace``, ``name`` (the subject), ``message``,
+    ``evidence`` (list of strings), ``fix_action``, ``fix_command``, ``fix_summary`` (None when
+    there is no fix).
+    """
+    rows = [
+        (f.severity, f.code, f.subject.kind, f.subject.namespace, f.subject.name, f.message,
+         list(f.evidence), f.fix.action if f.fix else None, f.fix.command if f.fix else None,
+         f.fix.summary if f.fix else None)
+        for f in findings
+    ]
+    return pd.DataFrame(rows, columns=list(FINDINGS_COLUMNS))
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors first, then warnings, then infos; stable within a severity."""
+    return sorted(findings, key=lambda f: _RANK[f.severity])
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    """True when any finding is an error (the command line then exits 1)."""
+    return any(f.severity == ERROR for f in findings)
+
+
+def _plain(value: Any) -> Any:
+    """Params as JSON-ready values (tuples to lists, mappings to dicts)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
