@@ -26,3 +26,31 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("MESH_RUNBOOK_HOME", str(home))
     monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+# --- the sandbox (runbook.sandbox) for every test that needs a cluster -------------------------
+
+
+@pytest.fixture
+def sandbox():  # type: ignore[no-untyped-def]
+    """A fresh sandbox (scenario ``empty``, manual clock), stopped after the test.
+
+    Talk to it with the official client (``sandbox.kubeconfig_path``, context ``sandbox``; context
+    ``sandbox-readonly`` gets 403 on writes) or kubectl; drive time with ``sandbox.advance(s)`` and
+    wait for controllers with ``sandbox.settle()``.
+    """
+    from runbook.sandbox import Sandbox
+
+    with Sandbox(scenario="empty", clock="manual") as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """Path of the real kubectl; tests that need it skip where it is not installed."""
+    import shutil
+
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.skip("kubectl is not installed on this machine")
+    return path

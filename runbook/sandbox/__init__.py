@@ -1,1 +1,48 @@
-"""runbook.sandbox"""
+"""runbook.sandbox — an embedded Kubernetes API server for the resources this project touches.
+
+The official Python client and the real kubectl use it unchanged; only the kubeconfig differs
+from a real cluster. See docs/sandbox.md (how to start it, how it maps things, LIMITS).
+
+Seams for in-process code (controllers, admission webhooks, emulated istiod)::
+
+    Sandbox            context manager: server thread, kubeconfig, advance/settle/reset/stop
+    Sandbox.cluster    resource semantics (create/update/patch/delete/list/watch) — Cluster
+    Sandbox.store      objects, resourceVersions, watch history, subscribe(callback) — Store
+    Sandbox.admission  AdmissionChain: .mutating / .validating plugin lists
+    Sandbox.clock      Clock: now(), call_at/call_later timers, advance()
+    Sandbox.cluster.work  WorkQueue for reconcile work (settle() waits for it)
+    Sandbox.logs       PodLogs: append(namespace, pod, container, line, when)
+    Sandbox.faults     FaultTable; Sandbox.requests: RequestLog
+    scenarios.register(name)   add a scenario loader
+"""
+
+from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
+from runbook.sandbox.clock import Clock
+from runbook.sandbox.cluster import Cluster, RequestContext
+from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
+from runbook.sandbox.logs import PodLogs
+from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, stop_running
+from runbook.sandbox.sandbox import Sandbox
+from runbook.sandbox.status import ApiError
+from runbook.sandbox.store import Change, Store
+
+__all__ = [
+    "AdmissionChain",
+    "AdmissionRequest",
+    "ApiError",
+    "Change",
+    "Clock",
+    "Cluster",
+    "Fault",
+    "FaultTable",
+    "PodLogs",
+    "RequestContext",
+    "RequestLog",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxInfo",
+    "Store",
+    "ensure_running",
+    "find_running",
+    "stop_running",
+]

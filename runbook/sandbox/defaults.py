@@ -1,0 +1,234 @@
+"""API defaulting and allocation: the fields kube-apiserver fills in before it stores an object.
+
+Only the defaults that readers of this project see are set (what ``kubectl get -o yaml`` and
+``describe`` show for the kinds it touches, what printers and controllers read): Service type,
+clusterIP/nodePort allocation and port defaults; Namespace phase and finalizer; pod-spec defaults
+in Pods and templates; Deployment/ReplicaSet replicas and strategy; webhook configuration
+defaults (matchPolicy, reinvocationPolicy, rule scope, timeoutSeconds, failurePolicy, selectors);
+Secret type; CRD names. Sources: the ``SetDefaults_*`` functions of k8s.io/kubernetes
+``pkg/apis/*/v1/defaults.go`` and the upstream fixture ``webhooks/rev-16-injector.yaml`` (a
+cluster read-back that shows the webhook defaults).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from typing import Any
+
+Obj = dict[str, Any]
+
+#: Service ClusterIP range (kubeadm's default) and NodePort range
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+NODE_PORTS = range(30000, 32768)
+
+
+class Allocator:
+    """Hands out ClusterIPs and NodePorts, remembering what is taken; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ips: set[str] = set()
+        self._ports: set[int] = set()
+        self._next_ip = 10  # .1 is the kubernetes Service; leave a few for fixed addresses
+        self._next_port = NODE_PORTS.start
+
+    def reserve(self, svc: Obj) -> None:
+        """Mark a stored Service's clusterIP and nodePorts as taken."""
+        spec = svc.get("spec") or {}
+        with self._lock:
+            if spec.get("clusterIP") and spec["clusterIP"] != "None":
+                self._ips.add(spec["clusterIP"])
+            for port in spec.get("ports") or ():
+                if port.get("nodePort"):
+                    self._ports.add(int(port["nodePort"]))
+
+    def release(self, svc: Obj) -> None:
+        spec = svc.get("spec") or {}
+        with self._lock:
+            self._ips.discard(spec.get("clusterIP", ""))
+            for port in spec.get("ports") or ():
+                self._ports.discard(int(port.get("nodePort") or 0))
+
+    def ip(self) -> str:
+        with self._lock:
+            while True:
+                candidate = str(SERVICE_CIDR[self._next_ip])
+                self._next_ip += 1
+                if candidate not in self._ips:
+                    self._ips.add(candidate)
+                    return candidate
+
+    def node_port(self) -> int:
+        with self._lock:
+            for _ in range(len(NODE_PORTS)):
+                port = self._next_port
+                self._next_port = NODE_PORTS.start + (port + 1 - NODE_PORTS.start) % len(NODE_PORTS)
+                if port not in self._ports:
+                    self._ports.add(port)
+                    return port
+        raise RuntimeError("no free NodePort left")
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ips.clear()
+            self._ports.clear()
+            self._next_ip = 10
+            self._next_port = NODE_PORTS.start
+
+
+def apply_defaults(kind_key: str, obj: Obj, allocator: Allocator, old: Obj | None = None) -> None:
+    """Fill in defaults in place (on create; on update ``old`` carries allocated fields over)."""
+    fn = _DEFAULTERS.get(kind_key)
+    if fn is not None:
+        fn(obj, allocator, old)
+
+
+def _namespace(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    name = obj.get("metadata", {}).get("name", "")
+    labels = obj["metadata"].setdefault("labels", {})
+    labels["kubernetes.io/metadata.name"] = name  # set by the NamespaceDefaultLabelName gate
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("finalizers", ["kubernetes"])
+    status = obj.setdefault("status", {})
+    status.setdefault("phase", "Active")
+
+
+def _service(obj: Obj, alloc: Allocator, old: Obj | None) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    old_spec = (old or {}).get("spec") or {}
+    if spec["type"] == "ExternalName":
+        return
+    if not spec.get("clusterIP"):
+        spec["clusterIP"] = old_spec.get("clusterIP") or alloc.ip()
+    if spec["clusterIP"] != "None":
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    spec.setdefault("internalTrafficPolicy", "Cluster")
+    needs_node_port = spec["type"] in ("NodePort", "LoadBalancer")
+    if needs_node_port:
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    old_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in old_spec.get("ports") or ()}
+    for port in spec.get("ports") or ():
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+        if needs_node_port and not port.get("nodePort"):
+            previous = old_ports.get((port.get("port"), port["protocol"]), {}).get("nodePort")
+            port["nodePort"] = previous or alloc.node_port()
+    obj.setdefault("status", {}).setdefault("loadBalancer", {})
+
+
+def pod_spec_defaults(spec: Obj) -> None:
+    """``SetDefaults_PodSpec`` and container defaults (shared by Pods and pod templates)."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    for group in ("initContainers", "containers"):
+        for c in spec.get(group) or ():
+            image = str(c.get("image", ""))
+            tag = image.rsplit("/", 1)[-1]
+            latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
+            c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+            c.setdefault("terminationMessagePath", "/dev/termination-log")
+            c.setdefault("terminationMessagePolicy", "File")
+            c.setdefault("resources", {})
+            for port in c.get("ports") or ():
+                port.setdefault("protocol", "TCP")
+
+
+def _pod(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    spec = obj.setdefault("spec", {})
+    pod_spec_defaults(spec)
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    spec.setdefault("priority", 0)
+    status = obj.setdefault("status", {})
+    status.setdefault("phase", "Pending")
+    status.setdefault("qosClass", "BestEffort")
+
+
+def _template(obj: Obj) -> None:
+    template = obj.setdefault("spec", {}).setdefault("template", {})
+    template.setdefault("metadata", {})
+    pod_spec_defaults(template.setdefault("spec", {}))
+
+
+def _deployment(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _template(obj)
+
+
+def _replicaset(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+    _template(obj)
+
+
+def _webhooks(obj: Obj, _: Allocator, old: Obj | None, mutating: bool) -> None:
+    for hook in obj.get("webhooks") or ():
+        hook.setdefault("failurePolicy", "Fail")
+        hook.setdefault("matchPolicy", "Equivalent")
+        hook.setdefault("namespaceSelector", {})
+        hook.setdefault("objectSelector", {})
+        hook.setdefault("timeoutSeconds", 10)
+        if mutating:
+            hook.setdefault("reinvocationPolicy", "Never")
+        service = (hook.get("clientConfig") or {}).get("service")
+        if isinstance(service, dict):
+            service.setdefault("port", 443)
+        for rule in hook.get("rules") or ():
+            rule.setdefault("scope", "*")
+
+
+def _mutating(obj: Obj, alloc: Allocator, old: Obj | None) -> None:
+    _webhooks(obj, alloc, old, mutating=True)
+
+
+def _validating(obj: Obj, alloc: Allocator, old: Obj | None) -> None:
+    _webhooks(obj, alloc, old, mutating=False)
+
+
+def _secret(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    obj.setdefault("type", "Opaque")
+
+
+def _crd(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    names = obj.setdefault("spec", {}).setdefault("names", {})
+    if names.get("kind"):
+        names.setdefault("singular", str(names["kind"]).lower())
+        names.setdefault("listKind", f"{names['kind']}List")
+
+
+def _node(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    obj.setdefault("spec", {})
+
+
+_DEFAULTERS = {
+    "namespaces": _namespace,
+    "services": _service,
+    "pods": _pod,
+    "deployments.apps": _deployment,
+    "replicasets.apps": _replicaset,
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io": _mutating,
+    "validatingwebhookconfigurations.admissionregistration.k8s.io": _validating,
+    "secrets": _secret,
+    "customresourcedefinitions.apiextensions.k8s.io": _crd,
+    "nodes": _node,
+}

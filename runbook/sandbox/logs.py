@@ -1,0 +1,113 @@
+"""Container log buffers behind ``GET /api/v1/namespaces/{ns}/pods/{name}/log``.
+
+What kubelet keeps per container is a file of lines with timestamps; here it is a bounded list
+per (namespace, pod, container). In-process code (the emulated istiod of a later task, tests)
+writes with :meth:`PodLogs.append`; the API reads with :meth:`PodLogs.read` and streams with
+:meth:`PodLogs.follow`. Timestamps use kubelet's fixed-width RFC 3339 nanosecond form
+(``2023-10-27T06:00:55.741297000Z``), which is what ``kubectl logs --timestamps`` shows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+MAX_LINES = 50_000
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line: sandbox-clock time (epoch seconds) and the text without its newline."""
+
+    when: float
+    text: str
+
+    def render(self, timestamps: bool) -> str:
+        if not timestamps:
+            return self.text + "\n"
+        return f"{format_log_time(self.when)} {self.text}\n"
+
+
+def format_log_time(when: float) -> str:
+    """kubelet's ``RFC3339NanoFixed``: nine fractional digits and ``Z``."""
+    dt = datetime.fromtimestamp(when, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+Key = tuple[str, str, str]
+Follower = Callable[[LogLine], None]
+
+
+class PodLogs:
+    """Per-container log buffers; thread-safe."""
+
+    def __init__(self, max_lines: int = MAX_LINES) -> None:
+        self._lock = threading.Lock()
+        self._max = max_lines
+        self._lines: dict[Key, deque[LogLine]] = {}
+        self._followers: dict[Key, list[Follower]] = {}
+
+    def append(self, namespace: str, pod: str, container: str, line: str,
+               when: datetime | float) -> None:
+        """Add one line (a trailing newline is dropped) written at ``when`` (sandbox time)."""
+        ts = when.timestamp() if isinstance(when, datetime) else float(when)
+        entry = LogLine(ts, line.rstrip("\n"))
+        key = (namespace, pod, container)
+        with self._lock:
+            self._lines.setdefault(key, deque(maxlen=self._max)).append(entry)
+            followers = list(self._followers.get(key, ()))
+        for follower in followers:
+            follower(entry)
+
+    def lines(self, namespace: str, pod: str, container: str) -> list[LogLine]:
+        with self._lock:
+            return list(self._lines.get((namespace, pod, container), ()))
+
+    def read(self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None,
+             since: float | None = None, timestamps: bool = False,
+             limit_bytes: int | None = None) -> str:
+        """The log as ``kubectl logs`` gets it.
+
+        Args:
+            tail_lines: only the last N lines (after ``since`` filtering), as kubelet applies it.
+            since: only lines written at or after this time (epoch seconds); ``sinceTime`` and
+                ``sinceSeconds`` both arrive here.
+            timestamps: prefix each line with its time.
+            limit_bytes: cut the answer after this many bytes (possibly mid-line, as kubelet does).
+        """
+        lines = self.lines(namespace, pod, container)
+        if since is not None:
+            lines = [ln for ln in lines if ln.when >= since]
+        if tail_lines is not None:
+            lines = lines[-tail_lines:] if tail_lines > 0 else []
+        text = "".join(ln.render(timestamps) for ln in lines)
+        if limit_bytes is not None:
+            text = text.encode()[:limit_bytes].decode(errors="ignore")
+        return text
+
+    def follow(self, namespace: str, pod: str, container: str, callback: Follower
+               ) -> Callable[[], None]:
+        """Call ``callback(line)`` for each new line; returns a function that stops it."""
+        key = (namespace, pod, container)
+        with self._lock:
+            self._followers.setdefault(key, []).append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._followers.get(key, []):
+                    self._followers[key].remove(callback)
+
+        return stop
+
+    def drop_pod(self, namespace: str, pod: str) -> None:
+        """Forget a deleted pod's logs (kubelet removes them with the pod)."""
+        with self._lock:
+            for key in [k for k in self._lines if k[:2] == (namespace, pod)]:
+                del self._lines[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lines.clear()

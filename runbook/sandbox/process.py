@@ -1,0 +1,220 @@
+"""A sandbox as a process of its own, and how other processes (notebook kernels) find it.
+
+``python -m runbook.sandbox`` (and ``runbook sandbox``) runs :func:`serve` in the foreground: it
+starts a :class:`~.sandbox.Sandbox`, writes the state file ``$MESH_RUNBOOK_HOME/sandbox/state.json``
+(pid, url, kubeconfig path, scenario, CA path, admin token), prints ``export KUBECONFIG=…`` and
+runs until SIGINT/SIGTERM, then removes the state file.
+
+:func:`find_running` reads the state file and checks that the process lives and answers; a stale
+file (dead process, or a live process that is not answering as the file says) is removed.
+:func:`ensure_running` returns the running sandbox or starts one in the background and waits
+until it answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from runbook.errors import InputError
+from runbook.paths import runbook_home
+
+STATE_FILE = "state.json"
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """A running sandbox, as its state file describes it.
+
+    Attributes:
+        pid: process id of the sandbox server.
+        url: ``https://127.0.0.1:PORT``.
+        kubeconfig_path: the kubeconfig it wrote (contexts ``sandbox``, ``sandbox-readonly``).
+        ca_path: the CA certificate that verifies its TLS certificate.
+        scenario: the scenario it was started with.
+        token: the bearer token of user ``sandbox`` (for the admin API).
+        started_at: epoch seconds.
+    """
+
+    pid: int
+    url: str
+    kubeconfig_path: Path
+    ca_path: Path
+    scenario: str
+    token: str
+    started_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kubeconfig_path"], data["ca_path"] = str(self.kubeconfig_path), str(self.ca_path)
+        return data
+
+
+def sandbox_dir() -> Path:
+    """``$MESH_RUNBOOK_HOME/sandbox`` (created on demand)."""
+    return runbook_home() / "sandbox"
+
+
+def state_path() -> Path:
+    return sandbox_dir() / STATE_FILE
+
+
+def read_state() -> SandboxInfo | None:
+    """The state file's contents (None when missing or unreadable); no liveness check."""
+    try:
+        data = json.loads(state_path().read_text())
+        return SandboxInfo(int(data["pid"]), str(data["url"]), Path(data["kubeconfig_path"]),
+                           Path(data["ca_path"]), str(data["scenario"]), str(data["token"]),
+                           float(data["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def admin_request(info: SandboxInfo, method: str, path: str, body: Any = None,
+                  timeout: float = 5.0) -> Any:
+    """Call the sandbox (admin API or any path) with its token, verifying TLS with its CA.
+
+    Raises:
+        OSError: no answer (urllib's errors are OSErrors).
+    """
+    context = ssl.create_default_context(cafile=str(info.ca_path))
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(info.url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {info.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def _answers(info: SandboxInfo) -> bool:
+    try:
+        admin_request(info, "GET", "/version", timeout=2.0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def find_running() -> SandboxInfo | None:
+    """The sandbox another process started, if it is alive and answering; stale state is removed."""
+    info = read_state()
+    if info is None:
+        if state_path().exists():
+            state_path().unlink(missing_ok=True)
+        return None
+    if _alive(info.pid) and _answers(info):
+        return info
+    state_path().unlink(missing_ok=True)
+    return None
+
+
+def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> SandboxInfo:
+    """The running sandbox, or a new background one started with ``scenario``.
+
+    An already running sandbox is returned as it is, whatever its scenario (``reset`` or stop it
+    to change). The new process survives this one (own session); stop it with
+    ``runbook sandbox stop``.
+
+    Raises:
+        InputError: it did not come up within ``timeout`` seconds (its log is named).
+    """
+    info = find_running()
+    if info is not None:
+        return info
+    directory = sandbox_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / "sandbox.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runbook.sandbox", "--scenario", scenario, "--port", "0"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=os.environ.copy())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = read_state()
+        if info is not None and info.pid == proc.pid and _answers(info):
+            return info
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)  # polling another process's start-up: there is no event to wait on
+    if proc.poll() is None:
+        proc.terminate()
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    raise InputError(f"the sandbox did not start: {' | '.join(tail) or 'no output'}",
+                     hint=f"see {log_path}")
+
+
+def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
+    """Stop the running sandbox (SIGTERM, then wait); returns what was stopped, or None."""
+    info = find_running()
+    if info is None:
+        return None
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)  # waiting for another process to exit
+    state_path().unlink(missing_ok=True)
+    return info
+
+
+def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = None,
+          clock: str = "real", quiet: bool = False) -> int:
+    """Run a sandbox in the foreground until SIGINT/SIGTERM (``runbook sandbox``)."""
+    from runbook.sandbox.sandbox import Sandbox
+
+    directory = sandbox_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    running = find_running()
+    if running is not None:
+        raise InputError(f"a sandbox is already running (pid {running.pid}, {running.url})",
+                         hint="use it (runbook sandbox status) or stop it (runbook sandbox stop)")
+    kubeconfig = Path(kubeconfig_out).expanduser() if kubeconfig_out else directory / "kubeconfig"
+    sandbox = Sandbox(scenario=scenario, port=port, clock=clock, kubeconfig_path=kubeconfig)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sandbox.start()
+        info = SandboxInfo(os.getpid(), sandbox.url, sandbox.kubeconfig_path, sandbox.ca_path,
+                           scenario, sandbox.token, sandbox.started_at)
+        tmp = state_path().with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info.to_json(), fh)
+        os.replace(tmp, state_path())  # atomic: readers never see half a file
+        if not quiet:
+            print(f"sandbox serving {sandbox.url} (scenario {scenario}, clock {clock})", flush=True)
+            print(f"export KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
+        stop.wait()
+    finally:
+        sandbox.stop()
+        current = read_state()
+        if current is not None and current.pid == os.getpid():
+            state_path().unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not quiet:
+        print("sandbox stopped", flush=True)
+    return 0

@@ -1,0 +1,308 @@
+"""``Sandbox``: the embedded cluster as a context manager (server thread, kubeconfig, controls).
+
+::
+
+    with Sandbox(scenario="empty", clock="manual") as sb:
+        config.load_kube_config(sb.kubeconfig_path, context="sandbox")
+        ...
+        sb.advance(30)      # sandbox time moves; due timers fire
+        sb.settle()         # queued reconcile work and due timers are done
+
+The server runs its asyncio loop in a background thread and listens on 127.0.0.1 (HTTPS with a
+fresh CA written into the kubeconfig). The kubeconfig has two contexts: ``sandbox`` (user
+``sandbox``, may do anything) and ``sandbox-readonly`` (user ``sandbox-readonly``, 403 on every
+write). In-process code (tests, later the controllers) uses :attr:`Sandbox.cluster` and
+:attr:`Sandbox.store` directly; both are thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from runbook.sandbox.admission import AdmissionChain
+from runbook.sandbox.clock import Clock
+from runbook.sandbox.cluster import Cluster
+from runbook.sandbox.faults import FaultTable, RequestLog
+from runbook.sandbox.logs import PodLogs
+from runbook.sandbox.scenarios import load_scenario
+from runbook.sandbox.server import ApiServer, Users
+from runbook.sandbox.store import DEFAULT_HISTORY, Store
+from runbook.sandbox.tls import Certificates, make_certificates
+
+USER = "sandbox"
+READONLY_USER = "sandbox-readonly"
+CONTEXT = "sandbox"
+READONLY_CONTEXT = "sandbox-readonly"
+
+
+class Sandbox:
+    """A local Kubernetes API server for this project's resources (see the module docstring).
+
+    Args:
+        scenario: a scenario name (``empty``, …) or a path of YAML manifests.
+        port: TCP port on 127.0.0.1 (0 picks a free one).
+        clock: ``"real"`` or ``"manual"``.
+        kubeconfig_path: where to write the kubeconfig (default: a private temporary directory,
+            removed on stop).
+        history: watch history kept per kind.
+    """
+
+    def __init__(self, scenario: str = "empty", port: int = 0, clock: str = "real",
+                 kubeconfig_path: str | os.PathLike[str] | None = None,
+                 history: int = DEFAULT_HISTORY) -> None:
+        self.scenario = scenario
+        self.clock = Clock(clock)
+        self.cluster = Cluster(self.clock, history=history)
+        self.requests = RequestLog()
+        self.faults = FaultTable()
+        self.token = secrets.token_urlsafe(32)
+        self.readonly_token = secrets.token_urlsafe(32)
+        self._port = port
+        self._own_dir: Path | None = None
+        if kubeconfig_path is None:
+            self._own_dir = Path(tempfile.mkdtemp(prefix="runbook-sandbox-"))
+            kubeconfig_path = self._own_dir / "kubeconfig"
+        self.kubeconfig_path = Path(kubeconfig_path)
+        self.ca_path = self.kubeconfig_path.with_name(self.kubeconfig_path.name + ".ca.crt")
+        self.url = ""
+        self.server = ApiServer(
+            self.cluster, Users({self.token: USER, self.readonly_token: READONLY_USER},
+                                frozenset({READONLY_USER})),
+            self.requests, self.faults, self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._runner: web.AppRunner | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._certs: Certificates | None = None
+        self.started_at = 0.0
+
+    # ------------------------------------------------------------------ handy views
+
+    @property
+    def store(self) -> Store:
+        return self.cluster.store
+
+    @property
+    def logs(self) -> PodLogs:
+        return self.cluster.logs
+
+    @property
+    def admission(self) -> AdmissionChain:
+        return self.cluster.admission
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Sandbox:
+        """Load the scenario, start serving, write the kubeconfig; returns self."""
+        if self._thread is not None:
+            return self
+        self.started_at = time.time()
+        load_scenario(self.cluster, self.scenario)
+        self._certs = make_certificates()
+        self._thread = threading.Thread(target=self._run, name="runbook-sandbox", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._startup_error is not None:
+            self._thread.join(5)
+            self._thread = None
+            raise self._startup_error
+        self.url = f"https://127.0.0.1:{self._port}"
+        self._write_kubeconfig()
+        return self
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop serving (open watches end), remove files it made. Safe to call twice."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(self.server.stopping.set)
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            with contextlib.suppress(Exception):
+                future.result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        self._thread = None
+        self._loop = None
+        self.clock.on_schedule = None
+        self.cluster.work.on_add = None
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:
+            self._startup_error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        assert self._certs is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+            cert.write_bytes(self._certs.cert_pem)
+            key.write_bytes(self._certs.key_pem)
+            context.load_cert_chain(cert, key)
+        self._runner = web.AppRunner(self.server.app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=context)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self._port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+
+        def wake_drain() -> None:
+            loop.call_soon_threadsafe(self._drain)
+
+        def wake_timers() -> None:
+            loop.call_soon_threadsafe(self._reschedule)
+
+        self.cluster.work.on_add = wake_drain
+        self.clock.on_schedule = wake_timers
+        self._reschedule()
+        self._drain()
+
+    async def _shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _drain(self) -> None:
+        self.cluster.work.run_pending()
+
+    def _reschedule(self) -> None:
+        """Real clock: wake the loop when the earliest timer comes due."""
+        if self._loop is None or self.clock.mode != "real":
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.clock.next_due()
+        if due is None:
+            return
+        delay = max(0.0, due - self.clock.time())
+
+        def fire() -> None:
+            self._timer = None
+            self.clock.run_due()
+            self._drain()
+            self._reschedule()
+
+        self._timer = self._loop.call_later(delay, fire)
+
+    # ------------------------------------------------------------------ controls
+
+    def advance(self, seconds: float) -> None:
+        """Move sandbox time forward; timers passed on the way fire, then queued work runs."""
+        self.clock.advance(seconds)
+        self.cluster.work.run_pending()
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until queued reconcile work is done and no timer is due.
+
+        Runs the work and due timers in this thread (one work item at a time overall), so it
+        needs no sleeping; timers due in the future are not waited for (``advance`` for those).
+
+        Raises:
+            TimeoutError: work kept coming for ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            ran = self.clock.run_due() + self.cluster.work.run_pending()
+            due = self.clock.next_due()
+            if ran == 0 and self.cluster.work.idle and (due is None or due > self.clock.time()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sandbox did not settle within {timeout:g} s "
+                                   f"({len(self.cluster.work)} work items queued)")
+
+    def reset(self) -> None:
+        """Reload the scenario: every object is replaced; the clock and tokens stay."""
+        with self.store.lock:
+            self.cluster.reset()
+            load_scenario(self.cluster, self.scenario)
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /sandbox/v1/status`` and ``runbook sandbox status`` show."""
+        store = self.store
+        with store.lock:
+            counts = {k: store.count(k) for k in sorted(store.kinds())}
+        return {
+            "url": self.url, "pid": os.getpid(), "scenario": self.scenario,
+            "clock": self.clock.mode, "time": self.clock.timestamp(),
+            "resourceVersion": str(store.resource_version), "objects": counts,
+            "kinds": sorted(k.key for k in self.cluster.kinds),
+            "pendingWork": len(self.cluster.work), "pendingTimers": self.clock.pending(),
+            "faults": len(self.faults), "requests": len(self.requests),
+            "kubeconfig": str(self.kubeconfig_path),
+        }
+
+    # ------------------------------------------------------------------ kubeconfig
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """The kubeconfig as a dict: contexts ``sandbox`` and ``sandbox-readonly``."""
+        assert self._certs is not None
+        import base64
+
+        ca = base64.b64encode(self._certs.ca_pem).decode()
+        return {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "sandbox", "cluster": {
+                "server": self.url, "certificate-authority-data": ca}}],
+            "users": [{"name": USER, "user": {"token": self.token}},
+                      {"name": READONLY_USER, "user": {"token": self.readonly_token}}],
+            "contexts": [
+                {"name": CONTEXT, "context": {"cluster": "sandbox", "user": USER,
+                                              "namespace": "default"}},
+                {"name": READONLY_CONTEXT, "context": {"cluster": "sandbox", "user": READONLY_USER,
+                                                       "namespace": "default"}},
+            ],
+            "current-context": CONTEXT,
+        }
+
+    def _write_kubeconfig(self) -> None:
+        assert self._certs is not None
+        self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+        # The file holds credentials: readable by its owner only.
+        fd = os.open(self.kubeconfig_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(self.kubeconfig(), fh, sort_keys=False)
+        self.ca_path.write_bytes(self._certs.ca_pem)

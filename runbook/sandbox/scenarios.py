@@ -1,0 +1,151 @@
+"""Scenarios: what the sandbox holds when it starts (and after ``reset``).
+
+A scenario is a loader ``fn(cluster) -> None`` registered under a name::
+
+    @register("healthy")
+    def healthy(cluster: Cluster) -> None:
+        load_empty(cluster)
+        apply_manifests(cluster, SCENARIO_DIR / "healthy")
+
+Built in here: ``empty`` — what a new cluster holds: the ``default``, ``kube-system``,
+``kube-public`` and ``kube-node-lease`` namespaces (Active), the ``kubernetes`` Service in
+``default``, one Ready Node ``sandbox-node`` with InternalIP 127.0.0.1, and (made by the
+serviceaccount controller, as in a real cluster) a ``default`` ServiceAccount per namespace.
+Every directory under ``runbook/sandbox/scenarios/`` is registered too, by its name, as ``empty``
+plus its manifests, unless a loader of that name is registered in code. Anything else is taken as
+a path: a directory or file of YAML manifests, loaded on top of ``empty``.
+
+Manifests are applied in dependency order: CustomResourceDefinitions, then Namespaces, then the
+rest in file order. A manifest that cannot be used (invalid YAML, unknown kind, refused by the
+API) fails the load with a :class:`runbook.errors.ManifestError` naming file and document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from runbook.errors import ManifestError
+from runbook.kinds import CRDS, NAMESPACES, NODES, SERVICES
+from runbook.manifests import Manifest, load_manifests
+from runbook.sandbox.cluster import SYSTEM, Cluster
+from runbook.sandbox.status import ApiError
+
+Loader = Callable[[Cluster], None]
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+_REGISTRY: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    """Decorator: register a scenario loader under ``name``."""
+
+    def wrap(fn: Loader) -> Loader:
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def names() -> list[str]:
+    """Every scenario name that :func:`load_scenario` accepts (besides paths)."""
+    found = set(_REGISTRY)
+    if SCENARIO_DIR.is_dir():
+        found |= {p.name for p in SCENARIO_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    return sorted(found)
+
+
+def load_scenario(cluster: Cluster, scenario: str) -> None:
+    """Fill an empty cluster with a named scenario or a path of manifests.
+
+    Raises:
+        ManifestError: an unknown name that is not a path either, or a manifest that fails.
+    """
+    if scenario in _REGISTRY:
+        _REGISTRY[scenario](cluster)
+    elif (SCENARIO_DIR / scenario).is_dir() and "/" not in scenario:
+        load_empty(cluster)
+        apply_manifests(cluster, SCENARIO_DIR / scenario)
+    elif Path(scenario).expanduser().exists():
+        load_empty(cluster)
+        apply_manifests(cluster, Path(scenario).expanduser())
+    else:
+        raise ManifestError(f"unknown scenario {scenario!r}",
+                            hint=f"use one of {', '.join(names())} or a path to YAML manifests")
+    cluster.work.run_pending()  # controllers' first pass (default ServiceAccounts) before serving
+
+
+@register("empty")
+def load_empty(cluster: Cluster) -> None:
+    """What ``kind create cluster`` leaves behind, minus the control-plane pods."""
+    for ns in ("default", "kube-node-lease", "kube-public", "kube-system"):
+        cluster.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": ns}}, SYSTEM, keep_status=True)
+    now = cluster.clock.timestamp()
+    conditions = [
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    ]
+    node = {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "sandbox-node", "labels": {
+            "kubernetes.io/hostname": "sandbox-node", "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+        "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": "sandbox-node"}],
+            "conditions": [{"type": t, "status": s, "reason": r, "message": m,
+                            "lastHeartbeatTime": now, "lastTransitionTime": now}
+                           for t, s, r, m in conditions],
+            "capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+            "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0",
+                         "containerRuntimeVersion": "containerd://1.7.0", "operatingSystem": "linux",
+                         "architecture": "amd64", "osImage": "mesh-runbook sandbox",
+                         "kernelVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+        },
+    }
+    cluster.create(NODES, None, node, SYSTEM, keep_status=True)
+    cluster.create(SERVICES, "default", {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": "10.96.0.1", "ports": [
+            {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+    }, SYSTEM)
+
+
+def _order(manifest: Manifest) -> int:
+    kind = manifest.obj.get("kind")
+    if kind == CRDS.kind:
+        return 0
+    return 1 if kind == NAMESPACES.kind else 2
+
+
+def apply_manifests(cluster: Cluster, source: str | Path) -> int:
+    """Create every object of a manifest file or directory; returns how many.
+
+    Objects keep their ``status`` (a scenario describes a cluster as it is, controllers'
+    writes included). Namespaced objects without a namespace go to ``default``.
+
+    Raises:
+        ManifestError: invalid YAML, an unknown kind, or an object the API refuses.
+    """
+    manifests = sorted(load_manifests(source), key=_order)  # sorted() is stable: file order kept
+    for m in manifests:
+        obj = m.obj
+        kind = cluster.kinds.by_kind(str(obj["apiVersion"]), str(obj["kind"]))
+        if kind is None:
+            raise ManifestError(f"{m.where}: unknown kind {obj['kind']} in {obj['apiVersion']}",
+                                hint="is its CustomResourceDefinition part of the scenario?")
+        namespace = None
+        if kind.namespaced:
+            namespace = (obj.get("metadata") or {}).get("namespace") or "default"
+        try:
+            cluster.create(kind, namespace, obj, SYSTEM, keep_status=True)
+        except ApiError as exc:
+            raise ManifestError(f"{m.where}: {m.label}: {exc.message}") from None
+    return len(manifests)

@@ -1,0 +1,687 @@
+"""The sandbox's HTTP front: kube-apiserver's REST API over :class:`~.cluster.Cluster` (aiohttp).
+
+One catch-all handler routes by path, as the real server's mux does:
+
+* ``/version``, ``/healthz``, ``/livez``, ``/readyz`` — readable without credentials (as the
+  ``system:public-info-viewer`` role allows); everything else needs the bearer token (401);
+* discovery (``/api``, ``/apis``, group and group-version documents, aggregated discovery) and
+  ``/openapi/v3`` (see ``runbook.sandbox.discovery``); ``/openapi/v2`` is 404 (LIMITS);
+* ``/api/v1/…`` and ``/apis/{group}/{version}/…`` resource paths: get, list, watch, create,
+  update, patch, delete, deletecollection, and the ``status``, ``scale`` and ``log``
+  subresources;
+* ``/sandbox/v1/…`` — the admin API: ``status``, ``advance``, ``settle``, ``reset``,
+  ``faults``, ``requests``.
+
+Every request goes through the fault table (``runbook.sandbox.faults``) once its verb and
+resource are known, and into the request log when answered. Errors are ``kind: Status`` bodies
+(``runbook.sandbox.status``). Lists are built by joining each object's cached JSON, which is what
+makes a 500-item page cheap; ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` gets a
+``meta.k8s.io/v1`` Table from ``runbook.sandbox.printing`` (``includeObject`` honoured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from runbook.kinds import NAMESPACES, PODS, ResourceKind
+from runbook.sandbox import discovery, printing, status
+from runbook.sandbox.cluster import MAX_BODY, Cluster, RequestContext
+from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
+from runbook.sandbox.logs import LogLine
+from runbook.sandbox.status import ApiError
+
+if TYPE_CHECKING:
+    from runbook.sandbox.sandbox import Sandbox
+
+Obj = dict[str, Any]
+log = logging.getLogger("runbook.sandbox")
+
+KUBE_VERSION = {
+    "major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "sandbox",
+    "gitTreeState": "clean", "buildDate": "2024-12-11T00:00:00Z", "goVersion": "go1.23.3",
+    "compiler": "gc", "platform": "linux/amd64",
+}
+_PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
+_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+_VERBS = {
+    ("GET", False): "list", ("GET", True): "get", ("POST", False): "create",
+    ("PUT", True): "update", ("PATCH", True): "patch", ("DELETE", True): "delete",
+    ("DELETE", False): "deletecollection",
+}
+_TRUE = ("true", "1")
+
+
+@dataclass
+class Route:
+    """A resource request, parsed from the path."""
+
+    kind: ResourceKind
+    version: str
+    namespace: str | None
+    name: str | None
+    subresource: str
+    verb: str
+
+
+@dataclass
+class Users:
+    """Bearer tokens → user names; ``readonly`` users get 403 on every write."""
+
+    tokens: dict[str, str]
+    readonly: frozenset[str]
+
+
+class ApiServer:
+    """The aiohttp application around a :class:`Cluster`.
+
+    Args:
+        cluster: what it serves.
+        users: who may call it.
+        requests: the request log to append to.
+        faults: the fault table to consult.
+        sandbox: the owning :class:`~.sandbox.Sandbox` (for the admin API's advance/settle/reset).
+    """
+
+    def __init__(self, cluster: Cluster, users: Users, requests: RequestLog, faults: FaultTable,
+                 sandbox: Sandbox | None = None) -> None:
+        self.cluster = cluster
+        self.users = users
+        self.requests = requests
+        self.faults = faults
+        self.sandbox = sandbox
+        #: seconds between BOOKMARK events of watches that asked for them
+        self.bookmark_interval = 60.0
+        self.stopping = asyncio.Event()
+        self.app = web.Application(client_max_size=MAX_BODY)
+        self.app.router.add_route("*", "/{tail:.*}", self.handle)
+
+    # ------------------------------------------------------------------ entry
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        user, verb, code = "", "", 0
+        try:
+            user = self._authenticate(request)
+            response, verb = await self._dispatch(request, user)
+            code = response.status
+            return response
+        except ApiError as exc:
+            code = exc.code
+            return _status_response(exc)
+        except _Dropped:
+            code = 0
+            raise
+        except (web.HTTPException, asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            code = 500
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return _status_response(status.internal_error(f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.requests.add(RequestRecord(
+                request.method, request.path, request.query_string, code,
+                round((time.perf_counter() - started) * 1000, 3), user, verb,
+                self.cluster.clock.timestamp()))
+
+    def _authenticate(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            user = self.users.tokens.get(header[7:].strip())
+            if user is not None:
+                return user
+            raise status.unauthorized()
+        if request.path in _PUBLIC:
+            return "system:anonymous"
+        raise status.unauthorized()
+
+    async def _dispatch(self, request: web.Request, user: str) -> tuple[web.StreamResponse, str]:
+        path = request.path.rstrip("/") or "/"
+        parts = [urllib.parse.unquote(p) for p in path.split("/")[1:]] if path != "/" else []
+        if path in ("/healthz", "/livez", "/readyz"):
+            return web.Response(text="ok"), ""
+        if path == "/version":
+            return _json(KUBE_VERSION), ""
+        if parts[:1] == ["sandbox"]:
+            return await self._admin(request, user, parts[1:]), ""
+        if parts[:1] == ["openapi"]:
+            return self._openapi(parts[1:]), ""
+        if (parts[:1] == ["api"] and len(parts) <= 2) or (parts[:1] == ["apis"] and len(parts) <= 3):
+            return self._discovery(request, parts), ""
+        route = self._route(request, parts)
+        self._authorize(route, user)
+        await self._faults(request, route)
+        ctx = _context(request, user)
+        return await self._resource(request, route, ctx), route.verb
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(self, request: web.Request, parts: list[str]) -> Route:
+        if parts[0] == "api" and parts[1:2] == ["v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise status.resource_not_found()
+        namespace: str | None = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+            if group == "" and rest and rest[0] in NAMESPACES.subresources:
+                rest = ["namespaces", namespace, *rest]
+                namespace = None
+        plural, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (
+            rest[2] if len(rest) > 2 else "")
+        if len(rest) > 3:
+            raise status.resource_not_found()
+        kind = self.cluster.resolve(group, version, plural)
+        if sub and sub not in kind.subresources:
+            raise status.resource_not_found()
+        if kind.namespaced and name is not None and namespace is None:
+            raise status.resource_not_found()
+        if not kind.namespaced and namespace is not None:
+            raise status.resource_not_found()
+        verb = _VERBS.get((request.method, name is not None))
+        if verb is None:
+            raise status.method_not_supported(None, request.method)
+        if verb == "list" and request.query.get("watch", "").lower() in _TRUE:
+            verb = "watch"
+        if verb not in kind.verbs and not sub:
+            raise status.method_not_supported(kind, verb)
+        return Route(kind, version, namespace, name, sub, verb)
+
+    def _authorize(self, route: Route, user: str) -> None:
+        if user in self.users.readonly and route.verb in _WRITE_VERBS:
+            raise status.rbac_forbidden(route.kind, route.name, user, route.verb, route.namespace,
+                                        route.subresource)
+
+    async def _faults(self, request: web.Request, route: Route) -> None:
+        fired = self.faults.pick(route.verb, route.kind.plural, route.kind.key, route.namespace,
+                                 route.name, request.path)
+        request["truncate_after"] = None
+        for fault in fired:
+            if fault.latency:
+                await asyncio.sleep(fault.latency)  # the injected latency itself
+            if fault.action == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                raise _Dropped()
+            if fault.action == "truncate-watch":
+                request["truncate_after"] = fault.after_events
+            if fault.action == "error":
+                raise _fault_error(fault)
+
+    # ------------------------------------------------------------------ resources
+
+    async def _resource(self, request: web.Request, route: Route, ctx: RequestContext
+                        ) -> web.StreamResponse:
+        cluster, kind = self.cluster, route.kind
+        if route.verb == "watch":
+            return await self._watch(request, route)
+        if route.subresource == "log":
+            return await self._pod_log(request, route)
+        if route.verb == "list":
+            selection = cluster.selection(kind, request.query.get("labelSelector"),
+                                          request.query.get("fieldSelector"))
+            page = cluster.list_page(kind, route.namespace, selection,
+                                     limit=_int_param(request, "limit"),
+                                     continue_token=request.query.get("continue"))
+            return self._list_response(request, route, page)
+        if route.verb == "get":
+            assert route.name is not None
+            if route.subresource == "scale":
+                return _json(cluster.get_scale(kind, route.namespace, route.name))
+            obj = cluster.get(kind, route.namespace, route.name)
+            return self._object_response(request, route, obj)
+        if route.verb == "deletecollection":
+            selection = cluster.selection(kind, request.query.get("labelSelector"),
+                                          request.query.get("fieldSelector"))
+            options = await _delete_options(request, ctx)
+            deleted = cluster.delete_collection(kind, route.namespace, selection, ctx,
+                                                propagation=options.get("propagationPolicy"))
+            items = [cluster.present(kind, o, route.version) for o in deleted]
+            return _json({"kind": kind.list_kind, "apiVersion": kind.api_version_for(route.version),
+                          "metadata": {"resourceVersion": str(cluster.store.resource_version)},
+                          "items": items}, ctx.warnings)
+        assert route.verb in ("create",) or route.name is not None
+        name = route.name or ""
+        if route.verb == "delete":
+            options = await _delete_options(request, ctx)
+            obj, gone = cluster.delete(kind, route.namespace, name, ctx,
+                                       propagation=options.get("propagationPolicy"),
+                                       preconditions=options.get("preconditions"))
+            if gone and cluster.crd_for(kind) is None:
+                details: Obj = {"name": name, "kind": kind.plural,
+                                "uid": obj["metadata"].get("uid", "")}
+                if kind.group:
+                    details["group"] = kind.group
+                return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Success", "details": details}, ctx.warnings)
+            return _json(cluster.present(kind, obj, route.version), ctx.warnings)
+        body = await _read_body(request)
+        if route.verb == "patch":
+            obj, created = cluster.patch(kind, route.namespace, name,
+                                         request.headers.get("Content-Type", ""), body, ctx,
+                                         subresource=route.subresource)
+            return _json(cluster.present(kind, obj, route.version), ctx.warnings,
+                         201 if created else 200)
+        decoded = _decode_json(body, request)
+        if route.verb == "create":
+            if route.subresource:
+                raise status.method_not_supported(kind, "create")
+            obj = cluster.create(kind, route.namespace, decoded, ctx)
+            return _json(cluster.present(kind, obj, route.version), ctx.warnings, 201)
+        obj = cluster.update(kind, route.namespace, name, decoded, ctx,
+                             subresource=route.subresource)
+        return _json(cluster.present(kind, obj, route.version), ctx.warnings)
+
+    def _list_response(self, request: web.Request, route: Route, page: Any) -> web.StreamResponse:
+        cluster, kind = self.cluster, route.kind
+        meta: Obj = {"resourceVersion": page.resource_version}
+        if page.continue_token:
+            meta["continue"] = page.continue_token
+        if page.remaining is not None:
+            meta["remainingItemCount"] = page.remaining
+        accept = request.headers.get("Accept", "")
+        if "as=Table" in accept:
+            objs = [cluster.present(kind, e.obj, route.version) for e in page.entries]
+            table = self._table(request, kind, objs)
+            table["metadata"] = meta
+            return _json(table, content_type=_TABLE_TYPE)
+        if "as=PartialObjectMetadataList" in accept:
+            return _json({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                          "metadata": meta,
+                          "items": [_partial(e.obj) for e in page.entries]})
+        stored = kind.api_version_for(cluster.storage_version(kind))
+        wanted = kind.api_version_for(route.version)
+        if stored == wanted:
+            raws = [e.raw for e in page.entries]
+        else:
+            raws = [orjson.dumps(cluster.present(kind, e.obj, route.version)) for e in page.entries]
+        head = orjson.dumps({"kind": kind.list_kind, "apiVersion": wanted, "metadata": meta})
+        body = b"".join((head[:-1], b',"items":[', b",".join(raws), b"]}"))
+        return web.Response(body=body, content_type="application/json")
+
+    def _object_response(self, request: web.Request, route: Route, obj: Obj) -> web.StreamResponse:
+        accept = request.headers.get("Accept", "")
+        obj = self.cluster.present(route.kind, obj, route.version)
+        if "as=Table" in accept:
+            table = self._table(request, route.kind, [obj])
+            table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return _json(table, content_type=_TABLE_TYPE)
+        if "as=PartialObjectMetadata" in accept:
+            return _json(_partial(obj))
+        return web.Response(body=orjson.dumps(obj), content_type="application/json")
+
+    def _table(self, request: web.Request, kind: ResourceKind, objs: list[Obj]) -> Obj:
+        crd = self.cluster.crd_for(kind)
+        table = printing.to_table(kind, objs, self.cluster.clock.now(), crd=crd, wide=True)
+        include = request.query.get("includeObject", "Metadata")
+        for row, obj in zip(table.get("rows") or [], objs, strict=False):
+            if include == "Object":
+                row["object"] = obj
+            elif include == "None":
+                row.pop("object", None)
+            else:
+                row["object"] = _partial(obj)
+        return table
+
+    # ------------------------------------------------------------------ watch
+
+    async def _watch(self, request: web.Request, route: Route) -> web.StreamResponse:
+        cluster, kind = self.cluster, route.kind
+        selection = cluster.selection(kind, request.query.get("labelSelector"),
+                                      request.query.get("fieldSelector"))
+        timeout = _int_param(request, "timeoutSeconds")
+        bookmarks = request.query.get("allowWatchBookmarks", "").lower() in _TRUE
+        as_table = "as=Table" in request.headers.get("Accept", "")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Obj]] = asyncio.Queue()
+
+        def send(type_: str, obj: Obj) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (type_, obj))
+
+
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        response.enable_chunked_encoding()
+        try:
+            stop = cluster.watch(kind, route.namespace, selection,
+                                 request.query.get("resourceVersion"), send)
+        except ApiError as exc:
+            if exc.code != 410:
+                raise
+            # the watch cache answers a too-old resourceVersion inside the stream
+            await response.prepare(request)
+            await response.write(orjson.dumps({"type": "ERROR", "object": exc.status()}) + b"\n")
+            await response.write_eof()
+            return response
+        await response.prepare(request)
+        deadline = loop.time() + timeout if timeout else None
+        next_bookmark = loop.time() + self.bookmark_interval
+        truncate_after = request.get("truncate_after")
+        sent = 0
+        try:
+            while not self.stopping.is_set():
+                now = loop.time()
+                wait = min(1.0, next_bookmark - now if bookmarks else 1.0)
+                if deadline is not None:
+                    if now >= deadline:
+                        break
+                    wait = min(wait, deadline - now)
+                try:
+                    type_, obj = await asyncio.wait_for(queue.get(), max(wait, 0.0))
+                except TimeoutError:
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    if bookmarks and loop.time() >= next_bookmark:
+                        await response.write(self._bookmark(route))
+                        next_bookmark = loop.time() + self.bookmark_interval
+                    continue
+                obj = cluster.present(kind, obj, route.version)
+                if as_table:
+                    obj = self._table(request, kind, [obj])
+                await response.write(orjson.dumps({"type": type_, "object": obj}) + b"\n")
+                sent += 1
+                if truncate_after is not None and sent >= truncate_after:
+                    if request.transport is not None:
+                        request.transport.abort()  # cut mid-stream: no terminating chunk
+                    return response
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            stop()
+        return response
+
+    def _bookmark(self, route: Route) -> bytes:
+        kind = route.kind
+        obj = {"kind": kind.kind, "apiVersion": kind.api_version_for(route.version),
+               "metadata": {"resourceVersion": str(self.cluster.store.resource_version)}}
+        return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+    # ------------------------------------------------------------------ pod logs
+
+    async def _pod_log(self, request: web.Request, route: Route) -> web.StreamResponse:
+        assert route.name is not None and route.kind.key == PODS.key
+        ns = route.namespace or ""
+        pod = self.cluster.get(PODS, ns, route.name)
+        names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or ()]
+        container = request.query.get("container")
+        if not container:
+            if len(names) != 1:
+                raise status.bad_request(f"a container name must be specified for pod {route.name}, "
+                                         f"choose one of: [{' '.join(names)}]")
+            container = names[0]
+        elif container not in names:
+            init = [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or ()]
+            if container not in init:
+                raise status.bad_request(f"container {container} is not valid for pod {route.name}")
+        since: float | None = None
+        if "sinceTime" in request.query:
+            try:
+                since = datetime.fromisoformat(request.query["sinceTime"].replace("Z", "+00:00")
+                                               ).timestamp()
+            except ValueError:
+                raise status.bad_request(f'invalid sinceTime "{request.query["sinceTime"]}"') from None
+        elif "sinceSeconds" in request.query:
+            seconds = _int_param(request, "sinceSeconds") or 0
+            if seconds < 1:
+                raise status.bad_request("sinceSeconds: Invalid value: must be greater than 0")
+            since = self.cluster.clock.time() - seconds
+        timestamps = request.query.get("timestamps", "").lower() in _TRUE
+        text = self.cluster.logs.read(ns, route.name, container,
+                                      tail_lines=_int_param(request, "tailLines"), since=since,
+                                      timestamps=timestamps,
+                                      limit_bytes=_int_param(request, "limitBytes"))
+        if request.query.get("follow", "").lower() not in _TRUE:
+            return web.Response(text=text, content_type="text/plain")
+        response = web.StreamResponse()
+        response.content_type = "text/plain"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(text.encode())
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_line(line: LogLine) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, line.render(timestamps))
+
+        stop = self.cluster.logs.follow(ns, route.name, container, on_line)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    chunk = await asyncio.wait_for(queue.get(), 1.0)
+                except TimeoutError:
+                    gone = self.cluster.store.get(PODS.key, ns, route.name) is None
+                    if gone or request.transport is None or request.transport.is_closing():
+                        break
+                    continue
+                await response.write(chunk.encode())
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            stop()
+        return response
+
+    # ------------------------------------------------------------------ discovery, openapi
+
+    def _discovery(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
+        kinds = list(self.cluster.kinds)
+        accept = request.headers.get("Accept", "")
+        aggregated = "as=APIGroupDiscoveryList" in accept and "v=v2;" in accept + ";"
+        if parts == ["api"]:
+            if aggregated:
+                return _json(discovery.aggregated(kinds, core=True), content_type=discovery.AGGREGATED_V2)
+            return _json(discovery.api_versions())
+        if parts == ["apis"]:
+            if aggregated:
+                return _json(discovery.aggregated(kinds, core=False),
+                             content_type=discovery.AGGREGATED_V2)
+            return _json(discovery.api_group_list(kinds))
+        if parts[0] == "apis" and len(parts) == 2:
+            doc = discovery.api_group(kinds, parts[1])
+        elif parts[0] == "api":
+            doc = discovery.resource_list(kinds, "", parts[1]) if parts[1] == "v1" else None
+        else:
+            doc = discovery.resource_list(kinds, parts[1], parts[2])
+        if doc is None:
+            raise status.resource_not_found()
+        return _json(doc)
+
+    def _openapi(self, parts: list[str]) -> web.StreamResponse:
+        kinds = list(self.cluster.kinds)
+        if parts == ["v3"]:
+            return _json(discovery.openapi_v3_index(kinds))
+        doc = None
+        if parts[:2] == ["v3", "api"] and len(parts) == 3:
+            doc = discovery.openapi_v3_document(kinds, "", parts[2])
+        elif parts[:2] == ["v3", "apis"] and len(parts) == 4:
+            doc = discovery.openapi_v3_document(kinds, parts[2], parts[3])
+        if doc is None:
+            raise status.resource_not_found()
+        return _json(doc)
+
+    # ------------------------------------------------------------------ admin API
+
+    async def _admin(self, request: web.Request, user: str, parts: list[str]) -> web.StreamResponse:
+        if parts[:1] != ["v1"] or len(parts) < 2:
+            raise status.resource_not_found()
+        what, method = parts[1], request.method
+        if method != "GET" and user in self.users.readonly:
+            raise ApiError(403, "Forbidden", f'User "{user}" cannot use the sandbox admin API')
+        sandbox = self.sandbox
+        body: Obj = {}
+        if method in ("POST", "PUT"):
+            raw = await _read_body(request)
+            decoded = _decode_json(raw, request) if raw.strip() else {}
+            if not isinstance(decoded, dict):
+                raise status.bad_request("the body must be a JSON object")
+            body = decoded
+        if what == "status" and method == "GET":
+            return _json(sandbox.status() if sandbox else {})
+        if what == "requests":
+            if method == "DELETE":
+                self.requests.clear()
+                return _json({"cleared": True})
+            records = self.requests.records()
+            limit = _int_param(request, "limit")
+            if limit:
+                records = records[-limit:]
+            return _json({"items": [asdict(r) for r in records]})
+        if what == "faults":
+            if method == "GET":
+                return _json({"items": [f.to_dict() for f in self.faults]})
+            if method == "POST":
+                try:
+                    fault = Fault.from_dict(body)
+                except (TypeError, ValueError) as exc:
+                    raise status.bad_request(f"invalid fault: {exc}") from None
+                return _json(self.faults.add(fault).to_dict(), code=201)
+            if method == "DELETE":
+                if len(parts) == 3:
+                    if not parts[2].isdigit() or not self.faults.remove(int(parts[2])):
+                        raise ApiError(404, "NotFound", f'fault "{parts[2]}" not found')
+                else:
+                    self.faults.clear()
+                return _json({"cleared": True})
+        if sandbox is not None and method == "POST":
+            if what == "advance":
+                seconds = body.get("seconds", 0)
+                if not isinstance(seconds, (int, float)) or seconds < 0:
+                    raise status.bad_request("seconds must be a number >= 0")
+                sandbox.advance(float(seconds))
+                return _json({"time": self.cluster.clock.timestamp()})
+            if what == "settle":
+                try:
+                    sandbox.settle(float(body.get("timeout", 5.0)))
+                except TimeoutError as exc:
+                    raise ApiError(504, "Timeout", str(exc)) from None
+                return _json({"settled": True})
+            if what == "reset":
+                sandbox.reset()
+                return _json({"reset": True, "scenario": sandbox.scenario})
+        raise status.method_not_supported(None, method)
+
+
+class _Dropped(Exception):
+    """A fault dropped the connection: there is no response to send."""
+
+
+_TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def _json(obj: Any, warnings: list[str] | None = None, code: int = 200,
+          content_type: str = "application/json") -> web.Response:
+    response = web.Response(body=orjson.dumps(obj), status=code)
+    response.headers["Content-Type"] = content_type
+    for warning in warnings or ():
+        response.headers.add("Warning", f'299 - "{warning}"')
+    return response
+
+
+def _status_response(exc: ApiError) -> web.Response:
+    response = _json(exc.status(), code=exc.code)
+    response.headers.update(exc.headers)
+    return response
+
+
+def _fault_error(fault: Fault) -> ApiError:
+    reasons = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+               409: "Conflict", 410: "Expired", 422: "Invalid", 429: "TooManyRequests",
+               500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+    details: Obj | None = None
+    headers: dict[str, str] = {}
+    if fault.retry_after is not None:
+        details = {"retryAfterSeconds": fault.retry_after}
+        headers["Retry-After"] = str(fault.retry_after)
+    return ApiError(fault.status, reasons.get(fault.status, "InternalError"), fault.message,
+                    details, headers)
+
+
+def _partial(obj: Obj) -> Obj:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj.get("metadata", {})}
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise status.bad_request(f'invalid value for {name}: "{value}"') from None
+
+
+def _context(request: web.Request, user: str) -> RequestContext:
+    query = request.query
+    dry_run = query.getall("dryRun", [])
+    for value in dry_run:
+        if value != "All":
+            raise status.bad_request(f'Invalid dryRun value: "{value}": supported values: "All"')
+    validation = query.get("fieldValidation", "Warn") or "Warn"
+    if validation not in ("Strict", "Warn", "Ignore"):
+        raise status.bad_request(f'fieldValidation: Unsupported value: "{validation}": supported '
+                                 'values: "Ignore", "Strict", "Warn"')
+    manager = query.get("fieldManager") or None
+    if manager is None and request.method in ("POST", "PUT", "PATCH"):
+        # the real server derives a manager from the user agent's first word
+        agent = request.headers.get("User-Agent", "unknown").split("/")[0].split(" ")[0]
+        manager = agent or "unknown"
+    return RequestContext(user=user, dry_run=bool(dry_run), field_manager=manager,
+                          field_validation=validation,
+                          force=query.get("force", "").lower() in _TRUE)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise status.too_large(MAX_BODY) from None
+
+
+def _decode_json(body: bytes, request: web.Request) -> Any:
+    content_type = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
+    if content_type in ("application/yaml", "application/x-yaml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(body.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise status.bad_request(f"error converting YAML to JSON: {exc}") from None
+    if content_type not in ("application/json", "", "*/*"):
+        raise status.unsupported_media_type(["application/json", "application/yaml"])
+    if not body.strip():
+        raise status.bad_request("the body of the request was empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise status.bad_request(
+            f"couldn't get version/kind; json parse error: {exc}") from None
+
+
+async def _delete_options(request: web.Request, ctx: RequestContext) -> Obj:
+    raw = await _read_body(request)
+    options: Obj = {}
+    if raw.strip():
+        decoded = _decode_json(raw, request)
+        if not isinstance(decoded, dict):
+            raise status.bad_request("DeleteOptions must be an object")
+        options = decoded
+    if "propagationPolicy" in request.query:
+        options["propagationPolicy"] = request.query["propagationPolicy"]
+    if options.get("orphanDependents") is True and not options.get("propagationPolicy"):
+        options["propagationPolicy"] = "Orphan"
+    if "All" in (options.get("dryRun") or []):
+        ctx.dry_run = True
+    return options
+

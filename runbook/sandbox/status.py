@@ -1,0 +1,175 @@
+"""``kind: Status`` error answers, shaped like k8s.io/apimachinery/pkg/api/errors builds them.
+
+Every failure inside the sandbox is an :class:`ApiError`; the HTTP layer turns it into the JSON
+body and status code. The constructors below mirror ``NewNotFound``, ``NewAlreadyExists``,
+``NewConflict``, ``NewInvalid``, ``NewForbidden``, ``NewBadRequest``, ``NewInternalError``,
+``NewMethodNotSupported``, ``NewUnauthorized`` and ``NewResourceExpired`` (apimachinery
+``pkg/api/errors/errors.go``): same reason, same code, same message wording, same ``details``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from runbook.errors import Cause
+from runbook.kinds import ResourceKind
+
+
+class ApiError(Exception):
+    """A request the sandbox refuses; ``status()`` is the ``kind: Status`` body to send.
+
+    Attributes:
+        code: HTTP status code.
+        reason: the Status ``reason`` (``NotFound``, ``Invalid`` …).
+        message: the Status ``message``.
+        details: the Status ``details`` (name, group, kind, causes, retryAfterSeconds).
+        headers: extra HTTP headers (``Retry-After``).
+    """
+
+    def __init__(self, code: int, reason: str, message: str,
+                 details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(message)
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
+        if self.details:
+            body["details"] = self.details
+        body["code"] = self.code
+        return body
+
+
+def _qualified(kind: ResourceKind) -> str:
+    """``pods`` / ``deployments.apps``: how messages name a resource (GroupResource.String)."""
+    return kind.key
+
+
+def _details(kind: ResourceKind, name: str | None, kind_field: str | None = None,
+             causes: Sequence[Cause] = ()) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if name:
+        d["name"] = name
+    if kind.group:
+        d["group"] = kind.group
+    d["kind"] = kind_field if kind_field is not None else kind.plural
+    if causes:
+        d["causes"] = [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes]
+    return d
+
+
+def not_found(kind: ResourceKind, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{_qualified(kind)} "{name}" not found', _details(kind, name))
+
+
+def already_exists(kind: ResourceKind, name: str) -> ApiError:
+    return ApiError(409, "AlreadyExists", f'{_qualified(kind)} "{name}" already exists',
+                    _details(kind, name))
+
+
+def conflict(kind: ResourceKind, name: str, why: str) -> ApiError:
+    return ApiError(409, "Conflict",
+                    f'Operation cannot be fulfilled on {_qualified(kind)} "{name}": {why}',
+                    _details(kind, name))
+
+
+STALE = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def invalid(kind: ResourceKind, name: str, causes: Sequence[Cause]) -> ApiError:
+    """422 Invalid: ``Pod "x" is invalid: [a: …, b: …]`` (brackets only for several causes)."""
+    texts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
+    joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    return ApiError(422, "Invalid", f'{kind.kind} "{name}" is invalid: {joined}',
+                    _details(kind, name, kind_field=kind.kind, causes=causes))
+
+
+def forbidden(kind: ResourceKind, name: str | None, why: str,
+              causes: Sequence[Cause] = ()) -> ApiError:
+    what = f'{_qualified(kind)} "{name}"' if name else _qualified(kind)
+    return ApiError(403, "Forbidden", f"{what} is forbidden: {why}",
+                    _details(kind, name, causes=causes))
+
+
+def rbac_forbidden(kind: ResourceKind, name: str | None, user: str, verb: str,
+                   namespace: str | None, subresource: str = "") -> ApiError:
+    """The authorizer's 403, e.g. ``… User "x" cannot patch resource "pods" in API group "" in the
+    namespace "n"`` (``at the cluster scope`` for cluster-wide requests)."""
+    resource = f"{kind.plural}/{subresource}" if subresource else kind.plural
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    why = f'User "{user}" cannot {verb} resource "{resource}" in API group "{kind.group}" {scope}'
+    return forbidden(kind, name, why)
+
+
+def namespace_terminating(kind: ResourceKind, name: str, namespace: str) -> ApiError:
+    cause = Cause("metadata.namespace", "NamespaceTerminating",
+                  f"namespace {namespace} is being terminated")
+    return forbidden(kind, name, f"unable to create new content in namespace {namespace} because "
+                     "it is being terminated", causes=[cause])
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def internal_error(message: str) -> ApiError:
+    """500 InternalError: ``Internal error occurred: <message>`` (how webhook failures surface)."""
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}",
+                    {"causes": [{"message": message}]})
+
+
+def method_not_supported(kind: ResourceKind | None, action: str) -> ApiError:
+    if kind is None:
+        return ApiError(405, "MethodNotAllowed",
+                        "the server does not allow this method on the requested resource")
+    return ApiError(405, "MethodNotAllowed", f"{action} is not supported on resources of kind "
+                    f'"{_qualified(kind)}"', _details(kind, None))
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def resource_not_found() -> ApiError:
+    """404 for a URL that names no resource the server serves."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def too_old(requested: int, oldest: int) -> ApiError:
+    """410 of a watch whose resourceVersion the history no longer holds (the watch cache's)."""
+    return expired(f"too old resource version: {requested} ({oldest})")
+
+
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can start "
+    "a new list without the continue parameter, or use the continue token in this response to "
+    "retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list."
+)
+
+
+def unsupported_media_type(accepted: Sequence[str]) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
+                    f"include: {', '.join(accepted)}")
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
