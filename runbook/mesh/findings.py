@@ -59,22 +59,25 @@ MR109    info      No Istio control plane found (no ``app=istiod`` Deployment, n
                    the tables are empty.
 ======== ========= ===========================================================================
 
-Fix actions (``FixSuggestion.action``) and their ``params``:
+Fix actions (``FixSuggestion.action``) and their ``params``. The keys that
+``runbook.fix.plans`` takes are named exactly like its arguments; the others say what the change
+leads to, for previews and reports:
 
-``retarget-webhook``
-    ``kind``, ``configuration``, ``webhooks`` (names), ``webhook_indexes`` (positions in
-    ``.webhooks``), ``current_service_namespace``, ``current_service_name``, ``service_namespace``,
-    ``service_name``, ``service_port``, ``service_path`` (the new target), ``revision`` (what the new
-    target reaches), ``claimed_revision``.
-``set-tag-revision``
-    ``tag``, ``revision``, ``configuration``, ``webhooks``, ``webhook_indexes``, ``istio_namespace``,
+``retarget-webhook`` (``plans.retarget_webhook``)
+    ``kind`` (``MutatingWebhookConfiguration``/``ValidatingWebhookConfiguration``),
+    ``configuration``, ``webhooks`` (names), ``service_namespace``, ``service_name``; plus
+    ``webhook_indexes`` (positions in ``.webhooks``), ``service_port``, ``service_path``,
+    ``current_service_namespace``, ``current_service_name``, ``revision`` (what the new target
+    reaches), ``claimed_revision`` (the configuration's ``istio.io/rev``).
+``set-tag-revision`` (``plans.set_tag_revision``)
+    ``tag``, ``revision``; plus ``configuration``, ``webhooks``, ``istio_namespace``,
     ``service_namespace``, ``service_name``, ``service_port``, ``service_path`` (the Service that
-    serves ``revision``, taken from that revision's own injector webhook), ``canonical_configuration``,
-    ``overwrite`` (always True: the tag exists).
-``recreate-workloads``
-    ``namespace``, ``deployments``, ``replicasets``, ``pods``, ``method`` (``rollout-restart``).
-``relabel-namespace``
-    ``namespace``, ``label``, ``value``, ``current_value``.
+    serves ``revision``, from that revision's own injector webhook), ``canonical_configuration``,
+    ``overwrite`` (True: the tag exists).
+``recreate-workloads`` (``plans.recreate_workloads``)
+    ``namespace``, ``deployments``, ``method`` (``rollout-restart``); plus ``replicasets``, ``pods``.
+``relabel-namespace`` (``plans.relabel_namespace``)
+    ``namespace``, ``revision``, ``drop_injection_label``; plus ``label``, ``current_value``.
 ``remove-label``
     ``namespace``, ``label``, ``current_value``.
 """
@@ -177,7 +180,12 @@ class FixSuggestion:
 
 @dataclass
 class Finding:
-    """One diagnosis (see the module docstring for codes and severities)."""
+    """One diagnosis (see the module docstring for codes and severities).
+
+    Attributes:
+        namespaces: namespaces the finding affects (the subject's own, or those whose pods a
+            cluster-scoped webhook breaks) — what ``diagnose -n`` filters on.
+    """
 
     code: str
     severity: str
@@ -185,6 +193,7 @@ class Finding:
     message: str
     evidence: list[str] = field(default_factory=list)
     fix: FixSuggestion | None = None
+    namespaces: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -194,7 +203,8 @@ class Finding:
         self.evidence = [" ".join(str(e).split()) for e in self.evidence]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: ``code``, ``severity``, ``subject``, ``message``, ``evidence``, ``fix``."""
+        """JSON-ready: ``code``, ``severity``, ``subject``, ``message``, ``evidence``, ``fix``,
+        ``namespaces``."""
         return {
             "code": self.code,
             "severity": self.severity,
@@ -202,6 +212,7 @@ class Finding:
             "message": self.message,
             "evidence": list(self.evidence),
             "fix": self.fix.to_dict() if self.fix else None,
+            "namespaces": list(self.namespaces),
         }
 
 

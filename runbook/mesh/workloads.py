@@ -1,0 +1,232 @@
+"""Deployments, ReplicaSets and the events that say why pods are not created.
+
+``kubectl get deploy`` showed ``0/1`` and ``kubectl describe rs`` the ``FailedCreate`` event in the
+field report; here every ReplicaSet event is a row, with the admission error parsed into columns
+(webhook, URL, target Service and namespace, error kind) by
+:func:`runbook.formats.admission.parse_admission_error`. Many events share one message: each
+distinct message is parsed once.
+
+A ReplicaSet *is failing* when it has fewer pods than it wants and either a ``ReplicaFailure``
+condition or a ``FailedCreate`` event says why; both carry the apiserver's message (the condition
+survives the events' one-hour TTL).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from runbook import kinds as k
+from runbook.formats.admission import AdmissionError, parse_admission_error
+from runbook.mesh.model import MeshModel, Source, as_model, meta
+
+#: columns of :func:`workloads`
+WORKLOAD_COLUMNS: tuple[str, ...] = (
+    "namespace", "kind", "name", "deployment", "desired", "current", "ready", "available",
+    "conditions", "problem", "sidecar_revisions",
+)
+
+#: columns of :func:`replicaset_events`
+REPLICASET_EVENT_COLUMNS: tuple[str, ...] = (
+    "namespace", "replicaset", "deployment", "reason", "type", "count", "first_seen", "last_seen",
+    "message", "webhook", "url", "target_service", "target_namespace", "error_kind",
+)
+
+
+def _owner(obj: Mapping[str, Any], kind: str) -> str | None:
+    for o in meta(obj).get("ownerReferences") or []:
+        if o.get("kind") == kind and o.get("controller"):
+            return str(o.get("name"))
+    return None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _conditions(status: Mapping[str, Any]) -> tuple[str, str | None]:
+    """``Available=False(MinimumReplicasUnavailable), …`` and the message of a failing one.
+
+    ``ReplicaFailure`` (it carries the apiserver's error) wins over ``Progressing``/``Available``
+    False (which only say that replicas are missing).
+    """
+    parts: list[str] = []
+    problems: dict[str, str] = {}
+    for c in status.get("conditions") or []:
+        ctype, cstat = c.get("type", ""), c.get("status", "")
+        parts.append(f"{ctype}={cstat}" + (f"({c['reason']})" if c.get("reason") else ""))
+        bad = (ctype == "ReplicaFailure" and cstat == "True") or (
+            ctype in ("Available", "Progressing") and cstat == "False")
+        if bad and c.get("message"):
+            problems.setdefault(ctype, " ".join(str(c["message"]).split()))
+    problem = next((problems[t] for t in ("ReplicaFailure", "Progressing", "Available")
+                    if t in problems), None)
+    return ", ".join(parts), problem
+
+
+def workloads(source: Source) -> pd.DataFrame:
+    """One row per Deployment and per ReplicaSet.
+
+    Columns:
+        namespace, kind (``Deployment`` | ``ReplicaSet``), name.
+        deployment: the owning Deployment (the Deployment itself on its own row).
+        desired, current, ready, available: ``spec.replicas`` and the status counts.
+        conditions: ``Type=Status(Reason)`` of each condition.
+        problem: the message of a failing condition (``ReplicaFailure`` True, ``Available`` or
+            ``Progressing`` False) — for pods blocked by a webhook, the apiserver's error.
+        sidecar_revisions: revisions (``sidecar.istio.io/status``) of the running pods.
+    """
+    model = as_model(source)
+    pod_revs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for pods in model.pods_by_ns.values():
+        for p in pods:
+            if p.owner_kind == "ReplicaSet" and p.owner_name and p.sidecar_revision:
+                pod_revs[(p.namespace, p.owner_name)].add(p.sidecar_revision)
+    cols: dict[str, list[Any]] = {c: [] for c in WORKLOAD_COLUMNS}
+    rs_of_dep: dict[tuple[str, str], set[str]] = defaultdict(set)
+    rs_rows = []
+    for ns, items in model.replicasets_by_ns.items():
+        for rs in items:
+            name = meta(rs).get("name", "")
+            dep = _owner(rs, "Deployment")
+            if dep:
+                rs_of_dep[(ns, dep)].update(pod_revs.get((ns, name), ()))
+            rs_rows.append((ns, "ReplicaSet", name, dep, rs))
+    dep_rows = [(ns, "Deployment", meta(d).get("name", ""), meta(d).get("name", ""), d)
+                for ns, items in model.deployments_by_ns.items() for d in items]
+    for ns, kind, name, dep, obj in dep_rows + rs_rows:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        conds, problem = _conditions(status)
+        revs = rs_of_dep.get((ns, name), set()) if kind == "Deployment" else pod_revs.get((ns, name),
+                                                                                         set())
+        for col, value in zip(WORKLOAD_COLUMNS, (
+                ns, kind, name, dep, _int(spec.get("replicas"), 1), _int(status.get("replicas")),
+                _int(status.get("readyReplicas")), _int(status.get("availableReplicas")), conds,
+                problem, sorted(revs)), strict=True):
+            cols[col].append(value)
+    return pd.DataFrame(cols, columns=list(WORKLOAD_COLUMNS))
+
+
+def replicaset_events(source: Source) -> pd.DataFrame:
+    """One row per event about a ReplicaSet (both event APIs), admission errors parsed.
+
+    Columns:
+        namespace, replicaset: the ReplicaSet the event is about.
+        deployment: its owning Deployment (None when the ReplicaSet is gone or not owned).
+        reason, type, count: ``FailedCreate``, ``Warning``, how often it was seen.
+        first_seen, last_seen: UTC timestamps (``firstTimestamp``/``eventTime``,
+            ``lastTimestamp``/``series.lastObservedTime``).
+        message: the event message.
+        webhook, url, target_service, target_namespace, error_kind: parsed from an admission
+            error (None otherwise); error_kind is one of
+            :data:`runbook.formats.admission.ERROR_KINDS`.
+    """
+    model = as_model(source)
+    owners = {(ns, meta(rs).get("name", "")): _owner(rs, "Deployment")
+              for ns, items in model.replicasets_by_ns.items() for rs in items}
+    cols: dict[str, list[Any]] = {c: [] for c in REPLICASET_EVENT_COLUMNS}
+    parsed: dict[str, AdmissionError | None] = {}
+    for ev in model.events():
+        if ev.kind != "ReplicaSet":
+            continue
+        msg = ev.message
+        if msg not in parsed:
+            parsed[msg] = parse_admission_error(msg)
+        err = parsed[msg]
+        values = (ev.namespace, ev.name, owners.get((ev.namespace, ev.name)), ev.reason, ev.type,
+                  ev.count, ev.first_seen, ev.last_seen, msg,
+                  err.webhook if err else None, err.url if err else None,
+                  err.service if err else None, err.service_namespace if err else None,
+                  err.error_kind if err else None)
+        for col, value in zip(REPLICASET_EVENT_COLUMNS, values, strict=True):
+            cols[col].append(value)
+    df = pd.DataFrame(cols, columns=list(REPLICASET_EVENT_COLUMNS))
+    for col in ("first_seen", "last_seen"):
+        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601", errors="coerce")
+    df["count"] = df["count"].astype("int64")
+    return df
+
+
+# ----------------------------------------------------------------------- failing ReplicaSets
+
+
+@dataclass
+class FailingReplicaSet:
+    """A ReplicaSet that cannot create its pods because an admission webhook call fails."""
+
+    namespace: str
+    name: str
+    deployment: str | None
+    desired: int
+    current: int
+    error: AdmissionError
+    count: int = 0
+    last_seen: str | None = None
+    exists: bool = True
+    messages: list[str] = field(default_factory=list)
+
+
+def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
+    """ReplicaSets short of pods whose condition or ``FailedCreate`` events name a webhook error.
+
+    A ReplicaSet that is no longer in the snapshot (deleted, as the field report did) is skipped:
+    its events outlive it by up to an hour and describe nothing that still fails. When
+    ReplicaSets could not be read, the events alone are used (``exists`` False).
+    """
+    have_rs = model.has(k.REPLICA_SETS)
+    found: dict[tuple[str, str], FailingReplicaSet] = {}
+    cache: dict[str, AdmissionError | None] = {}
+
+    def parse(msg: str) -> AdmissionError | None:
+        if msg not in cache:
+            cache[msg] = parse_admission_error(msg)
+        return cache[msg]
+
+    if have_rs:
+        for ns, items in model.replicasets_by_ns.items():
+            for rs in items:
+                spec, status = rs.get("spec") or {}, rs.get("status") or {}
+                desired, current = _int(spec.get("replicas"), 1), _int(status.get("replicas"))
+                if current >= desired:
+                    continue
+                name = meta(rs).get("name", "")
+                for c in status.get("conditions") or []:
+                    if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
+                        err = parse(str(c.get("message") or ""))
+                        if err:
+                            found[(ns, name)] = FailingReplicaSet(
+                                ns, name, _owner(rs, "Deployment"), desired, current, err,
+                                messages=[err.message])
+                # keep the ReplicaSet for events even without a condition
+                found.setdefault((ns, name), FailingReplicaSet(
+                    ns, name, _owner(rs, "Deployment"), desired, current,
+                    AdmissionError(webhook="", error_kind="", cause="")))
+    for ev in model.events():
+        if ev.kind != "ReplicaSet" or ev.reason != "FailedCreate":
+            continue
+        key = (ev.namespace, ev.name)
+        rec = found.get(key)
+        if rec is None:
+            if have_rs:
+                continue
+            rec = found[key] = FailingReplicaSet(ev.namespace, ev.name, None, 0, 0,
+                                                  AdmissionError(webhook="", error_kind="",
+                                                                 cause=""), exists=False)
+        err = parse(ev.message)
+        if err is None:
+            continue
+        if not rec.error.webhook or (ev.last_seen or "") >= (rec.last_seen or ""):
+            rec.error = err
+        rec.count += ev.count
+        if ev.last_seen and ev.last_seen > (rec.last_seen or ""):
+            rec.last_seen = ev.last_seen
+        if ev.message not in rec.messages:
+            rec.messages.append(" ".join(ev.message.split()))
+    return [r for r in found.values() if r.error.webhook]
