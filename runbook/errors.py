@@ -7,7 +7,8 @@ exactly one place (``runbook.kube.errors``)::
 
     RunbookError
     ├── InputError              bad user input: a file, a parameter, a URL, a port (nothing changed)
-    │   └── ManifestError       a manifest that cannot be read: file and document named
+    │   ├── ManifestError       a manifest that cannot be read: file and document named
+    │   └── ProbeError          an HTTP probe could not start (bad URL, bad schedule)
     ├── ConfigError             kubeconfig missing or broken, unknown context
     ├── ClusterError            the API server answered with an error, or did not answer
     │   ├── Unreachable         connection refused, DNS, TLS, timeout
@@ -23,7 +24,6 @@ exactly one place (``runbook.kube.errors``)::
     │   ├── ConfirmationRequired   a cluster-scoped change needs the context name confirmed
     │   ├── ConcurrentChange       somebody changed the object since the plan was made
     │   └── PartialApply           a multi-step fix stopped midway: says which steps completed
-    ├── ProbeError              an HTTP probe could not start (bad URL, bad schedule)
     └── NotebookError           a notebook cell failed: notebook, cell and error named
 """
 
@@ -175,8 +175,8 @@ class PartialApply(FixError):
         super().__init__(summary, hint=hint)
 
 
-class ProbeError(RunbookError):
-    """An HTTP probe could not be started."""
+class ProbeError(InputError):
+    """An HTTP probe could not be started: bad URL or parameters; nothing was sent."""
 
 
 class NotebookError(RunbookError):

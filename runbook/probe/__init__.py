@@ -1,1 +1,23 @@
-"""runbook.probe"""
+"""runbook.probe — ingress address resolution, the HTTP latency probe, latency statistics.
+
+``resolve_ingress_address`` finds INGRESS_HOST/INGRESS_PORT for a gateway Service (Istio's
+recipe); ``probe`` measures a URL honestly (bounded, keep-alive, optional fixed QPS without
+coordinated omission, failures as rows); :mod:`runbook.probe.stats` turns samples into the numbers
+that :mod:`runbook.ui.charts` draws.
+"""
+
+from __future__ import annotations
+
+from runbook.probe.address import IngressAddress, resolve_ingress_address
+from runbook.probe.http import COLUMNS, ERROR_KINDS, ProbeRun, probe
+from runbook.probe.stats import compare_runs
+
+__all__ = [
+    "COLUMNS",
+    "ERROR_KINDS",
+    "IngressAddress",
+    "ProbeRun",
+    "compare_runs",
+    "probe",
+    "resolve_ingress_address",
+]
