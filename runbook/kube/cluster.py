@@ -133,15 +133,11 @@ class Cluster:
         """
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         headers = {"Accept": accept}
-        data: bytes | None = None
+        data: Any = None
         if body is not None:
             headers["Content-Type"] = content_type
-            if isinstance(body, (bytes, str)):
-                data = body.encode() if isinstance(body, str) else body
-            elif content_type == APPLY_PATCH:
-                data = orjson.dumps(body)  # JSON is valid YAML
-            else:
-                data = orjson.dumps(body)
+            # the client serialises JSON (and JSON-as-YAML apply patches) itself: pass objects
+            data = orjson.loads(body) if isinstance(body, (bytes, str)) else body
         may_retry = (method in ("GET", "HEAD")) if retryable is None else retryable
         verb = verb or method.lower()
         started = time.perf_counter()
@@ -441,6 +437,10 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
         raise ConfigError(f"{path}: context {context!r} cannot be used: {_clean(exc)}",
                           hint="check the kubeconfig (kubectl config view)") from None
     # TLS verification stays on: nothing in this project ever sets verify_ssl = False.
+    # Our RetryPolicy is the only retry layer: urllib3's own (which silently retries 429/503
+    # with Retry-After and connection errors) would multiply attempts and hide them from the log.
+    configuration.retries = urllib3.Retry(total=0, redirect=0, raise_on_status=False,
+                                          respect_retry_after_header=False)
     api = k8s_client.ApiClient(configuration)
     api.user_agent = "mesh-runbook"
     cluster = Cluster(

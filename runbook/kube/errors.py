@@ -142,5 +142,7 @@ def translate_transport(exc: BaseException, *, server: str, context: str | None,
     else:
         kind, hint = "connection failed", "check that the API server is reachable"
     in_ctx = f" (context {context!r})" if context else ""
-    return Unreachable(f"cannot reach the API server {server}{in_ctx}: {kind}: {text}",
+    # urllib3's texts repeat the pool and URL; the kind of failure is what a reader needs
+    tail = f": {text}" if kind == "connection failed" else ""
+    return Unreachable(f"cannot reach the API server {server}{in_ctx}: {kind}{tail}",
                        hint=hint, verb=verb, resource=resource)
