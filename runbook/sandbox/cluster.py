@@ -371,7 +371,11 @@ class Cluster:
             self._check_namespace_writable(kind, meta.get("name") or meta.get("generateName", ""),
                                            meta["namespace"])
         if not keep_status and "status" in kind.subresources:
-            obj.pop("status", None)
+            # built-in strategies reset status to its zero value; custom resources drop it
+            if self.crd_for(kind) is None:
+                obj["status"] = {}
+            else:
+                obj.pop("status", None)
         for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                   "generation"):
             meta.pop(f, None)
@@ -632,16 +636,18 @@ class Cluster:
                 held["metadata"]["finalizers"] = finalizers
                 held = store.update(kind.key, held)
                 if "foregroundDeletion" in finalizers:
+                    # The answer shows the owner as the call left it (finalizer set); the
+                    # dependents then go, and with them the owner - all before we return.
                     self._delete_dependents_foreground(held)
                     current = store.get(kind.key, ns, name)
                     if current is not None:
                         rest = copy_object(current)
                         rest["metadata"]["finalizers"] = [
                             f for f in rest["metadata"]["finalizers"] if f != "foregroundDeletion"]
-                        held = store.update(kind.key, rest)
-                        if not held["metadata"]["finalizers"]:
+                        if rest["metadata"]["finalizers"]:
+                            store.update(kind.key, rest)
+                        else:
                             store.delete(kind.key, ns, name)
-                            return held, False
                 return held, False
             gone = store.delete(kind.key, ns, name)
             return gone, True
@@ -706,17 +712,27 @@ class Cluster:
         return stored
 
     def _finalize_namespace(self, name: str) -> None:
-        """The namespace controller: delete everything in the namespace, then the namespace."""
+        """The namespace controller: delete what the namespace holds; when it is empty, the
+        namespace goes too. Objects held by finalizers keep it ``Terminating`` (as in a real
+        cluster) until they are gone; each removal queues this again."""
         store = self.store
         with store.lock:
+            ns = store.get(NAMESPACES.key, "", name)
+            if ns is None or not ns["metadata"].get("deletionTimestamp"):
+                return
+            remaining = 0
             for kind in list(self.kinds):
                 if not kind.namespaced:
                     continue
                 for obj in store.objects(kind.key, name):
-                    if store.get(kind.key, name, obj["metadata"]["name"]) is not None:
-                        store.delete(kind.key, name, obj["metadata"]["name"])
-            if store.get(NAMESPACES.key, "", name) is not None:
-                store.delete(NAMESPACES.key, "", name)
+                    remaining += 1
+                    if obj["metadata"].get("deletionTimestamp"):
+                        continue
+                    with contextlib.suppress(ApiError):  # already gone: the GC was faster
+                        self.delete(kind, name, obj["metadata"]["name"], SYSTEM)
+            if remaining and any(store.count(k.key, name) for k in self.kinds if k.namespaced):
+                return
+            store.delete(NAMESPACES.key, "", name)
 
     # ------------------------------------------------------------------ helpers
 
@@ -857,6 +873,12 @@ class Cluster:
             self.logs.drop_pod(meta.get("namespace", ""), meta["name"])
         elif change.kind == SERVICES.key and change.type == "DELETED":
             self.allocator.release(change.obj)
+        if change.type == "DELETED" and change.obj["metadata"].get("namespace"):
+            ns_name = change.obj["metadata"]["namespace"]
+            ns = self.store.get(NAMESPACES.key, "", ns_name)
+            if ns is not None and ns["metadata"].get("deletionTimestamp"):
+                self.work.add(lambda: self._finalize_namespace(ns_name),
+                              key=("namespace-finalize", ns_name))
 
     def _ensure_default_sa(self, namespace: str) -> None:
         """The serviceaccount controller: every active namespace has a ``default`` ServiceAccount."""

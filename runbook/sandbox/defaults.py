@@ -179,6 +179,10 @@ def _deployment(obj: Obj, _: Allocator, old: Obj | None) -> None:
 def _replicaset(obj: Obj, _: Allocator, old: Obj | None) -> None:
     obj.setdefault("spec", {}).setdefault("replicas", 1)
     _template(obj)
+    # ReplicaSetStatus.replicas has no omitempty: a new ReplicaSet reads back "replicas": 0
+    status = obj.get("status")
+    if isinstance(status, dict):
+        status.setdefault("replicas", 0)
 
 
 def _webhooks(obj: Obj, _: Allocator, old: Obj | None, mutating: bool) -> None:

@@ -204,6 +204,11 @@ class Sandbox:
             self._timer.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+        # connections aiohttp kept alive still have handler tasks: end them before the loop stops
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _drain(self) -> None:
         self.cluster.work.run_pending()

@@ -58,6 +58,8 @@ _VERBS = {
     ("DELETE", False): "deletecollection",
 }
 _TRUE = ("true", "1")
+#: events a truncate-watch fault lets through before it cuts the stream
+TRUNCATE_AFTER = web.RequestKey("truncate_after", int | None)
 
 
 @dataclass
@@ -205,7 +207,7 @@ class ApiServer:
     async def _faults(self, request: web.Request, route: Route) -> None:
         fired = self.faults.pick(route.verb, route.kind.plural, route.kind.key, route.namespace,
                                  route.name, request.path)
-        request["truncate_after"] = None
+        request[TRUNCATE_AFTER] = None
         for fault in fired:
             if fault.latency:
                 await asyncio.sleep(fault.latency)  # the injected latency itself
@@ -214,7 +216,7 @@ class ApiServer:
                     request.transport.abort()
                 raise _Dropped()
             if fault.action == "truncate-watch":
-                request["truncate_after"] = fault.after_events
+                request[TRUNCATE_AFTER] = fault.after_events
             if fault.action == "error":
                 raise _fault_error(fault)
 
@@ -366,7 +368,7 @@ class ApiServer:
         await response.prepare(request)
         deadline = loop.time() + timeout if timeout else None
         next_bookmark = loop.time() + self.bookmark_interval
-        truncate_after = request.get("truncate_after")
+        truncate_after = request.get(TRUNCATE_AFTER)
         sent = 0
         try:
             while not self.stopping.is_set():
