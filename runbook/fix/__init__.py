@@ -3,8 +3,10 @@
 from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.fix.plan import FixPlan, PlanResult, Step, StepResult
 from runbook.fix.plans import (
+    plan_from_suggestion,
     recreate_workloads,
     relabel_namespace,
+    remove_namespace_label,
     retarget_webhook,
     set_tag_revision,
 )
@@ -16,8 +18,10 @@ __all__ = [
     "PlanResult",
     "Step",
     "StepResult",
+    "plan_from_suggestion",
     "recreate_workloads",
     "relabel_namespace",
+    "remove_namespace_label",
     "retarget_webhook",
     "set_tag_revision",
 ]

@@ -20,6 +20,7 @@ from runbook.errors import InputError, NotFound
 from runbook.fix.plan import FixPlan, Step, build_update, new_plan
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
+from runbook.mesh.findings import FixSuggestion
 from runbook.selectors import parse_label_selector
 
 
@@ -223,3 +224,48 @@ def relabel_namespace(cluster: Cluster, namespace: str, revision: str, *,
     if warning:
         plan.extra_commands.append(f"# warning: {warning}")
     return plan
+
+
+def remove_namespace_label(cluster: Cluster, namespace: str, label: str) -> FixPlan:
+    """Remove one label from a namespace (e.g. the legacy ``istio-injection`` next to
+    ``istio.io/rev``, IST0123)."""
+    try:
+        current = cluster.get(k.NAMESPACES, namespace)
+    except NotFound:
+        raise InputError(f"namespace {namespace!r} does not exist") from None
+    if label not in (current["metadata"].get("labels") or {}):
+        raise InputError(f"namespace {namespace} has no label {label!r}; nothing to remove")
+
+    def change(obj: dict[str, Any]) -> None:
+        del obj["metadata"]["labels"][label]
+
+    step = build_update(cluster, k.NAMESPACES, namespace, None, change, f"remove label {label}")
+    return new_plan(cluster, f"Remove {label} from namespace {namespace}", [step],
+                    extra_commands=[f"kubectl label namespace {namespace} {label}-"])
+
+
+def plan_from_suggestion(cluster: Cluster, suggestion: FixSuggestion) -> FixPlan:
+    """Turn a diagnosis' :class:`~runbook.mesh.findings.FixSuggestion` into a plan (fresh read).
+
+    Raises:
+        InputError: an action this layer does not know, or parameters that do not fit it.
+    """
+    p = dict(suggestion.params)
+    action = suggestion.action
+    if action == "retarget-webhook":
+        kind = (k.VALIDATING_WEBHOOKS if p.get("kind") == "ValidatingWebhookConfiguration"
+                else k.MUTATING_WEBHOOKS)
+        return retarget_webhook(cluster, p["configuration"], p["service_namespace"],
+                                p.get("service_name"), webhooks=p.get("webhooks"), kind=kind)
+    if action == "set-tag-revision":
+        return set_tag_revision(cluster, p["tag"], p["revision"])
+    if action == "recreate-workloads":
+        return recreate_workloads(cluster, p["namespace"],
+                                  method=p.get("method") or "rollout-restart",
+                                  deployments=p.get("deployments"))
+    if action == "relabel-namespace":
+        return relabel_namespace(cluster, p["namespace"], p["revision"],
+                                 drop_injection_label=p.get("drop_injection_label", True))
+    if action == "remove-label":
+        return remove_namespace_label(cluster, p["namespace"], p["label"])
+    raise InputError(f"no fix plan for action {action!r}")
