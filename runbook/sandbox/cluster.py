@@ -33,8 +33,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import importlib
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +40,7 @@ from typing import Any
 import orjson
 import yaml
 
+from runbook import schema as crd_schema
 from runbook.errors import Cause
 from runbook.kinds import (
     BUILTIN_KINDS,
@@ -794,27 +793,24 @@ class Cluster:
 
     def _validate_custom(self, kind: ResourceKind, crd: Obj, obj: Obj, ctx: RequestContext
                          ) -> list[Cause]:
+        """Schema validation and pruning of a custom resource (``runbook.schema``).
+
+        Unknown fields: ``fieldValidation=Strict`` → 400, ``Warn`` (the server default) → a
+        ``Warning`` header each, ``Ignore`` → silently; in the last two cases they are pruned.
+        """
         version = str(obj.get("apiVersion", "")).rpartition("/")[2]
-        schema = None
-        for v in crd.get("spec", {}).get("versions") or ():
-            if v.get("name") == version:
-                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+        schema = crd_schema.version_schema(crd, version)
         if not schema:
             return []
-        strict = ctx.field_validation == "Strict"
-        validate = _schema_validator()
-        if validate is None:
-            return []
-        causes, unknown = validate(obj, schema, strict_unknown=True)
-        unknown = [p for p in unknown if not p.startswith("metadata.")]
-        if unknown:
-            if strict:
-                raise status.bad_request("strict decoding error: " + ", ".join(
-                    f'unknown field "{p}"' for p in unknown))
-            if ctx.field_validation == "Warn":
-                ctx.warnings.extend(f'unknown field "{p}"' for p in unknown)
-            for path in unknown:
-                _prune(obj, path)
+        causes, unknown = crd_schema.validate_against_schema(
+            obj, schema, strict_unknown=ctx.field_validation != "Ignore")
+        if unknown and ctx.field_validation == "Strict":
+            raise status.bad_request(crd_schema.strict_decoding_message(unknown))
+        if ctx.field_validation == "Warn":
+            ctx.warnings.extend(crd_schema.unknown_field_warning(p) for p in unknown)
+        pruned = crd_schema.prune(obj, schema)
+        obj.clear()
+        obj.update(pruned)
         return list(causes)
 
     def _stamp_managed_fields(self, kind: ResourceKind, new: Obj, old: Obj | None,
@@ -956,31 +952,3 @@ def _patch_error(kind: ResourceKind, name: str, exc: patching.PatchError) -> Api
         details["causes"] = [{"reason": c.reason, "message": c.message, "field": c.field}
                              for c in exc.causes]
     return ApiError(exc.status, exc.reason, str(exc), details)
-
-
-_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _prune(obj: Obj, path: str) -> None:
-    """Remove the field at a dotted path with ``[i]`` indexes (an unknown field of a CR)."""
-    parts: list[str | int] = [m.group(1) if m.group(1) is not None else int(m.group(2))
-                              for m in _SEGMENT.finditer(path)]
-    cur: Any = obj
-    for part in parts[:-1]:
-        try:
-            cur = cur[part]
-        except (KeyError, IndexError, TypeError):
-            return
-    if isinstance(cur, dict) and isinstance(parts[-1], str):
-        cur.pop(parts[-1], None)
-
-
-def _schema_validator() -> Callable[..., tuple[list[Cause], list[str]]] | None:
-    # runbook.schema is written concurrently by another engineer; until it lands, custom
-    # resources are stored without schema validation.
-    try:
-        module = importlib.import_module("runbook.schema")
-    except ModuleNotFoundError:
-        return None
-    fn: Callable[..., tuple[list[Cause], list[str]]] = module.validate_against_schema
-    return fn

@@ -59,7 +59,7 @@ _VERBS = {
 }
 _TRUE = ("true", "1")
 #: events a truncate-watch fault lets through before it cuts the stream
-TRUNCATE_AFTER = web.RequestKey("truncate_after", int | None)
+TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
 
 
 @dataclass
@@ -207,7 +207,6 @@ class ApiServer:
     async def _faults(self, request: web.Request, route: Route) -> None:
         fired = self.faults.pick(route.verb, route.kind.plural, route.kind.key, route.namespace,
                                  route.name, request.path)
-        request[TRUNCATE_AFTER] = None
         for fault in fired:
             if fault.latency:
                 await asyncio.sleep(fault.latency)  # the injected latency itself

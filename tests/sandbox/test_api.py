@@ -100,7 +100,8 @@ def test_invalid_objects_get_422_with_causes(core: client.CoreV1Api) -> None:
         core.create_namespaced_config_map("default", cm("Foo_Bar"))
     body = status_of(exc.value)
     assert exc.value.status == 422 and body["reason"] == "Invalid"
-    assert body["message"].startswith('ConfigMap "Foo_Bar" is invalid: metadata.name: Invalid value: "Foo_Bar"')
+    assert body["message"].startswith(
+        'ConfigMap "Foo_Bar" is invalid: metadata.name: Invalid value: "Foo_Bar"')
     assert body["details"]["kind"] == "ConfigMap"
     assert body["details"]["causes"][0]["field"] == "metadata.name"
     with pytest.raises(ApiException) as exc:
@@ -190,9 +191,12 @@ def test_field_selectors(core: client.CoreV1Api, sandbox: Sandbox) -> None:
                                              "involvedObject": {"kind": "Pod", "name": "p2"}})
     selector = (f"involvedObject.name=p1,involvedObject.namespace=default,involvedObject.kind=Pod,"
                 f"involvedObject.uid={pod.metadata.uid}")
-    assert [e.metadata.name for e in core.list_namespaced_event("default", field_selector=selector).items] == ["p1.1"]
-    assert len(core.list_event_for_all_namespaces(field_selector="type=Warning,reason=FailedCreate").items) == 1
-    assert len(core.list_event_for_all_namespaces(field_selector="source=replicaset-controller").items) == 2
+    events = core.list_namespaced_event("default", field_selector=selector).items
+    assert [e.metadata.name for e in events] == ["p1.1"]
+    warnings = core.list_event_for_all_namespaces(field_selector="type=Warning,reason=FailedCreate")
+    assert len(warnings.items) == 1
+    by_source = core.list_event_for_all_namespaces(field_selector="source=replicaset-controller")
+    assert len(by_source.items) == 2
     with pytest.raises(ApiException) as exc:
         core.list_namespaced_pod("default", field_selector="spec.foo=bar")
     body = status_of(exc.value)
