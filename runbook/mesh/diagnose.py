@@ -235,19 +235,30 @@ class _Diagnosis:
             self._chain(items, links[key])
 
     def _link(self, rs: FailingReplicaSet) -> list[Webhook]:
-        """The webhook(s) an admission error names: same name, same target, selecting the ns."""
+        """The webhook(s) an admission error names: same name, same target, selecting the ns.
+
+        When no webhook of that name calls that target any more (the configuration was changed
+        since the error — the report's patch), the webhooks of that name that select the
+        namespace are returned: their *current* target decides whether the failure is stale.
+        """
         err = rs.error
-        cands = [w for w in self.m.webhooks if w.name == err.webhook]
+        named = [w for w in self.m.webhooks if w.name == err.webhook]
+        cands = named
         if err.service is not None:
-            cands = [w for w in cands if w.service_name == err.service
+            cands = [w for w in named if w.service_name == err.service
                      and w.service_namespace == err.service_namespace
                      and (err.port is None or w.service_port == err.port)]
         elif err.url:
-            cands = [w for w in cands if w.url and w.url.split("?")[0] == err.url]
+            cands = [w for w in named if w.url and w.url.split("?")[0] == err.url]
         labels = self.m.namespaces.get(rs.namespace)
-        if len(cands) > 1 and labels is not None:
-            cands = [w for w in cands if w.namespace_selector.matches(labels)] or cands
-        return cands
+        if labels is None:
+            return cands
+        # the errors come from pod creation: only webhooks whose rules cover it qualify
+        selecting = [w for w in (cands or named) if w.namespace_selector.matches(labels)
+                     and w.matches_pod_create]
+        if not cands:
+            return selecting
+        return selecting if len(cands) > 1 and selecting else cands
 
     def _chain(self, items: list[FailingReplicaSet], hooks: list[Webhook]) -> None:
         first = items[0]
@@ -271,15 +282,28 @@ class _Diagnosis:
         if w is not None:
             evidence.append(f"{w.kind} {w.configuration} webhooks[{w.index}] {w.name}: clientConfig "
                             f"{w.client_config()}, failurePolicy {w.failure_policy}")
+            if err.service is not None and (w.service_namespace, w.service_name) != (
+                    err.service_namespace, err.service):
+                evidence.append(f"the error names {err.service_namespace}/{err.service}: the "
+                                "configuration was changed since")
             labels = self.m.namespaces.get(ns)
             if labels is not None:
                 evidence.append(f"namespace {ns} labels {_labels(labels)} match namespaceSelector "
                                 f"{w.namespace_selector}")
         target = w.target if w else None
+        if target is None and err.service is not None and err.service_namespace is not None:
+            # no configuration to link (not readable, or deleted): the event still names the Service
+            target = self.m.resolve(err.service_namespace, err.service, err.port or 443)
+            if not self.m.has(k.MUTATING_WEBHOOKS):
+                evidence.append("webhook configurations could not be read (see MR108): the "
+                                "webhook's configuration and a fix cannot be named")
         where = f"webhook {err.webhook}" + (f" of {w.configuration}" if w else "")
 
-        # the target resolves now: the failures are stale, only a recreate is needed
-        if target is not None and target.ok:
+        # Only resolution errors can be checked against the snapshot: when such a target
+        # resolves now, the failures are stale and only a recreate is needed. A timeout or a TLS
+        # error says nothing the objects can disprove.
+        if (target is not None and target.ok and target.status != "unknown"
+                and err.error_kind in ("service_not_found", "no_endpoints")):
             self.out.append(Finding(
                 "MR107", INFO, subject,
                 f"{rs_word} in {ns} still lack pods after {where} failed "
@@ -291,8 +315,9 @@ class _Diagnosis:
 
         if w is not None and w.target is not None:
             self.covered.add((w.configuration, w.target.address))
-        retarget = self._plan_for_missing(w) if (
-            w is not None and target is not None and target.status == "service_not_found") else None
+        retarget = None
+        if target is not None and target.status == "service_not_found":
+            retarget = self._plan_for_missing(w) if w is not None else self._candidates(target)
         if retarget is not None:
             if retarget.candidates:
                 evidence.append("Service found in: " + "; ".join(t.describe()
@@ -302,7 +327,8 @@ class _Diagnosis:
                        f"{target.namespace}/{target.name}, which does not exist"  # type: ignore[union-attr]
                        + _elsewhere_text(retarget)
                        + (f" — {retarget.primary.summary}" if retarget.primary else
-                          " — create the Service or point the webhook at a running istiod"))
+                          " — point the webhook at a running istiod's Service"
+                          + (" (its configuration could not be read)" if w is None else "")))
             fix = retarget.primary
         else:
             message, fix = self._chain_other(rs_word, ns, where, err.error_kind, err.cause,
@@ -386,6 +412,15 @@ class _Diagnosis:
                 if t.ok and set(t.revisions) == {revision}:
                     return t, None
         return None
+
+    def _candidates(self, target: Target) -> _Retarget:
+        """Same-name Services elsewhere, when no configuration is known (no fix possible)."""
+        plan = _Retarget(candidates=[t for t in self.m.elsewhere(target.name, target.namespace,
+                                                                 target.port) if t.exists])
+        usable = [t for t in plan.candidates if t.ok]
+        if len(usable) == 1:
+            plan.chosen = usable[0]
+        return plan
 
     def _plan_for_missing(self, w: Webhook) -> _Retarget:
         """Fixes for ``w``'s missing Service: a same-name Service elsewhere, or the Service that

@@ -14,6 +14,7 @@ endpoints controller does. Which webhook fails and which revision injects is sta
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -47,6 +48,12 @@ REPORT_HASHES_AFTER_FIX = {
 T0 = "2023-10-27T05:56:18Z"
 T1 = "2023-10-27T06:00:55Z"
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@functools.lru_cache(maxsize=32)
+def _manifests(path: Path) -> tuple[dict[str, Any], ...]:
+    # YAML parsing dominates a world's cost; callers deep-copy what they change
+    return tuple(m.obj for m in load_manifests(path))
 
 
 def template_hash(template: Mapping[str, Any]) -> str:
@@ -289,7 +296,7 @@ def _control_plane_pods(world: World, namespaces: Iterable[str]) -> None:
 
 def bookinfo(upstream: Path) -> list[dict[str, Any]]:
     """Upstream samples/bookinfo/platform/kube/bookinfo.yaml (read in place)."""
-    return [m.obj for m in load_manifests(upstream / "bookinfo.yaml")]
+    return [copy.deepcopy(o) for o in _manifests(upstream / "bookinfo.yaml")]
 
 
 def report_failure(namespace: str = "istio-system", service: str = "istiod-1-18-5",
@@ -314,7 +321,7 @@ def seed_world(upstream: Path, after_bookinfo: bool = True, *, fixed: str | None
             or ``"set-tag"`` (the tag re-pointed at revision 1-18-5's own Service istio-prod/istiod).
         restarted: with ``fixed``, whether the workloads were recreated afterwards.
     """
-    world = World(m.obj for m in load_manifests(SEED_DIR))
+    world = World(_manifests(SEED_DIR))
     _control_plane_pods(world, ["istio-prod", "istio-canary"])
     if not after_bookinfo:
         return world
