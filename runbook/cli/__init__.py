@@ -17,6 +17,7 @@ from runbook.errors import RunbookError
 #: subcommand modules, in the order ``runbook --help`` lists them
 COMMAND_MODULES = (
     "runbook.cli.sandbox_cmd",
+    "runbook.cli.probe_cmd",
 )
 
 

@@ -1,0 +1,127 @@
+"""``runbook probe URL`` — measure response times through an ingress gateway from a terminal.
+
+``-o table`` (default) prints the summary; ``-o json`` one object with ``parameters``, ``summary``
+and ``samples`` (a list of row objects); ``-o csv`` the samples, one row per request. Exit status:
+0 when every request got a response below 500, 1 when some failed (refused, timeout, reset, dns,
+tls, http_protocol, other) or got a 5xx, 2 when the probe could not start (bad URL or parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from runbook.errors import ProbeError
+from runbook.probe.http import DEFAULT_TIMEOUT, ProbeRun, probe
+
+#: requests sent when neither -n nor --duration is given (the run is always bounded)
+DEFAULT_COUNT = 100
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``probe`` subcommand."""
+    p = sub.add_parser(
+        "probe", help="measure HTTP response times (through an ingress gateway)",
+        description="Send bounded HTTP traffic to URL and report latency percentiles, status codes "
+                    "and errors. Like curl -HHost:… but measured: e.g. "
+                    "runbook probe http://$GATEWAY_URL/productpage --host bookinfo-gateway.test -n 200",
+    )
+    p.add_argument("url", metavar="URL", help="http:// or https:// URL")
+    p.add_argument("--host", help="Host header to send (the gateway routes on it)")
+    bound = p.add_mutually_exclusive_group()
+    bound.add_argument("-n", "--count", type=int, help=f"number of requests (default {DEFAULT_COUNT})")
+    bound.add_argument("--duration", type=float, metavar="S", help="send requests for S seconds")
+    p.add_argument("-c", "--concurrency", type=int, default=1, metavar="N",
+                   help="keep-alive connections in parallel (default 1)")
+    p.add_argument("--qps", type=float, metavar="Q",
+                   help="fixed rate over all connections; latency then counts from the intended send time")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"per-request timeout in seconds (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("-X", "--method", default="GET", help="HTTP method (default GET)")
+    p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="extra request header (repeatable)")
+    p.add_argument("-k", "--insecure", action="store_true", help="do not verify the TLS certificate")
+    p.add_argument("--label", help="name of this run in the output")
+    p.add_argument("-o", "--output", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(run=run)
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw in values:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip():
+            raise ProbeError(f"invalid header {raw!r}", hint="write -H 'Name: value'")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the probe and print the result; returns the exit status."""
+    count = args.count
+    if count is None and args.duration is None:
+        count = DEFAULT_COUNT
+    show_bar = args.output == "table" and sys.stderr.isatty()
+    result = probe(args.url, host=args.host, count=count, duration=args.duration,
+                   concurrency=args.concurrency, qps=args.qps, timeout=args.timeout, method=args.method,
+                   headers=_headers(args.header), label=args.label, verify_tls=not args.insecure,
+                   progress_bar=show_bar)
+    if args.output == "json":
+        json.dump(_json_safe(result.to_dict()), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    elif args.output == "csv":
+        result.samples.to_csv(sys.stdout, index=False)
+    else:
+        sys.stdout.write(format_summary(result))
+    return exit_status(result)
+
+
+def exit_status(result: ProbeRun) -> int:
+    """1 when a request failed or got a 5xx answer, else 0."""
+    samples = result.samples
+    failed = (samples["error_kind"] != "") | (samples["status"] >= 500)
+    return 1 if bool(failed.any()) else 0
+
+
+def format_summary(result: ProbeRun) -> str:
+    """The summary as aligned ``key  value`` lines, then the errors (first message of each kind)."""
+    summary = result.summary()
+    params = result.parameters()
+    lines = [f"probe {params['url']}  Host: {params['host']}  connections: {params['concurrency']}"
+             + (f"  qps: {params['requested_qps']:g}" if params["requested_qps"] else "")]
+    rows: list[tuple[str, str]] = []
+    for key, value in summary.items():
+        if key == "label" or value is None:
+            continue
+        if isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
+        elif isinstance(value, float):
+            text = "-" if math.isnan(value) else (f"{value:.3f}" if key.endswith("_ms") else f"{value:.2f}")
+        else:
+            text = str(value)
+        rows.append((key, text))
+    width = max(len(k) for k, _ in rows)
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    errors = result.samples[result.samples["error_kind"] != ""]
+    if not errors.empty:
+        lines.append("errors:")
+        for kind, group in errors.groupby("error_kind", sort=True):
+            lines.append(f"  {kind} ×{len(group)}: {group['error'].iloc[0]}")
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN → None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+__all__ = ["DEFAULT_COUNT", "exit_status", "format_summary", "register", "run"]

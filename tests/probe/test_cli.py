@@ -1,0 +1,90 @@
+"""``runbook probe``: outputs (table, json, csv) and exit statuses, through the real ``main``."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+import runbook.cli as cli
+from runbook.probe import COLUMNS
+
+from .conftest import Backend
+
+
+@pytest.fixture(autouse=True)
+def only_probe_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    # other subcommands are other engineers' modules: keep this test about `probe` alone
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("runbook.cli.probe_cmd",))
+
+
+def test_probe_is_registered() -> None:
+    # read the module's own list (the fixture above replaced the attribute)
+    tree = ast.parse(Path(cli.__file__).read_text())
+    value = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "COMMAND_MODULES" for t in node.targets))
+    assert "runbook.cli.probe_cmd" in ast.literal_eval(value)
+
+
+def test_json_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["probe", backend.url("/ok?upstream=2"), "--host", "bookinfo-gateway.test", "-n", "7",
+                     "-c", "2", "-o", "json", "--label", "canary"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(out) == {"parameters", "summary", "samples"}
+    assert out["summary"]["count"] == 7 and out["summary"]["label"] == "canary"
+    assert {"p50_ms", "p90_ms", "p99_ms", "achieved_qps", "errors"} <= set(out["summary"])
+    assert len(out["samples"]) == 7 and list(out["samples"][0]) == list(COLUMNS)
+    assert out["samples"][0]["upstream_ms"] == 2.0 and out["parameters"]["host"] == "bookinfo-gateway.test"
+    assert backend.hosts == ["bookinfo-gateway.test"] * 7
+
+
+def test_csv_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["probe", backend.url(), "-n", "3", "-o", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 3 and list(rows[0]) == list(COLUMNS) and rows[2]["status"] == "200"
+
+
+def test_table_output_and_default_count(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["probe", backend.url()]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"probe {backend.url()}  Host: 127.0.0.1:{backend.port}")
+    lines = dict(line.split(None, 1) for line in out.splitlines()[1:] if line.strip())
+    assert lines["count"] == "100" and lines["status_codes"] == "200: 100" and "p99_9_ms" in lines
+
+
+def test_duration_and_qps(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["probe", backend.url(), "--duration", "0.2", "--qps", "50", "-o", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["requested_qps"] == 50 and summary["scheduled"] == 10 and summary["count"] == 10
+
+
+def test_failures_exit_1_and_are_listed(closed_port: int, backend: Backend,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["probe", f"http://127.0.0.1:{closed_port}/", "-n", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "errors:" in out and f"refused ×2: connection refused by 127.0.0.1:{closed_port}" in out
+    assert cli.main(["probe", backend.url("/status?code=503"), "-n", "2", "-o", "json"]) == 1
+    assert cli.main(["probe", backend.url("/status?code=404"), "-n", "1", "-o", "json"]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["probe", "ftp://127.0.0.1/"],
+    ["probe", "http://127.0.0.1/", "-c", "0"],
+    ["probe", "http://127.0.0.1/", "-H", "no-colon-here"],
+])
+def test_bad_input_exits_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("runbook probe: ") and err.count("\n") == 1
+
+
+def test_count_and_duration_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["probe", "http://127.0.0.1/", "-n", "3", "--duration", "1"])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
