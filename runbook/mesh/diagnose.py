@@ -49,6 +49,7 @@ from runbook.mesh.model import (
     Target,
     Webhook,
     as_model,
+    paused_gc,
 )
 from runbook.mesh.revisions import control_planes, revision_tags
 from runbook.mesh.webhooks import injector_overlaps, webhook_targets
@@ -102,6 +103,7 @@ class Inventory:
         return out
 
 
+@paused_gc
 def inventory(source: Source) -> Inventory:
     """All tables of a snapshot (or of a model already built from one), built in one pass."""
     model = as_model(source)
@@ -137,6 +139,7 @@ def _plain(v: Any) -> Any:
 # ======================================================================================= diagnose
 
 
+@paused_gc
 def diagnose(source: Source | Inventory, *, namespace: str | None = None) -> list[Finding]:
     """Findings for a snapshot, errors first.
 

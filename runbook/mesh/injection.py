@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from runbook import wellknown as wk
-from runbook.mesh.model import MeshModel, Source, Webhook, as_model
+from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
 
 #: values of the ``status`` column
 INJECTION_STATUSES: tuple[str, ...] = (
@@ -125,6 +125,7 @@ def _classify(rec: NamespaceInjection, model: MeshModel) -> None:
                       + (f"; {rec.detail}" if rec.detail else ""))
 
 
+@paused_gc
 def namespace_injection(source: Source) -> pd.DataFrame:
     """One row per namespace: how a new pod without labels would be injected.
 

@@ -26,12 +26,14 @@ ready endpoints' ``targetRef`` pods say which istiod revision answers.
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from runbook import kinds as k
 from runbook import wellknown as wk
@@ -49,6 +51,32 @@ SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", 
 #: values of :attr:`Target.status`
 TARGET_STATUSES = ("ok", "service_not_found", "no_service_port", "no_endpoints", "headless",
                    "unsupported_type", "url", "unknown")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def paused_gc(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``func`` with the cyclic garbage collector paused (and restored after).
+
+    A snapshot of a large cluster is millions of live dicts; the many short-lived objects a
+    table allocates trigger collections that scan all of them, which cost more than the tables
+    themselves (measured: 1.4 s → well under 1 s on the scale benchmark). Nothing built here
+    forms reference cycles that need the collector; reference counting frees it all.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return wrapper
 
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -207,7 +235,7 @@ class Webhook:
         return self.target.revisions if self.target else ()
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """A core/v1 or events.k8s.io/v1 Event, reduced to what the tables use."""
 
@@ -453,6 +481,7 @@ class MeshModel:
         return out
 
 
+@paused_gc
 def build_model(snapshot: Snapshot) -> MeshModel:
     """Index a snapshot for the tables and the diagnosis (one pass, no network)."""
     return MeshModel(snapshot)
@@ -464,7 +493,7 @@ Source = Snapshot | MeshModel
 
 def as_model(source: Source) -> MeshModel:
     """The model of ``source`` (built when given a snapshot)."""
-    return source if isinstance(source, MeshModel) else MeshModel(source)
+    return source if isinstance(source, MeshModel) else build_model(source)
 
 
 def found_in(model: MeshModel, target: Target | None) -> list[str]:

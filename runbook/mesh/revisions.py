@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from runbook import wellknown as wk
-from runbook.mesh.model import Source, as_model, found_in
+from runbook.mesh.model import Source, as_model, found_in, paused_gc
 
 #: columns of :func:`control_planes`
 CONTROL_PLANE_COLUMNS: tuple[str, ...] = (
@@ -26,6 +26,7 @@ REVISION_TAG_COLUMNS: tuple[str, ...] = (
 )
 
 
+@paused_gc
 def control_planes(source: Source) -> pd.DataFrame:
     """One row per istiod Deployment (``app=istiod``).
 
@@ -64,6 +65,7 @@ def control_planes(source: Source) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CONTROL_PLANE_COLUMNS))
 
 
+@paused_gc
 def revision_tags(source: Source) -> pd.DataFrame:
     """One row per webhook of every revision-tag configuration (``istio.io/tag``).
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from runbook import wellknown as wk
-from runbook.mesh.model import MeshModel, Source, Webhook, as_model, found_in
+from runbook.mesh.model import MeshModel, Source, Webhook, as_model, found_in, paused_gc
 
 #: columns of :func:`webhook_targets`
 WEBHOOK_TARGET_COLUMNS: tuple[str, ...] = (
@@ -25,6 +25,7 @@ WEBHOOK_TARGET_COLUMNS: tuple[str, ...] = (
 )
 
 
+@paused_gc
 def webhook_targets(source: Source) -> pd.DataFrame:
     """One row per webhook of every Mutating- and ValidatingWebhookConfiguration.
 

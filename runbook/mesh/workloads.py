@@ -22,7 +22,7 @@ import pandas as pd
 
 from runbook import kinds as k
 from runbook.formats.admission import AdmissionError, parse_admission_error
-from runbook.mesh.model import MeshModel, Source, as_model, meta
+from runbook.mesh.model import MeshModel, Source, as_model, meta, paused_gc
 
 #: columns of :func:`workloads`
 WORKLOAD_COLUMNS: tuple[str, ...] = (
@@ -57,20 +57,26 @@ def _conditions(status: Mapping[str, Any]) -> tuple[str, str | None]:
     ``ReplicaFailure`` (it carries the apiserver's error) wins over ``Progressing``/``Available``
     False (which only say that replicas are missing).
     """
+    conditions = status.get("conditions")
+    if not conditions:
+        return "", None
     parts: list[str] = []
     problems: dict[str, str] = {}
-    for c in status.get("conditions") or []:
+    for c in conditions:
         ctype, cstat = c.get("type", ""), c.get("status", "")
-        parts.append(f"{ctype}={cstat}" + (f"({c['reason']})" if c.get("reason") else ""))
+        reason = c.get("reason")
+        parts.append(f"{ctype}={cstat}({reason})" if reason else f"{ctype}={cstat}")
         bad = (ctype == "ReplicaFailure" and cstat == "True") or (
             ctype in ("Available", "Progressing") and cstat == "False")
-        if bad and c.get("message"):
-            problems.setdefault(ctype, " ".join(str(c["message"]).split()))
-    problem = next((problems[t] for t in ("ReplicaFailure", "Progressing", "Available")
-                    if t in problems), None)
-    return ", ".join(parts), problem
+        if bad and c.get("message") and ctype not in problems:
+            problems[ctype] = " ".join(str(c["message"]).split())
+    for ctype in ("ReplicaFailure", "Progressing", "Available"):
+        if ctype in problems:
+            return ", ".join(parts), problems[ctype]
+    return ", ".join(parts), None
 
 
+@paused_gc
 def workloads(source: Source) -> pd.DataFrame:
     """One row per Deployment and per ReplicaSet.
 
@@ -114,6 +120,7 @@ def workloads(source: Source) -> pd.DataFrame:
     return pd.DataFrame(cols, columns=list(WORKLOAD_COLUMNS))
 
 
+@paused_gc
 def replicaset_events(source: Source) -> pd.DataFrame:
     """One row per event about a ReplicaSet (both event APIs), admission errors parsed.
 
@@ -129,28 +136,32 @@ def replicaset_events(source: Source) -> pd.DataFrame:
             :data:`runbook.formats.admission.ERROR_KINDS`.
     """
     model = as_model(source)
-    owners = {(ns, meta(rs).get("name", "")): _owner(rs, "Deployment")
+    owners = {(ns, (rs.get("metadata") or {}).get("name", "")): _owner(rs, "Deployment")
               for ns, items in model.replicasets_by_ns.items() for rs in items}
-    cols: dict[str, list[Any]] = {c: [] for c in REPLICASET_EVENT_COLUMNS}
+    evs = [ev for ev in model.events() if ev.kind == "ReplicaSet"]
     parsed: dict[str, AdmissionError | None] = {}
-    for ev in model.events():
-        if ev.kind != "ReplicaSet":
-            continue
-        msg = ev.message
-        if msg not in parsed:
-            parsed[msg] = parse_admission_error(msg)
-        err = parsed[msg]
-        values = (ev.namespace, ev.name, owners.get((ev.namespace, ev.name)), ev.reason, ev.type,
-                  ev.count, ev.first_seen, ev.last_seen, msg,
-                  err.webhook if err else None, err.url if err else None,
-                  err.service if err else None, err.service_namespace if err else None,
-                  err.error_kind if err else None)
-        for col, value in zip(REPLICASET_EVENT_COLUMNS, values, strict=True):
-            cols[col].append(value)
-    df = pd.DataFrame(cols, columns=list(REPLICASET_EVENT_COLUMNS))
-    for col in ("first_seen", "last_seen"):
-        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601", errors="coerce")
-    df["count"] = df["count"].astype("int64")
+    for msg in {ev.message for ev in evs}:
+        parsed[msg] = parse_admission_error(msg)
+    errs = [parsed[ev.message] for ev in evs]
+    # column by column: one comprehension per column is much cheaper than a loop of appends
+    df = pd.DataFrame({
+        "namespace": [ev.namespace for ev in evs],
+        "replicaset": [ev.name for ev in evs],
+        "deployment": [owners.get((ev.namespace, ev.name)) for ev in evs],
+        "reason": [ev.reason for ev in evs],
+        "type": [ev.type for ev in evs],
+        "count": pd.array([ev.count for ev in evs], dtype="int64"),
+        "first_seen": pd.to_datetime([ev.first_seen or "" for ev in evs], utc=True, format="ISO8601",
+                                     errors="coerce"),
+        "last_seen": pd.to_datetime([ev.last_seen or "" for ev in evs], utc=True, format="ISO8601",
+                                    errors="coerce"),
+        "message": [ev.message for ev in evs],
+        "webhook": [e.webhook if e else None for e in errs],
+        "url": [e.url if e else None for e in errs],
+        "target_service": [e.service if e else None for e in errs],
+        "target_namespace": [e.service_namespace if e else None for e in errs],
+        "error_kind": [e.error_kind if e else None for e in errs],
+    }, columns=list(REPLICASET_EVENT_COLUMNS))
     return df
 
 
