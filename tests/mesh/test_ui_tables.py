@@ -1,0 +1,54 @@
+"""The notebooks' table styling: failing rows are coloured, healthy rows are not."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from runbook.mesh import diagnose, findings_frame, namespace_injection
+from runbook.ui.tables import COLOURS, highlight_status, severity_of, style_findings
+
+from .worlds import World
+
+
+def _row_styles(styler: pd.io.formats.style.Styler) -> list[set[str]]:
+    styler._compute()  # the Styler fills ctx lazily
+    rows: dict[int, set[str]] = {}
+    for (r, _c), props in styler.ctx.items():
+        rows.setdefault(r, set()).update(f"{k}: {v}" for k, v in props)
+    return [rows.get(i, set()) for i in range(len(styler.data))]
+
+
+def test_findings_rows_coloured_by_severity(seed: World) -> None:
+    df = findings_frame(diagnose(seed.snapshot()))
+    styler = style_findings(df)
+    styles = _row_styles(styler)
+    for sev, css in zip(df["severity"], styles, strict=True):
+        if sev == "error":
+            assert "background-color: #f8d7da" in css
+        elif sev == "warning":
+            assert "background-color: #fff3cd" in css
+        else:
+            assert not any(s.startswith("background-color") for s in css)
+    html = styler.to_html()
+    assert "MR101" in html and "#f8d7da" in html
+
+
+def test_injection_status_highlight(seed: World) -> None:
+    df = namespace_injection(seed.snapshot())
+    styles = _row_styles(highlight_status(df, "status"))
+    by_ns = dict(zip(df["namespace"], styles, strict=True))
+    assert "background-color: #f8d7da" in by_ns["l7-traffic-alpha"]  # target missing
+    assert not any(s.startswith("background") for s in by_ns["l7-traffic-beta"])  # ok
+
+
+def test_highlight_unknown_column_is_a_clear_error() -> None:
+    with pytest.raises(KeyError, match="no column 'state'; the table has: status"):
+        highlight_status(pd.DataFrame({"status": ["ok"]}), "state")
+
+
+def test_severity_of_values() -> None:
+    assert severity_of("service_not_found") == "error"
+    assert severity_of(float("nan")) is None
+    assert severity_of("custom", {"custom": "warning"}) == "warning"
+    assert set(COLOURS) == {"error", "warning", "info"}
