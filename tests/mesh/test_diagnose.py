@@ -396,3 +396,12 @@ def test_report_failure_message_is_the_reports() -> None:
         'Internal error occurred: failed calling webhook "rev.namespace.sidecar-injector.istio.io":'
         ' failed to call webhook: Post "https://istiod-1-18-5.istio-system.svc:443/inject?timeout='
         '10s": service "istiod-1-18-5" not found')
+
+
+def test_every_code_is_documented() -> None:
+    import runbook.mesh.findings as findings_module
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
+    for code, info in CODES.items():
+        assert f"| {code} | {info.severity}" in doc, code
+        assert f"{code}  " in (findings_module.__doc__ or ""), code
