@@ -18,6 +18,8 @@ from runbook.errors import RunbookError
 COMMAND_MODULES = (
     "runbook.cli.sandbox_cmd",
     "runbook.cli.probe_cmd",
+    "runbook.cli.run_cmd",
+    "runbook.cli.demo_cmd",
 )
 
 

@@ -1,0 +1,179 @@
+"""The whole series against the local sandbox: ``runbook demo``.
+
+Starts (or reuses) a ``seed-incident`` sandbox, runs ``NN-*.ipynb`` in order with the sandbox as
+target and ``apply_fixes=True`` where a notebook has that parameter, stops at the first failure,
+writes an ``index.html`` that links every report, and stops the sandbox only if it started it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runbook import __version__
+from runbook.errors import InputError
+from runbook.report.export import require_chromium
+from runbook.report.notebooks import discover_notebooks, notebooks_dir
+from runbook.report.parameters import read_parameters
+from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, run_notebook
+from runbook.report.target import SANDBOX_CONTEXT
+from runbook.sandbox import SandboxInfo, ensure_running, find_running, stop_running
+
+DEMO_SCENARIO = "seed-incident"
+
+
+@dataclass
+class DemoResult:
+    """What ``runbook demo`` did.
+
+    Attributes:
+        runs: the notebooks that ran, in order (the last one may have failed).
+        not_run: notebooks after a failure, which were not run.
+        index_path: the ``index.html`` linking the reports.
+        sandbox: the sandbox used.
+        started_sandbox: whether the demo started it (and therefore stopped it unless kept).
+        sandbox_stopped: whether it was stopped at the end.
+    """
+
+    runs: list[NotebookRun]
+    not_run: list[Path]
+    index_path: Path
+    sandbox: SandboxInfo
+    started_sandbox: bool
+    sandbox_stopped: bool = False
+    failed: NotebookRun | None = field(default=None)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every notebook ran to the end."""
+        return self.failed is None
+
+
+def run_demo(
+    out_dir: str | os.PathLike[str] = "reports",
+    *,
+    pdf: bool = False,
+    keep_sandbox: bool = False,
+    notebooks: Sequence[Path] | None = None,
+    timeout: float = DEFAULT_CELL_TIMEOUT_S,
+    on_start: Callable[[Path], None] | None = None,
+    on_done: Callable[[NotebookRun], None] | None = None,
+) -> DemoResult:
+    """Run the notebook series against a ``seed-incident`` sandbox and write the reports.
+
+    Args:
+        out_dir: where executed notebooks, reports and ``index.html`` go.
+        pdf: also write PDF reports (needs chromium; checked before anything runs).
+        keep_sandbox: leave a sandbox this call started running.
+        notebooks: the series (default: :func:`discover_notebooks`).
+        timeout: seconds one cell may run.
+        on_start, on_done: progress callbacks (the CLI prints a line per notebook).
+
+    Raises:
+        InputError: no notebooks; a running sandbox with another scenario; ``pdf`` without
+            chromium; the sandbox does not start.
+    """
+    series = list(notebooks) if notebooks is not None else discover_notebooks()
+    if not series:
+        raise InputError(f"no NN-*.ipynb notebooks found in {notebooks_dir()}")
+    if pdf:
+        require_chromium()
+    sandbox = find_running()
+    started = sandbox is None
+    if sandbox is None:
+        sandbox = ensure_running(scenario=DEMO_SCENARIO)
+    elif sandbox.scenario != DEMO_SCENARIO:
+        raise InputError(
+            f"a sandbox with scenario {sandbox.scenario!r} is running (pid {sandbox.pid}); "
+            f"the demo needs {DEMO_SCENARIO!r}",
+            hint="stop it first (runbook sandbox stop); the demo never changes a sandbox it did "
+                 "not start")
+    out = Path(out_dir).expanduser().resolve()
+    runs: list[NotebookRun] = []
+    failed: NotebookRun | None = None
+    result = DemoResult(runs=runs, not_run=[], index_path=out / "index.html", sandbox=sandbox,
+                        started_sandbox=started)
+    try:
+        for position, notebook in enumerate(series):
+            if on_start is not None:
+                on_start(notebook)
+            # the sandbox is the target: fixes are applied there (never implicitly elsewhere)
+            params = {"apply_fixes": True} if "apply_fixes" in read_parameters(notebook) else {}
+            run = run_notebook(notebook, parameters=params, kubeconfig=str(sandbox.kubeconfig_path),
+                               context=SANDBOX_CONTEXT, out_dir=out, timeout=timeout, pdf=pdf)
+            runs.append(run)
+            if on_done is not None:
+                on_done(run)
+            if not run.ok:
+                failed = run
+                result.not_run = list(series[position + 1:])
+                break
+        result.failed = failed
+        write_index(result.runs, out, not_run=result.not_run, sandbox=sandbox)
+    finally:
+        if started and not keep_sandbox:
+            current = find_running()
+            # stop only the process this call started, never a sandbox somebody else runs
+            if current is not None and current.pid == sandbox.pid:
+                stop_running()
+                result.sandbox_stopped = True
+    return result
+
+
+def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike[str], *,
+                not_run: Sequence[Path] = (), sandbox: SandboxInfo | None = None,
+                title: str = "mesh-runbook demo") -> Path:
+    """Write ``index.html``: one row per notebook (status, duration, links to its reports).
+
+    Links are relative, so the folder can be copied or served as it is.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for run in runs:
+        color = "#1a7f37" if run.ok else "#cf222e"
+        status = "ok" if run.ok else f"failed — {run.error}" if run.error else "failed"
+        links = [f'<a href="{_rel(run.html_path, out)}">report</a>',
+                 f'<a href="{_rel(run.executed_path, out)}">notebook</a>']
+        if run.pdf_path is not None:
+            links.append(f'<a href="{_rel(run.pdf_path, out)}">pdf</a>')
+        changes = len(run.audit_records)
+        rows.append(f"<tr><td>{_e(run.name)}</td><td style=\"color:{color}\">{_e(status)}</td>"
+                    f"<td>{run.duration_s:.1f} s</td><td>{changes}</td><td>{' · '.join(links)}</td></tr>")
+    for path in not_run:
+        rows.append(f"<tr><td>{_e(path.stem)}</td><td>not run</td><td></td><td></td><td></td></tr>")
+    target = (f"sandbox {_e(sandbox.url)} (scenario {_e(sandbox.scenario)})"
+              if sandbox is not None else "")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    total = sum(r.duration_s for r in runs)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border-bottom:1px solid #d0d7de;padding:4px 12px;text-align:left}}</style></head>
+<body><h1>{_e(title)}</h1>
+<p>{now} · mesh-runbook {_e(__version__)} · {target} · total {total:.1f} s</p>
+<table><tr><th>notebook</th><th>status</th><th>duration</th><th>changes</th><th>files</th></tr>
+{chr(10).join(rows)}
+</table></body></html>
+"""
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return html.escape(path.resolve().relative_to(base.resolve()).as_posix(), quote=True)
+    except ValueError:
+        return html.escape(path.resolve().as_uri(), quote=True)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+__all__ = ["DEMO_SCENARIO", "DemoResult", "run_demo", "write_index"]

@@ -1,0 +1,292 @@
+"""Run one notebook headlessly with papermill and turn it into a report.
+
+Order of work, and why:
+
+1. parameters are checked against the notebook's ``parameters`` cell and typed (a typo is an
+   error, not a silent default);
+2. papermill executes the notebook in a kernel of *this* interpreter (``runbook.report.kernel``)
+   with ``MESH_RUNBOOK_AUDIT`` pointing at a per-run audit file and ``MESH_RUNBOOK_HEADLESS=1``;
+   papermill is given no output path, so nothing unmasked is ever written — the executed notebook
+   is taken from nbclient's ``on_notebook_start`` hook (papermill does not return it when a cell
+   fails);
+3. the header block is put first, then the masking preprocessor runs over the whole notebook;
+4. only then are the ``.ipynb``, the HTML (and the PDF) written. A failed run writes them too,
+   with papermill's marker at the failing cell, so the report shows where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.exceptions import PapermillExecutionError
+
+from runbook import __version__
+from runbook.errors import ConfigError, InputError, NotebookError
+from runbook.fix.audit import AuditLog, AuditRecord
+from runbook.paths import HEADLESS_ENV
+from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
+from runbook.report.kernel import KERNEL_NAME, current_kernel_spec, kernel_manager_class, named_kernel_spec
+from runbook.report.masking import (
+    MASK,
+    MaskSecretsPreprocessor,
+    SecretMasker,
+    is_secret_name,
+    kubeconfig_secrets,
+)
+from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
+from runbook.report.target import Target, describe_target
+
+AUDIT_ENV = "MESH_RUNBOOK_AUDIT"
+DEFAULT_CELL_TIMEOUT_S = 300.0
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one headless notebook run.
+
+    Attributes:
+        notebook: the notebook that was run.
+        status: ``"ok"`` or ``"failed"``.
+        started: start time (UTC, ISO 8601).
+        duration_s: wall time of the execution, kernel start included.
+        executed_path: the executed, masked ``.ipynb``.
+        html_path: the HTML report.
+        pdf_path: the PDF report, when asked for.
+        audit_path: the JSONL audit file of this run (records are also appended to the user's
+            audit log).
+        audit_records: the changes the run made.
+        parameters: the values the run used, secrets masked (given ones and defaults).
+        given: the names set by the caller (the others are the notebook's defaults).
+        target: the cluster the run pointed at.
+        error: the failure, with notebook, cell and error line (masked), when ``status`` is failed.
+    """
+
+    notebook: Path
+    status: str
+    started: str
+    duration_s: float
+    executed_path: Path
+    html_path: Path
+    pdf_path: Path | None
+    audit_path: Path
+    audit_records: list[AuditRecord] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    given: frozenset[str] = frozenset()
+    target: Target | None = None
+    error: NotebookError | None = None
+
+    @property
+    def name(self) -> str:
+        """The notebook's file name without ``.ipynb``."""
+        return self.notebook.stem
+
+    @property
+    def ok(self) -> bool:
+        """Whether every cell ran."""
+        return self.status == "ok"
+
+    def raise_for_status(self) -> NotebookRun:
+        """Raise the run's :class:`NotebookError` if it failed; return the run otherwise."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+@dataclass
+class _Progress:
+    # filled by nbclient hooks: the notebook object being executed, and the cell running now
+    nb: Any = None
+    cell_index: int | None = None
+
+
+def run_notebook(
+    path: str | os.PathLike[str],
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    kubeconfig: str | os.PathLike[str] | None = None,
+    context: str | None = None,
+    out_dir: str | os.PathLike[str] = "reports",
+    timeout: float = DEFAULT_CELL_TIMEOUT_S,
+    kernel_name: str | None = None,
+    pdf: bool = False,
+) -> NotebookRun:
+    """Execute a notebook headlessly and write ``<out_dir>/<name>.ipynb`` and ``<name>.html``.
+
+    Args:
+        path: the notebook.
+        parameters: values for names of its ``parameters`` cell; strings (from a command line)
+            are converted to the type of the default. ``apply_fixes`` is never set implicitly:
+            against any cluster it stays the notebook's default (False) unless given here.
+        kubeconfig: sets the ``kubeconfig`` parameter (made absolute). Without ``context``, the
+            ``context`` parameter becomes None: the kubeconfig's current context, as kubectl does.
+        context: sets the ``context`` parameter. With neither, the notebook's defaults apply
+            (``kubeconfig=None, context="sandbox"``: the local sandbox).
+        out_dir: where the executed notebook, the reports and the run's audit file go.
+        timeout: seconds one cell may run before the run fails.
+        kernel_name: an installed Jupyter kernel to use instead of this interpreter.
+        pdf: also print the report to ``<name>.pdf`` with the system chromium.
+
+    Returns:
+        The run. A failing cell does not raise: ``status`` is ``"failed"``, ``error`` names the
+        notebook, cell and error, and the reports are written; call ``raise_for_status()``.
+
+    Raises:
+        InputError: missing notebook, unknown parameter (the valid ones are listed), a value of
+            the wrong type, ``pdf`` without chromium.
+        ConfigError: ``kubeconfig`` does not exist.
+        NotebookError: the kernel could not be started.
+    """
+    notebook = Path(path).expanduser().resolve()
+    if not notebook.is_file():
+        raise InputError(f"notebook {path} does not exist")
+    chromium = require_chromium() if pdf else None
+    given: dict[str, Any] = dict(parameters or {})
+    if kubeconfig is not None:
+        kube_path = Path(kubeconfig).expanduser().resolve()
+        if not kube_path.is_file():
+            raise ConfigError(f"kubeconfig {kubeconfig} does not exist")
+        given["kubeconfig"] = str(kube_path)  # the kernel runs in the notebook's folder
+        if context is None:
+            given["context"] = None
+    if context is not None:
+        given["context"] = context
+    declared = read_parameters(notebook)
+    values = check_parameters(notebook, given)
+
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    executed = out / f"{notebook.stem}.ipynb"
+    if executed == notebook:
+        raise InputError(f"--out {out_dir} would overwrite the notebook itself",
+                         hint="choose another output folder")
+    html_path, audit_path = out / f"{notebook.stem}.html", out / f"{notebook.stem}.audit.jsonl"
+    pdf_path = out / f"{notebook.stem}.pdf" if pdf else None
+    for stale in (html_path, audit_path, out / f"{notebook.stem}.pdf"):
+        stale.unlink(missing_ok=True)  # the report must list exactly this run's records
+
+    env = {AUDIT_ENV: str(audit_path), HEADLESS_ENV: "1"}
+    spec = named_kernel_spec(kernel_name, env) if kernel_name else current_kernel_spec(env)
+    progress = _Progress()
+
+    def on_notebook_start(notebook: Any, **_: Any) -> None:
+        progress.nb = notebook
+
+    def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
+        progress.cell_index = cell_index
+
+    cell_timeout = max(1, math.ceil(timeout))  # nbclient takes whole seconds
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    failure: tuple[str, int | None] | None = None  # (error line, cell number)
+    try:
+        papermill.execute_notebook(
+            str(notebook), None, parameters=values, kernel_name=KERNEL_NAME, language="python",
+            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+            execution_timeout=cell_timeout, start_timeout=60,
+            kernel_manager_class=kernel_manager_class(spec),
+            resources={"metadata": {"path": str(notebook.parent)}},  # kernel cwd, like Jupyter
+            on_notebook_start=on_notebook_start, on_cell_start=on_cell_start)
+    except PapermillExecutionError as exc:
+        failure = (f"{exc.ename}: {exc.evalue}" if exc.evalue else str(exc.ename),
+                   exc.exec_count if exc.exec_count is not None else exc.cell_index + 1)
+    except (CellTimeoutError, DeadKernelError) as exc:
+        if progress.nb is None:
+            raise NotebookError(f"the kernel failed: {_first_line(exc)}",
+                                notebook=notebook.name) from None
+        line = (f"cell timed out after {cell_timeout} s" if isinstance(exc, CellTimeoutError)
+                else f"the kernel died: {_first_line(exc)}")
+        failure = (line, _mark_stopped_cell(progress, line))
+    except RuntimeError as exc:
+        if progress.nb is not None:
+            raise
+        # nbclient raises RuntimeError when the kernel does not start in time
+        raise NotebookError(f"the kernel could not start: {_first_line(exc)}",
+                            notebook=notebook.name, hint="see the kernel's stderr above") from None
+    duration = time.perf_counter() - clock
+    nb = progress.nb
+
+    if "context" in declared:
+        target = describe_target(_as_str(values.get("kubeconfig", _default(declared, "kubeconfig"))),
+                                 _as_str(values.get("context", _default(declared, "context"))))
+    else:
+        target = Target(context=None, note="the notebook has no context parameter")
+    masker = SecretMasker(kubeconfig_secrets(target.kubeconfigs))
+    effective = {name: values.get(name, p.default) for name, p in declared.items()}
+    masker.add(str(v) for k, v in effective.items() if is_secret_name(k) and v is not None)
+    records = AuditLog(audit_path).read()
+    _append_to_user_audit_log(records, audit_path)
+
+    status = "ok" if failure is None else "failed"
+    error_line = masker.mask(failure[0]) if failure else None
+    shown = {k: (MASK if is_secret_name(k) and v is not None else v) for k, v in effective.items()}
+    nb.cells.insert(0, header_cell(
+        notebook=notebook.name, status=status,
+        error=f"cell {failure[1]}: {error_line}" if failure else None, target=target,
+        started=started.strftime("%Y-%m-%d %H:%M:%S"), duration_s=duration, version=__version__,
+        parameters=[ParameterRow(k, v, k in given) for k, v in shown.items()],
+        audit_records=records, audit_path=str(audit_path)))
+    nb, _ = MaskSecretsPreprocessor(masker).preprocess(nb, {})
+    nbformat.write(nb, str(executed))
+    export_html(nb, html_path, masker)
+    if pdf_path is not None:
+        export_pdf(html_path, pdf_path, chromium=chromium)
+
+    error = None
+    if failure is not None:
+        error = NotebookError(error_line or "failed", notebook=notebook.name, cell=failure[1],
+                              hint=f"see {html_path}")
+    return NotebookRun(
+        notebook=notebook, status=status, started=started.isoformat(timespec="seconds"),
+        duration_s=duration, executed_path=executed, html_path=html_path, pdf_path=pdf_path,
+        audit_path=audit_path, audit_records=records, parameters=shown,
+        given=frozenset(given), target=target, error=error)
+
+
+def _default(declared: Mapping[str, NotebookParameter], name: str) -> Any:
+    param = declared.get(name)
+    return param.default if param is not None else None
+
+
+def _as_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _mark_stopped_cell(progress: _Progress, line: str) -> int | None:
+    """Put the reason into the cell that was running (papermill only marks cell errors)."""
+    index = progress.cell_index
+    if index is None or index >= len(progress.nb.cells):
+        return None
+    cell = progress.nb.cells[index]
+    cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+        "error", ename="NotebookError", evalue=line, traceback=[f"mesh-runbook: {line}"]))
+    count = cell.get("execution_count")
+    return int(count) if count is not None else index + 1
+
+
+def _append_to_user_audit_log(records: list[AuditRecord], run_file: Path) -> None:
+    # the run's records went to its own file; the user's audit trail must still hold every change
+    if not records:
+        return
+    log = AuditLog()  # the default path of *this* process: $MESH_RUNBOOK_AUDIT or the home one
+    if log.path.expanduser().resolve() == run_file.resolve():
+        return
+    for record in records:
+        log.append(record)
+
+
+__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "run_notebook"]
