@@ -1,0 +1,1052 @@
+"""An Istio configuration analyzer for Gateways, VirtualServices and DestinationRules.
+
+``analyze(objects, snapshot)`` checks manifests *before* they are applied, resolved together with
+what the cluster holds (file objects replace same-named cluster objects; ``namespace`` places
+objects that name none, like ``kubectl apply -n``), or — with no objects — the Istio config the
+snapshot holds. The result is a DataFrame shaped like ``istioctl analyze`` output (``level``,
+``code``, ``kind``, ``namespace``, ``name``, ``message``, plus ``source`` = ``file:line`` and
+``see_also`` = equivalent codes) and the same messages as :class:`~runbook.mesh.findings.Finding`
+records.
+
+Codes. Istio's and Kiali's codes are used where the meaning is the same; ``MR2xx`` are ours
+(``MR1xx`` belong to the diagnosis, ``runbook.mesh.findings``). Sources: istio/istio
+``pkg/config/analysis/msg/messages.yaml`` (levels, templates), the analyzers
+``analyzers/virtualservice/{gateways,destinationhosts,destinationrules,conflictingmeshgatewayhosts}.go``,
+``analyzers/gateway/gateway.go``, ``analyzers/destinationrule/podnotselected.go`` (IST0173/IST0174),
+istio.io/latest/docs/reference/config/analysis/ (ist0162, ist0173, ist0174 pages), Kiali
+``models/istio_validation.go`` (``checkDescriptors``), istio.io's VirtualService reference
+(``HTTPMatchRequest.sourceLabels``: "If the VirtualService has a list of gateways specified in the
+top-level gateways field, it must include the reserved gateway mesh for this field to be
+applicable"), and istio/istio#44047.
+
+========  =======  ==========================================================================
+code      level    meaning (and where it differs from upstream)
+========  =======  ==========================================================================
+IST0101   Error    ReferencedResourceNotFound, "Referenced %s not found: %q": a VirtualService
+                   gateway (Kiali KIA1102), a route/mirror destination host that is no
+                   Service or ServiceEntry host (KIA1101; short names resolve in the
+                   VirtualService's namespace), ``host:port`` not on the Service, a
+                   ``host+subset`` no DestinationRule defines (KIA1107), a Gateway selector
+                   that matches no workload (KIA0302).
+IST0106   Error    SchemaValidationError: the object does not validate against the CRD's
+                   openAPIV3Schema (the cluster's CRD, else ours in
+                   ``sandbox/scenarios/istio-crds.yaml``); unknown fields included, as
+                   ``kubectl apply`` (fieldValidation=Strict) rejects them.
+IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: two VirtualServices for the same
+                   host on the mesh gateway.
+IST0112   Error    VirtualServiceDestinationPortSelectorRequired: destination Service exposes
+                   several ports and the route names none.
+IST0132   Warning  VirtualServiceHostNotFoundInGateway: no VirtualService host is covered by
+                   the hosts of a Gateway it binds to.
+IST0162   Warning  GatewayPortNotDefinedOnService: a server port is neither a port nor a target
+                   port of the Services of the selected gateway pods (newer istioctl compares
+                   target ports only; Istio 1.18 gateways were written with Service ports, e.g.
+                   bookinfo's port 80, which istiod maps to the target port).
+IST0173   Error    DestinationRuleSubsetNotSelectPods: a subset's labels (with the Service
+                   selector) select no pod — nor the pod template of any Deployment, so config
+                   checked before the app is deployed is not flagged (Kiali KIA0203).
+IST0174   Warning  UnknownDestinationRuleHost: the DestinationRule host matches no Service or
+                   ServiceEntry (Kiali KIA0202).
+KIA1106   Warning  More than one VirtualService for the same host on one gateway (Istio merges
+                   them; which rule wins depends on creation order).
+MR201     Info     Which gateway workloads a Gateway selects, which revision they run, and which
+                   revisions program it (watch its namespace and accept its ``istio.io/rev``).
+MR202     Error    The Gateway selects gateway workloads, but no istiod that serves them takes
+                   the Gateway in: its namespace is outside their discoverySelectors, or it is
+                   labelled ``istio.io/rev`` for another revision (istio/istio#44047).
+MR203     Info     The Gateway selector also matches workloads that are not gateways (e.g.
+                   ``istio.io/rev: 1-18-5`` matches istiod itself).
+MR204     Error    The Gateway selector matches workloads, none of which is a gateway proxy.
+MR205     Warning A ``sourceLabels``/``sourceNamespace`` match on a route applied only by
+                   gateways: it is compared with the gateway proxy's own labels, never the
+                   client's, so it does not apply to ingress traffic (pilot ``sourceMatchHTTP``).
+MR206     Info     A DestinationRule subset that no VirtualService route uses (Kiali's KIA0209
+                   means "subset has no labels", hence an own code).
+MR207     Error    A VirtualService bound to a Gateway is ignored by the istiod that programs
+                   that Gateway's pods (other ``istio.io/rev`` label, or namespace not watched).
+MR208     Error    The object's namespace does not exist (``namespaces "x" not found``).
+MR209     Error    The cluster does not serve the object's kind or version (no CRD, or e.g.
+          /Warning ``networking.istio.io/v1`` on Istio 1.18); Warning when judged against our
+                   bundled CRDs because the cluster's CRDs are unknown.
+========  =======  ==========================================================================
+
+Checks that need a kind the snapshot could not read (and the files do not provide) are skipped
+rather than guessed: :attr:`AnalysisResult.skipped` lists them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from runbook import kinds as k
+from runbook import wellknown as wk
+from runbook.errors import Cause
+from runbook.manifests import Manifest
+from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
+from runbook.mesh.model import _is_gateway, build_model, labels_of, meta, sidecar_revision
+from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
+from runbook.schema import validate_against_schema
+from runbook.selectors import EVERYTHING, LabelSelector, SelectorError, selector_from_dict
+from runbook.snapshot import RawObject, Snapshot
+
+#: columns of :attr:`AnalysisResult.messages`
+ANALYSIS_COLUMNS: tuple[str, ...] = (
+    "level", "code", "kind", "namespace", "name", "message", "source", "see_also")
+LEVELS: tuple[str, ...] = ("Error", "Warning", "Info")
+_SEVERITY = {"Error": ERROR, "Warning": WARNING, "Info": INFO}
+
+#: every code :func:`analyze` emits (the docstring table, as data)
+CODES: dict[str, CodeInfo] = {c.code: c for c in (
+    CodeInfo("IST0101", ERROR, "ReferencedResourceNotFound", "istio messages.yaml IST0101"),
+    CodeInfo("IST0106", ERROR, "SchemaValidationError", "istio messages.yaml IST0106"),
+    CodeInfo("IST0109", ERROR, "ConflictingMeshGatewayVirtualServiceHosts",
+             "istio messages.yaml IST0109"),
+    CodeInfo("IST0112", ERROR, "VirtualServiceDestinationPortSelectorRequired",
+             "istio messages.yaml IST0112"),
+    CodeInfo("IST0132", WARNING, "VirtualServiceHostNotFoundInGateway", "istio messages.yaml IST0132"),
+    CodeInfo("IST0162", WARNING, "GatewayPortNotDefinedOnService", "istio.io analysis/ist0162"),
+    CodeInfo("IST0173", ERROR, "DestinationRuleSubsetNotSelectPods", "istio.io analysis/ist0173"),
+    CodeInfo("IST0174", WARNING, "UnknownDestinationRuleHost", "istio.io analysis/ist0174"),
+    CodeInfo("KIA1106", WARNING, "virtualservices.singlehost", "kiali models/istio_validation.go"),
+    CodeInfo("MR201", INFO, "GatewayWorkloads", "mesh-runbook"),
+    CodeInfo("MR202", ERROR, "GatewayNotProgrammed", "mesh-runbook; istio/istio#44047"),
+    CodeInfo("MR203", INFO, "GatewaySelectsNonGatewayWorkloads", "mesh-runbook"),
+    CodeInfo("MR204", ERROR, "GatewaySelectsNoGatewayProxy", "mesh-runbook"),
+    CodeInfo("MR205", WARNING, "SourceMatchOnGatewayRoute", "mesh-runbook; istio VirtualService docs"),
+    CodeInfo("MR206", INFO, "UnusedSubset", "mesh-runbook"),
+    CodeInfo("MR207", ERROR, "VirtualServiceNotProgrammed", "mesh-runbook; istio/istio#44047"),
+    CodeInfo("MR208", ERROR, "NamespaceNotFound", "mesh-runbook"),
+    CodeInfo("MR209", ERROR, "KindNotServed", "mesh-runbook"),
+)}
+
+ISTIO_GROUP = "networking.istio.io"
+GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
+SERVICE_ENTRY = "ServiceEntry"
+MESH_GATEWAY = "mesh"
+CLUSTER_DOMAIN = "svc.cluster.local"
+#: our own CRDs for the Istio networking kinds (used when the cluster's CRDs are unknown)
+BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "istio-crds.yaml"
+_CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
+
+
+# ----------------------------------------------------------------------------------- results
+
+
+@dataclass
+class AnalysisResult:
+    """What :func:`analyze` found.
+
+    Attributes:
+        messages: one row per message, columns :data:`ANALYSIS_COLUMNS`; ``level`` is Error |
+            Warning | Info, sorted errors first.
+        findings: the same messages as :class:`~runbook.mesh.findings.Finding` records
+            (severity error|warning|info; evidence holds the source and related objects).
+        skipped: checks that could not run, and why (e.g. pods could not be read).
+    """
+
+    messages: pd.DataFrame
+    findings: list[Finding]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """No errors and no warnings (info messages are allowed)."""
+        return not self.messages["level"].isin(["Error", "Warning"]).any()
+
+    @property
+    def has_errors(self) -> bool:
+        return bool((self.messages["level"] == "Error").any())
+
+    def codes(self) -> list[str]:
+        """The codes found, in row order (handy in tests and notebooks)."""
+        return list(self.messages["code"])
+
+
+@dataclass
+class _Message:
+    level: str
+    code: str
+    kind: str
+    namespace: str | None
+    name: str
+    message: str
+    source: str | None
+    see_also: str | None = None
+    evidence: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------------------------ world
+
+
+@dataclass
+class _Item:
+    """One object of the analysed world, with where it came from."""
+
+    obj: RawObject
+    group: str
+    kind: str
+    namespace: str | None
+    name: str
+    source: str | None
+    from_file: bool
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(labels_of(self.obj))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.obj.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def version(self) -> str:
+        return str(self.obj.get("apiVersion", "")).rpartition("/")[2]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@dataclass
+class _Workload:
+    """Pods that share a controller (or one bare pod): what a selector can select."""
+
+    namespace: str
+    kind: str
+    name: str
+    labels: dict[str, str]
+    template: dict[str, Any]
+    pods: list[RawObject]
+    is_gateway: bool = False
+    revision: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class _World:
+    """Files and cluster objects resolved together, indexed for the checks."""
+
+    def __init__(self, items: list[_Item], readable: set[tuple[str, str]],
+                 crds: list[RawObject] | None) -> None:
+        self.items = items
+        self.readable = readable
+        self.by_kind: dict[tuple[str, str], dict[tuple[str | None, str], _Item]] = defaultdict(dict)
+        for it in items:
+            self.by_kind[(it.group, it.kind)][(it.namespace, it.name)] = it
+        #: CRDs to judge custom resources by; authoritative when they are the cluster's (or given)
+        self.crds_authoritative = crds is not None
+        self.crds: list[RawObject] = crds if crds is not None else _bundled_crds()
+
+    def of(self, group: str, kind: str) -> list[_Item]:
+        return list(self.by_kind.get((group, kind), {}).values())
+
+    def get(self, group: str, kind: str, namespace: str | None, name: str) -> _Item | None:
+        return self.by_kind.get((group, kind), {}).get((namespace, name))
+
+    def known(self, group: str, kind: str) -> bool:
+        """Whether the world's view of this kind is complete enough to say "not found"."""
+        return (group, kind) in self.readable
+
+    def snapshot(self) -> Snapshot:
+        """The world as a Snapshot (for functions shared with the diagnosis)."""
+        registry = k.default_registry()
+        objects: dict[str, list[RawObject]] = {}
+        for kind in registry:
+            if (kind.group, kind.kind) in self.readable:
+                objects[kind.key] = [it.obj for it in self.of(kind.group, kind.kind)]
+        return Snapshot(objects=objects)
+
+
+def _normalise(objects: Sequence[RawObject | Manifest]) -> list[tuple[RawObject, str | None]]:
+    out: list[tuple[RawObject, str | None]] = []
+    for o in objects:
+        if isinstance(o, Manifest):
+            out.append((o.obj, f"{o.source}:{o.line}"))
+        elif isinstance(o, Mapping):
+            out.append((dict(o), None))
+        else:
+            raise TypeError(f"analyze() takes dicts or Manifests, got {type(o).__name__}")
+    return out
+
+
+def _scope_of(group: str, kind: str, crds: list[RawObject]) -> bool:
+    """Whether a kind is namespaced (unknown kinds: yes, like most)."""
+    for rk in k.ALL_KNOWN_KINDS:
+        if rk.group == group and rk.kind == kind:
+            return rk.namespaced
+    for crd in crds:
+        spec = crd.get("spec") or {}
+        if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
+            return spec.get("scope") != "Cluster"
+    return True
+
+
+def _build_world(objects: Sequence[RawObject | Manifest], snapshot: Snapshot | None,
+                 namespace: str | None, crds: list[RawObject] | None) -> _World:
+    registry = k.default_registry()
+    items: dict[tuple[str, str, str | None, str], _Item] = {}
+    readable: set[tuple[str, str]] = set()
+    snapshot_crds: list[RawObject] = []
+    if snapshot is not None:
+        snapshot_crds = snapshot.items(k.CRDS)
+        plural_kinds = {
+            f"{(c.get('spec') or {}).get('names', {}).get('plural')}.{(c.get('spec') or {}).get('group')}":
+            (c.get("spec") or {}).get("names", {}).get("kind") for c in snapshot_crds}
+        for key, objs in snapshot.objects.items():
+            rk = registry.by_key(key)
+            group = rk.group if rk else key.partition(".")[2]
+            kind_name = rk.kind if rk else plural_kinds.get(key)
+            readable.add((group, kind_name or ""))
+            for obj in objs:
+                kind = kind_name or str(obj.get("kind", ""))
+                m = meta(obj)
+                obj_ns = m.get("namespace") if _scope_of(group, kind, snapshot_crds) else None
+                items[(group, kind, obj_ns, m.get("name", ""))] = _Item(
+                    obj, group, kind, obj_ns, m.get("name", ""), None, False)
+    file_crds = [o for o, _ in _normalise(objects) if o.get("kind") == "CustomResourceDefinition"]
+    for obj, source in _normalise(objects):
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(obj.get("kind", ""))
+        readable.add((group, kind))
+        obj = copy.copy(obj)
+        m = dict(meta(obj))
+        ns: str | None = None
+        if _scope_of(group, kind, snapshot_crds + file_crds):
+            # like `kubectl apply -n`: the flag places objects that name no namespace
+            ns = m.get("namespace") or namespace or "default"
+            m["namespace"] = ns
+        obj["metadata"] = m
+        items[(group, kind, ns, m.get("name", ""))] = _Item(
+            obj, group, kind, ns, str(m.get("name", "")), source, True)
+    if crds is None and snapshot is not None and snapshot.readable(k.CRDS):
+        # the cluster's CRDs (with any the files add) are what the apiserver will judge by
+        crds = [it.obj for it in items.values() if (it.group, it.kind) == (k.CRDS.group, k.CRDS.kind)]
+    return _World(list(items.values()), readable, crds)
+
+
+@cache
+def _bundled_crds_cached() -> tuple[RawObject, ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(d for d in yaml.load_all(BUNDLED_CRDS.read_text(encoding="utf-8"), Loader=loader) if d)
+
+
+def _bundled_crds() -> list[RawObject]:
+    # parsed once: the schema engine caches compiled schemas per object, so one shared,
+    # never-mutated copy keeps repeated analyses fast
+    return list(_bundled_crds_cached())
+
+
+# ----------------------------------------------------------------------------------- analyze
+
+
+def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Snapshot | None = None,
+            *, namespace: str | None = None, crds: Sequence[RawObject] | None = None
+            ) -> AnalysisResult:
+    """Check Istio networking config against itself and the cluster, like ``istioctl analyze``.
+
+    Args:
+        objects: manifests to check (dicts, or :class:`~runbook.manifests.Manifest` from
+            ``load_manifests`` so that messages name ``file:line``). With none, the Istio config in
+            ``snapshot`` is checked (only in ``namespace`` when given).
+        snapshot: the cluster's state; None checks the files on their own (references to kinds
+            the files do not contain are then not checked).
+        namespace: namespace for objects that name none (``kubectl apply -n``); ``default`` else.
+        crds: CustomResourceDefinitions to validate against instead of the cluster's.
+
+    Returns:
+        An :class:`AnalysisResult` (see the module docstring for the codes).
+    """
+    world = _build_world(list(objects or []), snapshot, namespace,
+                         list(crds) if crds is not None else None)
+    if objects:
+        subjects = [it for it in world.items if it.from_file]
+    else:
+        subjects = [it for it in world.items
+                    if it.group == ISTIO_GROUP and it.kind in _CONFIG_KINDS
+                    and (namespace is None or it.namespace == namespace)]
+    checker = _Checker(world)
+    for it in subjects:
+        checker.check(it)
+    return checker.result()
+
+
+class _Checker:
+    """Runs every check over the subjects; messages are collected, never raised."""
+
+    def __init__(self, world: _World) -> None:
+        self.world = world
+        self.messages: list[_Message] = []
+        self.skipped: list[str] = []
+        self.snapshot = world.snapshot()
+        self.model = build_model(self.snapshot)
+        self.scopes: dict[str, ControlPlaneScope] = control_plane_scopes(self.snapshot, self.model)
+        self.namespaces = {it.name: it.labels for it in world.of("", "Namespace")}
+        self.tags = {w.tag: w.claimed_revision for w in self.model.webhooks
+                     if w.tag and w.claimed_revision}
+        self.workloads = self._workloads()
+        # indexes: selectors are evaluated per Gateway/subset, over every workload otherwise
+        self.workloads_by_ns: dict[str, list[_Workload]] = defaultdict(list)
+        self.workloads_by_label: dict[tuple[str, str], list[_Workload]] = defaultdict(list)
+        for w in self.workloads:
+            self.workloads_by_ns[w.namespace].append(w)
+            pairs = {pair for labels in [w.labels, *(labels_of(p) for p in w.pods)]
+                     for pair in labels.items()}
+            for pair in pairs:
+                self.workloads_by_label[pair].append(w)
+        self.services = world.of("", "Service")
+        self.services_by_ns: dict[str, list[_Item]] = defaultdict(list)
+        for svc in self.services:
+            self.services_by_ns[svc.namespace or ""].append(svc)
+        self.service_fqdns = {self._fqdn(s.name, s.namespace or ""): s for s in self.services}
+        self.entry_hosts = [(h, it) for it in world.of(ISTIO_GROUP, SERVICE_ENTRY)
+                            for h in it.spec.get("hosts") or [] if isinstance(h, str)]
+        self.subsets_by_host: dict[str, dict[str, list[_Item]]] = defaultdict(lambda: defaultdict(list))
+        for dr in world.of(ISTIO_GROUP, DESTINATION_RULE):
+            host = self._resolve(str(dr.spec.get("host") or ""), dr.namespace or "")
+            for subset in dr.spec.get("subsets") or []:
+                if isinstance(subset, Mapping) and subset.get("name"):
+                    self.subsets_by_host[host][str(subset["name"])].append(dr)
+        self.used_subsets = {(self._resolve(d.get("host", ""), vs.namespace or ""), d.get("subset"))
+                             for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE)
+                             for _, d in _destinations(vs.spec) if d.get("subset")}
+        self.vs_by_host: dict[str, list[_Item]] = defaultdict(list)
+        for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE):
+            for h in {self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
+                      if isinstance(h, str)}:
+                self.vs_by_host[h].append(vs)
+        self._gateway_cache: dict[tuple[str | None, str], _GatewayView] = {}
+        self._ports_cache: dict[tuple[str, ...], tuple[set[int], dict[str, list[str]]]] = {}
+
+    # ------------------------------------------------------------------------------- output
+
+    def add(self, it: _Item, level: str, code: str, message: str, *, see_also: str | None = None,
+            evidence: Iterable[str] = ()) -> None:
+        self.messages.append(_Message(level, code, it.kind, it.namespace, it.name, message,
+                                      it.source, see_also, tuple(evidence)))
+
+    def skip(self, why: str) -> None:
+        if why not in self.skipped:
+            self.skipped.append(why)
+
+    def result(self) -> AnalysisResult:
+        seen: set[tuple[Any, ...]] = set()
+        unique = []
+        for m in self.messages:
+            key = (m.code, m.kind, m.namespace, m.name, m.message)
+            if key not in seen:
+                seen.add(key)
+                unique.append(m)
+        unique.sort(key=lambda m: (LEVELS.index(m.level), m.kind, m.namespace or "", m.name, m.code))
+        frame = pd.DataFrame(
+            [(m.level, m.code, m.kind, m.namespace, m.name, m.message, m.source, m.see_also)
+             for m in unique], columns=list(ANALYSIS_COLUMNS))
+        findings = [Finding(code=m.code, severity=_SEVERITY[m.level],
+                            subject=Subject(m.kind, m.namespace, m.name), message=m.message,
+                            evidence=[e for e in ((f"source {m.source}" if m.source else None),
+                                                  (f"see also {m.see_also}" if m.see_also else None),
+                                                  *m.evidence) if e])
+                    for m in unique]
+        return AnalysisResult(frame, findings, list(self.skipped))
+
+    # ------------------------------------------------------------------------------- checks
+
+    def check(self, it: _Item) -> None:
+        self.check_namespace(it)
+        self.check_kind_and_schema(it)
+        if it.group != ISTIO_GROUP:
+            return
+        if it.kind == VIRTUAL_SERVICE:
+            self.check_virtual_service(it)
+        elif it.kind == GATEWAY:
+            self.check_gateway(it)
+        elif it.kind == DESTINATION_RULE:
+            self.check_destination_rule(it)
+
+    def check_namespace(self, it: _Item) -> None:
+        if it.namespace is None:
+            return
+        if not self.world.known("", "Namespace"):
+            self.skip("namespaces could not be read: namespace existence not checked")
+            return
+        if it.namespace not in self.namespaces:
+            self.add(it, "Error", "MR208",
+                     f'namespaces "{it.namespace}" not found: create the namespace first '
+                     f"(kubectl create namespace {it.namespace}) or apply with another -n")
+
+    # -------------------------------------------------------------------- kinds and schemas
+
+    def check_kind_and_schema(self, it: _Item) -> None:
+        if _builtin_group(it.group):
+            return  # built-in kinds: the apiserver's own validation, not ours
+        crd = next((c for c in self.world.crds
+                    if (c.get("spec") or {}).get("group") == it.group
+                    and ((c.get("spec") or {}).get("names") or {}).get("kind") == it.kind), None)
+        api = it.obj.get("apiVersion", "")
+        where = "the cluster" if self.world.crds_authoritative else "our bundled Istio 1.18/1.19 CRDs"
+        level = "Error" if self.world.crds_authoritative else "Warning"
+        if crd is None:
+            if self.world.crds_authoritative:
+                self.add(it, "Error", "MR209",
+                         f"the cluster serves no kind {it.kind} in {it.group} (no "
+                         "CustomResourceDefinition): install its CRDs first")
+            else:
+                self.skip(f"{it.kind}.{it.group}: the cluster's CRDs are unknown; not validated")
+            return
+        versions = [v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("served")]
+        version = next((v for v in versions if v.get("name") == it.version), None)
+        if version is None and not api:
+            # read from the cluster without apiVersion: it was served, in the storage version
+            version = next((v for v in versions if v.get("storage")), versions[0] if versions else None)
+        if version is None:
+            served = ", ".join(str(v.get("name")) for v in versions)
+            self.add(it, level, "MR209",
+                     f"{api} is not served by {where} (served versions: {served}); use "
+                     f"{it.group}/{versions[0].get('name') if versions else '?'} "
+                     "or upgrade Istio")
+            version = versions[0] if versions else None
+        schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
+        if not schema:
+            return
+        causes, unknown = validate_against_schema(it.obj, schema, strict_unknown=True)
+        for cause in causes:
+            self.add(it, "Error", "IST0106", f"Schema validation error: {_cause_text(cause)}")
+        for path in unknown:
+            self.add(it, "Error", "IST0106",
+                     f'Schema validation error: unknown field "{path}" (kubectl apply rejects it: '
+                     "strict decoding error)")
+
+    # ------------------------------------------------------------------- virtual services
+
+    def check_virtual_service(self, vs: _Item) -> None:
+        spec = vs.spec
+        ns = vs.namespace or ""
+        hosts = [h for h in spec.get("hosts") or [] if isinstance(h, str)]
+        top_gateways = [g for g in spec.get("gateways") or [] if isinstance(g, str)]
+        for gw_name in _all_gateway_refs(spec):
+            if gw_name == MESH_GATEWAY:
+                continue
+            gw_ns, name = _split_ref(gw_name, ns)
+            if not self.world.known(ISTIO_GROUP, GATEWAY):
+                self.skip("gateways could not be read: VirtualService gateway references not checked")
+                continue
+            gw = self.world.get(ISTIO_GROUP, GATEWAY, gw_ns, name)
+            if gw is None:
+                self.add(vs, "Error", "IST0101", f'Referenced gateway not found: "{gw_name}"',
+                         see_also="KIA1102")
+                continue
+            if gw_name in top_gateways and hosts and not self._hosts_in_gateway(hosts, ns, gw):
+                self.add(vs, "Warning", "IST0132",
+                         f"one or more host [{', '.join(hosts)}] defined in VirtualService "
+                         f"{ns}/{vs.name} not found in Gateway {gw.ref}.")
+            self.check_programmed_with_gateway(vs, gw)
+        self.check_destinations(vs)
+        self.check_source_matches(vs)
+        self.check_conflicts(vs)
+
+    def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: _Item) -> bool:
+        gw_hosts = []
+        for server in gw.spec.get("servers") or []:
+            for h in (server or {}).get("hosts") or []:
+                host_ns, slash, host = str(h).rpartition("/")
+                if not slash or host_ns == "*" or host_ns == vs_ns or (
+                        host_ns == "." and gw.namespace == vs_ns):
+                    gw_hosts.append(host)
+        return any(_host_overlap(g, v) for g in gw_hosts for v in vs_hosts)
+
+    def check_destinations(self, vs: _Item) -> None:
+        ns = vs.namespace or ""
+        services_known = self.world.known("", "Service")
+        if not services_known:
+            self.skip("services could not be read: destination hosts not checked")
+        for where, dest in _destinations(vs.spec):
+            host = str(dest.get("host") or "")
+            if not host:
+                continue
+            fqdn = self._resolve(host, ns)
+            svc = self.service_fqdns.get(fqdn)
+            entry = self._entry_for(fqdn)
+            if services_known and svc is None and entry is None:
+                hint = ""
+                two = host.split(".")
+                if len(two) == 2 and self._fqdn(two[0], two[1]) in self.service_fqdns:
+                    hint = f" (did you mean {self._fqdn(two[0], two[1])}?)"
+                reftype = "mirror host" if where.endswith("mirror") else "host"
+                self.add(vs, "Error", "IST0101", f'Referenced {reftype} not found: "{host}"{hint}',
+                         see_also="KIA1101", evidence=[f"{where}: {host} → {fqdn}"])
+                continue
+            if svc is not None:
+                ports = [p.get("port") for p in (svc.spec.get("ports") or [])]
+                number = (dest.get("port") or {}).get("number")
+                if number is not None and number not in ports:
+                    self.add(vs, "Error", "IST0101",
+                             f'Referenced host:port not found: "{host}:{number}"',
+                             evidence=[f"Service {svc.ref} ports: {ports}"])
+                elif number is None and len(ports) > 1:
+                    self.add(vs, "Error", "IST0112",
+                             f'This VirtualService routes to a service "{host}" that exposes '
+                             f"multiple ports {ports}. Specifying a port in the destination is "
+                             "required to disambiguate.")
+            subset = dest.get("subset")
+            if subset and self.world.known(ISTIO_GROUP, DESTINATION_RULE) and \
+                    not self.subsets_by_host.get(fqdn, {}).get(str(subset)):
+                self.add(vs, "Error", "IST0101",
+                         f'Referenced host+subset in destinationrule not found: "{host}+{subset}"',
+                         see_also="KIA1107")
+
+    def check_source_matches(self, vs: _Item) -> None:
+        top = [g for g in vs.spec.get("gateways") or [] if isinstance(g, str)]
+        for i, rule in enumerate(vs.spec.get("http") or []):
+            if not isinstance(rule, Mapping):
+                continue
+            matches = [m for m in rule.get("match") or [] if isinstance(m, Mapping)]
+            for j, match in enumerate(matches):
+                labels = match.get("sourceLabels") or {}
+                source_ns = match.get("sourceNamespace")
+                if not labels and not source_ns:
+                    continue
+                gateways = [g for g in match.get("gateways") or top if isinstance(g, str)]
+                if not gateways or MESH_GATEWAY in gateways:
+                    continue  # applied by sidecars too: the source is the client there
+                proxies = [w for g in gateways
+                           if (gw := self.world.get(ISTIO_GROUP, GATEWAY,
+                                                    *_split_ref(g, vs.namespace or "")))
+                           for w in self._gateway(gw).gateways]
+                if any(_has_labels(w, labels) and (not source_ns or w.namespace == source_ns)
+                       for w in proxies):
+                    continue  # it does match the gateway proxy itself — deliberate, presumably
+                what = ", ".join(f"{a}: {b}" for a, b in labels.items()) if labels else ""
+                if source_ns:
+                    what = f"{what}; sourceNamespace {source_ns}" if what else f"sourceNamespace {source_ns}"
+                only = len(matches) == 1
+                self.add(vs, "Warning", "MR205",
+                         f"http[{i}].match[{j}] matches on source {{{what}}}, but this route is "
+                         f"applied only by gateway(s) {', '.join(gateways)}, where the source is the "
+                         "gateway proxy itself, never the client: "
+                         + ("the rule never applies" if only else
+                            "this match never applies to ingress traffic (the rule's other matches "
+                            "still do)")
+                         + ". Remove it, or add 'mesh' to gateways to apply it to sidecars.",
+                         evidence=[f"gateway proxies: {', '.join(w.ref for w in proxies) or 'unknown'}"])
+
+    def check_conflicts(self, vs: _Item) -> None:
+        ns = vs.namespace or ""
+        my_gateways = _bound_gateways(vs.spec, ns)
+        reported: set[tuple[str, str | None, str]] = set()
+        for h in vs.spec.get("hosts") or []:
+            if not isinstance(h, str):
+                continue
+            host = self._resolve(h, ns)
+            for other in self.vs_by_host.get(host, []):
+                if (other.namespace, other.name) == (vs.namespace, vs.name):
+                    continue
+                o_ns = other.namespace or ""
+                for gw in sorted(my_gateways & _bound_gateways(other.spec, o_ns)):
+                    if (gw, other.namespace, other.name) in reported:
+                        continue
+                    reported.add((gw, other.namespace, other.name))
+                    if gw == MESH_GATEWAY:
+                        names = ", ".join(sorted([f"{vs.name}.{ns}", f"{other.name}.{o_ns}"]))
+                        self.add(vs, "Error", "IST0109",
+                                 f"The VirtualServices {names} associated with mesh gateway define "
+                                 f"the same host {host} which can lead to undefined behavior. This "
+                                 "can be fixed by merging the conflicting VirtualServices into a "
+                                 "single resource.")
+                    else:
+                        self.add(vs, "Warning", "KIA1106",
+                                 f"More than one Virtual Service for same host: {other.ref} also "
+                                 f"routes {host} on gateway {gw}; Istio merges their rules in "
+                                 "creation order, so the first match wins — merge them into one "
+                                 "VirtualService.")
+
+    def check_programmed_with_gateway(self, vs: _Item, gw: _Item) -> None:
+        view = self._gateway(gw)
+        if not view.groups:
+            return
+        serving = [rev for rev, ok in view.programmed.items() if ok] or list(view.programmed)
+        reasons = []
+        for rev in serving:
+            why = self._ignores(rev, vs)
+            if why is None:
+                return
+            reasons.append(why)
+        self.add(vs, "Error", "MR207",
+                 f"gateway {gw.ref} runs on revision(s) {', '.join(serving)}, but "
+                 + "; ".join(reasons)
+                 + ": its pods never get these routes. Label the VirtualService like the gateway's "
+                 "revision (or remove istio.io/rev), or make that revision watch the namespace.",
+                 see_also="istio/istio#44047")
+
+    # ------------------------------------------------------------------------- gateways
+
+    def check_gateway(self, gw: _Item) -> None:
+        view = self._gateway(gw)
+        if view.unknown:
+            self.skip("pods and deployments could not be read: Gateway selectors not checked")
+            return
+        if view.error:
+            self.add(gw, "Error", "IST0106", f"Schema validation error: spec.selector: {view.error}")
+            return
+        selector = view.selector_text
+        if not view.gateways and not view.others:
+            self.add(gw, "Error", "IST0101", f'Referenced selector not found: "{selector}"',
+                     see_also="KIA0302")
+            return
+        if not view.gateways:
+            self.add(gw, "Error", "MR204",
+                     f"selector {selector} matches only workloads that are not gateway proxies "
+                     f"({', '.join(w.ref for w in view.others)}): no gateway will apply this "
+                     "config. Select the ingress gateway pods (e.g. istio: ingressgateway).")
+            return
+        if view.others:
+            self.add(gw, "Info", "MR203",
+                     f"selector {selector} also matches {len(view.others)} workload(s) that are not "
+                     f"gateways ({', '.join(w.ref for w in view.others)}); harmless, but a selector "
+                     "naming the gateway (istio: ingressgateway) says what is meant.")
+        parts = []
+        for (ns, name, rev), workloads in sorted(view.groups.items()):
+            services = self._service_ports(workloads)[1]
+            exposed = "; ".join(f"Service {ref} {', '.join(ps)}" for ref, ps in sorted(services.items()))
+            parts.append(f"{ns}/{name} (revision {rev}; {exposed or 'no Service'})")
+        programmed = [rev for rev, ok in view.programmed.items() if ok]
+        not_programmed = [f"{rev}: {view.reasons[rev]}" for rev, ok in view.programmed.items()
+                          if not ok]
+        text = f"selects gateway workload(s) {'; '.join(parts)}"
+        if programmed:
+            text += f"; programmed by istiod revision(s) {', '.join(programmed)}"
+        if not_programmed:
+            text += f"; not by {'; '.join(not_programmed)}"
+        self.add(gw, "Info", "MR201", text)
+        if not programmed:
+            self.add(gw, "Error", "MR202",
+                     "no control plane programs this Gateway's pods: "
+                     + "; ".join(not_programmed)
+                     + ". Label it for the revision its pods run (or remove istio.io/rev), or make "
+                     "that revision watch the namespace.", see_also="istio/istio#44047")
+        self.check_gateway_ports(gw, view)
+
+    def check_gateway_ports(self, gw: _Item, view: _GatewayView) -> None:
+        all_workloads = [w for ws in view.groups.values() for w in ws]
+        ports, services = self._service_ports(all_workloads)
+        if not services:
+            return
+        for server in gw.spec.get("servers") or []:
+            number = ((server or {}).get("port") or {}).get("number")
+            if isinstance(number, int) and number not in ports:
+                self.add(gw, "Warning", "IST0162",
+                         f"The gateway is listening on a target port (port {number}) that is not "
+                         "defined in the Service associated with its workload instances (Pod "
+                         f"selector {view.selector_text}). If you need to access the gateway port "
+                         "through the gateway Service, it will not be available.",
+                         evidence=[f"Service {ref}: {', '.join(ps)}"
+                                   for ref, ps in sorted(services.items())])
+
+    def _gateway(self, gw: _Item) -> _GatewayView:
+        key = (gw.namespace, gw.name)
+        view = self._gateway_cache.get(key)
+        if view is None:
+            view = self._gateway_cache[key] = self._make_gateway_view(gw)
+        return view
+
+    def _make_gateway_view(self, gw: _Item) -> _GatewayView:
+        raw = gw.spec.get("selector")
+        view = _GatewayView()
+        if not (self.world.known("", "Pod") or self.world.known("apps", "Deployment")):
+            view.unknown = True
+            return view
+        try:
+            selector = (selector_from_dict({"matchLabels": raw}) if raw else EVERYTHING)
+        except SelectorError as exc:
+            view.error = str(exc)
+            return view
+        view.selector_text = ",".join(f"{a}={b}" for a, b in sorted((raw or {}).items())) or "<all>"
+        # an Istio Gateway selects workloads in every namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)
+        candidates = (self.workloads_by_label.get(next(iter(sorted(raw.items()))), [])
+                      if raw else self.workloads)
+        for w in candidates:
+            if not _selects(selector, w):
+                continue
+            if w.is_gateway:
+                view.gateways.append(w)
+                view.groups[(w.namespace, w.name, w.revision or wk.DEFAULT_REVISION)].append(w)
+            else:
+                view.others.append(w)
+        ns_labels = self.namespaces.get(gw.namespace or "", {})
+        for (_, _, rev) in view.groups:
+            scope = self.scopes.get(rev)
+            if scope is None:
+                view.programmed[rev] = False
+                view.reasons[rev] = f"no istiod of revision {rev} was found"
+            elif not scope.watches(ns_labels):
+                view.programmed[rev] = False
+                view.reasons[rev] = (f"istiod {rev} does not watch namespace {gw.namespace} "
+                                     f"({scope.describe_selectors()})")
+            elif not scope.processes(gw.labels):
+                view.programmed[rev] = False
+                view.reasons[rev] = (f"the Gateway is labelled {wk.REV_LABEL}="
+                                     f"{gw.labels.get(wk.REV_LABEL)}, which istiod {rev} ignores")
+            else:
+                view.programmed[rev] = True
+        return view
+
+    def _ignores(self, rev: str, it: _Item) -> str | None:
+        """Why istiod ``rev`` does not take ``it`` in (None when it does)."""
+        scope = self.scopes.get(rev)
+        if scope is None:
+            return f"no istiod of revision {rev} was found"
+        if not scope.watches(self.namespaces.get(it.namespace or "", {})):
+            return f"istiod {rev} does not watch namespace {it.namespace}"
+        if not scope.processes(it.labels):
+            return (f"this {it.kind} is labelled {wk.REV_LABEL}={it.labels.get(wk.REV_LABEL)}, "
+                    f"which istiod {rev} ignores")
+        return None
+
+    def _service_ports(self, workloads: Iterable[_Workload]) -> tuple[set[int], dict[str, list[str]]]:
+        """Ports and target ports of the Services that select these workloads (TCP only, like
+        Istio's analyzer), and per Service its ports as ``80→8080`` for messages."""
+        chosen = list(workloads)
+        key = tuple(sorted(w.ref for w in chosen))
+        cached = self._ports_cache.get(key)
+        if cached is None:
+            cached = self._ports_cache[key] = self._compute_service_ports(chosen)
+        return cached
+
+    def _compute_service_ports(self, workloads: list[_Workload]) -> tuple[set[int], dict[str, list[str]]]:
+        ports: set[int] = set()
+        described: dict[str, list[str]] = {}
+        for w in workloads:
+            for svc in self.services_by_ns.get(w.namespace, []):
+                selector = svc.spec.get("selector") or {}
+                if not selector or not _has_labels(w, selector):
+                    continue
+                text = described.setdefault(svc.ref, [])
+                for p in svc.spec.get("ports") or []:
+                    if (p.get("protocol") or "TCP") != "TCP" or not isinstance(p.get("port"), int):
+                        continue
+                    ports.add(p["port"])
+                    target = _target_port(p.get("targetPort"), w.template)
+                    if target is not None:
+                        ports.add(target)
+                    label = f"{p['port']}→{target}" if target not in (None, p["port"]) else str(p["port"])
+                    if label not in text:
+                        text.append(label)
+        return ports, described
+
+    # ------------------------------------------------------------------ destination rules
+
+    def check_destination_rule(self, dr: _Item) -> None:
+        ns = dr.namespace or ""
+        host = str(dr.spec.get("host") or "")
+        fqdn = self._resolve(host, ns)
+        svc = self.service_fqdns.get(fqdn)
+        known = self.world.known("", "Service")
+        if known and svc is None and self._entry_for(fqdn) is None:
+            self.add(dr, "Warning", "IST0174",
+                     f"The host {host} defined in the DestinationRule does not match any services in "
+                     "the mesh.", see_also="KIA0202", evidence=[f"{host} → {fqdn}"])
+        workloads_known = self.world.known("", "Pod") or self.world.known("apps", "Deployment")
+        for subset in dr.spec.get("subsets") or []:
+            if not isinstance(subset, Mapping) or not subset.get("name"):
+                continue
+            name = str(subset["name"])
+            if (fqdn, name) not in self.used_subsets and self.world.known(ISTIO_GROUP, VIRTUAL_SERVICE):
+                self.add(dr, "Info", "MR206",
+                         f"subset {name} of host {host} is not used by any VirtualService route; "
+                         "its policy never applies")
+            if svc is None or not workloads_known:
+                continue
+            selector_map = dict(svc.spec.get("selector") or {})
+            if not selector_map:
+                continue  # a Service without selector: its endpoints are managed by hand
+            wanted = {**selector_map, **{str(a): str(b) for a, b in (subset.get("labels") or {}).items()}}
+            if not any(_has_labels(w, wanted)
+                       for w in self.workloads_by_ns.get(svc.namespace or "", [])):
+                self.add(dr, "Error", "IST0173",
+                         f"The Subset {name} defined in the DestinationRule does not select any pods. "
+                         "Which may lead to 503 UH (NoHealthyUpstream).", see_also="KIA0203",
+                         evidence=[f"labels {', '.join(f'{a}={b}' for a, b in sorted(wanted.items()))}"
+                                   f" in namespace {svc.namespace}"])
+
+    # -------------------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _fqdn(name: str, namespace: str) -> str:
+        return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
+
+    def _resolve(self, host: str, namespace: str) -> str:
+        """Short names are relative to the referring object's namespace (Istio's rule)."""
+        if host and "." not in host and "*" not in host:
+            return self._fqdn(host, namespace)
+        return host
+
+    def _entry_for(self, fqdn: str) -> _Item | None:
+        for h, it in self.entry_hosts:
+            if _host_overlap(h, fqdn):
+                return it
+        return None
+
+    def _workloads(self) -> list[_Workload]:
+        world = self.world
+        rs_owner: dict[tuple[str, str], str] = {}
+        for rs in world.of("apps", "ReplicaSet"):
+            owner = _controller(rs.obj)
+            if owner and owner.get("kind") == "Deployment":
+                rs_owner[(rs.namespace or "", rs.name)] = str(owner.get("name"))
+        # the diagnosis' rule for "this pod template is a gateway proxy", reused so both agree
+        gateway_deployments = {(g.namespace, g.name) for g in self.model.gateways}
+        out: dict[tuple[str, str, str], _Workload] = {}
+        for dep in world.of("apps", "Deployment"):
+            replicas = dep.spec.get("replicas", 1)
+            template = dep.spec.get("template") or {}
+            w = _Workload(dep.namespace or "", "Deployment", dep.name, dict(labels_of(template)),
+                          template, [], (dep.namespace, dep.name) in gateway_deployments)
+            w.revision = labels_of(template).get(wk.REV_LABEL) or dep.labels.get(wk.REV_LABEL)
+            if replicas == 0:
+                w.labels = {}  # scaled to zero: nothing to select
+            out[("Deployment", w.namespace, w.name)] = w
+        for pod in world.of("", "Pod"):
+            owner = _controller(pod.obj)
+            dep_name = rs_owner.get((pod.namespace or "", str(owner.get("name")))) if owner else None
+            found = out.get(("Deployment", pod.namespace or "", dep_name or ""))
+            if found is None:
+                found = out.setdefault(("Pod", pod.namespace or "", pod.name), _Workload(
+                    pod.namespace or "", "Pod", pod.name, pod.labels, pod.obj, [],
+                    _is_gateway({"spec": {"template": pod.obj}}), pod.labels.get(wk.REV_LABEL)))
+            w = found
+            w.pods.append(pod.obj)
+            status = (meta(pod.obj).get("annotations") or {}).get(wk.SIDECAR_STATUS_ANNOTATION)
+            if status and (rev := sidecar_revision(status)):
+                w.revision = rev  # the revision that really injected it
+        for w in out.values():
+            if w.revision in self.tags:
+                w.revision = self.tags[w.revision]  # a tag on the pod: the revision it points to
+        return [w for w in out.values() if w.labels or w.pods]
+
+
+@dataclass
+class _GatewayView:
+    """What one Gateway's selector reaches, and who programs it."""
+
+    selector_text: str = ""
+    gateways: list[_Workload] = field(default_factory=list)
+    others: list[_Workload] = field(default_factory=list)
+    groups: dict[tuple[str, str, str], list[_Workload]] = field(default_factory=lambda: defaultdict(list))
+    programmed: dict[str, bool] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    unknown: bool = False
+    error: str | None = None
+
+
+# ------------------------------------------------------------------------------ small helpers
+
+
+def _cause_text(cause: Cause) -> str:
+    return cause.message if cause.message.startswith(cause.field) else f"{cause.field}: {cause.message}"
+
+
+def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    refs = meta(obj).get("ownerReferences") or []
+    return next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+
+
+def _selects(selector: LabelSelector, w: _Workload) -> bool:
+    """The selector matches the workload's pod template or one of its pods."""
+    if w.labels and selector.matches(w.labels):
+        return True
+    return any(selector.matches(labels_of(p)) for p in w.pods)
+
+
+def _has_labels(w: _Workload, wanted: Mapping[str, str]) -> bool:
+    """All ``wanted`` labels on the pod template or on one of the pods (a Service selector)."""
+    candidates = ([w.labels] if w.labels else []) + [labels_of(p) for p in w.pods]
+    return any(all(c.get(a) == b for a, b in wanted.items()) for c in candidates)
+
+
+#: API groups served by kube-apiserver itself (no CRD); everything else needs one
+_BUILTIN_GROUPS = frozenset({
+    "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
+    "storage.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io",
+    "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "scheduling.k8s.io", "node.k8s.io",
+    "certificates.k8s.io", "flowcontrol.apiserver.k8s.io", "authentication.k8s.io",
+    "authorization.k8s.io", "resource.k8s.io", "internal.apiserver.k8s.io",
+})
+
+
+def _builtin_group(group: str) -> bool:
+    return group in _BUILTIN_GROUPS
+
+
+def _split_ref(ref: str, namespace: str) -> tuple[str, str]:
+    """``ns/name`` or ``name`` (relative to ``namespace``)."""
+    ns, slash, name = ref.rpartition("/")
+    return (ns, name) if slash else (namespace, ref)
+
+
+def _all_gateway_refs(spec: Mapping[str, Any]) -> list[str]:
+    refs = [g for g in spec.get("gateways") or [] if isinstance(g, str)]
+    for route_kind in ("http", "tcp", "tls"):
+        for rule in spec.get(route_kind) or []:
+            for match in (rule or {}).get("match") or []:
+                refs.extend(g for g in (match or {}).get("gateways") or [] if isinstance(g, str))
+    return list(dict.fromkeys(refs))
+
+
+def _bound_gateways(spec: Mapping[str, Any], namespace: str) -> set[str]:
+    gateways = [g for g in spec.get("gateways") or [] if isinstance(g, str)] or [MESH_GATEWAY]
+    return {g if g == MESH_GATEWAY else "/".join(_split_ref(g, namespace)) for g in gateways}
+
+
+def _destinations(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every route and mirror destination of a VirtualService, with where it is."""
+    for route_kind in ("http", "tcp", "tls"):
+        for i, rule in enumerate(spec.get(route_kind) or []):
+            if not isinstance(rule, Mapping):
+                continue
+            for j, route in enumerate(rule.get("route") or []):
+                dest = (route or {}).get("destination")
+                if isinstance(dest, Mapping):
+                    yield f"{route_kind}[{i}].route[{j}]", dest
+            mirror = rule.get("mirror")
+            if route_kind == "http" and isinstance(mirror, Mapping):
+                yield f"http[{i}].mirror", mirror
+
+
+def _host_overlap(a: str, b: str) -> bool:
+    """Istio's ``host.Name.Matches``: equal, or one wildcard covers the other."""
+    if a == b:
+        return True
+    a_wild, b_wild = a.startswith("*"), b.startswith("*")
+    if a_wild and b_wild:
+        return a[1:].endswith(b[1:]) or b[1:].endswith(a[1:])
+    if a_wild:
+        return b.endswith(a[1:])
+    if b_wild:
+        return a.endswith(b[1:])
+    return False
+
+
+def _target_port(target: Any, template: Mapping[str, Any]) -> int | None:
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str):
+        if target.isdigit():
+            return int(target)
+        for c in (template.get("spec") or {}).get("containers") or []:
+            for p in c.get("ports") or []:
+                if p.get("name") == target and isinstance(p.get("containerPort"), int):
+                    return int(p["containerPort"])
+    return None
+
+
+__all__ = ["ANALYSIS_COLUMNS", "CODES", "AnalysisResult", "analyze"]
