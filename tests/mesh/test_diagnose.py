@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh import CODES, Finding, diagnose, findings_frame, has_errors, inventory
@@ -405,3 +407,81 @@ def test_every_code_is_documented() -> None:
     for code, info in CODES.items():
         assert f"| {code} | {info.severity}" in doc, code
         assert f"{code}  " in (findings_module.__doc__ or ""), code
+
+
+def test_rendered_injector_and_tag_pair_do_not_overlap(fixture_objects: Any) -> None:
+    """What ``istioctl install --set revision=1-18-5`` and ``istioctl tag set prod-canary`` render
+    (into istio-system, where the tag's Service does exist): no overlap, no missing target."""
+    injector = fixture_objects("rendered/sidecar-injector-1-18-5.yaml")
+    tag = fixture_objects("rendered/revision-tag-prod-canary.yaml")
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "istiod-1-18-5", "namespace": "istio-system"},
+           "spec": {"selector": {"app": "istiod", wk.REV_LABEL: "1-18-5"},
+                    "ports": [{"name": "https-webhook", "port": 443, "targetPort": 15017}]}}
+    istiod = {"apiVersion": "apps/v1", "kind": "Deployment",
+              "metadata": {"name": "istiod-1-18-5", "namespace": "istio-system",
+                           "labels": {"app": "istiod", wk.REV_LABEL: "1-18-5"}},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod",
+                                                                   wk.REV_LABEL: "1-18-5"}},
+                       "template": {"metadata": {"labels": {"app": "istiod",
+                                                            wk.REV_LABEL: "1-18-5"}},
+                                    "spec": {"containers": [{"name": "discovery",
+                                                             "image": "docker.io/istio/pilot:1.18.5"}]}}}}
+    world = World([*injector, *tag, svc, istiod, _ns("istio-system"),
+                   _ns("apps", **{wk.REV_LABEL: "prod-canary"})])
+    world.run_deployment("istio-system", "istiod-1-18-5")
+    snap = world.snapshot()
+    assert diagnose(snap) == []
+    inv = inventory(snap)
+    apps = inv.namespace_injection.set_index("namespace").loc["apps"]
+    assert (apps["status"], apps["tag"], apps["effective_revision"]) == ("ok", "prod-canary",
+                                                                        "1-18-5")
+    cp = inv.control_planes.iloc[0]
+    assert cp["tags"] == ["prod-canary"] and cp["tags_reaching"] == ["prod-canary"]
+    assert cp["injectors"] == ["istio-sidecar-injector-1-18-5"]
+
+
+def test_injected_pod_fixture_names_its_revision(fixture_objects: Any) -> None:
+    """Upstream golden output of injection: ``sidecar.istio.io/status`` says revision default."""
+    from runbook.mesh.model import sidecar_revision
+
+    dep = fixture_objects("injection/hello-injected-1.18.5.yaml")[0]
+    ann = dep["spec"]["template"]["metadata"]["annotations"][wk.SIDECAR_STATUS_ANNOTATION]
+    assert sidecar_revision(ann) == "default"
+    assert sidecar_revision('{"containers":["istio-proxy"],"revision":"1-19-3"}') == "1-19-3"
+    assert sidecar_revision("not json") is None
+
+
+def test_sparse_objects_do_not_break_the_diagnosis() -> None:
+    """Objects with almost nothing set (as odd controllers or old releases leave them)."""
+    sparse = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x",
+                                                         "annotations": {
+                                                             wk.SIDECAR_STATUS_ANNOTATION: "{}"}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "x"}},
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "s", "namespace": "x"},
+         "subsets": None},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+            "name": "istiod", "namespace": "x", "labels": {"app": "istiod"}}},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r", "namespace": "x"},
+         "spec": {"replicas": None}, "status": {"conditions": [{"type": "ReplicaFailure",
+                                                                "status": "True"}]}},
+        {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": "x"},
+         "involvedObject": {"kind": "ReplicaSet", "name": "r"}, "reason": "FailedCreate"},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": {"name": "m"}, "webhooks": [
+             {"name": "a.sidecar-injector.istio.io", "clientConfig": {"url": "https://h/inject"}},
+             {"name": "b.sidecar-injector.istio.io", "clientConfig": {"service": {
+                 "name": "s", "namespace": "x"}},
+              "namespaceSelector": {"matchExpressions": [{"key": "k", "operator": "Bogus"}]}}]},
+    ]
+    snap = snapshot_of(*sparse)
+    inv = inventory(snap)
+    assert inv.control_planes.iloc[0]["revision"] == "default"
+    assert pd.isna(inv.control_planes.iloc[0]["version"])  # no image, no version
+    wt = inv.webhook_targets.set_index("webhook")
+    assert wt.loc["b.sidecar-injector.istio.io", "namespace_selector"].startswith("<invalid:")
+    assert wt.loc["a.sidecar-injector.istio.io", "target_status"] == "url"
+    diagnose(inv)  # no exception
+    json.dumps(inv.to_dict(), allow_nan=False)
