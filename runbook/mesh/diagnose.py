@@ -204,11 +204,16 @@ class _Diagnosis:
                 k.ENDPOINTS.key: "ready endpoints are derived from pods instead",
                 k.PODS.key: "pod readiness and injected revisions are unknown",
             }.get(key, "tables that need it are partial")
-            self.out.append(Finding(
-                "MR108", sev, Subject("Resource", None, key),
-                f"could not read {key}: missing permission to {verb} {resource} {scope} — "
-                f"{what}; ask for '{verb}' on {resource}",
-                evidence=[reason, f"kubectl auth can-i {verb} {resource} {scope_flag(scope)}".strip()]))
+            forbidden = "forbidden" in reason.lower() or "cannot " in reason
+            if forbidden:
+                message = (f"could not read {key}: missing permission to {verb} {resource} "
+                           f"{scope} — {what}; ask for '{verb}' on {resource}")
+                evidence = [reason, f"kubectl auth can-i {verb} {resource} {scope_flag(scope)}"]
+            else:
+                message = f"could not read {key} ({reason}) — {what}"
+                evidence = [reason]
+            self.out.append(Finding("MR108", sev, Subject("Resource", None, key), message,
+                                    evidence=evidence))
 
     def no_istio(self) -> None:
         if self.m.istiods or self.m.injectors():

@@ -485,3 +485,13 @@ def test_sparse_objects_do_not_break_the_diagnosis() -> None:
     assert wt.loc["a.sidecar-injector.istio.io", "target_status"] == "url"
     diagnose(inv)  # no exception
     json.dumps(inv.to_dict(), allow_nan=False)
+
+
+def test_unserved_kind_is_not_called_a_permission_problem(healthy: World) -> None:
+    snap = healthy.snapshot()
+    snap.unreadable["gateways.networking.istio.io"] = (
+        "gateways.networking.istio.io is not served by this cluster (the server could not find "
+        "the requested resource)")
+    f = only(diagnose(snap), "MR108")
+    assert f.severity == "info" and "permission" not in f.message
+    assert f.message.startswith("could not read gateways.networking.istio.io (")
