@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -187,3 +188,55 @@ def test_wrong_types_and_enums_and_one_of_are_rejected() -> None:
     vs = _virtual_service()
     vs["spec"]["http"][0]["match"][0]["uri"] = {"exact": "/a", "prefix": "/b"}
     assert _validate(vs)[0], "a StringMatch takes exactly one of exact/prefix/regex"
+
+
+# ------------------------------------------------------------------- served by the real sandbox
+
+
+def test_the_sandbox_accepts_our_crds_and_rejects_a_typo(sandbox: Any) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    from runbook.kinds import CRDS as CRD_KIND
+    from runbook.sandbox.validation import validate_object
+
+    for crd in _ours().values():
+        assert validate_object(CRD_KIND, crd) == []
+    api = config.new_client_from_config(str(sandbox.kubeconfig_path), context="sandbox")
+    ext = client.ApiextensionsV1Api(api)
+    for m in load_manifests(CRDS):      # as the sandbox's scenario loader reads the file
+        ext.create_custom_resource_definition(m.obj)
+    custom = client.CustomObjectsApi(api)
+    vs = _virtual_service()
+    custom.create_namespaced_custom_object("networking.istio.io", "v1alpha3", "default",
+                                           "virtualservices", vs, field_validation="Strict")
+    got = custom.get_namespaced_custom_object("networking.istio.io", "v1beta1", "default",
+                                              "virtualservices", "bookinfo")
+    assert got["spec"]["hosts"] == ["bookinfo-gateway.test"]
+    typo = _virtual_service()
+    typo["metadata"]["name"] = "typo"
+    typo["spec"]["hostss"] = typo["spec"].pop("hosts")
+    with pytest.raises(ApiException) as exc:
+        custom.create_namespaced_custom_object("networking.istio.io", "v1alpha3", "default",
+                                               "virtualservices", typo, field_validation="Strict")
+    assert exc.value.status == 400
+    assert json.loads(exc.value.body)["message"] == 'strict decoding error: unknown field "spec.hostss"'
+
+
+@pytest.mark.kubectl
+def test_kubectl_prints_the_reports_columns(sandbox: Any, kubectl: str) -> None:
+    import subprocess
+
+    env = {"KUBECONFIG": str(sandbox.kubeconfig_path), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([kubectl, *args], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("apply", "-f", str(CRDS))
+    run("apply", "-f", str(app_path("bookinfo-gateway")), "-n", "default")
+    lines = run("get", "virtualservice", "-n", "default").splitlines()
+    assert lines[0].split() == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
+    assert lines[1].split()[:3] == ["bookinfo", '["bookinfo-gateway"]', '["bookinfo-gateway.test"]']
+    assert run("get", "gw", "-n", "default").splitlines()[0].split() == ["NAME", "AGE"]
