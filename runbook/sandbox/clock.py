@@ -11,9 +11,9 @@ callback runs, :meth:`Clock.now` returns the timer's due time, so a controller t
 retry "10 s from now" inside a callback gets exactly due + 10 s, as it would in real time.
 
 Who fires timers: :meth:`Clock.run_due` runs every timer that is due. ``advance`` runs them as it
-passes their due times; in real mode the server's event loop calls ``run_due`` when the next one
-comes due (through the ``on_schedule`` hook it installs). Thread-safe: callers may schedule from
-any thread; callbacks run in the thread that calls ``run_due``/``advance``.
+passes their due times; in real mode the sandbox's controller thread calls ``run_due`` when the
+next one comes due (woken through the ``on_schedule`` hook). Thread-safe: callers may schedule
+from any thread; callbacks run in the thread that calls ``run_due``/``advance``, one at a time.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Clock:
             raise ValueError(f"clock mode must be 'real' or 'manual', not {mode!r}")
         self.mode = mode
         self._lock = threading.RLock()
+        self._firing = threading.RLock()
         self._offset = 0.0
         self._manual = (start or DEFAULT_START).timestamp()
         self._override: list[float] = []  # due times of the timers currently running (a stack)
@@ -122,19 +123,20 @@ class Clock:
         Timers scheduled by a callback for a time that has also come run in the same call.
         """
         ran = 0
-        while True:
-            with self._lock:
-                self._drop_cancelled()
-                if not self._timers or self._timers[0].due > self.time():
-                    return ran
-                timer = heapq.heappop(self._timers)
-                self._override.append(timer.due)
-            try:
-                timer.callback()
-            finally:
+        with self._firing:  # one thread fires timers at a time: due order holds across threads
+            while True:
                 with self._lock:
-                    self._override.pop()
-            ran += 1
+                    self._drop_cancelled()
+                    if not self._timers or self._timers[0].due > self.time():
+                        return ran
+                    timer = heapq.heappop(self._timers)
+                    self._override.append(timer.due)
+                try:
+                    timer.callback()
+                finally:
+                    with self._lock:
+                        self._override.pop()
+                ran += 1
 
     def advance(self, seconds: float) -> None:
         """Move sandbox time forward, firing the timers passed on the way, in order.

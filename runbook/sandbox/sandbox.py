@@ -88,7 +88,9 @@ class Sandbox:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._runner: web.AppRunner | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._worker: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._certs: Certificates | None = None
         self.started_at = 0.0
 
@@ -122,6 +124,12 @@ class Sandbox:
         self._thread = threading.Thread(target=self._run, name="runbook-sandbox", daemon=True)
         self._thread.start()
         self._ready.wait(30)
+        if self._startup_error is None:
+            self.cluster.work.on_add = self._wake.set
+            self.clock.on_schedule = self._wake.set
+            self._worker = threading.Thread(target=self._work_loop, name="runbook-sandbox-work",
+                                            daemon=True)
+            self._worker.start()
         if self._startup_error is not None:
             self._thread.join(5)
             self._thread = None
@@ -151,6 +159,11 @@ class Sandbox:
         self._loop = None
         self.clock.on_schedule = None
         self.cluster.work.on_add = None
+        self._stopping.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(10)
+            self._worker = None
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
 
@@ -186,22 +199,8 @@ class Sandbox:
         server = site._server
         assert isinstance(server, asyncio.base_events.Server)
         self._port = server.sockets[0].getsockname()[1]
-        loop = asyncio.get_running_loop()
-
-        def wake_drain() -> None:
-            loop.call_soon_threadsafe(self._drain)
-
-        def wake_timers() -> None:
-            loop.call_soon_threadsafe(self._reschedule)
-
-        self.cluster.work.on_add = wake_drain
-        self.clock.on_schedule = wake_timers
-        self._reschedule()
-        self._drain()
 
     async def _shutdown(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         # connections aiohttp kept alive still have handler tasks: end them before the loop stops
@@ -210,28 +209,21 @@ class Sandbox:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _drain(self) -> None:
-        self.cluster.work.run_pending()
+    def _work_loop(self) -> None:
+        """The controller thread: runs queued work, and due timers of a real clock.
 
-    def _reschedule(self) -> None:
-        """Real clock: wake the loop when the earliest timer comes due."""
-        if self._loop is None or self.clock.mode != "real":
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        due = self.clock.next_due()
-        if due is None:
-            return
-        delay = max(0.0, due - self.clock.time())
-
-        def fire() -> None:
-            self._timer = None
-            self.clock.run_due()
-            self._drain()
-            self._reschedule()
-
-        self._timer = self._loop.call_later(delay, fire)
+        Work runs here, not on the server's event loop, so a work item may call the sandbox over
+        HTTP like any client (the loop stays free to answer it). A manual clock's timers fire only
+        in the thread that calls ``advance``/``settle``.
+        """
+        while not self._stopping.is_set():
+            self._wake.clear()
+            if self.clock.mode == "real":
+                self.clock.run_due()
+            self.cluster.work.run_pending()
+            due = self.clock.next_due() if self.clock.mode == "real" else None
+            timeout = 1.0 if due is None else min(1.0, max(0.0, due - self.clock.time()))
+            self._wake.wait(timeout)
 
     # ------------------------------------------------------------------ controls
 

@@ -60,6 +60,8 @@ _VERBS = {
 _TRUE = ("true", "1")
 #: events a truncate-watch fault lets through before it cuts the stream
 TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
+#: the Kubernetes verb of the request, once routed (for the request log)
+VERB = web.RequestKey("verb", str)
 
 
 @dataclass
@@ -118,6 +120,7 @@ class ApiServer:
             return response
         except ApiError as exc:
             code = exc.code
+            verb = request.get(VERB, "")
             return _status_response(exc)
         except _Dropped:
             code = 0
@@ -159,6 +162,7 @@ class ApiServer:
         if (parts[:1] == ["api"] and len(parts) <= 2) or (parts[:1] == ["apis"] and len(parts) <= 3):
             return self._discovery(request, parts), ""
         route = self._route(request, parts)
+        request[VERB] = route.verb
         self._authorize(route, user)
         await self._faults(request, route)
         ctx = _context(request, user)

@@ -3,8 +3,9 @@
 Controllers (the namespace finalizer and serviceaccount controller here; ReplicaSet, Deployment,
 webhook and istiod emulations in the next task) do not act inside store callbacks: they
 :meth:`WorkQueue.add` a function, keyed so that a burst of changes to one object runs it once.
-The server's event loop drains the queue soon after; :meth:`WorkQueue.run_pending` drains it in
-the calling thread (tests without a server, ``settle``). One item runs at a time.
+The sandbox's controller thread drains the queue soon after; :meth:`WorkQueue.run_pending` drains
+it in the calling thread (tests without a server, ``settle``). One item runs at a time. Work runs
+outside the server's event loop, so an item may even call the sandbox over HTTP.
 """
 
 from __future__ import annotations
