@@ -229,12 +229,12 @@ def rules_match(rules: Iterable[Mapping[str, Any]] | None, *, operation: str, gr
     """Whether a webhook's ``rules`` cover a request, as the apiserver decides it.
 
     Semantics of k8s.io/apiserver ``admission/plugin/webhook/predicates/rules`` (RuleMatcher):
-    every field of one rule must match; ``*`` matches any operation/group/version; resources
-    ``*`` match every resource but no subresource, ``*/*`` everything, ``pods/*`` every
-    subresource of pods, ``*/status`` the status subresource of anything; ``scope`` ``*`` (the
-    API default) matches both, ``Namespaced``/``Cluster`` only their kind. No rules: no match.
+    every field of one rule must match; ``*`` matches any operation/group/version; a resource
+    ``res/sub`` matches when each half is equal or ``*`` (``pods`` = pods only, ``*`` = every
+    resource without subresource, ``*/*`` everything, ``pods/*`` pods and all its subresources,
+    ``*/status`` any status subresource); ``scope`` ``*`` (the API default) matches both,
+    ``Namespaced``/``Cluster`` only their kind. No rules: no match.
     """
-    wanted = f"{resource}/{subresource}" if subresource else resource
     for rule in rules or ():
         ops = rule.get("operations") or []
         if "*" not in ops and operation not in ops:
@@ -248,18 +248,14 @@ def rules_match(rules: Iterable[Mapping[str, Any]] | None, *, operation: str, gr
         scope = rule.get("scope") or "*"
         if scope != "*" and scope != ("Namespaced" if namespaced else "Cluster"):
             continue
-        if any(_resource_matches(r, wanted, resource, subresource)
+        if any(_resource_matches(r, resource, subresource)
                for r in rule.get("resources") or []):
             return True
     return False
 
 
-def _resource_matches(pattern: str, wanted: str, resource: str, subresource: str) -> bool:
-    if pattern in ("*/*", wanted):
-        return True
+def _resource_matches(pattern: str, resource: str, subresource: str) -> bool:
+    # Matcher.resource(): split "res/sub"; each half matches exactly or by "*" (so "pods/*"
+    # covers pods itself too, whose subresource is "")
     res, _, sub = pattern.partition("/")
-    if res == "*" and not sub:
-        return not subresource
-    if res == "*" and sub == subresource:
-        return True
-    return res == resource and sub == "*" and bool(subresource)
+    return res in ("*", resource) and sub in ("*", subresource)

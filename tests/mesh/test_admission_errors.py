@@ -257,10 +257,18 @@ def test_rules_match_pod_create(rule: dict[str, object], matches: bool) -> None:
 
 
 def test_rules_subresources() -> None:
+    # upstream Matcher.resource(): each half of "res/sub" matches exactly or by "*"
     rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
             "resources": ["pods/*"]}
     assert rules_match([rule], operation="CREATE", group="", version="v1", resource="pods",
                        subresource="exec")
-    assert not pod_create([rule])
+    assert pod_create([rule])  # "*" also matches the empty subresource of pods itself
+    status = {**rule, "resources": ["*/status"]}
+    assert rules_match([status], operation="CREATE", group="", version="v1", resource="pods",
+                       subresource="status")
+    assert not pod_create([status])
+    star = {**rule, "resources": ["*"]}
+    assert not rules_match([star], operation="CREATE", group="", version="v1", resource="pods",
+                           subresource="exec")
     assert not pod_create([])
     assert not pod_create(None)
