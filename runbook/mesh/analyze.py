@@ -772,8 +772,8 @@ class _Checker:
             return view
         view.selector_text = ",".join(f"{a}={b}" for a, b in sorted((raw or {}).items())) or "<all>"
         # an Istio Gateway selects workloads in every namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)
-        candidates = (self.workloads_by_label.get(next(iter(sorted(raw.items()))), [])
-                      if raw else self.workloads)
+        first = min((str(a), str(b)) for a, b in raw.items()) if raw else None
+        candidates = self.workloads_by_label.get(first, []) if first else self.workloads
         for w in candidates:
             if not _selects(selector, w):
                 continue
