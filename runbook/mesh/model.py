@@ -20,8 +20,11 @@ Recognition is by labels and webhooks, never by object names:
 
 Webhook targets are resolved like kube-apiserver resolves them (formats.md §5b): the Service must
 exist (``service "<name>" not found``), have the port (``no service port <p> found for service``),
-not be headless, and have ready endpoints (``no endpoints available for service``); then the
-ready endpoints' ``targetRef`` pods say which istiod revision answers.
+not be headless, and have ready endpoints; then the ready endpoints' ``targetRef`` pods say which
+istiod revision answers. Without ready endpoints the apiserver's endpoint resolver
+(``--enable-aggregator-routing``) says ``no endpoints available for service``, while the default
+ClusterIP resolver dials the Service IP and the call times out or is refused — so a timeout whose
+target has no endpoints is diagnosed as "no istiod answers" too.
 """
 
 from __future__ import annotations
