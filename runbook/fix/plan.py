@@ -48,22 +48,7 @@ from runbook.errors import (
 from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
-
-#: fields the server owns; they are neither diffed nor restored by undo
-_SERVER_FIELDS = ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields",
-                  "selfLink")
-
-
-def comparable(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The object without server-owned metadata and status (what a diff should show)."""
-    if obj is None:
-        return None
-    out = copy.deepcopy(obj)
-    meta = out.get("metadata") or {}
-    for key in _SERVER_FIELDS:
-        meta.pop(key, None)
-    out.pop("status", None)
-    return out
+from runbook.kube.objects import comparable
 
 
 def object_label(kind: ResourceKind, namespace: str | None, name: str) -> str:

@@ -253,7 +253,8 @@ class Cluster:
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
         result: dict[str, Any] = self.request(
             "POST", kind.path(ns if kind.namespaced else None), body=dict(obj),
-            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager},
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
+                   "fieldValidation": "Strict"},
             verb="create", resource=kind.key, namespace=ns,
             name=(obj.get("metadata") or {}).get("name"))
         return result
@@ -265,7 +266,8 @@ class Cluster:
         ns, name = meta.get("namespace"), meta["name"]
         result: dict[str, Any] = self.request(
             "PUT", kind.path(ns, name), body=dict(obj),
-            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager},
+            query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
+                   "fieldValidation": "Strict"},
             verb="update", resource=kind.key, namespace=ns, name=name,
             retryable=bool(meta.get("resourceVersion")))
         return result
@@ -285,6 +287,9 @@ class Cluster:
     ) -> dict[str, Any]:
         """PATCH with ``patch_type`` merge | strategic | json | apply (server-side apply).
 
+        Like kubectl, writes ask for ``fieldValidation=Strict``: a misspelt field is an error,
+        not a silently dropped value.
+
         A patch is retried only when it carries a resourceVersion precondition (merge/strategic
         bodies with ``metadata.resourceVersion``, or a json-patch ``test`` of it).
         """
@@ -295,7 +300,7 @@ class Cluster:
             "PATCH", kind.path(namespace, name, subresource=subresource), body=body,
             content_type=PATCH_TYPES[patch_type],
             query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
-                   "force": force},
+                   "fieldValidation": "Strict", "force": force},
             verb="patch", resource=kind.key, namespace=namespace, name=name, retryable=guarded)
         return result
 
