@@ -15,8 +15,8 @@ from runbook.errors import (
     PartialApply,
 )
 from runbook.fix import AuditLog, relabel_namespace, retarget_webhook, set_tag_revision
-from runbook.kube.objects import comparable
 from runbook.kube import Cluster, RetryPolicy, connect
+from runbook.kube.objects import comparable
 from runbook.manifests import load_manifests
 from runbook.sandbox import Fault, Sandbox
 
