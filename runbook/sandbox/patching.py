@@ -1107,41 +1107,46 @@ def _key_element(item: Mapping[str, Any], keys: Sequence[str]) -> PathElement | 
                             ensure_ascii=False))
 
 
-def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: set[FieldPath],
+_NODE = object()  # value recorded for a member that has children (a list element, a Go map)
+
+
+def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[FieldPath, Any],
                *, mark_maps: bool) -> None:
-    """Leaf paths (and list-element paths) of ``value`` as structured-merge-diff sees them."""
+    """Leaf paths (and list-element paths) of ``value`` as structured-merge-diff sees them,
+    each with its value (``_NODE`` for members that have children)."""
     if not isinstance(value, dict) or not value:
         if prefix:
-            out.add(prefix)
+            out[prefix] = value
         return
     for name, child in value.items():
         path = (*prefix, ("f", name))
         meta = _lookup(struct, name)
         if mark_maps and meta.gomap and isinstance(child, dict):
-            out.add(path)
+            out[path] = _NODE
         if isinstance(child, list) and meta.merge and child:
             keys = _list_keys(meta)
             for item in child:
                 if keys and isinstance(item, dict):
                     element = _key_element(item, keys)
                     if element is None:
-                        out.add(path)
+                        out[path] = child
                         break
                     item_path = (*path, element)
-                    out.add(item_path)
+                    out[item_path] = _NODE
                     _field_set(item, meta.struct, item_path, out, mark_maps=mark_maps)
                 elif not keys and not isinstance(item, (dict, list)):
-                    out.add((*path, ("v", json.dumps(item, ensure_ascii=False))))
+                    out[(*path, ("v", json.dumps(item, ensure_ascii=False)))] = item
                 else:
-                    out.add(path)
+                    out[path] = child
                     break
         elif isinstance(child, dict) and meta.struct == "LabelSelector" and name == "selector":
-            out.add(path)  # metav1.LabelSelector is +structType=atomic
+            out[path] = child  # metav1.LabelSelector is +structType=atomic
         else:
             _field_set(child, meta.struct, path, out, mark_maps=mark_maps)
 
 
-def _tracked_paths(obj: Mapping[str, Any], kind_key: str, *, mark_maps: bool) -> set[FieldPath]:
+def _tracked_paths(obj: Mapping[str, Any], kind_key: str, *,
+                   mark_maps: bool) -> dict[FieldPath, Any]:
     body = {k: v for k, v in obj.items() if k not in _IGNORED_TOP}
     if _status_ignored(kind_key):
         body.pop("status", None)
@@ -1152,36 +1157,40 @@ def _tracked_paths(obj: Mapping[str, Any], kind_key: str, *, mark_maps: bool) ->
             body["metadata"] = meta
         else:
             body.pop("metadata")
-    out: set[FieldPath] = set()
+    out: dict[FieldPath, Any] = {}
     _field_set(body, _ROOT_STRUCTS.get(kind_key), (), out, mark_maps=mark_maps)
     return out
+
+
+def _leaves(paths: Iterable[FieldPath]) -> set[FieldPath]:
+    """The paths that have no member below them."""
+    members = set(paths)
+    parents = {p[:i] for p in members for i in range(1, len(p))}
+    return members - parents
 
 
 def fields_to_json(paths: Iterable[FieldPath]) -> JSONDict:
     """Encode a field set as ``fieldsV1`` (``{"f:spec": {"f:replicas": {}}}``, ``.`` for members
     that also have children)."""
     tree: JSONDict = {}
-    members: set[FieldPath] = set(paths)
-    for path in sorted(members):
+    members: list[JSONDict] = []
+    for path in paths:
         node = tree
-        for element in path:
-            node = node.setdefault(_encode_element(element), {})
-    for path in members:
-        node = tree
-        for element in path:
-            node = node[_encode_element(element)]
-        if node:
+        for kind, text in path:
+            key = f"{kind}:{text}"
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            node = child
+        members.append(node)
+    for node in members:
+        if node and "." not in node:
             node["."] = {}
     return _sorted_tree(tree)
 
 
 def _sorted_tree(node: JSONDict) -> JSONDict:
     return {k: _sorted_tree(node[k]) for k in sorted(node, key=lambda k: (k != ".", k))}
-
-
-def _encode_element(element: PathElement) -> str:
-    kind, text = element
-    return f"{kind}:{text}"
 
 
 def fields_from_json(tree: Mapping[str, Any]) -> set[FieldPath]:
@@ -1412,11 +1421,6 @@ def _covers(owned: set[FieldPath], path: FieldPath) -> bool:
     return any(len(p) > n and p[:n] == path for p in owned)
 
 
-def _is_leaf(path: FieldPath, paths: set[FieldPath]) -> bool:
-    n = len(path)
-    return not any(len(p) > n and p[:n] == path for p in paths)
-
-
 def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: bool,
                 kind_key: str, *, now: datetime | None = None,
                 api_version: str | None = None) -> ApplyResult:
@@ -1457,15 +1461,15 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
             mine_before |= paths
         else:
             others.append((entry, paths))
-    mine_now = _tracked_paths(applied, kind_key, mark_maps=False)
+    applied_values = _tracked_paths(applied, kind_key, mark_maps=False)
+    mine_now = set(applied_values)
 
     conflicts: list[tuple[Mapping[str, Any], FieldPath]] = []
-    for path in sorted(mine_now):
-        if not _is_leaf(path, mine_now):
+    for path in sorted(_leaves(mine_now)):
+        if not any(path in paths for _, paths in others):
             continue
         found_live, live_value = _resolve(live, path)
-        _, new_value = _resolve(applied, path)
-        if not found_live or _json_equal(live_value, new_value):
+        if not found_live or _json_equal(live_value, applied_values[path]):
             continue
         for entry, paths in others:
             if path in paths:
@@ -1513,8 +1517,10 @@ def track_update(old: JSONDict | None, new: JSONDict, manager: str, kind_key: st
     old = old or {}
     before = _tracked_paths(old, kind_key, mark_maps=True)
     after = _tracked_paths(new, kind_key, mark_maps=True)
-    changed = {p for p in after if p not in before or not _same_at(old, new, p)}
-    removed = before - after
+    changed = {p for p, v in after.items()
+               if p not in before or not (v is _NODE or _json_equal(before[p], v))}
+    removed = set(before) - set(after)
+    changed_leaves = changed & _leaves(after)
     entries = _owned((new.get("metadata") or {}).get("managedFields")
                      or (old.get("metadata") or {}).get("managedFields") or [])
     ident = _manager_id({"manager": manager, "operation": "Update", "apiVersion": api_version,
@@ -1526,21 +1532,13 @@ def track_update(old: JSONDict | None, new: JSONDict, manager: str, kind_key: st
         if _manager_id(entry) == ident:
             mine |= paths
             continue
-        paths -= {p for p in changed if _is_leaf(p, after)}
+        paths -= changed_leaves
         if paths:
             kept.append(_with_fields(entry, paths)[0])
     mine |= changed
     if mine:
         kept.append(_entry(manager, "Update", api_version, mine, now, subresource))
     return kept
-
-
-def _same_at(old: Any, new: Any, path: FieldPath) -> bool:
-    found_old, a = _resolve(old, path)
-    found_new, b = _resolve(new, path)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return found_old == found_new  # containers: their leaves decide
-    return found_old == found_new and _json_equal(a, b)
 
 
 __all__ = [
