@@ -323,14 +323,17 @@ class _Node:
         props = self.properties
         additional = self.additional
         for name, child in value.items():
+            if self.embedded and name in _ROOT_IMPLICIT:
+                # apiVersion/kind/metadata follow ObjectMeta rules whatever the CRD declares
+                # (kubebuilder CRDs declare `metadata: {type: object}`; the apiserver ignores it)
+                if name == "metadata" and unknown is not None:
+                    _unknown_meta(child, _child(path, name), unknown)
+                continue
             node = props.get(name) if props is not None else None
             if node is not None:
                 node.validate(child, _child(path, name), errs, unknown)
             elif isinstance(additional, _Node):
                 additional.validate(child, _child(path, name), errs, unknown)
-            elif self.embedded and name in _ROOT_IMPLICIT:
-                if name == "metadata" and unknown is not None:
-                    _unknown_meta(child, _child(path, name), unknown)
             elif unknown is not None and not self.preserve and additional is not True:
                 unknown.append(_child(path, name))
 

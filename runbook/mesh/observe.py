@@ -1,0 +1,163 @@
+"""The mesh functions, against a live cluster: read (cluster-wide, paginated), then compute.
+
+These are the one-call entry points the notebooks and the CLI use. Each reads what it needs
+through :mod:`runbook.kube` and hands plain data to the pure functions of this package, so the
+knowledge stays testable without a server and the reads stay few (one list per kind, never one
+call per namespace or object).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from runbook import kinds as k
+from runbook import wellknown as wk
+from runbook.errors import ClusterError, InputError
+from runbook.kube import CONFIG_KINDS, DIAGNOSIS_KINDS, Cluster, read_snapshot
+from runbook.manifests import Manifest
+from runbook.mesh.analyze import AnalysisResult, analyze
+from runbook.mesh.diagnose import Inventory, diagnose, inventory
+from runbook.mesh.findings import Finding
+from runbook.mesh.pushes import PUSH_COLUMNS, PushStatus, push_status, pushes_frame, watching_revisions
+from runbook.snapshot import Snapshot
+
+#: log lines read per istiod pod at most (a bound on memory and time on chatty control planes)
+DEFAULT_TAIL_LINES = 5000
+
+
+def read_mesh(cluster: Cluster, *, with_config: bool = False) -> Snapshot:
+    """A cluster-wide snapshot of everything the diagnosis (and optionally the analyzer) reads."""
+    kinds = DIAGNOSIS_KINDS + (CONFIG_KINDS if with_config else ())
+    return read_snapshot(cluster, kinds)
+
+
+def check_namespace(snapshot: Snapshot, namespace: str | None) -> None:
+    """Raise a one-line InputError when ``namespace`` is not in the snapshot."""
+    if namespace is None or not snapshot.readable(k.NAMESPACES):
+        return
+    names = sorted(n["metadata"]["name"] for n in snapshot.items(k.NAMESPACES))
+    if namespace not in names:
+        shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+        raise InputError(f"namespace {namespace!r} does not exist in context "
+                         f"{snapshot.context!r} (namespaces: {shown})",
+                         hint="check the name (kubectl get ns)")
+
+
+def inventory_cluster(cluster: Cluster) -> Inventory:
+    """Every inventory table of a live cluster (``runbook inventory``; notebook 00)."""
+    return inventory(read_mesh(cluster))
+
+
+def diagnose_cluster(cluster: Cluster, *, namespace: str | None = None
+                     ) -> tuple[Inventory, list[Finding]]:
+    """Inventory and findings of a live cluster (``runbook diagnose``; notebook 02).
+
+    Raises:
+        InputError: ``namespace`` does not exist.
+    """
+    snap = read_mesh(cluster)
+    check_namespace(snap, namespace)
+    inv = inventory(snap)
+    return inv, diagnose(inv, namespace=namespace)
+
+
+def analyze_cluster(cluster: Cluster, objects: Sequence[Manifest | dict[str, Any]] | None = None,
+                    *, namespace: str | None = None) -> AnalysisResult:
+    """Analyze files against the cluster's state, or (no objects) the cluster's Istio config."""
+    snap = read_mesh(cluster, with_config=True)
+    check_namespace(snap, namespace)
+    crds = snap.items(k.CRDS) or None
+    return analyze(list(objects) if objects else None, snap, namespace=namespace, crds=crds)
+
+
+# ------------------------------------------------------------------ which istiod pushed a config
+
+
+def istiod_pods(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every istiod pod of every revision (label ``app=istiod``), cluster-wide."""
+    return cluster.list(k.PODS, label_selector=f"app={wk.ISTIOD_APP}")
+
+
+def config_pushes(cluster: Cluster, *, since: datetime | None = None,
+                  tail_lines: int = DEFAULT_TAIL_LINES) -> pd.DataFrame:
+    """``Push debounce stable`` lines of every istiod pod, as a table (see ``PUSH_COLUMNS``).
+
+    Reads are bounded: ``tailLines`` always, ``sinceTime`` when ``since`` is given. A pod whose
+    log cannot be read (not started yet, 403) is skipped; the table says what was read.
+    """
+    pods = istiod_pods(cluster)
+    texts: dict[tuple[str, str], str] = {}
+    since_time = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
+    for pod in pods:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        try:
+            texts[(ns, name)] = cluster.logs(ns, name, container=_discovery_container(pod),
+                                             tail_lines=tail_lines, since_time=since_time)
+        except ClusterError:
+            continue
+    if not texts:
+        return pd.DataFrame(columns=list(PUSH_COLUMNS))
+    return pushes_frame(texts, pods)
+
+
+def _discovery_container(pod: Mapping[str, Any]) -> str | None:
+    names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+    return "discovery" if "discovery" in names else (names[0] if names else None)
+
+
+def _changed_at(obj: Mapping[str, Any]) -> datetime | None:
+    """When the object was last written: its newest managedFields time, else its creation."""
+    meta = obj.get("metadata") or {}
+    stamps = [m.get("time") for m in meta.get("managedFields") or [] if m.get("time")]
+    stamps.append(meta.get("creationTimestamp"))
+    parsed = [datetime.fromisoformat(str(s).replace("Z", "+00:00")) for s in stamps if s]
+    return max(parsed) if parsed else None
+
+
+def confirm_push(cluster: Cluster, kind: k.ResourceKind | str, name: str, namespace: str, *,
+                 timeout: float = 30.0, poll: float = 0.5) -> PushStatus:
+    """Wait until every istiod revision that watches ``namespace`` has logged the object's push.
+
+    Args:
+        kind: a ResourceKind or a kind name (``Gateway``, ``VirtualService``, ``vs`` …).
+        timeout: seconds to wait at most (the answer is returned either way; check
+            ``.confirmed`` and ``.summary``).
+
+    Returns:
+        Which revisions logged it (and when, by which pod), which should have and did not, and
+        which do not watch the namespace at all.
+    """
+    resolved = k.default_registry().by_name(kind) if isinstance(kind, str) else kind
+    if resolved is None:
+        raise InputError(f"unknown kind {kind!r}", hint="use Gateway, VirtualService or "
+                                                        "DestinationRule")
+    obj = cluster.get(resolved, name, namespace)
+    since = _changed_at(obj)
+    # log timestamps have microseconds, managedFields only seconds
+    since_floor = since - timedelta(seconds=1) if since else None
+    snap = read_snapshot(cluster, (k.NAMESPACES, k.CONFIG_MAPS, k.DEPLOYMENTS, k.PODS))
+    watchers = watching_revisions(snap, namespace)
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = config_pushes(cluster, since=since_floor)
+        status = push_status(frame, resolved.kind, namespace, name, watchers, since=since_floor)
+        if status.confirmed or not status.expected or time.monotonic() >= deadline:
+            return status
+        time.sleep(poll)
+
+
+__all__ = [
+    "analyze_cluster",
+    "check_namespace",
+    "config_pushes",
+    "confirm_push",
+    "diagnose_cluster",
+    "inventory_cluster",
+    "istiod_pods",
+    "read_mesh",
+]
