@@ -91,7 +91,7 @@ def config_pushes(cluster: Cluster, *, since: datetime | None = None,
     log cannot be read (not started yet, 403) is skipped; the table says what was read.
     """
     pods = istiod_pods(cluster)
-    texts: dict[tuple[str, str], str] = {}
+    texts: dict[str | tuple[str, str], str] = {}
     since_time = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
     for pod in pods:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
