@@ -1,0 +1,216 @@
+"""Waiting for Deployments to come up, and the pods table that proves which revision injected them.
+
+:func:`wait_for_rollout` polls (cluster-wide list calls on one namespace, never one call per
+object) with a progress bar (``tqdm.auto``: a widget in Jupyter, text elsewhere) and a timeout.
+It always ends with a table of the pods — READY as ``2/2``, status, and the Istio revision that
+injected each pod (``sidecar.istio.io/status``) — and names every stuck Deployment with its latest
+warning event, pointing at the diagnosis notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from runbook import kinds as k
+from runbook import wellknown as wk
+from runbook.errors import InputError, NotFound
+from runbook.kube import Cluster
+
+POD_COLUMNS = ["namespace", "pod", "deployment", "ready", "status", "restarts", "revision",
+               "proxy_image", "node_ip", "pod_ip"]
+DEPLOYMENT_COLUMNS = ["deployment", "desired", "updated", "ready", "available", "complete",
+                      "reason"]
+
+
+def injected_revision(pod: Mapping[str, Any]) -> str | None:
+    """The revision of the istiod that injected the pod (``sidecar.istio.io/status``), if any."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(wk.SIDECAR_STATUS_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        return None
+    rev = status.get("revision") if isinstance(status, dict) else None
+    return str(rev) if rev else None
+
+
+def _pod_status(pod: Mapping[str, Any]) -> str:
+    """kubectl's STATUS column, simplified: waiting reasons first, then the phase."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            return str(waiting["reason"])
+    return str(status.get("phase") or "Pending")
+
+
+def pods_table(pods: Sequence[Mapping[str, Any]],
+               replicasets: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """One row per pod: ``namespace``, ``pod``, ``deployment`` (through its ReplicaSet), ``ready``
+    (``2/2``), ``status``, ``restarts``, ``revision`` (injecting istiod revision, None when not
+    injected), ``proxy_image`` (the istio-proxy image), ``node_ip``, ``pod_ip``."""
+    rs_owner = {}
+    for rs in replicasets:
+        owners = (rs.get("metadata") or {}).get("ownerReferences") or []
+        dep = next((o.get("name") for o in owners if o.get("kind") == "Deployment"), None)
+        rs_owner[rs["metadata"]["name"]] = dep
+    rows = []
+    for pod in pods:
+        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+        owners = meta.get("ownerReferences") or []
+        rs = next((o.get("name") for o in owners if o.get("kind") == "ReplicaSet"), None)
+        statuses = status.get("containerStatuses") or []
+        containers = spec.get("containers") or []
+        ready = sum(1 for cs in statuses if cs.get("ready"))
+        proxy = next((c.get("image") for c in containers if c.get("name") == "istio-proxy"), None)
+        rows.append({
+            "namespace": meta.get("namespace"), "pod": meta.get("name"),
+            "deployment": rs_owner.get(rs) if rs else None,
+            "ready": f"{ready}/{len(containers)}", "status": _pod_status(pod),
+            "restarts": sum(int(cs.get("restartCount") or 0) for cs in statuses),
+            "revision": injected_revision(pod), "proxy_image": proxy,
+            "node_ip": status.get("hostIP"), "pod_ip": status.get("podIP"),
+        })
+    return pd.DataFrame(rows, columns=POD_COLUMNS).sort_values(["namespace", "pod"],
+                                                                ignore_index=True)
+
+
+def deployment_progress(deployment: Mapping[str, Any]) -> tuple[int, int, bool]:
+    """(desired, ready-and-updated, complete) as ``kubectl rollout status`` judges it."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    meta = deployment.get("metadata") or {}
+    desired = int(spec.get("replicas", 1) or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    replicas = int(status.get("replicas") or 0)
+    observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+    complete = observed and updated == desired and replicas == desired and available == desired
+    return desired, min(updated, available), complete
+
+
+def _latest_warning(events: Sequence[Mapping[str, Any]], names: set[str]) -> str:
+    mine = [e for e in events if (e.get("involvedObject") or {}).get("name") in names
+            and e.get("type") == "Warning"]
+    if not mine:
+        return ""
+    last = max(mine, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    count = last.get("count") or 1
+    return f"{last.get('reason')} (x{count}): {last.get('message')}"
+
+
+@dataclass
+class Rollout:
+    """The outcome of :func:`wait_for_rollout`.
+
+    Attributes:
+        namespace: where.
+        ok: every Deployment completed its rollout in time.
+        seconds: how long the wait took.
+        deployments: one row per Deployment (see ``DEPLOYMENT_COLUMNS``).
+        pods: the pods table (see :func:`pods_table`).
+        stuck: one line per Deployment that did not complete, with its latest warning event.
+    """
+
+    namespace: str
+    ok: bool
+    seconds: float
+    deployments: pd.DataFrame
+    pods: pd.DataFrame
+    stuck: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.ok:
+            revs = sorted({str(r) for r in self.pods["revision"].dropna()})
+            injected = f"; sidecars from revision {', '.join(revs)}" if revs else "; no sidecars"
+            return (f"{len(self.deployments)} deployment(s) in {self.namespace} ready after "
+                    f"{self.seconds:.1f}s{injected}")
+        return (f"{len(self.stuck)} deployment(s) in {self.namespace} not ready after "
+                f"{self.seconds:.0f}s:\n" + "\n".join(f"  - {s}" for s in self.stuck)
+                + "\nSee notebooks/02-diagnose-pods-not-created.ipynb (runbook diagnose -n "
+                + f"{self.namespace}) for why.")
+
+
+def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[str] | None = None,
+                     timeout: float = 120.0, poll: float = 0.5, progress: bool = True) -> Rollout:
+    """Wait until the namespace's Deployments (or the named ones) have completed their rollout.
+
+    Never raises on a timeout: the result says what is stuck and why (``.ok`` is False).
+
+    Raises:
+        InputError: the namespace does not exist, or a named Deployment is not in it.
+    """
+    try:
+        cluster.get(k.NAMESPACES, namespace)
+    except NotFound:
+        raise InputError(f"namespace {namespace!r} does not exist") from None
+    bar = _progress_bar(progress, namespace)
+    start = time.monotonic()
+    try:
+        while True:
+            deps = cluster.list(k.DEPLOYMENTS, namespace)
+            if deployments:
+                missing = sorted(set(deployments) - {d["metadata"]["name"] for d in deps})
+                if missing:
+                    raise InputError(f"no Deployment {', '.join(missing)} in {namespace}")
+                deps = [d for d in deps if d["metadata"]["name"] in deployments]
+            progress_rows = [deployment_progress(d) for d in deps]
+            total = sum(p[0] for p in progress_rows)
+            done = sum(min(p[1], p[0]) for p in progress_rows)
+            if bar is not None:
+                bar.total = max(total, 1)
+                bar.n = done
+                bar.refresh()
+            complete = all(p[2] for p in progress_rows)
+            elapsed = time.monotonic() - start
+            if complete or elapsed >= timeout:
+                break
+            time.sleep(poll)
+    finally:
+        if bar is not None:
+            bar.close()
+    pods = cluster.list(k.PODS, namespace)
+    rss = cluster.list(k.REPLICA_SETS, namespace)
+    rows, stuck = [], []
+    events: list[dict[str, Any]] | None = None
+    for dep, (desired, ready, done) in zip(deps, progress_rows, strict=True):
+        name = dep["metadata"]["name"]
+        status = dep.get("status") or {}
+        reason = ""
+        if not done:
+            if events is None:
+                events = cluster.list(k.EVENTS, namespace)
+            owned = {rs["metadata"]["name"] for rs in rss if any(
+                o.get("name") == name for o in rs["metadata"].get("ownerReferences") or [])}
+            reason = _latest_warning(events, owned | {name}) or _condition_reason(dep)
+            stuck.append(f"{name}: {ready}/{desired} ready — {reason or 'no event yet'}")
+        rows.append({"deployment": name, "desired": desired,
+                     "updated": int(status.get("updatedReplicas") or 0),
+                     "ready": int(status.get("readyReplicas") or 0),
+                     "available": int(status.get("availableReplicas") or 0),
+                     "complete": done, "reason": reason})
+    return Rollout(namespace, not stuck, time.monotonic() - start,
+                   pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, rss), stuck)
+
+
+def _condition_reason(dep: Mapping[str, Any]) -> str:
+    for cond in (dep.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "False" or cond.get("type") == "ReplicaFailure":
+            return f"{cond.get('type')}: {cond.get('reason')}: {cond.get('message')}"
+    return ""
+
+
+def _progress_bar(enabled: bool, namespace: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=1, desc=f"rollout {namespace}", unit="pod", leave=True)
