@@ -65,7 +65,9 @@ def pods_table(pods: Sequence[Mapping[str, Any]],
         rs_owner[rs["metadata"]["name"]] = dep
     rows = []
     for pod in pods:
-        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+        meta: Mapping[str, Any] = pod.get("metadata") or {}
+        spec: Mapping[str, Any] = pod.get("spec") or {}
+        status: Mapping[str, Any] = pod.get("status") or {}
         owners = meta.get("ownerReferences") or []
         rs = next((o.get("name") for o in owners if o.get("kind") == "ReplicaSet"), None)
         statuses = status.get("containerStatuses") or []
