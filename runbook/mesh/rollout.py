@@ -58,18 +58,13 @@ def pods_table(pods: Sequence[Mapping[str, Any]],
     """One row per pod: ``namespace``, ``pod``, ``deployment`` (through its ReplicaSet), ``ready``
     (``2/2``), ``status``, ``restarts``, ``revision`` (injecting istiod revision, None when not
     injected), ``proxy_image`` (the istio-proxy image), ``node_ip``, ``pod_ip``."""
-    rs_owner = {}
-    for rs in replicasets:
-        owners = (rs.get("metadata") or {}).get("ownerReferences") or []
-        dep = next((o.get("name") for o in owners if o.get("kind") == "Deployment"), None)
-        rs_owner[rs["metadata"]["name"]] = dep
+    rs_owner = {rs["metadata"]["name"]: _owner(rs, "Deployment") for rs in replicasets}
     rows = []
     for pod in pods:
         meta: Mapping[str, Any] = pod.get("metadata") or {}
         spec: Mapping[str, Any] = pod.get("spec") or {}
         status: Mapping[str, Any] = pod.get("status") or {}
-        owners = meta.get("ownerReferences") or []
-        rs = next((o.get("name") for o in owners if o.get("kind") == "ReplicaSet"), None)
+        rs = _owner(pod, "ReplicaSet")
         statuses = status.get("containerStatuses") or []
         containers = spec.get("containers") or []
         ready = sum(1 for cs in statuses if cs.get("ready"))
@@ -84,6 +79,14 @@ def pods_table(pods: Sequence[Mapping[str, Any]],
         })
     return pd.DataFrame(rows, columns=POD_COLUMNS).sort_values(["namespace", "pod"],
                                                                 ignore_index=True)
+
+
+def _owner(obj: Mapping[str, Any], kind: str) -> str | None:
+    """Name of the owner of ``kind`` (ownerReferences), if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == kind:
+            return str(ref.get("name"))
+    return None
 
 
 def deployment_progress(deployment: Mapping[str, Any]) -> tuple[int, int, bool]:
@@ -190,8 +193,7 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
         if not done:
             if events is None:
                 events = cluster.list(k.EVENTS, namespace)
-            owned = {rs["metadata"]["name"] for rs in rss if any(
-                o.get("name") == name for o in rs["metadata"].get("ownerReferences") or [])}
+            owned = {rs["metadata"]["name"] for rs in rss if _owner(rs, "Deployment") == name}
             reason = _latest_warning(events, owned | {name}) or _condition_reason(dep)
             stuck.append(f"{name}: {ready}/{desired} ready — {reason or 'no event yet'}")
         rows.append({"deployment": name, "desired": desired,
