@@ -17,6 +17,9 @@ from runbook.errors import RunbookError
 #: subcommand modules, in the order ``runbook --help`` lists them
 COMMAND_MODULES = (
     "runbook.cli.sandbox_cmd",
+    "runbook.cli.inventory_cmd",
+    "runbook.cli.diagnose_cmd",
+    "runbook.cli.analyze_cmd",
     "runbook.cli.probe_cmd",
     "runbook.cli.run_cmd",
     "runbook.cli.demo_cmd",

@@ -1,0 +1,32 @@
+"""``runbook analyze``: check Istio config files against the cluster before applying them.
+
+Like ``istioctl analyze``, with the field report's mistakes in mind. Without ``-f`` the cluster's
+own Istio config is analyzed. Exit status 1 when there are Error messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
+from runbook.manifests import load_manifests
+from runbook.mesh.observe import analyze_cluster
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("analyze", help="check Istio config (files or the cluster's)",
+                       description=__doc__)
+    p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
+                   help="manifest file, directory or URL (repeatable)")
+    p.add_argument("-n", "--namespace", help="namespace for objects that name none")
+    add_cluster_args(p)
+    add_output_arg(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    objects = load_manifests(args.filename) if args.filename else None
+    with cluster_from_args(args) as cluster:
+        result = analyze_cluster(cluster, objects, namespace=args.namespace)
+    emit({"messages": result.messages}, args.output, findings=result.findings)
+    return 1 if result.has_errors else 0

@@ -1,0 +1,34 @@
+"""``runbook diagnose``: why pods are not created, with the proposed fixes.
+
+Exit status 1 when there are error findings (usable as a CI gate), 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
+from runbook.mesh import has_errors
+from runbook.mesh.observe import diagnose_cluster
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("diagnose", help="find why pods are not created, and propose fixes",
+                       description=__doc__)
+    add_cluster_args(p)
+    p.add_argument("-n", "--namespace", help="only findings that affect this namespace")
+    add_output_arg(p)
+    p.add_argument("--tables", action="store_true",
+                   help="also print the inventory tables the diagnosis used")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with cluster_from_args(args) as cluster:
+        inv, findings = diagnose_cluster(cluster, namespace=args.namespace)
+    tables = inv.tables() if args.tables or args.output != "table" else {}
+    if args.namespace:
+        tables = {name: (df[df["namespace"] == args.namespace] if "namespace" in df else df)
+                  for name, df in tables.items()}
+    emit(tables, args.output, findings=findings)
+    return 1 if has_errors(findings) else 0

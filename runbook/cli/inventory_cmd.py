@@ -1,0 +1,33 @@
+"""``runbook inventory``: control planes, tags, injection map, workloads, events, webhooks."""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
+from runbook.mesh.observe import inventory_cluster
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("inventory", help="tabulate the mesh: revisions, tags, injection, webhooks",
+                       description=__doc__)
+    add_cluster_args(p)
+    add_output_arg(p)
+    p.add_argument("--table", action="append", metavar="NAME",
+                   help="only these tables (repeatable): control_planes, revision_tags, "
+                        "namespace_injection, workloads, replicaset_events, webhook_targets")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runbook.errors import InputError
+    from runbook.mesh import TABLES
+
+    unknown = sorted(set(args.table or ()) - set(TABLES))
+    if unknown:
+        raise InputError(f"unknown table {', '.join(unknown)}; choose from {', '.join(TABLES)}")
+    with cluster_from_args(args) as cluster:
+        inv = inventory_cluster(cluster)
+    tables = {name: df for name, df in inv.tables().items() if not args.table or name in args.table}
+    emit(tables, args.output)
+    return 0
