@@ -213,7 +213,7 @@ def test_concurrent_writers_keep_the_store_consistent(sandbox: Sandbox) -> None:
                 body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
                                    "metadata": {"name": f"w{n}-{i}"}})
                 assert raw(sandbox, "POST", "/api/v1/namespaces/default/configmaps", body)[0] == 201
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
