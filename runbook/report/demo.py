@@ -7,8 +7,10 @@ writes an ``index.html`` that links every report, and stops the sandbox only if 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,12 +118,29 @@ def run_demo(
         write_index(result.runs, out, not_run=result.not_run, sandbox=sandbox)
     finally:
         if started and not keep_sandbox:
-            current = find_running()
-            # stop only the process this call started, never a sandbox somebody else runs
-            if current is not None and current.pid == sandbox.pid:
-                stop_running()
-                result.sandbox_stopped = True
+            result.sandbox_stopped = stop_started_sandbox(sandbox)
     return result
+
+
+def stop_started_sandbox(info: SandboxInfo) -> bool:
+    """Stop a sandbox that *this process* started with ``ensure_running``; True when stopped.
+
+    Only the process ``info`` describes is stopped, never a sandbox somebody else started since.
+    Such a sandbox is our child process: once it exits it stays a zombie until reaped, and
+    ``stop_running`` (which polls with ``kill(pid, 0)``) would wait its full timeout. So a thread
+    reaps it as soon as it exits.
+    """
+    current = find_running()
+    if current is None or current.pid != info.pid:
+        return False
+    threading.Thread(target=_reap, args=(info.pid,), daemon=True).start()
+    stop_running()
+    return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
+        os.waitpid(pid, 0)
 
 
 def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike[str], *,
@@ -176,4 +195,4 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-__all__ = ["DEMO_SCENARIO", "DemoResult", "run_demo", "write_index"]
+__all__ = ["DEMO_SCENARIO", "DemoResult", "run_demo", "stop_started_sandbox", "write_index"]

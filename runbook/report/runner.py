@@ -237,9 +237,14 @@ def run_notebook(
         audit_records=records, audit_path=str(audit_path)))
     nb, _ = MaskSecretsPreprocessor(masker).preprocess(nb, {})
     nbformat.write(nb, str(executed))
-    export_html(nb, html_path, masker)
-    if pdf_path is not None:
-        export_pdf(html_path, pdf_path, chromium=chromium)
+    try:
+        export_html(nb, html_path, masker)
+        if pdf_path is not None:
+            export_pdf(html_path, pdf_path, chromium=chromium)
+    except Exception as exc:  # nbconvert/Playwright failures: one line, not a traceback
+        raise NotebookError(f"the report could not be written: {masker.mask(_first_line(exc))}",
+                            notebook=notebook.name,
+                            hint=f"the executed notebook is at {executed}") from exc
 
     error = None
     if failure is not None:
