@@ -13,6 +13,7 @@ until it answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -82,6 +83,12 @@ def read_state() -> SandboxInfo | None:
 
 
 def _alive(pid: int) -> bool:
+    # A sandbox this process started is its child: once it exits it is a zombie (kill(pid, 0)
+    # still succeeds) until reaped, so reap it here.
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

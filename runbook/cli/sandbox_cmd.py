@@ -1,0 +1,65 @@
+"""``runbook sandbox [run|status|stop|reset]`` — the embedded Kubernetes API server.
+
+``run`` (the default) serves in the foreground on 127.0.0.1, writes a kubeconfig (contexts
+``sandbox`` and ``sandbox-readonly``), prints ``export KUBECONFIG=…`` and stops cleanly on Ctrl-C or
+SIGTERM. ``status`` shows the running one (found through ``$MESH_RUNBOOK_HOME/sandbox/state.json``),
+``stop`` stops it, ``reset`` reloads its scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from runbook.errors import InputError
+from runbook.sandbox import find_running, stop_running
+from runbook.sandbox.process import admin_request, serve
+from runbook.sandbox.scenarios import names as scenario_names
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``sandbox`` subcommand."""
+    p = sub.add_parser("sandbox", help="run the embedded Kubernetes API server (or control it)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", nargs="?", default="run", choices=("run", "status", "stop", "reset"),
+                   help="run (default): serve in the foreground; status/stop/reset: act on the "
+                        "running sandbox")
+    p.add_argument("--scenario", default="empty", metavar="NAME|PATH",
+                   help=f"{', '.join(scenario_names())} or a file/directory of YAML manifests "
+                        "(default empty)")
+    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default 0: any free)")
+    p.add_argument("--kubeconfig-out", metavar="PATH",
+                   help="where to write the kubeconfig (default $MESH_RUNBOOK_HOME/sandbox/kubeconfig)")
+    p.add_argument("--clock", choices=("real", "manual"), default="real",
+                   help="real: wall time; manual: frozen until advanced through the admin API")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                   help="format of status (default text)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "run":
+        if not 0 <= args.port <= 65535:
+            raise InputError(f"--port {args.port}: must be between 0 and 65535")
+        return serve(args.scenario, args.port, args.kubeconfig_out, args.clock)
+    info = find_running()
+    if info is None:
+        raise InputError("no sandbox is running", hint="start one with `runbook sandbox`")
+    if args.action == "stop":
+        stop_running()
+        print(f"stopped sandbox pid {info.pid} ({info.url})")
+        return 0
+    if args.action == "reset":
+        admin_request(info, "POST", "/sandbox/v1/reset")
+        print(f"reset sandbox {info.url} to scenario {info.scenario}")
+        return 0
+    status = admin_request(info, "GET", "/sandbox/v1/status")
+    if args.output == "json":
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"url:        {status['url']}\npid:        {status['pid']}\n"
+          f"scenario:   {status['scenario']}\nclock:      {status['clock']} ({status['time']})\n"
+          f"objects:    {sum(status['objects'].values())} "
+          f"(resourceVersion {status['resourceVersion']})\n"
+          f"kubeconfig: {status['kubeconfig']}\nexport KUBECONFIG={status['kubeconfig']}")
+    return 0
