@@ -21,6 +21,7 @@ import sys
 
 from runbook.report.notebooks import resolve_notebook
 from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, run_notebook
+from runbook.sandbox import find_running
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,10 +53,18 @@ def run(args: argparse.Namespace) -> int:
     notebook = resolve_notebook(args.notebook)
     parameters = {name: value for name, value in args.parameter}
     print(f"running {notebook.name} …", file=sys.stderr, flush=True)
+    before = find_running()
     result = run_notebook(notebook, parameters=parameters, kubeconfig=args.kubeconfig,
                           context=args.context, out_dir=args.out, timeout=args.timeout,
                           kernel_name=args.kernel, pdf=args.pdf)
     print(summary_line(result))
+    after = find_running()
+    if before is None and after is not None:
+        # the notebook attached to "the local sandbox" and started one: it stays, so that the next
+        # notebook of the series finds the state this one left
+        print(f"runbook run: the notebook started a local sandbox ({after.url}, pid {after.pid}); "
+              "it keeps running for the next notebook — stop it with: runbook sandbox stop",
+              file=sys.stderr)
     if result.error is not None:
         print(f"runbook run: {result.error.one_line()}", file=sys.stderr)
         return 1

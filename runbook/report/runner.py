@@ -152,16 +152,18 @@ def run_notebook(
     chromium = require_chromium() if pdf else None
     given: dict[str, Any] = dict(parameters or {})
     if kubeconfig is not None:
-        kube_path = Path(kubeconfig).expanduser().resolve()
-        if not kube_path.is_file():
-            raise ConfigError(f"kubeconfig {kubeconfig} does not exist")
-        given["kubeconfig"] = str(kube_path)  # the kernel runs in the notebook's folder
+        given["kubeconfig"] = str(kubeconfig)
         if context is None:
-            given["context"] = None
+            given["context"] = None  # the kubeconfig's current context, as kubectl does
     if context is not None:
         given["context"] = context
     declared = read_parameters(notebook)
     values = check_parameters(notebook, given)
+    if isinstance(values.get("kubeconfig"), (str, os.PathLike)):
+        kube_path = Path(values["kubeconfig"]).expanduser().resolve()
+        if not kube_path.is_file():
+            raise ConfigError(f"kubeconfig {values['kubeconfig']} does not exist")
+        values["kubeconfig"] = str(kube_path)  # absolute: the kernel runs in the notebook's folder
 
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)

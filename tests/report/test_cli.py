@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
 @pytest.fixture
-def no_sandbox_left() -> Any:
-    """Whatever a test starts in the background is stopped afterwards."""
+def no_sandbox_left(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A home of the test's own (no sandbox of another test is seen); what it starts is stopped."""
+    monkeypatch.setenv("MESH_RUNBOOK_HOME", str(tmp_path_factory.mktemp("home")))
     yield
     running = find_running()
     if running is not None:
@@ -139,3 +140,19 @@ def test_run_with_pdf_prints_the_report_with_the_system_chromium(
     pdf = tmp_path / "audit-and-widgets.pdf"
     assert str(pdf) in out
     assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 10_000
+
+
+def test_run_with_the_notebook_defaults_attaches_to_the_local_sandbox(
+        notebooks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], no_sandbox_left: None) -> None:
+    monkeypatch.setenv(NOTEBOOKS_ENV, str(notebooks / "series"))
+    code = main(["run", "01-connect", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith("01-connect: ok in ")
+    running = find_running()
+    assert running is not None and running.scenario == "seed-incident"
+    assert f"the notebook started a local sandbox ({running.url}, pid {running.pid})" in err
+    html = (tmp_path / "01-connect.html").read_text()
+    assert f"connected sandbox {running.url} True" in html
+    assert "sandbox (local sandbox)" in html and running.token not in html
