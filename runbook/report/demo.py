@@ -7,10 +7,8 @@ writes an ``index.html`` that links every report, and stops the sandbox only if 
 
 from __future__ import annotations
 
-import contextlib
 import html
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,24 +121,15 @@ def run_demo(
 
 
 def stop_started_sandbox(info: SandboxInfo) -> bool:
-    """Stop a sandbox that *this process* started with ``ensure_running``; True when stopped.
+    """Stop the sandbox ``info`` describes if it still runs; True when stopped.
 
-    Only the process ``info`` describes is stopped, never a sandbox somebody else started since.
-    Such a sandbox is our child process: once it exits it stays a zombie until reaped, and
-    ``stop_running`` (which polls with ``kill(pid, 0)``) would wait its full timeout. So a thread
-    reaps it as soon as it exits.
+    Only that process is stopped, never a sandbox somebody else started since.
     """
     current = find_running()
     if current is None or current.pid != info.pid:
         return False
-    threading.Thread(target=_reap, args=(info.pid,), daemon=True).start()
     stop_running()
     return True
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
-        os.waitpid(pid, 0)
 
 
 def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike[str], *,
