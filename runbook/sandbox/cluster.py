@@ -61,6 +61,7 @@ from runbook.sandbox.logs import PodLogs
 from runbook.sandbox.status import ApiError
 from runbook.sandbox.store import (
     DEFAULT_HISTORY,
+    GENERATION_KINDS,
     Change,
     Obj,
     PreconditionFailed,
@@ -395,7 +396,10 @@ class Cluster:
                                    ctx.user, ctx.dry_run)
         obj = self._admit_and_validate(request, ctx)
         try:
-            stored = self.store.create(kind.key, obj, dry_run=ctx.dry_run)
+            # custom resources carry metadata.generation, like the built-in kinds that have one
+            stored = self.store.create(kind.key, obj, dry_run=ctx.dry_run,
+                                       generation=kind.key in GENERATION_KINDS
+                                       or self.crd_for(kind) is not None)
         except StoreKeyError:
             raise status.already_exists(kind, name) from None
         if kind.key == SERVICES.key and not ctx.dry_run:

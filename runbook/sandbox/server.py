@@ -297,7 +297,7 @@ class ApiServer:
         accept = request.headers.get("Accept", "")
         if "as=Table" in accept:
             objs = [cluster.present(kind, e.obj, route.version) for e in page.entries]
-            table = self._table(request, kind, objs)
+            table = self._table(request, route, objs)
             table["metadata"] = meta
             return _json(table, content_type=_TABLE_TYPE)
         if "as=PartialObjectMetadataList" in accept:
@@ -318,25 +318,21 @@ class ApiServer:
         accept = request.headers.get("Accept", "")
         obj = self.cluster.present(route.kind, obj, route.version)
         if "as=Table" in accept:
-            table = self._table(request, route.kind, [obj])
+            table = self._table(request, route, [obj])
             table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             return _json(table, content_type=_TABLE_TYPE)
         if "as=PartialObjectMetadata" in accept:
             return _json(_partial(obj))
         return web.Response(body=orjson.dumps(obj), content_type="application/json")
 
-    def _table(self, request: web.Request, kind: ResourceKind, objs: list[Obj]) -> Obj:
-        crd = self.cluster.crd_for(kind)
-        table = printing.to_table(kind, objs, self.cluster.clock.now(), crd=crd, wide=True)
+    def _table(self, request: web.Request, route: Route, objs: list[Obj]) -> Obj:
         include = request.query.get("includeObject", "Metadata")
-        for row, obj in zip(table.get("rows") or [], objs, strict=False):
-            if include == "Object":
-                row["object"] = obj
-            elif include == "None":
-                row.pop("object", None)
-            else:
-                row["object"] = _partial(obj)
-        return table
+        if include not in ("Metadata", "Object", "None"):
+            raise status.bad_request(f'includeObject: Unsupported value: "{include}": supported '
+                                     'values: "None", "Metadata", "Object"')
+        return printing.to_table(route.kind, objs, self.cluster.clock.now(),
+                                 crd=self.cluster.crd_for(route.kind), wide=True,
+                                 version=route.version, include_object=include)
 
     # ------------------------------------------------------------------ watch
 
@@ -392,7 +388,7 @@ class ApiServer:
                     continue
                 obj = cluster.present(kind, obj, route.version)
                 if as_table:
-                    obj = self._table(request, kind, [obj])
+                    obj = self._table(request, route, [obj])
                 await response.write(orjson.dumps({"type": type_, "object": obj}) + b"\n")
                 sent += 1
                 if truncate_after is not None and sent >= truncate_after:
