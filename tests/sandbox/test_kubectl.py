@@ -129,7 +129,8 @@ def test_delete_all_patch_label_and_rollout_restart(kube: KubectlRunner, api: cl
                 "metadata": {"labels": labels},
                 "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
     out = kube("delete", "rs", "-n", "default", "--all").stdout
-    assert out.splitlines() == ['replicaset.apps "reviews-v1" deleted', 'replicaset.apps "reviews-v2" deleted']
+    assert out.splitlines() == ['replicaset.apps "reviews-v1" deleted',
+                                'replicaset.apps "reviews-v2" deleted']
     assert "No resources found" in kube("get", "rs", "-n", "default").stderr
 
     kube("apply", "-f", "-", stdin=json.dumps({
