@@ -190,6 +190,7 @@ def run_notebook(
     started = datetime.now(UTC)
     clock = time.perf_counter()
     failure: tuple[str, int | None] | None = None  # (error line, cell number)
+    interrupted = False
     try:
         papermill.execute_notebook(
             str(notebook), None, parameters=values, kernel_name=KERNEL_NAME, language="python",
@@ -208,6 +209,12 @@ def run_notebook(
         line = (f"cell timed out after {cell_timeout} s" if isinstance(exc, CellTimeoutError)
                 else f"the kernel died: {_first_line(exc)}")
         failure = (line, _mark_stopped_cell(progress, line))
+    except KeyboardInterrupt:
+        if progress.nb is None:
+            raise
+        # Ctrl-C: still write the report up to where it stopped, then stop as asked
+        interrupted = True
+        failure = ("interrupted (Ctrl-C)", _mark_stopped_cell(progress, "interrupted (Ctrl-C)"))
     except RuntimeError as exc:
         if progress.nb is not None:
             raise
@@ -247,6 +254,8 @@ def run_notebook(
         raise NotebookError(f"the report could not be written: {masker.mask(_first_line(exc))}",
                             notebook=notebook.name,
                             hint=f"the executed notebook is at {executed}") from exc
+    if interrupted:
+        raise KeyboardInterrupt
 
     error = None
     if failure is not None:
