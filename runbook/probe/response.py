@@ -22,6 +22,15 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_CHUNK_LINE = 4096
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: |$)")
+# The header block (each line ending in LF) checked in one C-level match: field lines
+# ``token ":" value`` (RFC 9110 §5.1, no space before the colon) or obsolete folded continuations.
+_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\n]*\n|[ \t][^\n]*\n)*")
+# Only the headers the probe uses are looked at (again one C-level scan); names are case-insensitive.
+_WANTED = re.compile(
+    rb"^(content-length|transfer-encoding|connection|server|x-envoy-upstream-service-time):"
+    rb"[ \t]*([^\r\n]*?)[ \t]*\r?$",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 # body framings
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
@@ -94,7 +103,8 @@ class ResponseParser:
                         raise ProtocolError(f"not an HTTP response: {_show(buf)}")
                     self._buf = buf
                     return False
-                final = self._parse_head(buf[:end])
+                # the head up to and including the last header line's line ending
+                final = self._parse_head(buf[:end + sep // 2])
                 buf = buf[end + sep:]
                 if final:
                     break
@@ -129,9 +139,9 @@ class ResponseParser:
         return self._head_done and self._framing == _CLOSE
 
     def _parse_head(self, head: bytes) -> bool:
-        """Parse a status line and headers; False for an interim (1xx) response."""
-        lines = head.split(b"\n")
-        status_line = lines[0].rstrip(b"\r")
+        """Parse a status line and header lines (each ending in LF); False for an interim (1xx) response."""
+        nl = head.find(b"\n")
+        status_line = head[:nl].rstrip(b"\r") if nl >= 0 else head
         m = _STATUS_LINE.match(status_line)
         if not m:
             raise ProtocolError(f"malformed status line: {_show(status_line)}")
@@ -140,22 +150,16 @@ class ResponseParser:
             if status == 101:
                 raise ProtocolError("unexpected 101 Switching Protocols (the probe does not upgrade)")
             return False
+        block = head[nl + 1:] if nl >= 0 else b""
+        if _HEADER_BLOCK.fullmatch(block) is None:
+            raise ProtocolError(f"malformed header line: {_show(_first_bad_line(block))}")
         self.status = status
         keep_alive = m.group(1) == b"1"  # HTTP/1.1 persists by default, 1.0 does not
         lengths: set[int] = set()
         chunked = False
         has_te = False
-        for raw in lines[1:]:
-            line = raw.rstrip(b"\r")
-            if not line:
-                continue
-            if line[0] in b" \t":
-                continue  # obsolete line folding: a continuation of a header we do not need
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip():
-                raise ProtocolError(f"malformed header line: {_show(line)}")
+        for name, value in _WANTED.findall(block):
             key = name.lower()
-            value = value.strip()
             if key == b"content-length":
                 for part in value.split(b","):
                     part = part.strip()
@@ -174,7 +178,7 @@ class ResponseParser:
                     keep_alive = True
             elif key == b"server":
                 self.server = value.decode("latin-1")
-            elif key == b"x-envoy-upstream-service-time":
+            else:  # x-envoy-upstream-service-time
                 try:
                     self.upstream_ms = float(value)
                 except ValueError:
@@ -257,6 +261,18 @@ class ResponseParser:
         self._chunk_state = state
         self._buf = buf[pos:]
         return False
+
+
+def _first_bad_line(block: bytes) -> bytes:
+    """The first line of a header block that is not a field line (for the error message)."""
+    pos = 0
+    while pos < len(block):
+        end = block.find(b"\n", pos)
+        end = len(block) if end < 0 else end + 1
+        if _HEADER_BLOCK.fullmatch(block[pos:end]) is None:
+            return block[pos:end].rstrip(b"\r\n")
+        pos = end
+    return block  # pragma: no cover - only called when the whole block did not match
 
 
 def _show(raw: bytes, limit: int = 60) -> str:
