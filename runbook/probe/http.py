@@ -17,29 +17,32 @@ Method (DESIGN.md › Probe method; anchors: curl ``-w`` phases, wrk/wrk2, forti
   (an :class:`~runbook.errors.InputError`) before anything is sent.
 
 Why a small event loop over raw sockets and not a client library — measured on this project's CI
-machine (2 vCPU VM) against nginx serving a 615-byte page on 127.0.0.1, one keep-alive connection,
-p50 of the time from sending the request to the last byte received:
+machine (2 vCPU VM, shared) against nginx serving a 615-byte page on 127.0.0.1, one keep-alive
+connection, p50 of the time from sending the request to the last byte received, five interleaved
+1-second rounds per client (``benchmarks/probe_bench.py`` re-measures wrk, this probe and pycurl):
 
-=====================================================  =========
-client                                                 p50
-=====================================================  =========
-``wrk -t1 -c1 --latency``                              22–30 µs
-this module (non-blocking socket + epoll, one thread)  22–26 µs
-pycurl, one reused easy handle (``TOTAL_TIME_T``)      57 µs
-pycurl multi + ``socket_action`` + epoll               61 µs
-``http.client``                                        166 µs
-blocking socket ``send``/``recv`` (same parsing)       40 µs
-=====================================================  =========
+=========================================================  =======  ===============
+client                                                     best     median (µs)
+=========================================================  =======  ===============
+``wrk -t1 -c1 --latency``                                  12.0     13.0
+this module (non-blocking socket + epoll, one thread)      13.8     14.7
+blocking ``send``/``recv`` loop, no parsing                11.6     12.1
+pycurl, one reused easy handle (libcurl ``TOTAL_TIME_T``)  22.0     35.0
+pycurl multi + ``socket_action`` + epoll                   32.7     48.0
+``http.client``                                            86.9     93.4
+=========================================================  =======  ===============
 
-libcurl spends ~35 µs per request inside ``perform()`` on this machine (its transfer setup,
-connection-cache checks, ``poll`` and an extra failing ``read`` per request, seen with
-``strace -c``), which puts it at 2–2.6× wrk; waking from ``epoll_wait`` is also markedly cheaper
-here than from a blocking ``recv``. So the probe runs its own loop: one thread, non-blocking
-sockets, the OS selector (epoll on Linux, kqueue on macOS), a tiny HTTP/1.1 parser
-(:mod:`runbook.probe.response`), timestamps taken right after ``recv`` returns (before any parsing,
-as curl does), and the garbage collector paused for the run (as ``timeit`` does) so that pauses do
-not show up as latency. ``benchmarks/probe_bench.py`` re-measures wrk, this probe and pycurl on the
-same target in the same run.
+libcurl spends 10–25 µs more per request inside ``perform()`` (transfer setup, connection-cache
+checks, ``poll`` plus a failing ``read`` per request, seen with ``strace -c``): 1.7–2.7× wrk. A
+blocking loop is as fast for one connection but cannot run several connections, a schedule and
+timeouts in one thread (threads would put the GIL inside the measured time; in an earlier session
+it measured 40 µs against 22 µs for epoll, depending on where the scheduler placed nginx). So the
+probe runs its own loop: one thread, non-blocking sockets, ``epoll`` directly on Linux (1.5 µs per
+ready wait from Python, against 2.8 µs through ``selectors``, which is the fallback elsewhere), a
+small HTTP/1.1 parser (:mod:`runbook.probe.response`), timestamps taken right after ``recv``
+returns (before any parsing), no bookkeeping between ``send`` and the wait that could be done
+later, and the garbage collector paused for the run (as ``timeit`` does) so that collections do
+not show up as latency.
 
 Phases follow curl's ``-w`` variables, all from the request's start: ``dns_ms``
 (``time_namelookup``), ``connect_ms`` (TCP handshake: ``time_connect − time_namelookup``),
@@ -697,7 +700,6 @@ class _Loop:
         conn.sock = sock
         conn.fd = sock.fileno()
         conn.recv = sock.recv if self.ssl_ctx is None else None
-        req.conn_id = conn.id
         err = sock.connect_ex(sockaddr)
         if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
             conn.state = _CONNECTING
@@ -731,6 +733,7 @@ class _Loop:
         if err:
             self._connect_failed(conn, err, now)
             return
+        conn.req.conn_id = conn.id  # established: from here on the row names its connection
         conn.req.connected = now
         conn.req.tls_done = now
         if self.ssl_ctx is not None:
@@ -890,6 +893,7 @@ class _Loop:
         req = conn.req
         assert req is not None
         req.retried = True
+        req.conn_id = 0
         self._close(conn)
         self._open(conn.slot, req, now)
 

@@ -132,6 +132,7 @@ def test_refused_port_is_an_error_row(closed_port: int) -> None:
     s = run.samples
     assert list(s["error_kind"]) == ["refused"] * 3
     assert (s["status"] == 0).all() and s["ttfb_ms"].isna().all()
+    assert (s["connection_id"] == 0).all()  # no connection was established
     assert s["error"].iloc[0] == f"connection refused by 127.0.0.1:{closed_port}"
     summary = run.summary()
     assert summary["errors_by_kind"] == {"refused": 3} and summary["ok"] == 0
