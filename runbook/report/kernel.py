@@ -1,8 +1,11 @@
 """The kernel a headless run uses: this interpreter, with a per-run environment.
 
 A notebook run by ``runbook run`` must import the same ``runbook`` as the command itself. Looking the
-kernel up by name (``python3``) can find a kernelspec of another Python (a ``~/.local`` or system
-one wins over the virtualenv's), and a fresh venv may have none registered. So by default the
+kernel up by name (``python3``) can find a kernelspec of another Python: outside a virtualenv
+(``pip install --user``, a system Python) or with ``JUPYTER_PREFER_ENV_PATH=0``, a user-level
+``~/.local/share/jupyter/kernels/python3`` wins, and an environment may have none registered at all
+(jupyter_client then falls back to ipykernel's built-in spec, only if nothing else is called
+``python3``). So by default the
 kernelspec is built here — ``sys.executable -m ipykernel_launcher`` — and handed to the kernel
 manager directly: nothing needs ``jupyter kernelspec install``, nothing is written to disk. The
 spec also carries the run's environment (``MESH_RUNBOOK_AUDIT`` …) and declares CurveZMQ support
@@ -22,7 +25,9 @@ from jupyter_client.manager import AsyncKernelManager
 
 from runbook.errors import InputError
 
-#: the kernel name nbclient sees; "python3" makes it treat the kernel as ipykernel (history in memory)
+#: the kernel name nbclient sees; "python3" makes it treat the kernel as ipykernel, so it passes
+#: ``--HistoryManager.hist_file=:memory:`` — the injected parameters (secrets included) are not
+#: written to an IPython history database (papermill#416)
 KERNEL_NAME = "python3"
 
 

@@ -2,10 +2,10 @@
 
 Reports leave the machine they were made on, so nothing secret may reach them. papermill keeps the
 parameters in two places (the injected cell's source and ``metadata.papermill.parameters`` —
-papermill#271, #706), tracebacks quote source lines and exception messages, and a notebook can print
-anything, a kubeconfig included. So the masker walks the *whole* notebook — cell sources, every
-text-like output (``text/*``, JSON, SVG, error name/value/traceback), cell and notebook metadata —
-and replaces:
+papermill#271, #416, #706; nbconvert's TagRemovePreprocessor would only drop the cell), tracebacks
+quote source lines and exception messages, and a notebook can print anything, a kubeconfig
+included. So the masker walks the *whole* notebook — cell sources, every text-like output
+(``text/*``, JSON, SVG, error name/value/traceback), cell and notebook metadata — and replaces:
 
 * every secret value it knows exactly: tokens, passwords, client keys and certificates (and the
   files ``client-key``/``tokenFile`` point to) of every user and cluster in the kubeconfigs used,

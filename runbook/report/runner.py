@@ -144,7 +144,8 @@ def run_notebook(
         InputError: missing notebook, unknown parameter (the valid ones are listed), a value of
             the wrong type, ``pdf`` without chromium.
         ConfigError: ``kubeconfig`` does not exist.
-        NotebookError: the kernel could not be started.
+        NotebookError: the kernel could not be started, or the report could not be written.
+        KeyboardInterrupt: Ctrl-C, after the reports up to the interrupted cell were written.
     """
     notebook = Path(path).expanduser().resolve()
     if not notebook.is_file():

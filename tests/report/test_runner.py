@@ -160,3 +160,25 @@ def test_audit_records_widgets_and_charts(notebooks: Path, tmp_path: Path) -> No
     pdf = export_pdf(run.html_path, tmp_path / "out" / "report.pdf", chromium=chromium)
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and len(data) > 10_000
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_foreign_python3_kernelspec_is_not_used(notebooks: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # outside a virtualenv (pip --user, a system Python) or with JUPYTER_PREFER_ENV_PATH=0, a
+    # user-level "python3" kernelspec of another interpreter wins Jupyter's lookup by name; the
+    # runner does not look its kernel up by name, so it still runs this interpreter
+    spec_dir = tmp_path / "jupyter" / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(
+        {"argv": ["/bin/false", "{connection_file}"], "display_name": "broken", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "0")
+    run = run_notebook(notebooks / "typed-parameters.ipynb", out_dir=tmp_path / "out")
+    run.raise_for_status()
+    assert json.loads(_stdout(run).splitlines()[1].removeprefix("ENV "))["executable"] == sys.executable
+    # asking for that kernel by name does use it, and says it could not start
+    with pytest.raises(NotebookError, match=r"typed-parameters\.ipynb: the kernel"):
+        run_notebook(notebooks / "typed-parameters.ipynb", out_dir=tmp_path / "out2",
+                     kernel_name="python3")
