@@ -253,9 +253,12 @@ class Sandbox:
 
     def reset(self) -> None:
         """Reload the scenario: every object is replaced; the clock and tokens stay."""
-        with self.store.lock:
+        with self.store.lock:  # nobody sees the cluster half loaded
             self.cluster.reset()
-            load_scenario(self.cluster, self.scenario)
+            load_scenario(self.cluster, self.scenario, run_work=False)
+        # controller work runs without the store lock held (the controller thread may hold the
+        # work lock while it waits for the store lock)
+        self.cluster.work.run_pending()
 
     def status(self) -> dict[str, Any]:
         """What ``GET /sandbox/v1/status`` and ``runbook sandbox status`` show."""

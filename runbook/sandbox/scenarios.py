@@ -55,8 +55,12 @@ def names() -> list[str]:
     return sorted(found)
 
 
-def load_scenario(cluster: Cluster, scenario: str) -> None:
+def load_scenario(cluster: Cluster, scenario: str, *, run_work: bool = True) -> None:
     """Fill an empty cluster with a named scenario or a path of manifests.
+
+    Args:
+        run_work: run the controllers' first pass (default ServiceAccounts …) before returning;
+            never while holding the store lock.
 
     Raises:
         ManifestError: an unknown name that is not a path either, or a manifest that fails.
@@ -72,7 +76,8 @@ def load_scenario(cluster: Cluster, scenario: str) -> None:
     else:
         raise ManifestError(f"unknown scenario {scenario!r}",
                             hint=f"use one of {', '.join(names())} or a path to YAML manifests")
-    cluster.work.run_pending()  # controllers' first pass (default ServiceAccounts) before serving
+    if run_work:
+        cluster.work.run_pending()  # controllers' first pass (default ServiceAccounts) before serving
 
 
 @register("empty")

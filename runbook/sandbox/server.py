@@ -555,20 +555,23 @@ class ApiServer:
                     self.faults.clear()
                 return _json({"cleared": True})
         if sandbox is not None and method == "POST":
+            # advance/settle/reset run timers and controller work, which may call this server:
+            # they run in a worker thread so that the event loop stays free to answer
+            loop = asyncio.get_running_loop()
             if what == "advance":
                 seconds = body.get("seconds", 0)
                 if not isinstance(seconds, (int, float)) or seconds < 0:
                     raise status.bad_request("seconds must be a number >= 0")
-                sandbox.advance(float(seconds))
+                await loop.run_in_executor(None, sandbox.advance, float(seconds))
                 return _json({"time": self.cluster.clock.timestamp()})
             if what == "settle":
                 try:
-                    sandbox.settle(float(body.get("timeout", 5.0)))
+                    await loop.run_in_executor(None, sandbox.settle, float(body.get("timeout", 5.0)))
                 except TimeoutError as exc:
                     raise ApiError(504, "Timeout", str(exc)) from None
                 return _json({"settled": True})
             if what == "reset":
-                sandbox.reset()
+                await loop.run_in_executor(None, sandbox.reset)
                 return _json({"reset": True, "scenario": sandbox.scenario})
         raise status.method_not_supported(None, method)
 
