@@ -1,7 +1,8 @@
 """``runbook probe URL`` — measure response times through an ingress gateway from a terminal.
 
-``-o table`` (default) prints the summary; ``-o json`` one object with ``parameters``, ``summary``
-and ``samples`` (a list of row objects); ``-o csv`` the samples, one row per request. Exit status:
+``-o table`` (default) prints the summary and the errors; ``-o json`` one object with ``samples`` (a
+list of row objects), ``summary`` and ``parameters``; ``-o csv`` the samples, one row per request,
+as a ``# samples`` section like the other commands (:func:`runbook.cli.output.emit`). Exit status:
 0 when every request got a response below 500, 1 when some failed (refused, timeout, reset, dns,
 tls, http_protocol, other) or got a 5xx, 2 when the probe could not start (bad URL or parameters).
 """
@@ -9,11 +10,11 @@ tls, http_protocol, other) or got a 5xx, 2 when the probe could not start (bad U
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any
 
+from runbook.cli.output import add_output_arg, emit
 from runbook.errors import ProbeError
 from runbook.probe.http import DEFAULT_TIMEOUT, ProbeRun, probe
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="extra request header (repeatable)")
     p.add_argument("-k", "--insecure", action="store_true", help="do not verify the TLS certificate")
     p.add_argument("--label", help="name of this run in the output")
-    p.add_argument("-o", "--output", choices=("table", "json", "csv"), default="table")
+    add_output_arg(p)
     p.set_defaults(run=run)
 
 
@@ -69,13 +70,11 @@ def run(args: argparse.Namespace) -> int:
                    concurrency=args.concurrency, qps=args.qps, timeout=args.timeout, method=args.method,
                    headers=_headers(args.header), label=args.label, verify_tls=not args.insecure,
                    progress_bar=show_bar)
-    if args.output == "json":
-        json.dump(_json_safe(result.to_dict()), sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
-    elif args.output == "csv":
-        result.samples.to_csv(sys.stdout, index=False)
-    else:
+    if args.output == "table":
         sys.stdout.write(format_summary(result))
+    else:
+        emit({"samples": result.samples}, args.output,
+             extra={"summary": _json_safe(result.summary()), "parameters": result.parameters()})
     return exit_status(result)
 
 

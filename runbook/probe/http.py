@@ -1114,7 +1114,7 @@ def _progress_bar(loop: _Loop, desc: str, duration: float | None,
 
     planned = loop.planned
     if planned is None:
-        bar = tqdm(total=duration, unit="s", desc=desc, bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} s")
+        bar = tqdm(total=duration, unit="s", desc=desc, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s")
     else:
         bar = tqdm(total=planned, unit="req", desc=desc)
 

@@ -35,7 +35,7 @@ def test_json_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> No
                      "-c", "2", "-o", "json", "--label", "canary"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert set(out) == {"parameters", "summary", "samples"}
+    assert list(out) == ["samples", "summary", "parameters"]
     assert out["summary"]["count"] == 7 and out["summary"]["label"] == "canary"
     assert {"p50_ms", "p90_ms", "p99_ms", "achieved_qps", "errors"} <= set(out["summary"])
     assert len(out["samples"]) == 7 and list(out["samples"][0]) == list(COLUMNS)
@@ -45,7 +45,9 @@ def test_json_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_csv_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["probe", backend.url(), "-n", "3", "-o", "csv"]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    heading, _, body = capsys.readouterr().out.partition("\n")
+    assert heading == "# samples"  # a section, like every command's -o csv
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 3 and list(rows[0]) == list(COLUMNS) and rows[2]["status"] == "200"
 
 
@@ -68,6 +70,9 @@ def test_failures_exit_1_and_are_listed(closed_port: int, backend: Backend,
     assert cli.main(["probe", f"http://127.0.0.1:{closed_port}/", "-n", "2"]) == 1
     out = capsys.readouterr().out
     assert "errors:" in out and f"refused ×2: connection refused by 127.0.0.1:{closed_port}" in out
+    assert cli.main(["probe", f"http://127.0.0.1:{closed_port}/", "-n", "1", "-o", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)  # no NaN in the JSON: latencies are null
+    assert doc["summary"]["p50_ms"] is None and doc["samples"][0]["ttfb_ms"] is None
     assert cli.main(["probe", backend.url("/status?code=503"), "-n", "2", "-o", "json"]) == 1
     assert cli.main(["probe", backend.url("/status?code=404"), "-n", "1", "-o", "json"]) == 0
 

@@ -236,6 +236,14 @@ def test_progress_callback(backend: Backend) -> None:
     assert calls[-1][1] is None and len(calls) >= 2 and calls[-1][2] >= 0.25
 
 
+def test_progress_bar(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    probe(backend.url(), count=5, progress_bar=True, label="canary")
+    err = capsys.readouterr().err
+    assert "canary" in err and "5/5" in err
+    probe(backend.url("/delay?ms=10"), duration=0.2, progress_bar=True, label="timed")
+    assert "timed: 100%" in capsys.readouterr().err.replace("\r", "\n")  # a duration bar counts seconds
+
+
 def test_to_dict_is_json_ready(backend: Backend) -> None:
     run = probe(backend.url(), count=2, label="canary")
     out = run.to_dict()
