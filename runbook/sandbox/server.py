@@ -33,7 +33,7 @@ import orjson
 from aiohttp import web
 
 from runbook.kinds import NAMESPACES, PODS, ResourceKind
-from runbook.sandbox import discovery, printing, status
+from runbook.sandbox import discovery, printing, protobuf, status
 from runbook.sandbox.cluster import MAX_BODY, Cluster, RequestContext
 from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
 from runbook.sandbox.logs import LogLine
@@ -655,6 +655,11 @@ async def _read_body(request: web.Request) -> bytes:
 
 def _decode_json(body: bytes, request: web.Request) -> Any:
     content_type = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
+    if content_type == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode_object(body)
+        except protobuf.ProtobufError as exc:
+            raise ApiError(415, "UnsupportedMediaType", f"{exc}; send application/json") from None
     if content_type in ("application/yaml", "application/x-yaml"):
         import yaml
 
@@ -663,7 +668,8 @@ def _decode_json(body: bytes, request: web.Request) -> Any:
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise status.bad_request(f"error converting YAML to JSON: {exc}") from None
     if content_type not in ("application/json", "", "*/*"):
-        raise status.unsupported_media_type(["application/json", "application/yaml"])
+        raise status.unsupported_media_type(["application/json", "application/yaml",
+                                             protobuf.MEDIA_TYPE])
     if not body.strip():
         raise status.bad_request("the body of the request was empty")
     try:

@@ -28,7 +28,6 @@ def _lines(text: str) -> list[list[str]]:
 
 
 def test_apply_get_and_reapply_bookinfo(kube: KubectlRunner, upstream: Path, sandbox: Sandbox) -> None:
-    kube("create", "namespace", "l7-traffic-alpha", check=False)  # protobuf: see LIMITS
     kube("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": "l7-traffic-alpha"}}))
     out = kube("apply", "-f", str(upstream / "bookinfo.yaml"), "-n", "l7-traffic-alpha").stdout
@@ -193,3 +192,18 @@ def test_logs_and_readonly_context(kube: KubectlRunner, api: client.ApiClient, s
     assert ('Error from server (Forbidden): pods "istiod-1-19-3-64857b74d8-b5d5g" is forbidden: User '
             '"sandbox-readonly" cannot delete resource "pods" in API group "" in the namespace "default"'
             in denied.stderr)
+
+
+def test_kubectl_create_sends_protobuf_for_a_few_kinds(kube: KubectlRunner, sandbox: Sandbox) -> None:
+    assert kube("create", "namespace", "demo").stdout.strip() == "namespace/demo created"
+    kube("create", "configmap", "cfg", "-n", "demo", "--from-literal=a=1", "--from-literal=b=two")
+    kube("create", "secret", "generic", "s", "-n", "demo", "--from-literal=password=hunter2")
+    kube("create", "serviceaccount", "robot", "-n", "demo")
+    configmap = sandbox.store.get("configmaps", "demo", "cfg")
+    assert configmap is not None and configmap["data"] == {"a": "1", "b": "two"}
+    secret = sandbox.store.get("secrets", "demo", "s")
+    assert secret is not None and secret["type"] == "Opaque"
+    assert secret["data"] == {"password": "aHVudGVyMg=="}
+    assert sandbox.store.get("serviceaccounts", "demo", "robot") is not None
+    refused = kube("create", "deployment", "web", "--image=nginx", "-n", "demo", check=False)
+    assert refused.returncode != 0 and "protobuf bodies of kind Deployment" in refused.stderr
