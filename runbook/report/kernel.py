@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import zmq
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
@@ -59,8 +59,15 @@ def named_kernel_spec(name: str, env: Mapping[str, str] | None = None) -> Kernel
     return spec
 
 
-def kernel_manager_class(spec: KernelSpec) -> type[AsyncKernelManager]:
-    """A kernel manager class that always starts ``spec`` (for nbclient's ``kernel_manager_class``)."""
+def kernel_manager_class(spec: KernelSpec, log: IO[bytes] | None = None) -> type[AsyncKernelManager]:
+    """A kernel manager class that always starts ``spec`` (for nbclient's ``kernel_manager_class``).
+
+    Args:
+        spec: the kernelspec to start.
+        log: a file for the kernel process's own stdout/stderr (ipykernel's log lines such as
+            "KeyboardInterrupt caught in kernel" when jupyter_client interrupts it before every
+            shutdown). Without it they go to this process's terminal.
+    """
 
     class PinnedKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
@@ -72,6 +79,13 @@ def kernel_manager_class(spec: KernelSpec) -> type[AsyncKernelManager]:
         @property
         def kernel_spec(self) -> KernelSpec:
             return spec
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            # jupyter_client's documented seam for launching the process differently
+            if log is not None:
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return PinnedKernelManager
 

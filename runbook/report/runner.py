@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import nbformat
 import papermill
@@ -192,12 +193,14 @@ def run_notebook(
     clock = time.perf_counter()
     failure: tuple[str, int | None] | None = None  # (error line, cell number)
     interrupted = False
+    # the kernel process's own log lines, shown only when it fails (closed in the finally below)
+    kernel_log = tempfile.TemporaryFile()  # noqa: SIM115
     try:
         papermill.execute_notebook(
             str(notebook), None, parameters=values, kernel_name=KERNEL_NAME, language="python",
             progress_bar=False, log_output=False, request_save_on_cell_execute=False,
             execution_timeout=cell_timeout, start_timeout=60,
-            kernel_manager_class=kernel_manager_class(spec),
+            kernel_manager_class=kernel_manager_class(spec, kernel_log),
             resources={"metadata": {"path": str(notebook.parent)}},  # kernel cwd, like Jupyter
             on_notebook_start=on_notebook_start, on_cell_start=on_cell_start)
     except PapermillExecutionError as exc:
@@ -205,10 +208,10 @@ def run_notebook(
                    exc.exec_count if exc.exec_count is not None else exc.cell_index + 1)
     except (CellTimeoutError, DeadKernelError) as exc:
         if progress.nb is None:
-            raise NotebookError(f"the kernel failed: {_first_line(exc)}",
+            raise NotebookError(f"the kernel failed: {_first_line(exc)}{_tail(kernel_log)}",
                                 notebook=notebook.name) from None
         line = (f"cell timed out after {cell_timeout} s" if isinstance(exc, CellTimeoutError)
-                else f"the kernel died: {_first_line(exc)}")
+                else f"the kernel died: {_first_line(exc)}{_tail(kernel_log)}")
         failure = (line, _mark_stopped_cell(progress, line))
     except KeyboardInterrupt:
         if progress.nb is None:
@@ -220,8 +223,10 @@ def run_notebook(
         if progress.nb is not None:
             raise
         # nbclient raises RuntimeError when the kernel does not start in time
-        raise NotebookError(f"the kernel could not start: {_first_line(exc)}",
-                            notebook=notebook.name, hint="see the kernel's stderr above") from None
+        raise NotebookError(f"the kernel could not start: {_first_line(exc)}{_tail(kernel_log)}",
+                            notebook=notebook.name) from None
+    finally:
+        kernel_log.close()
     duration = time.perf_counter() - clock
     nb = progress.nb
 
@@ -281,6 +286,13 @@ def _as_str(value: Any) -> str | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _tail(log: IO[bytes], lines: int = 3) -> str:
+    """The last lines the kernel process wrote, as a suffix of a one-line message."""
+    log.seek(0)
+    text = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+    return f" (kernel: {' | '.join(text[-lines:])})" if text else ""
 
 
 def _mark_stopped_cell(progress: _Progress, line: str) -> int | None:
