@@ -51,6 +51,9 @@ CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 # ---------------------------------------------------------------------------- header
 
+# left-aligned: JupyterLab's CSS centres tables in markdown cells
+_TABLE = '<table style="border-collapse:collapse;margin-left:0">'
+
 
 @dataclass
 class ParameterRow:
@@ -88,7 +91,7 @@ def header_cell(*, notebook: str, status: str, error: str | None, target: Target
     out = ['<div class="mesh-runbook-header" style="border:1px solid #d0d7de;border-radius:6px;'
            'padding:12px 16px;margin-bottom:16px;font-family:sans-serif">',
            f'<h2 style="margin-top:0">Runbook report: {_e(notebook)}</h2>',
-           '<table style="border-collapse:collapse;margin-left:0">']
+           _TABLE]
     for label, value in rows:
         style = f' style="color:{color};font-weight:bold"' if label == "Outcome" else ""
         out.append(f'<tr><th style="text-align:left;padding-right:16px">{_e(label)}</th>'
@@ -96,7 +99,7 @@ def header_cell(*, notebook: str, status: str, error: str | None, target: Target
     out.append("</table>")
     out.append("<h3>Parameters</h3>")
     if parameters:
-        out.append('<table style="border-collapse:collapse;margin-left:0"><tr><th style="text-align:left">name</th>'
+        out.append(_TABLE + '<tr><th style="text-align:left">name</th>'
                    '<th style="text-align:left">value</th><th style="text-align:left">set by</th></tr>')
         for p in parameters:
             out.append(f"<tr><td><code>{_e(p.name)}</code></td><td><code>{_e(repr(p.value))}</code>"
@@ -107,7 +110,7 @@ def header_cell(*, notebook: str, status: str, error: str | None, target: Target
     out.append("<h3>Changes made during this run (audit records)</h3>")
     if audit_records:
         cols = ("time", "action", "result", "object", "step", "context", "user", "detail")
-        out.append('<table style="border-collapse:collapse;margin-left:0"><tr>'
+        out.append(_TABLE + '<tr>'
                    + "".join(f'<th style="text-align:left;padding-right:8px">{c}</th>' for c in cols)
                    + "</tr>")
         for rec in audit_records:
