@@ -115,3 +115,15 @@ def test_unreadable_upstream_time_is_none() -> None:
     p, _ = feed_all(b"HTTP/1.1 200 OK\r\nx-envoy-upstream-service-time: soon\r\ncontent-length: 0\r\n\r\n",
                     bytewise=False)
     assert p.upstream_ms is None and p.status == 200
+
+
+def test_header_names_any_case_values_trimmed_server_case_kept() -> None:
+    p, done = feed_all(b"HTTP/1.0 200 OK\r\nSERVER:  Istio-Envoy \r\nConnection: Keep-Alive\r\n"
+                       b"Content-LENGTH:  3 \r\nX-Envoy-Upstream-Service-Time: 12\r\n\r\nabc", bytewise=False)
+    assert done and p.server == "Istio-Envoy" and p.keep_alive and p.body_bytes == 3 and p.upstream_ms == 12.0
+    twice, _ = feed_all(b"HTTP/1.1 200 OK\r\nserver: first\r\nserver: Second\r\ncontent-length: 0\r\n\r\n",
+                        bytewise=False)
+    assert twice.server == "Second"  # the last one, as for any repeated single-value header
+    tokens, _ = feed_all(b"HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\ncontent-length: 0\r\n\r\n",
+                         bytewise=False)
+    assert not tokens.keep_alive
