@@ -37,8 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"),
                    help="set a parameter of the notebook's parameters cell (repeatable)")
-    p.add_argument("--kubeconfig", metavar="K", help="kubeconfig file (default: the notebook's)")
-    p.add_argument("--context", metavar="C", help="kube context (default: the notebook's)")
+    p.add_argument("--kubeconfig", metavar="K",
+                   help="kubeconfig file; alone, its current context is used (default: the "
+                        "notebook's parameters, i.e. the local sandbox)")
+    p.add_argument("--context", metavar="C",
+                   help="kube context; alone, a context of $KUBECONFIG or ~/.kube/config (default: "
+                        "the notebook's, 'sandbox')")
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for the executed notebook and reports (default ./reports)")
     p.add_argument("--pdf", action="store_true", help="also write a PDF (needs the system chromium)")
