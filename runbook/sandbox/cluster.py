@@ -45,6 +45,8 @@ from runbook.errors import Cause
 from runbook.kinds import (
     BUILTIN_KINDS,
     CRDS,
+    EVENTS,
+    EVENTS_V1,
     NAMESPACES,
     PODS,
     SERVICE_ACCOUNTS,
@@ -52,7 +54,7 @@ from runbook.kinds import (
     KindRegistry,
     ResourceKind,
 )
-from runbook.sandbox import patching, status, validation
+from runbook.sandbox import convert, patching, status, validation
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.defaults import Allocator, apply_defaults
@@ -102,8 +104,9 @@ SELECTABLE_FIELDS: dict[str, frozenset[str]] = {
     "secrets": frozenset({"type"}),
     "replicasets.apps": frozenset({"status.replicas"}),
 }
-#: selectable field name → where its value lives, where they differ
-_FIELD_PATHS = {("events", "source"): "source.component"}
+#: selectable field name → where its value lives in the stored object, where they differ
+_FIELD_PATHS = {("events", "source"): "source.component",
+                **{(EVENTS_V1.key, f): path for f, path in convert.FIELD_PATHS.items()}}
 
 #: the largest request body kube-apiserver reads (``MaxRequestBodyBytes``, 3 MiB)
 MAX_BODY = 3 * 1024 * 1024
@@ -211,11 +214,18 @@ class Cluster:
                 return self.store.get(CRDS.key, "", crd_name)
         return None
 
+    @staticmethod
+    def stored_kind(kind: ResourceKind) -> ResourceKind:
+        """The kind whose store holds ``kind``'s objects (events.k8s.io Events are core Events)."""
+        return EVENTS if kind.key == EVENTS_V1.key else kind
+
     def storage_version(self, kind: ResourceKind) -> str:
         return self._storage_version.get(kind.key, kind.version)
 
     def present(self, kind: ResourceKind, obj: Obj, version: str | None) -> Obj:
         """The object as a client asking for ``version`` sees it (apiVersion converted)."""
+        if kind.key == EVENTS_V1.key:
+            return convert.core_to_events_v1(obj)
         if version is None or not kind.group:
             return obj
         wanted = kind.api_version_for(version)
@@ -228,8 +238,8 @@ class Cluster:
     # ------------------------------------------------------------------ reads
 
     def get(self, kind: ResourceKind, namespace: str | None, name: str) -> Obj:
-        """The stored object (read-only) or 404."""
-        obj = self.store.get(kind.key, namespace or "", name)
+        """The stored object (read-only; events.k8s.io Events in the core shape) or 404."""
+        obj = self.store.get(self.stored_kind(kind).key, namespace or "", name)
         if obj is None:
             raise status.not_found(kind, name)
         return obj
@@ -256,7 +266,7 @@ class Cluster:
         The continue token is the real one's shape (base64 JSON with ``rv`` and ``start``); pages
         after the first show the objects as they are now, not as of the first page (LIMITS).
         """
-        store = self.store
+        store, kind = self.store, self.stored_kind(kind)
         after: tuple[str, str] | None = None
         with store.lock:
             list_rv = store.resource_version
@@ -360,6 +370,8 @@ class Cluster:
                 write objects as a cluster would hold them; API clients cannot).
             managed_fields: the managedFields to store (server-side apply computed them).
         """
+        if kind.key == EVENTS_V1.key:
+            kind, body = EVENTS, convert.events_v1_to_core(self._decode_object(kind, body, namespace))
         obj = self._decode_object(kind, body, namespace)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
@@ -413,6 +425,9 @@ class Cluster:
         """Replace an object (PUT), or its ``status`` / ``scale`` subresource."""
         if subresource == "scale":
             return self._write_scale(kind, namespace, name, body, ctx)
+        if kind.key == EVENTS_V1.key:
+            body = convert.events_v1_to_core(self._decode_object(kind, body, namespace, url_name=name))
+            kind = EVENTS
         new = self._decode_object(kind, body, namespace, url_name=name)
         return self._replace(kind, namespace, name, new, ctx, subresource=subresource)
 
@@ -423,12 +438,17 @@ class Cluster:
         if media not in PATCH_TYPES:
             raise status.unsupported_media_type(PATCH_TYPES)
         if media == "application/apply-patch+yaml":
+            if kind.key == EVENTS_V1.key:
+                raise status.unsupported_media_type(PATCH_TYPES[:3])
             return self._apply(kind, namespace, name, body, ctx, subresource)
         try:
             patch_doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise status.bad_request(f"error decoding patch: {exc}") from None
+        view = kind.key == EVENTS_V1.key
         current = self._current(kind, namespace, name, subresource)
+        if view:
+            current = convert.core_to_events_v1(current)
         try:
             if media == "application/json-patch+json":
                 patched = patching.json_patch(copy_object(current), patch_doc)
@@ -442,6 +462,8 @@ class Cluster:
             raise status.bad_request("the patch did not produce an object")
         if subresource == "scale":
             return self._write_scale(kind, namespace, name, patched, ctx), False
+        if view:
+            kind, patched = EVENTS, convert.events_v1_to_core(patched)
         return self._replace(kind, namespace, name, patched, ctx, subresource=subresource), False
 
     def _apply(self, kind: ResourceKind, namespace: str | None, name: str, body: bytes,
@@ -600,6 +622,7 @@ class Cluster:
         Raises:
             ApiError: 404, 409 on failed preconditions, 400 on an unknown propagation policy.
         """
+        kind = self.stored_kind(kind)
         propagation = propagation or "Background"
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise status.bad_request(f'propagationPolicy: Unsupported value: "{propagation}": '
@@ -681,6 +704,7 @@ class Cluster:
     def delete_collection(self, kind: ResourceKind, namespace: str | None, selection: Selection,
                           ctx: RequestContext, *, propagation: str | None = None) -> list[Obj]:
         """``DELETE`` on a collection: deletes what matches; returns the deleted objects."""
+        kind = self.stored_kind(kind)
         deleted = []
         for obj in [o for o in self.store.objects(kind.key, namespace) if selection.matches(o)]:
             meta = obj["metadata"]
@@ -725,7 +749,7 @@ class Cluster:
                 return
             remaining = 0
             for kind in list(self.kinds):
-                if not kind.namespaced:
+                if not kind.namespaced or self.stored_kind(kind) is not kind:
                     continue
                 for obj in store.objects(kind.key, name):
                     remaining += 1

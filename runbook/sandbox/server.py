@@ -306,7 +306,7 @@ class ApiServer:
                           "items": [_partial(e.obj) for e in page.entries]})
         stored = kind.api_version_for(cluster.storage_version(kind))
         wanted = kind.api_version_for(route.version)
-        if stored == wanted:
+        if stored == wanted and cluster.stored_kind(kind) is kind:
             raws = [e.raw for e in page.entries]
         else:
             raws = [orjson.dumps(cluster.present(kind, e.obj, route.version)) for e in page.entries]

@@ -605,3 +605,28 @@ def test_oversized_body_is_413(sandbox: Sandbox) -> None:
     code, _, answer = raw(sandbox, "POST", "/api/v1/namespaces/default/configmaps", big)
     assert code == 413 and json.loads(answer)["reason"] == "RequestEntityTooLarge"
     assert sandbox.store.get("configmaps", "default", "big") is None
+
+
+def test_events_k8s_io_and_core_events_are_one_store(api: client.ApiClient) -> None:
+    core, events = client.CoreV1Api(api), client.EventsV1Api(api)
+    core.create_namespaced_event("default", {
+        "metadata": {"name": "rs.1"}, "type": "Warning", "reason": "FailedCreate", "message": "boom",
+        "count": 3, "source": {"component": "replicaset-controller"},
+        "involvedObject": {"kind": "ReplicaSet", "name": "rs", "namespace": "default"}})
+    # raw JSON: the typed EventsV1Event refuses the null eventTime a core Event converts to
+    seen = json.loads(events.list_namespaced_event("default", field_selector="regarding.name=rs",
+                                                   _preload_content=False).data)["items"]
+    assert [(e["metadata"]["name"], e["note"], e["deprecatedCount"], e["regarding"]["kind"],
+             e["eventTime"]) for e in seen] == [("rs.1", "boom", 3, "ReplicaSet", None)]
+    events.create_namespaced_event("default", {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "pod.2"},
+        "eventTime": "2023-10-27T06:00:00.000000Z", "reportingController": "kubelet",
+        "reportingInstance": "sandbox-node", "action": "Pulling", "reason": "Pulling",
+        "type": "Normal", "note": "Pulling image", "regarding": {"kind": "Pod", "name": "p"}})
+    back = core.read_namespaced_event("pod.2", "default")
+    assert (back.message, back.reporting_component, back.involved_object.name) == (
+        "Pulling image", "kubelet", "p")
+    events.patch_namespaced_event("pod.2", "default", {"note": "Pulled"})
+    assert core.read_namespaced_event("pod.2", "default").message == "Pulled"
+    events.delete_namespaced_event("rs.1", "default")
+    assert [e.metadata.name for e in core.list_namespaced_event("default").items] == ["pod.2"]
