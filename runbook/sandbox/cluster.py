@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -391,29 +391,30 @@ class Cluster:
         for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                   "generation"):
             meta.pop(f, None)
-        apply_defaults(kind.key, obj, self.allocator)
-        if kind.key == CRDS.key:
-            self._establish_crd(obj)
-        if managed_fields is not None:
-            meta["managedFields"] = managed_fields
-        else:
-            meta.pop("managedFields", None)
-            self._stamp_managed_fields(kind, obj, None, ctx)
-        name = meta.get("name") or ""
-        if not name:
-            # generateName: the store picks the name; admission and validation see it first
-            probe = self.store.create(kind.key, copy_object(obj), dry_run=True)
-            name = meta["name"] = probe["metadata"]["name"]
-        request = AdmissionRequest("CREATE", kind, meta.get("namespace"), name, obj, None,
-                                   ctx.user, ctx.dry_run)
-        obj = self._admit_and_validate(request, ctx)
-        try:
-            # custom resources carry metadata.generation, like the built-in kinds that have one
-            stored = self.store.create(kind.key, obj, dry_run=ctx.dry_run,
-                                       generation=kind.key in GENERATION_KINDS
-                                       or self.crd_for(kind) is not None)
-        except StoreKeyError:
-            raise status.already_exists(kind, name) from None
+        with self._allocations(ctx.dry_run):
+            self._defaults(kind, obj, None)
+            if kind.key == CRDS.key:
+                self._establish_crd(obj)
+            if managed_fields is not None:
+                meta["managedFields"] = managed_fields
+            else:
+                meta.pop("managedFields", None)
+                self._stamp_managed_fields(kind, obj, None, ctx)
+            name = meta.get("name") or ""
+            if not name:
+                # generateName: the store picks the name; admission and validation see it first
+                probe = self.store.create(kind.key, copy_object(obj), dry_run=True)
+                name = meta["name"] = probe["metadata"]["name"]
+            request = AdmissionRequest("CREATE", kind, meta.get("namespace"), name, obj, None,
+                                       ctx.user, ctx.dry_run)
+            obj = self._admit_and_validate(request, ctx)
+            try:
+                # custom resources carry metadata.generation, like the built-in kinds that have one
+                stored = self.store.create(kind.key, obj, dry_run=ctx.dry_run,
+                                           generation=kind.key in GENERATION_KINDS
+                                           or self.crd_for(kind) is not None)
+            except StoreKeyError:
+                raise status.already_exists(kind, name) from None
         if kind.key == SERVICES.key and not ctx.dry_run:
             self.allocator.reserve(stored)
         return stored
@@ -546,20 +547,21 @@ class Cluster:
                     new["metadata"][f] = old["metadata"][f]
                 else:
                     new["metadata"].pop(f, None)
-            if not subresource:
-                apply_defaults(kind.key, new, self.allocator, old)
-            if kind.key == CRDS.key:
-                self._establish_crd(new)
-            if not managed_by_apply:
-                self._stamp_managed_fields(kind, new, old, ctx, subresource)
-            request = AdmissionRequest("UPDATE", kind, namespace if kind.namespaced else None, name,
-                                       new, old, ctx.user, ctx.dry_run, subresource)
-            new = self._admit_and_validate(request, ctx, old)
-            try:
-                stored = store.update(kind.key, new, expect_rv=old["metadata"].get("resourceVersion"),
-                                      dry_run=ctx.dry_run)
-            except PreconditionFailed:
-                raise status.conflict(kind, name, status.STALE) from None
+            with self._allocations(ctx.dry_run):
+                if not subresource:
+                    self._defaults(kind, new, old)
+                if kind.key == CRDS.key:
+                    self._establish_crd(new)
+                if not managed_by_apply:
+                    self._stamp_managed_fields(kind, new, old, ctx, subresource)
+                request = AdmissionRequest("UPDATE", kind, namespace if kind.namespaced else None, name,
+                                           new, old, ctx.user, ctx.dry_run, subresource)
+                new = self._admit_and_validate(request, ctx, old)
+                try:
+                    stored = store.update(kind.key, new, expect_rv=old["metadata"].get("resourceVersion"),
+                                          dry_run=ctx.dry_run)
+                except PreconditionFailed:
+                    raise status.conflict(kind, name, status.STALE) from None
             if (not ctx.dry_run and stored["metadata"].get("deletionTimestamp")
                     and not stored["metadata"].get("finalizers")):
                 # the last finalizer is gone: the pending deletion completes now
@@ -786,7 +788,14 @@ class Cluster:
         if meta is None:
             meta = obj["metadata"] = {}
         if not isinstance(meta, dict):
-            raise status.bad_request("metadata must be an object")
+            raise _type_error(kind, "metadata", meta, "v1.ObjectMeta")
+        for f in ("name", "generateName", "namespace", "resourceVersion", "uid"):
+            if f in meta and meta[f] is not None and not isinstance(meta[f], str):
+                raise _type_error(kind, f"metadata.{f}", meta[f], "string")
+        finalizers = meta.get("finalizers")
+        if finalizers is not None and (not isinstance(finalizers, list)
+                                       or not all(isinstance(f, str) for f in finalizers)):
+            raise _type_error(kind, "metadata.finalizers", finalizers, "[]string")
         if kind.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and namespace and body_ns != namespace:
@@ -802,12 +811,37 @@ class Cluster:
                                      f"the name on the URL ({url_name})")
         return obj
 
+    def _defaults(self, kind: ResourceKind, obj: Obj, old: Obj | None) -> None:
+        """Defaulting; a body whose fields have the wrong JSON types is a 400, as decoding it into
+        the Go types would be on the real server (the sandbox finds out while defaulting).
+        ClusterIPs/NodePorts it allocates are given back by :meth:`_allocations` on failure."""
+        try:
+            apply_defaults(kind.key, obj, self.allocator, old)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise status.bad_request(f"error decoding {kind.kind}: a field has the wrong type "
+                                     f"({exc})") from None
+
+    @contextlib.contextmanager
+    def _allocations(self, dry_run: bool) -> Iterator[None]:
+        """Keep what defaulting allocated only when the write is committed."""
+        self.allocator.begin()
+        try:
+            yield
+        except BaseException:
+            self.allocator.end(keep=False)
+            raise
+        self.allocator.end(keep=not dry_run)
+
     def _admit_and_validate(self, request: AdmissionRequest, ctx: RequestContext,
                             old: Obj | None = None) -> Obj:
         self.admission.run_mutating(request)
         obj = request.obj
         kind = request.kind
-        causes = list(validation.validate_object(kind, obj, old))
+        try:
+            causes = list(validation.validate_object(kind, obj, old))
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise status.bad_request(f"error decoding {kind.kind}: a field has the wrong type "
+                                     f"({exc})") from None
         crd = self.crd_for(kind)
         if crd is not None:
             causes += self._validate_custom(kind, crd, obj, ctx)
@@ -970,6 +1004,14 @@ def _encode_continue(rv: int, key: tuple[str, str]) -> str:
     start = f"{key[0]}/{key[1]}\x00" if key[0] else f"{key[1]}\x00"
     data = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start})
     return base64.b64encode(data).decode()
+
+
+def _type_error(kind: ResourceKind, path: str, value: Any, go_type: str) -> ApiError:
+    """400 for a field of the wrong JSON type, worded like encoding/json's UnmarshalTypeError."""
+    json_kind = {str: "string", bool: "bool", int: "number", float: "number", list: "array",
+                 dict: "object"}.get(type(value), "value")
+    return status.bad_request(f"json: cannot unmarshal {json_kind} into Go struct field "
+                              f"{kind.kind}.{path} of type {go_type}")
 
 
 def _patch_error(kind: ResourceKind, name: str, exc: patching.PatchError) -> ApiError:

@@ -32,6 +32,36 @@ class Allocator:
         self._ports: set[int] = set()
         self._next_ip = 10  # .1 is the kubernetes Service; leave a few for fixed addresses
         self._next_port = NODE_PORTS.start
+        self._journal = threading.local()  # what this thread allocated since begin()
+
+    def begin(self) -> None:
+        """Start recording this thread's allocations (a write that may still fail); nests."""
+        if not hasattr(self._journal, "stack"):
+            self._journal.stack = []
+        self._journal.stack.append([])
+
+    def end(self, keep: bool) -> None:
+        """Close the innermost :meth:`begin`: keep what it allocated, or give it back (a failed
+        or dry-run write)."""
+        items: list[str | int] = self._journal.stack.pop()
+        if keep:
+            return
+        with self._lock:
+            for item in items:
+                if isinstance(item, str):
+                    self._ips.discard(item)
+                else:
+                    self._ports.discard(item)
+
+    def in_use(self, item: str | int) -> bool:
+        """Whether a ClusterIP (str) or NodePort (int) is taken."""
+        with self._lock:
+            return item in (self._ips if isinstance(item, str) else self._ports)
+
+    def _record(self, item: str | int) -> None:
+        stack = getattr(self._journal, "stack", None)
+        if stack:
+            stack[-1].append(item)
 
     def reserve(self, svc: Obj) -> None:
         """Mark a stored Service's clusterIP and nodePorts as taken."""
@@ -57,6 +87,7 @@ class Allocator:
                 self._next_ip += 1
                 if candidate not in self._ips:
                     self._ips.add(candidate)
+                    self._record(candidate)
                     return candidate
 
     def node_port(self) -> int:
@@ -66,6 +97,7 @@ class Allocator:
                 self._next_port = NODE_PORTS.start + (port + 1 - NODE_PORTS.start) % len(NODE_PORTS)
                 if port not in self._ports:
                     self._ports.add(port)
+                    self._record(port)
                     return port
         raise RuntimeError("no free NodePort left")
 

@@ -58,6 +58,9 @@ _VERBS = {
     ("DELETE", False): "deletecollection",
 }
 _TRUE = ("true", "1")
+#: kinds whose DELETE answers with the deleted object rather than a Status (their registries set
+#: ReturnDeletedObject, as the OpenAPI return types say: V1Pod, V1Service); custom resources too
+_DELETE_RETURNS_OBJECT = frozenset({"pods", "services"})
 #: events a truncate-watch fault lets through before it cuts the stream
 TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
 #: the Kubernetes verb of the request, once routed (for the request log)
@@ -262,7 +265,7 @@ class ApiServer:
             obj, gone = cluster.delete(kind, route.namespace, name, ctx,
                                        propagation=options.get("propagationPolicy"),
                                        preconditions=options.get("preconditions"))
-            if gone and cluster.crd_for(kind) is None:
+            if gone and kind.key not in _DELETE_RETURNS_OBJECT and cluster.crd_for(kind) is None:
                 details: Obj = {"name": name, "kind": kind.plural,
                                 "uid": obj["metadata"].get("uid", "")}
                 if kind.group:

@@ -249,6 +249,9 @@ class Store:
                         meta["name"] = candidate
                         break
             name = meta["name"]
+            if not isinstance(name, str) or not isinstance(namespace, str):
+                # the key must sort with the others: a non-string would break every later list
+                raise TypeError(f"name and namespace must be strings, not {name!r}, {namespace!r}")
             if (namespace, name) in self._objects.get(kind, {}):
                 raise StoreKeyError(kind, namespace, name, exists=True)
             meta["uid"] = str(uuid.uuid4())

@@ -630,3 +630,40 @@ def test_events_k8s_io_and_core_events_are_one_store(api: client.ApiClient) -> N
     assert core.read_namespaced_event("pod.2", "default").message == "Pulled"
     events.delete_namespaced_event("rs.1", "default")
     assert [e.metadata.name for e in core.list_namespaced_event("default").items] == ["pod.2"]
+
+
+def test_wrong_json_types_are_400_and_never_reach_the_store(sandbox: Sandbox) -> None:
+    cases = [
+        ("/api/v1/namespaces/default/configmaps", {"metadata": {"name": 123}}, "metadata.name"),
+        ("/api/v1/namespaces/default/configmaps", {"metadata": {"generateName": 5}},
+         "metadata.generateName"),
+        ("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "f", "finalizers": [1]}},
+         "metadata.finalizers"),
+        ("/apis/apps/v1/namespaces/default/deployments", {"metadata": {"name": "d"}, "spec": "x"},
+         "wrong type"),
+        ("/api/v1/namespaces/default/services", {"metadata": {"name": "s"}, "spec": {"ports": "x"}},
+         "wrong type"),
+    ]
+    rv = sandbox.store.resource_version
+    for path, body, needle in cases:
+        code, _, answer = raw(sandbox, "POST", path, json.dumps(body))
+        assert code == 400 and needle in json.loads(answer)["message"], answer
+    assert sandbox.store.resource_version == rv
+    assert raw(sandbox, "GET", "/api/v1/configmaps")[0] == 200
+
+
+def test_failed_and_dry_run_service_creates_allocate_nothing(core: client.CoreV1Api,
+                                                            sandbox: Sandbox) -> None:
+    allocator = sandbox.cluster.allocator
+    svc = {"metadata": {"name": "np"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+    dry = core.create_namespaced_service("default", svc, dry_run="All")
+    assert dry.spec.cluster_ip and dry.spec.ports[0].node_port  # shown, as the real dry run does
+    with pytest.raises(ApiException):
+        core.create_namespaced_service("default", {**svc, "metadata": {"name": "Bad_Name"}})
+    created = core.create_namespaced_service("default", svc)
+    assert allocator.in_use(created.spec.cluster_ip)
+    assert allocator.in_use(created.spec.ports[0].node_port)
+    assert not allocator.in_use(dry.spec.cluster_ip)  # given back
+    assert not allocator.in_use(dry.spec.ports[0].node_port)
+    core.delete_namespaced_service("np", "default")
+    assert not allocator.in_use(created.spec.cluster_ip)
