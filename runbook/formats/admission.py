@@ -49,6 +49,12 @@ def webhook_call_failed(webhook: str, url: str, cause: str, timeout_seconds: int
     )
 
 
+def webhook_call_error(webhook: str, error: str) -> str:
+    """``failed calling webhook "<w>": failed to call webhook: <error>``: the server answered, but
+    with an error (e.g. a 404 for a path it does not serve), so no ``Post "<url>"`` wrapping."""
+    return f'failed calling webhook "{webhook}": failed to call webhook: {error}'
+
+
 def webhook_denied(webhook: str, message: str) -> str:
     """A webhook that answered ``allowed: false``."""
     return f'admission webhook "{webhook}" denied the request: {message}'

@@ -56,7 +56,22 @@ def log_timestamp(when: datetime) -> str:
 
 
 def log_line(when: datetime, level: str, scope: str, message: str) -> str:
+    """One text-mode line; the ``default`` scope (or ``""``) has no scope column, as istiod's
+    console encoder prints it (``<time>\tinfo\tFLAG: --domain="cluster.local"``)."""
+    if scope in ("", "default"):
+        return f"{log_timestamp(when)}\t{level}\t{message}"
     return f"{log_timestamp(when)}\t{level}\t{scope}\t{message}"
+
+
+def xds_push_message(version: str, services: int, connected: int, full: bool = True) -> str:
+    """What istiod's ``AdsPushAll`` logs after a debounced push (1.18 … 1.30, scope ``ads``):
+    ``XDS: Pushing:<version> Services:<n> ConnectedEndpoints:<n> Version:<version>`` for a full
+    push, ``XDS: Incremental Pushing:<version> ConnectedEndpoints:<n> Version:<version>`` for an
+    endpoint-only one. ``version`` is ``<RFC 3339 time>/<push counter>``."""
+    if full:
+        return (f"XDS: Pushing:{version} Services:{services} ConnectedEndpoints:{connected} "
+                f"Version:{version}")
+    return f"XDS: Incremental Pushing:{version} ConnectedEndpoints:{connected} Version:{version}"
 
 
 def push_debounce_message(push_id: int, events: int, configs: list[str] | None, reasons: list[str],
