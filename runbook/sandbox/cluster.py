@@ -523,6 +523,9 @@ class Cluster:
                     f"({name})")
             meta["name"] = name
             if kind.namespaced:
+                if meta.get("namespace") not in (None, "", namespace):
+                    raise status.bad_request("the namespace of the provided object does not match "
+                                             "the namespace sent on the request")
                 meta["namespace"] = namespace
             else:
                 meta.pop("namespace", None)

@@ -3,15 +3,35 @@ tests/conftest.py, for everyone)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 
 from runbook.sandbox import Sandbox
+
+
+def bare_sandbox(**kwargs: Any) -> Sandbox:
+    """A sandbox without the emulated controllers, webhooks and istiods: the API server core alone,
+    so that tests of API semantics see only what their own requests did.
+
+    (``controllers=`` arrives with the controllers task; until then every sandbox is bare.)
+    """
+    if "controllers" in inspect.signature(Sandbox.__init__).parameters:
+        kwargs["controllers"] = False
+    return Sandbox(**kwargs)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """Overrides the project-wide ``sandbox`` fixture here: fresh, ``empty``, manual clock, bare."""
+    with bare_sandbox(scenario="empty", clock="manual") as sb:
+        yield sb
 
 
 def make_api(sb: Sandbox, context: str = "sandbox") -> client.ApiClient:
@@ -22,7 +42,7 @@ def make_api(sb: Sandbox, context: str = "sandbox") -> client.ApiClient:
 @pytest.fixture(scope="session")
 def shared_sandbox() -> Iterator[Sandbox]:
     """One sandbox (real clock) for tests that only add their own namespaced objects."""
-    with Sandbox(scenario="empty") as sb:
+    with bare_sandbox(scenario="empty") as sb:
         yield sb
 
 

@@ -9,7 +9,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from runbook.sandbox import Sandbox
-from tests.sandbox.conftest import make_api
+from tests.sandbox.conftest import bare_sandbox, make_api
 from tests.sandbox.helpers import deployment, ns_manifest, raw, status_of
 
 
@@ -240,7 +240,7 @@ def test_pagination_with_remaining_count_and_continue(core: client.CoreV1Api, sa
 
 
 def test_expired_continue_token_is_410() -> None:
-    with Sandbox(history=5) as sb:
+    with bare_sandbox(history=5) as sb:
         api = make_api(sb)
         try:
             core = client.CoreV1Api(api)
@@ -293,7 +293,7 @@ def test_watch_without_version_lists_first_then_follows_label_transitions(
 
 
 def test_watch_too_old_resource_version_is_410() -> None:
-    with Sandbox(history=3) as sb:
+    with bare_sandbox(history=3) as sb:
         api = make_api(sb)
         try:
             core = client.CoreV1Api(api)
