@@ -224,3 +224,13 @@ def test_concurrent_writers_keep_the_store_consistent(sandbox: Sandbox) -> None:
     assert not errors
     versions = [int(o["metadata"]["resourceVersion"]) for o in sandbox.store.objects("configmaps")]
     assert len(versions) == 200 and len(set(versions)) == 200
+
+
+def test_fault_probability_and_matching(sandbox: Sandbox) -> None:
+    never = sandbox.faults.add(Fault(action="error", status=500, probability=0.0))
+    always = sandbox.faults.add(Fault(action="error", status=503, resource="nodes", times=2))
+    assert raw(sandbox, "GET", "/api/v1/namespaces")[0] == 200  # probability 0: never fires
+    assert [raw(sandbox, "GET", "/api/v1/nodes")[0] for _ in range(3)] == [503, 503, 200]
+    assert never.fired == 0 and always.fired == 2
+    with pytest.raises(ValueError):
+        Fault(action="error", probability=1.5)
