@@ -82,6 +82,15 @@ def _group_entry(group: str, versions: list[str]) -> Obj:
     return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
 
 
+def root_paths(kinds: Iterable[ResourceKind]) -> list[str]:
+    """``GET /``: the paths the server answers (RootPaths)."""
+    paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version",
+             "/sandbox/v1/status"]
+    for group, versions in _groups(kinds).items():
+        paths += [f"/apis/{group}", *(f"/apis/{group}/{v}" for v in versions)]
+    return sorted(paths)
+
+
 def api_group_list(kinds: Iterable[ResourceKind]) -> Obj:
     """``GET /apis``."""
     return {"kind": "APIGroupList", "apiVersion": "v1",

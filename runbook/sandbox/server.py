@@ -158,6 +158,8 @@ class ApiServer:
             return web.Response(text="ok"), ""
         if path == "/version":
             return _json(KUBE_VERSION), ""
+        if not parts:
+            return _json({"paths": discovery.root_paths(self.cluster.kinds)}), ""
         if parts[:1] == ["sandbox"]:
             return await self._admin(request, user, parts[1:]), ""
         if parts[:1] == ["openapi"]:
