@@ -22,6 +22,7 @@ makes a 500-item page cheap; ``Accept: application/json;as=Table;v=v1;g=meta.k8s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import urllib.parse
@@ -352,7 +353,9 @@ class ApiServer:
         queue: asyncio.Queue[tuple[str, Obj]] = asyncio.Queue()
 
         def send(type_: str, obj: Obj) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (type_, obj))
+            # a write racing the server's shutdown must not fail because this watch's loop closed
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, (type_, obj))
 
 
         response = web.StreamResponse(status=200)
@@ -458,7 +461,8 @@ class ApiServer:
         queue: asyncio.Queue[str] = asyncio.Queue()
 
         def on_line(line: LogLine) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, line.render(timestamps))
+            with contextlib.suppress(RuntimeError):  # the loop closed under a racing append
+                loop.call_soon_threadsafe(queue.put_nowait, line.render(timestamps))
 
         stop = self.cluster.logs.follow(ns, route.name, container, on_line)
         try:

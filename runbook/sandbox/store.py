@@ -31,6 +31,7 @@ Rules the rest of the sandbox relies on:
 from __future__ import annotations
 
 import bisect
+import logging
 import random
 import threading
 import uuid
@@ -56,6 +57,7 @@ GENERATION_KINDS = frozenset({
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 DEFAULT_HISTORY = 10_000
+log = logging.getLogger("runbook.sandbox")
 
 
 def copy_object(obj: Obj) -> Obj:
@@ -394,7 +396,8 @@ class Store:
         """Call ``callback(change)`` after every committed change; returns an unsubscribe function.
 
         Callbacks run with the store lock held, in commit order: keep them short (enqueue work
-        rather than do it) — a slow callback stalls every writer.
+        rather than do it) — a slow callback stalls every writer. An exception in a callback is
+        logged and does not reach the writer (the change is already committed).
         """
         with self.lock:
             self._subscribers.append(callback)
@@ -414,7 +417,13 @@ class Store:
             while self._pending:
                 change = self._pending.popleft()
                 for callback in list(self._subscribers):
-                    callback(change)
+                    try:
+                        callback(change)
+                    except Exception:
+                        # the change is committed: a failing subscriber must not fail the write
+                        # (nor starve the subscribers after it)
+                        log.exception("store subscriber %r failed on %s %s", callback, change.type,
+                                      change.kind)
         finally:
             self._dispatching = False
 

@@ -150,3 +150,17 @@ def test_garbage_collector_follows_owner_references() -> None:
     assert store.get("replicasets.apps", "n", "d-1") is None
     assert store.get("pods", "n", "d-1-x") is None
     assert store.get("pods", "n", "two-owners") is not None  # another owner still exists
+
+
+def test_a_failing_subscriber_does_not_fail_the_write(caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(Clock("manual"))
+    seen: list[int] = []
+
+    def broken(change: Change) -> None:
+        raise RuntimeError("bug in a controller")
+
+    store.subscribe(broken)
+    store.subscribe(lambda c: seen.append(c.rv))
+    store.create("configmaps", {"metadata": {"name": "a", "namespace": "n"}})
+    assert seen == [1] and store.get("configmaps", "n", "a") is not None
+    assert "bug in a controller" in caplog.text
