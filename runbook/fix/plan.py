@@ -102,16 +102,28 @@ class Step:
             comparable(self.before) or {}, comparable(self.after) or {}).patch
         return ops
 
-    def kubectl(self) -> str:
-        """The equivalent kubectl command, for learning and for runbooks without this tool."""
+    def kubectl(self, *, dry_run: bool = False) -> str:
+        """The equivalent kubectl command, for learning and for runbooks without this tool.
+
+        Args:
+            dry_run: the server-side dry run of it (``--dry-run=server``: validated and admitted,
+                not stored), as :meth:`FixPlan.dry_run` sends it.
+        """
         ns = f" -n {self.namespace}" if self.namespace else ""
         res = f"{self.kind.key} {self.name}"
+        dry = " --dry-run=server" if dry_run else ""
         if self.verb == "delete":
-            return f"kubectl delete {res}{ns}"
+            return f"kubectl delete {res}{ns}{dry}"
         if self.verb == "create":
-            return f"kubectl create -f - <<'EOF'\n{_yaml(comparable(self.after))}EOF"
+            return f"kubectl create{dry} -f - <<'EOF'\n{_yaml(comparable(self.after))}EOF"
         ops = json.dumps(self.json_patch(), separators=(",", ":"))
-        return f"kubectl patch {res}{ns} --type=json -p {shlex.quote(ops)}"
+        return f"kubectl patch {res}{ns} --type=json -p {shlex.quote(ops)}{dry}"
+
+    def reverted(self) -> Step:
+        """The step that puts the object back (after → before), for the undo's kubectl."""
+        current = self.applied if self.applied is not None else self.after
+        return Step(self.kind, self.namespace, self.name, current, self.before,
+                    f"undo: {self.description}", undoable=self.undoable)
 
 
 @dataclass
@@ -177,9 +189,20 @@ class FixPlan:
     def diff(self) -> str:
         return "\n".join(s.diff() for s in self.steps if s.diff())
 
-    def kubectl(self) -> list[str]:
-        """Equivalent commands, step by step (plus any the plan adds, e.g. istioctl)."""
+    def kubectl(self, *, dry_run: bool = False) -> list[str]:
+        """Equivalent commands, step by step (plus any the plan adds, e.g. istioctl).
+
+        With ``dry_run`` the per-step commands carry ``--dry-run=server`` and the plan's extra
+        commands are left out (``istioctl tag set`` and ``kubectl rollout restart`` have no
+        server-side dry run).
+        """
+        if dry_run:
+            return [s.kubectl(dry_run=True) for s in self.steps]
         return [*self.extra_commands, *(s.kubectl() for s in self.steps)]
+
+    def undo_kubectl(self) -> list[str]:
+        """The commands that revert the plan by hand (last step first; undoable steps only)."""
+        return [s.reverted().kubectl() for s in reversed(self.steps) if s.undoable]
 
     def preview(self) -> str:
         """Plain-text preview: context, steps, diff, kubectl equivalents, what undo can do."""

@@ -1,0 +1,315 @@
+"""The fix panel, driven by clicking its buttons, against the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runbook import kinds as k
+from runbook.errors import ConfirmationRequired
+from runbook.fix import AuditLog
+from runbook.kube import Cluster
+from runbook.kube.objects import comparable
+from runbook.mesh import Finding, Inventory
+from runbook.sandbox import Fault, Sandbox
+from runbook.ui.panels import FixPanel
+
+from .conftest import NS, TAG, targets
+
+RESTARTED = "kubectl.kubernetes.io/restartedAt"
+
+
+def _panel(cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog,
+           **kwargs: Any) -> FixPanel:
+    inv, findings = diagnosis
+    return FixPanel(cluster, findings, inv, audit, **kwargs)
+
+
+def _select(panel: FixPanel, code: str) -> None:
+    labels = [label for label, _ in panel.finding.options]
+    panel.finding.value = next(i for i, label in enumerate(labels) if f" {code} " in label)
+
+
+def _last(panel: FixPanel) -> str:
+    return panel.records[-1].text
+
+
+def test_offers_the_fixable_findings_with_the_proposal_selected(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    labels = [label for label, _ in panel.finding.options]
+    assert [label.split()[1] for label in labels] == ["MR101", "MR106", "MR107"]
+    assert labels[0].startswith("error MR101 Namespace l7-traffic-alpha — point")
+    # retarget: the namespaces where a Service istiod-1-18-5 exists, the proposal selected
+    assert panel.target.value == "istio-canary"
+    (label,) = [lb for lb, v in panel.target.options if v == "istio-canary"]
+    assert "revision 1-19-3" in label and "ready endpoint" in label
+    assert "claims revision 1-18-5" in panel.target_help.value
+    assert "MR101" in panel.finding_info.value and "kubectl patch" in panel.finding_info.value
+
+
+def test_target_choices_for_tags_and_recreating(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    _select(panel, "MR106")
+    assert panel.target.value == "1-18-5"
+    assert sorted(v for _, v in panel.target.options) == ["1-18-5", "1-19-3"]
+    assert any("istio-prod/istiod" in lb for lb, v in panel.target.options if v == "1-18-5")
+    _select(panel, "MR107")
+    assert panel.target.value == "rollout-restart"
+    assert [v for _, v in panel.target.options] == ["rollout-restart", "delete-replicasets"]
+    assert "cannot be undone" in panel.target_help.value
+    assert "old pods keep serving" in panel.target_help.value
+
+
+def test_apply_is_disabled_until_previewed_and_confirmed(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    assert panel.apply_button.disabled and panel.dry_run_button.disabled and panel.undo_button.disabled
+    assert panel.confirm.layout.display == "none"
+    panel.preview_button.click()
+    assert panel.plan is not None and panel.plan.cluster_scoped
+    assert panel.confirm.layout.display is None and "sandbox" in panel.confirm_help.value
+    assert panel.apply_button.disabled and not panel.dry_run_button.disabled
+    panel.confirm.value = "prod-eu"
+    assert panel.apply_button.disabled
+    panel.confirm.value = "sandbox"
+    assert not panel.apply_button.disabled
+    panel.target.value = "istio-canary"  # unchanged target keeps the preview
+    assert not panel.apply_button.disabled
+    _select(panel, "MR106")  # another finding discards it
+    assert panel.plan is None and panel.apply_button.disabled
+    assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
+
+
+def test_preview_dry_run_apply_undo_by_clicking(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    original = cluster.get(k.MUTATING_WEBHOOKS, TAG)
+    panel = _panel(cluster, diagnosis, audit)
+    panel.preview_button.click()
+    panel.dry_run_button.click()
+    after_dry_run = cluster.get(k.MUTATING_WEBHOOKS, TAG)
+    assert after_dry_run["metadata"]["resourceVersion"] == original["metadata"]["resourceVersion"]
+    assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
+    assert _last(panel).startswith("✓ Dry run")
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    assert _last(panel).startswith("✓ Applied"), _last(panel)
+    assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
+    assert panel.apply_button.disabled and not panel.undo_button.disabled
+    panel.undo_button.click()
+    assert _last(panel).startswith("✓ Undone"), _last(panel)
+    assert comparable(cluster.get(k.MUTATING_WEBHOOKS, TAG)) == comparable(original)
+    assert panel.undo_button.disabled and panel.plan is None
+    records = audit.read()
+    assert [(r.action, r.result) for r in records] == [
+        ("dry-run", "dry-run"), ("apply", "applied"), ("undo", "applied")]
+    assert {r.object for r in records} == {f"MutatingWebhookConfiguration/{TAG}"}
+    assert all(r.context == "sandbox" for r in records)
+
+
+def test_records_show_the_diff_the_commands_and_the_audit(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    panel.preview_button.click()
+    preview = panel.records[-1]
+    assert "-      namespace: istio-system" in preview.text
+    assert "+      namespace: istio-canary" in preview.text
+    assert "$ kubectl patch mutatingwebhookconfigurations.admissionregistration.k8s.io " \
+           f"{TAG} --type=json" in preview.text
+    assert "context: sandbox" in preview.text and "type the context name 'sandbox'" in preview.text
+    # the HTML has the same diff, coloured line by line and escaped
+    assert "mesh-runbook-diff" in preview.html
+    assert "background:#dafbe1;color:#116329\">+      namespace: istio-canary</span>" in preview.html
+    assert "$ kubectl patch" in preview.html
+    panel.dry_run_button.click()
+    dry = panel.records[-1]
+    assert "--dry-run=server" in dry.text and "dry-run" in dry.text
+    assert f"Audit: 1 record (appended to {audit.path})" in dry.text
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    applied = panel.records[-1]
+    assert "apply applied: MutatingWebhookConfiguration/" + TAG in applied.text
+    assert "--dry-run" not in applied.text and "$ kubectl patch" in applied.text
+    # the log widget holds every record with both representations
+    outputs = panel.log_output.outputs
+    assert len(outputs) == len(panel.records) == 3
+    assert all(set(o["data"]) == {"text/plain", "text/html"} for o in outputs)
+
+
+def test_a_change_by_someone_else_is_refused_in_one_line(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    panel.preview_button.click()
+    cluster.patch(k.MUTATING_WEBHOOKS, TAG, {"metadata": {"labels": {"edited": "by-someone"}}})
+    before = cluster.get(k.MUTATING_WEBHOOKS, TAG)
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    text = _last(panel)
+    assert text.startswith("✗ apply refused: ") and "changed by someone else" in text
+    assert "nothing was changed" in text and "Traceback" not in text
+    assert cluster.get(k.MUTATING_WEBHOOKS, TAG) == before
+    assert panel.plan is None and panel.apply_button.disabled  # preview again
+    assert [r.result for r in audit.read()] == ["refused"]
+    panel.preview_button.click()  # a new preview reads again: the other change is kept
+    panel.apply_button.click()
+    assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
+    assert cluster.get(k.MUTATING_WEBHOOKS, TAG)["metadata"]["labels"]["edited"] == "by-someone"
+
+
+def test_forbidden_names_verb_resource_and_context(
+        readonly: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(readonly, diagnosis, audit)
+    panel.preview_button.click()
+    panel.confirm.value = "sandbox-readonly"
+    panel.apply_button.click()
+    text = _last(panel)
+    assert text.startswith("✗ apply refused: forbidden: cannot update "
+                           "mutatingwebhookconfigurations")
+    assert "context 'sandbox-readonly'" in text and "Traceback" not in text
+    assert len(text.splitlines()) <= 2
+
+
+def test_apply_offers_recreate_then_wait(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    assert panel.recreate_button.disabled and panel.wait_button.disabled
+    panel.preview_button.click()
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    assert not panel.recreate_button.disabled and not panel.wait_button.disabled
+    assert panel.recreate_button.description == f"Recreate workloads in {NS}"
+    panel.recreate_button.click()
+    assert panel.plan is not None and panel.plan.title.startswith("Rollout restart of 6")
+    assert "kubectl rollout restart deployment -n l7-traffic-alpha" in _last(panel)
+    assert not panel.plan.cluster_scoped and not panel.apply_button.disabled
+    panel.apply_button.click()
+    deps = cluster.list(k.DEPLOYMENTS, NS)
+    assert len(deps) == 6
+    assert all(RESTARTED in d["spec"]["template"]["metadata"]["annotations"] for d in deps)
+    panel.rollout_timeout = 0  # look once: no controllers run in this sandbox
+    panel.wait_button.click()
+    rollout = panel.records[-1]
+    assert rollout.ok is False and "not ready" in rollout.title
+    assert f"kubectl rollout status deployment/details-v1 -n {NS}" in rollout.text
+
+
+def test_recreate_by_deleting_replicasets_is_explained_and_not_undoable(
+        cluster: Cluster, seed_sandbox: Sandbox, diagnosis: tuple[Inventory, list[Finding]],
+        audit: AuditLog) -> None:
+    dep = cluster.get(k.DEPLOYMENTS, "details-v1", NS)
+    cluster.create(k.REPLICA_SETS, {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "details-v1-ccbdcf56", "namespace": NS, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "details-v1",
+            "uid": dep["metadata"]["uid"], "controller": True}]},
+        "spec": {"replicas": 1, "selector": dep["spec"]["selector"],
+                 "template": dep["spec"]["template"]}})
+    panel = _panel(cluster, diagnosis, audit)
+    _select(panel, "MR107")
+    panel.target.value = "delete-replicasets"
+    panel.preview_button.click()
+    text = _last(panel)
+    assert "delete ReplicaSet/l7-traffic-alpha/details-v1-ccbdcf56" in text
+    assert "(cannot be undone)" in text and "kubectl delete rs -n l7-traffic-alpha --all" in text
+    panel.apply_button.click()
+    assert cluster.list(k.REPLICA_SETS, NS) == []
+    assert panel.undo_button.disabled  # nothing to put back: the Deployment recreates it
+
+
+def test_partial_apply_names_completed_steps_and_undo_reverts_them(
+        cluster: Cluster, seed_sandbox: Sandbox, diagnosis: tuple[Inventory, list[Finding]],
+        audit: AuditLog) -> None:
+    second = "istio-revision-tag-prod-canary-2"
+    cluster.create(k.MUTATING_WEBHOOKS, {
+        **cluster.get(k.MUTATING_WEBHOOKS, TAG),
+        "metadata": {"name": second, "labels": {"istio.io/rev": "1-18-5",
+                                                 "istio.io/tag": "prod-canary"}}})
+    panel = _panel(cluster, diagnosis, audit)
+    _select(panel, "MR106")
+    panel.preview_button.click()
+    assert panel.plan is not None and len(panel.plan.steps) == 2
+    seed_sandbox.faults.add(Fault(action="error", verb="update", name=second, status=500))
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    text = _last(panel)
+    assert text.startswith("✗ apply refused: ") and f"completed: MutatingWebhookConfiguration/{TAG}" in text
+    assert f"MutatingWebhookConfiguration/{second}: failed" in text
+    assert not panel.undo_button.disabled
+    seed_sandbox.faults.clear()
+    panel.undo_button.click()
+    assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
+    assert targets(cluster, second) == ["istio-system/istiod-1-18-5"] * 2
+
+
+def test_another_target_than_the_proposal(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    _select(panel, "MR106")
+    panel.target.value = "1-19-3"
+    panel.preview_button.click()
+    assert "istioctl tag set prod-canary --revision 1-19-3 -i istio-canary --overwrite" in _last(panel)
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    assert targets(cluster) == ["istio-canary/istiod-revision"] * 2
+    assert cluster.get(k.MUTATING_WEBHOOKS, TAG)["metadata"]["labels"]["istio.io/rev"] == "1-19-3"
+
+
+# ------------------------------------------------------------------------------- headless
+
+
+def test_headless_without_apply_previews_and_dry_runs_only(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    rv = cluster.get(k.MUTATING_WEBHOOKS, TAG)["metadata"]["resourceVersion"]
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    attempt = panel.apply_proposed(confirm="sandbox", apply=False)
+    assert attempt.status == "dry-run" and attempt.finding is not None
+    assert attempt.finding.code == "MR101"
+    assert cluster.get(k.MUTATING_WEBHOOKS, TAG)["metadata"]["resourceVersion"] == rv
+    assert [r.result for r in audit.read()] == ["dry-run"]
+    printed = capsys.readouterr().out  # outside Jupyter display() prints the text records
+    assert "Preview: Retarget istio-revision-tag-prod-canary" in printed
+    assert "+      namespace: istio-canary" in printed and "--dry-run=server" in printed
+    assert "not applied (apply_fixes is False)" in printed
+
+
+def test_headless_apply_then_recreate(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    attempt = panel.apply_proposed(confirm=cluster.context)
+    assert attempt.status == "applied", attempt.summary()
+    assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
+    assert panel.applied_plans == [attempt.plan] and not panel.undo_button.disabled
+    recreate = panel.recreate(NS)
+    assert recreate.status == "applied"
+    assert [(r.action, r.result) for r in audit.read()] == (
+        [("dry-run", "dry-run"), ("apply", "applied")] + [("dry-run", "dry-run")] * 6
+        + [("apply", "applied")] * 6)
+
+
+def test_headless_without_confirmation_is_refused_in_one_line(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    attempt = panel.apply_proposed(confirm=None)
+    assert attempt.status == "failed" and isinstance(attempt.error, ConfirmationRequired)
+    assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
+    out = capsys.readouterr().out
+    assert "✗ apply refused: 'Retarget istio-revision-tag-prod-canary to istio-canary/" in out
+    assert "confirm by passing confirm='sandbox'" in out and "Traceback" not in out
+
+
+def test_headless_when_already_fixed_says_so(upstream: Any, cluster: Cluster, audit: AuditLog,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from runbook.mesh import diagnose, inventory
+
+    from .conftest import seed_snapshot
+
+    inv = inventory(seed_snapshot(upstream, fixed="set-tag"))
+    panel = FixPanel(cluster, diagnose(inv), inv, audit, namespace=NS)
+    attempt = panel.apply_proposed(confirm="sandbox")
+    assert attempt.status == "nothing-to-do" and attempt.ok
+    assert "nothing blocks pod creation" in capsys.readouterr().out
+    assert audit.read() == []
