@@ -26,6 +26,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,6 +43,7 @@ from runbook.sandbox.scenarios import load_scenario
 from runbook.sandbox.server import ApiServer, Users
 from runbook.sandbox.store import DEFAULT_HISTORY, Store
 from runbook.sandbox.tls import Certificates, make_certificates
+from runbook.sandbox.world import World
 
 USER = "sandbox"
 READONLY_USER = "sandbox-readonly"
@@ -59,14 +61,20 @@ class Sandbox:
         kubeconfig_path: where to write the kubeconfig (default: a private temporary directory,
             removed on stop).
         history: watch history kept per kind.
+        controllers: run the emulated controllers, admission webhooks and istiods
+            (:class:`~runbook.sandbox.world.World`); False gives a bare API server.
+        pod_start_seconds: how long pods stay ``ContainerCreating`` (None: 1 s on a real clock,
+            0 on a manual one — Running at the next ``settle``).
     """
 
     def __init__(self, scenario: str = "empty", port: int = 0, clock: str = "real",
                  kubeconfig_path: str | os.PathLike[str] | None = None,
-                 history: int = DEFAULT_HISTORY) -> None:
+                 history: int = DEFAULT_HISTORY, controllers: bool = True,
+                 pod_start_seconds: float | None = None) -> None:
         self.scenario = scenario
         self.clock = Clock(clock)
         self.cluster = Cluster(self.clock, history=history)
+        self.world = World(self.cluster, pod_start_seconds) if controllers else None
         self.requests = RequestLog()
         self.faults = FaultTable()
         self.token = secrets.token_urlsafe(32)
@@ -119,7 +127,7 @@ class Sandbox:
         if self._thread is not None:
             return self
         self.started_at = time.time()
-        load_scenario(self.cluster, self.scenario)
+        self._load()
         self._certs = make_certificates()
         self._thread = threading.Thread(target=self._run, name="runbook-sandbox", daemon=True)
         self._thread.start()
@@ -253,12 +261,35 @@ class Sandbox:
 
     def reset(self) -> None:
         """Reload the scenario: every object is replaced; the clock and tokens stay."""
-        with self.store.lock:  # nobody sees the cluster half loaded
-            self.cluster.reset()
+        with self._loading():
+            with self.store.lock:  # nobody sees the cluster half loaded
+                self.cluster.reset()
+                if self.world is not None:
+                    self.world.reset()
+                load_scenario(self.cluster, self.scenario, run_work=False)
+            # controller work runs without the store lock held (the controller thread may hold
+            # the work lock while it waits for the store lock)
+            self._settle_load()
+
+    def _load(self) -> None:
+        """Load the scenario before serving; its workloads come up at once."""
+        with self._loading():
             load_scenario(self.cluster, self.scenario, run_work=False)
-        # controller work runs without the store lock held (the controller thread may hold the
-        # work lock while it waits for the store lock)
-        self.cluster.work.run_pending()
+            self._settle_load()
+
+    @contextlib.contextmanager
+    def _loading(self) -> Iterator[None]:
+        if self.world is None:
+            yield
+            return
+        with self.world.loading():
+            yield
+
+    def _settle_load(self) -> None:
+        if self.world is None:
+            self.cluster.work.run_pending()
+        else:
+            self.world.drain()
 
     def status(self) -> dict[str, Any]:
         """What ``GET /sandbox/v1/status`` and ``runbook sandbox status`` show."""

@@ -32,9 +32,14 @@ from runbook.sandbox.cluster import SYSTEM, Cluster
 from runbook.sandbox.status import ApiError
 
 Loader = Callable[[Cluster], None]
+#: a loader that takes ``name:key=value,…`` options (``scale:namespaces=100``)
+OptionLoader = Callable[[Cluster, dict[str, str]], None]
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 _REGISTRY: dict[str, Loader] = {}
+_WITH_OPTIONS: dict[str, OptionLoader] = {}
+#: modules that register the built-in living worlds (imported on first use: they import us)
+_BUILTIN_MODULES = ("runbook.sandbox.incident",)
 
 
 def register(name: str) -> Callable[[Loader], Loader]:
@@ -47,9 +52,43 @@ def register(name: str) -> Callable[[Loader], Loader]:
     return wrap
 
 
+def register_with_options(name: str) -> Callable[[OptionLoader], OptionLoader]:
+    """Decorator: register a loader that takes options, used as ``name`` or ``name:k=v,k=v``."""
+
+    def wrap(fn: OptionLoader) -> OptionLoader:
+        _WITH_OPTIONS[name] = fn
+        return fn
+
+    return wrap
+
+
+def parse_options(text: str) -> dict[str, str]:
+    """``k=v,k=v`` → ``{"k": "v", …}``.
+
+    Raises:
+        ManifestError: an option without ``=``.
+    """
+    options: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ManifestError(f"scenario option {part!r} is not key=value",
+                                hint="write options as name:key=value,key=value")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
 def names() -> list[str]:
     """Every scenario name that :func:`load_scenario` accepts (besides paths)."""
-    found = set(_REGISTRY)
+    _load_builtin()
+    found = set(_REGISTRY) | set(_WITH_OPTIONS)
     if SCENARIO_DIR.is_dir():
         found |= {p.name for p in SCENARIO_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")}
     return sorted(found)
@@ -65,8 +104,12 @@ def load_scenario(cluster: Cluster, scenario: str, *, run_work: bool = True) -> 
     Raises:
         ManifestError: an unknown name that is not a path either, or a manifest that fails.
     """
+    _load_builtin()
+    base, colon, options = scenario.partition(":")
     if scenario in _REGISTRY:
         _REGISTRY[scenario](cluster)
+    elif base in _WITH_OPTIONS and (colon or not Path(scenario).exists()):
+        _WITH_OPTIONS[base](cluster, parse_options(options))
     elif (SCENARIO_DIR / scenario).is_dir() and "/" not in scenario:
         load_empty(cluster)
         apply_manifests(cluster, SCENARIO_DIR / scenario)
@@ -130,8 +173,9 @@ def _order(manifest: Manifest) -> int:
     return 1 if kind == NAMESPACES.kind else 2
 
 
-def apply_manifests(cluster: Cluster, source: str | Path) -> int:
-    """Create every object of a manifest file or directory; returns how many.
+def apply_manifests(cluster: Cluster, source: str | Path | list[Manifest]) -> int:
+    """Create every object of a manifest file or directory (or of manifests already read, e.g.
+    transformed by a scenario); returns how many.
 
     Objects keep their ``status`` (a scenario describes a cluster as it is, controllers'
     writes included). Namespaced objects without a namespace go to ``default``.
@@ -139,7 +183,8 @@ def apply_manifests(cluster: Cluster, source: str | Path) -> int:
     Raises:
         ManifestError: invalid YAML, an unknown kind, or an object the API refuses.
     """
-    manifests = sorted(load_manifests(source), key=_order)  # sorted() is stable: file order kept
+    loaded = source if isinstance(source, list) else load_manifests(source)
+    manifests = sorted(loaded, key=_order)  # sorted() is stable: file order kept
     for m in manifests:
         obj = m.obj
         kind = cluster.kinds.by_kind(str(obj["apiVersion"]), str(obj["kind"]))

@@ -1,0 +1,81 @@
+"""The field report's cluster as built-in scenarios: ``seed-incident`` and ``healthy``.
+
+``seed-incident`` is ``empty`` plus the project's Istio CRDs (``scenarios/istio-crds.yaml``) plus
+the manifests in ``scenarios/seed-incident/`` (their README explains every choice). With the
+controllers running, loading it brings both istiods up (their pods Running, logging), the
+gateways Ready, and leaves the revision tag's webhook pointing at a Service that does not exist.
+
+``healthy`` is the same world after the fix an operator would expect: every revision-tag webhook
+(a MutatingWebhookConfiguration labelled ``istio.io/tag``) calls the Service that the injector of
+the tag's revision calls (the configuration labelled ``app=sidecar-injector`` with the same
+``istio.io/rev`` and no tag) — for the seed world ``istio-prod/istiod``, which runs 1.18.5. The
+transformation (:func:`retarget_tag_webhooks`) works on the loaded manifests, by labels only.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from runbook.kinds import MUTATING_WEBHOOKS
+from runbook.manifests import Manifest, load_manifests
+from runbook.sandbox.cluster import Cluster
+from runbook.sandbox.scenarios import SCENARIO_DIR, apply_manifests, load_empty, register
+from runbook.wellknown import INJECTOR_APP, REV_LABEL, TAG_LABEL
+
+ISTIO_CRDS = SCENARIO_DIR / "istio-crds.yaml"
+SEED_DIR = SCENARIO_DIR / "seed-incident"
+
+
+def seed_manifests() -> list[Manifest]:
+    """The Istio CRDs and the seed-incident manifests, in load order."""
+    return [*load_manifests(ISTIO_CRDS), *load_manifests(SEED_DIR)]
+
+
+def retarget_tag_webhooks(manifests: list[Manifest]) -> list[Manifest]:
+    """Point every revision-tag webhook at the Service its revision's injector calls.
+
+    A tag configuration (``istio.io/tag`` label, ``istio.io/rev: R``) gets, webhook by webhook,
+    the ``clientConfig.service`` of the injector configuration of revision ``R`` (label
+    ``app=sidecar-injector``, ``istio.io/rev: R``, no tag). Tags whose revision has no injector
+    are left as they are. Returns new manifests; the given ones are not changed.
+    """
+    def is_mwc(m: Manifest) -> bool:
+        return m.obj.get("kind") == MUTATING_WEBHOOKS.kind
+
+    injectors: dict[str, dict[str, object]] = {}
+    for m in manifests:
+        labels = (m.obj.get("metadata") or {}).get("labels") or {}
+        if is_mwc(m) and labels.get("app") == INJECTOR_APP and TAG_LABEL not in labels:
+            hooks = m.obj.get("webhooks") or []
+            service = ((hooks[0].get("clientConfig") or {}).get("service")) if hooks else None
+            if service and labels.get(REV_LABEL):
+                injectors[str(labels[REV_LABEL])] = dict(service)
+    out = []
+    for m in manifests:
+        labels = (m.obj.get("metadata") or {}).get("labels") or {}
+        target = injectors.get(str(labels.get(REV_LABEL, "")))
+        if is_mwc(m) and TAG_LABEL in labels and target is not None:
+            obj = copy.deepcopy(m.obj)
+            for hook in obj.get("webhooks") or ():
+                hook.setdefault("clientConfig", {})["service"] = dict(target)
+            m = Manifest(obj, m.source, m.document, m.line)
+        out.append(m)
+    return out
+
+
+@register("seed-incident")
+def load_seed_incident(cluster: Cluster) -> None:
+    """The field report's cluster at the moment of the incident (see the module docstring)."""
+    load_empty(cluster)
+    apply_manifests(cluster, seed_manifests())
+
+
+@register("healthy")
+def load_healthy(cluster: Cluster) -> None:
+    """The field report's cluster with every revision tag calling its revision's injector."""
+    load_empty(cluster)
+    apply_manifests(cluster, retarget_tag_webhooks(seed_manifests()))
+
+
+__all__ = ["ISTIO_CRDS", "SEED_DIR", "load_healthy", "load_seed_incident", "retarget_tag_webhooks",
+           "seed_manifests"]
