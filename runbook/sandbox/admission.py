@@ -67,10 +67,12 @@ class AdmissionChain:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run_mutating(self, request: AdmissionRequest) -> None:
+        """Call the mutating plugins in order (they may change ``request.obj``)."""
         for plugin in self._snapshot(self.mutating):
             plugin(request)
 
     def run_validating(self, request: AdmissionRequest) -> None:
+        """Call the validating plugins in order (they may only reject)."""
         for plugin in self._snapshot(self.validating):
             plugin(request)
 

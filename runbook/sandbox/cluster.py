@@ -220,6 +220,7 @@ class Cluster:
         return EVENTS if kind.key == EVENTS_V1.key else kind
 
     def storage_version(self, kind: ResourceKind) -> str:
+        """The version a kind's objects are stored in (a CRD's storage version)."""
         return self._storage_version.get(kind.key, kind.version)
 
     def present(self, kind: ResourceKind, obj: Obj, version: str | None) -> Obj:
@@ -594,6 +595,7 @@ class Cluster:
         }
 
     def get_scale(self, kind: ResourceKind, namespace: str | None, name: str) -> Obj:
+        """``GET …/scale``: the autoscaling/v1 Scale of a Deployment or ReplicaSet."""
         return self._scale_of(kind, self.get(kind, namespace, name))
 
     def _write_scale(self, kind: ResourceKind, namespace: str | None, name: str, body: Any,

@@ -65,6 +65,7 @@ class Fault:
 
     def matches(self, verb: str, resource: str, kind_key: str, namespace: str | None,
                 name: str | None, path: str) -> bool:
+        """Whether this fault applies to a request with these attributes."""
         return (
             (not self.verb or self.verb == verb)
             and (not self.resource or self.resource in (resource, kind_key))
@@ -85,6 +86,7 @@ class Fault:
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fault as the admin API shows it."""
         return asdict(self)
 
 
@@ -105,12 +107,14 @@ class FaultTable:
         return fault
 
     def remove(self, fault_id: int) -> bool:
+        """Take a fault out of force; False when no fault has that id."""
         with self._lock:
             before = len(self._faults)
             self._faults = [f for f in self._faults if f.id != fault_id]
             return len(self._faults) != before
 
     def clear(self) -> None:
+        """Take every fault out of force."""
         with self._lock:
             self._faults.clear()
 
@@ -171,10 +175,12 @@ class RequestLog:
         self._records: deque[RequestRecord] = deque(maxlen=size)
 
     def add(self, record: RequestRecord) -> None:
+        """Append one record (the oldest falls out when full)."""
         with self._lock:
             self._records.append(record)
 
     def records(self) -> list[RequestRecord]:
+        """The records, oldest first."""
         with self._lock:
             return list(self._records)
 

@@ -63,6 +63,7 @@ class PodLogs:
             follower(entry)
 
     def lines(self, namespace: str, pod: str, container: str) -> list[LogLine]:
+        """The buffered lines of one container, oldest first."""
         with self._lock:
             return list(self._lines.get((namespace, pod, container), ()))
 

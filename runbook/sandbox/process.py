@@ -68,6 +68,7 @@ def sandbox_dir() -> Path:
 
 
 def state_path() -> Path:
+    """``$MESH_RUNBOOK_HOME/sandbox/state.json``."""
     return sandbox_dir() / STATE_FILE
 
 

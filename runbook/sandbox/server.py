@@ -115,6 +115,7 @@ class ApiServer:
     # ------------------------------------------------------------------ entry
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Every request: authenticate, route, fault, answer, log."""
         started = time.perf_counter()
         user, verb, code = "", "", 0
         try:

@@ -38,6 +38,7 @@ class ApiError(Exception):
         super().__init__(message)
 
     def status(self) -> dict[str, Any]:
+        """The ``kind: Status`` body."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -71,15 +72,18 @@ def _details(kind: ResourceKind, name: str | None, kind_field: str | None = None
 
 
 def not_found(kind: ResourceKind, name: str) -> ApiError:
+    """404 NotFound: ``pods "x" not found``."""
     return ApiError(404, "NotFound", f'{_qualified(kind)} "{name}" not found', _details(kind, name))
 
 
 def already_exists(kind: ResourceKind, name: str) -> ApiError:
+    """409 AlreadyExists: ``pods "x" already exists``."""
     return ApiError(409, "AlreadyExists", f'{_qualified(kind)} "{name}" already exists',
                     _details(kind, name))
 
 
 def conflict(kind: ResourceKind, name: str, why: str) -> ApiError:
+    """409 Conflict: ``Operation cannot be fulfilled on pods "x": <why>``."""
     return ApiError(409, "Conflict",
                     f'Operation cannot be fulfilled on {_qualified(kind)} "{name}": {why}',
                     _details(kind, name))
@@ -98,6 +102,7 @@ def invalid(kind: ResourceKind, name: str, causes: Sequence[Cause]) -> ApiError:
 
 def forbidden(kind: ResourceKind, name: str | None, why: str,
               causes: Sequence[Cause] = ()) -> ApiError:
+    """403 Forbidden: ``pods "x" is forbidden: <why>``."""
     what = f'{_qualified(kind)} "{name}"' if name else _qualified(kind)
     return ApiError(403, "Forbidden", f"{what} is forbidden: {why}",
                     _details(kind, name, causes=causes))
@@ -114,6 +119,7 @@ def rbac_forbidden(kind: ResourceKind, name: str | None, user: str, verb: str,
 
 
 def namespace_terminating(kind: ResourceKind, name: str, namespace: str) -> ApiError:
+    """403 for a create in a namespace that is being deleted (cause NamespaceTerminating)."""
     cause = Cause("metadata.namespace", "NamespaceTerminating",
                   f"namespace {namespace} is being terminated")
     return forbidden(kind, name, f"unable to create new content in namespace {namespace} because "
@@ -121,6 +127,7 @@ def namespace_terminating(kind: ResourceKind, name: str, namespace: str) -> ApiE
 
 
 def bad_request(message: str) -> ApiError:
+    """400 BadRequest with ``message``."""
     return ApiError(400, "BadRequest", message)
 
 
@@ -131,6 +138,7 @@ def internal_error(message: str) -> ApiError:
 
 
 def method_not_supported(kind: ResourceKind | None, action: str) -> ApiError:
+    """405 MethodNotAllowed (``NewMethodNotSupported``)."""
     if kind is None:
         return ApiError(405, "MethodNotAllowed",
                         "the server does not allow this method on the requested resource")
@@ -139,6 +147,7 @@ def method_not_supported(kind: ResourceKind | None, action: str) -> ApiError:
 
 
 def unauthorized() -> ApiError:
+    """401 Unauthorized (no or an unknown bearer token)."""
     return ApiError(401, "Unauthorized", "Unauthorized")
 
 
@@ -148,6 +157,7 @@ def resource_not_found() -> ApiError:
 
 
 def expired(message: str) -> ApiError:
+    """410 Expired (``NewResourceExpired``)."""
     return ApiError(410, "Expired", message)
 
 
@@ -166,10 +176,12 @@ CONTINUE_EXPIRED = (
 
 
 def unsupported_media_type(accepted: Sequence[str]) -> ApiError:
+    """415 UnsupportedMediaType listing what is accepted."""
     return ApiError(415, "UnsupportedMediaType",
                     "the body of the request was in an unknown format - accepted media types "
                     f"include: {', '.join(accepted)}")
 
 
 def too_large(limit: int) -> ApiError:
+    """413 RequestEntityTooLarge (the body limit is 3 MiB, as kube-apiserver's)."""
     return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
