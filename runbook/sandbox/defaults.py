@@ -18,8 +18,10 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-#: Service ClusterIP range (kubeadm's default) and NodePort range
-SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+#: Service ClusterIP range and NodePort range. The field report's cluster hands out 100.104.x to
+#: 100.111.x addresses (its `k get svc` output), so the sandbox uses that /13: scenario IPs are
+#: inside the range and allocated ones look alike.
+SERVICE_CIDR = ipaddress.ip_network("100.104.0.0/13")
 NODE_PORTS = range(30000, 32768)
 
 

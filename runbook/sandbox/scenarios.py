@@ -161,7 +161,7 @@ def load_empty(cluster: Cluster) -> None:
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"clusterIP": "10.96.0.1", "ports": [
+        "spec": {"clusterIP": "100.104.0.1", "ports": [
             {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
     }, SYSTEM)
 
