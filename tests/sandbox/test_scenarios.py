@@ -9,6 +9,7 @@ import pytest
 from runbook.errors import ManifestError
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.cluster import Cluster
+from runbook.sandbox.defaults import SERVICE_CIDR
 from runbook.sandbox.scenarios import load_scenario, names
 
 
@@ -31,7 +32,9 @@ def test_empty_is_what_a_new_cluster_holds() -> None:
     # the serviceaccount controller made one default ServiceAccount per namespace
     assert sorted(sa["metadata"]["namespace"] for sa in store.objects("serviceaccounts")) == [
         "default", "kube-node-lease", "kube-public", "kube-system"]
-    assert store.get("services", "default", "kubernetes")["spec"]["clusterIP"] == "10.96.0.1"  # type: ignore[index]
+    kubernetes = store.get("services", "default", "kubernetes")
+    assert kubernetes is not None
+    assert kubernetes["spec"]["clusterIP"] == str(SERVICE_CIDR[1])  # the range's first address
     assert "empty" in names()
 
 
