@@ -15,11 +15,13 @@ transformation (:func:`retarget_tag_webhooks`) works on the loaded manifests, by
 from __future__ import annotations
 
 import copy
+import functools
 
 from runbook.kinds import MUTATING_WEBHOOKS
 from runbook.manifests import Manifest, load_manifests
 from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.scenarios import SCENARIO_DIR, apply_manifests, load_empty, register
+from runbook.sandbox.store import copy_object
 from runbook.wellknown import INJECTOR_APP, REV_LABEL, TAG_LABEL
 
 ISTIO_CRDS = SCENARIO_DIR / "istio-crds.yaml"
@@ -27,8 +29,15 @@ SEED_DIR = SCENARIO_DIR / "seed-incident"
 
 
 def seed_manifests() -> list[Manifest]:
-    """The Istio CRDs and the seed-incident manifests, in load order."""
-    return [*load_manifests(ISTIO_CRDS), *load_manifests(SEED_DIR)]
+    """The Istio CRDs and the seed-incident manifests, in load order (fresh copies: loading
+    takes the objects over)."""
+    return [Manifest(copy_object(m.obj), m.source, m.document, m.line) for m in _parsed()]
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed() -> tuple[Manifest, ...]:
+    # parsing the CRDs' YAML costs most of a seed load; the files are package data
+    return (*load_manifests(ISTIO_CRDS), *load_manifests(SEED_DIR))
 
 
 def retarget_tag_webhooks(manifests: list[Manifest]) -> list[Manifest]:

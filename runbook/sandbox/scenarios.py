@@ -39,7 +39,7 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 _REGISTRY: dict[str, Loader] = {}
 _WITH_OPTIONS: dict[str, OptionLoader] = {}
 #: modules that register the built-in living worlds (imported on first use: they import us)
-_BUILTIN_MODULES = ("runbook.sandbox.incident",)
+_BUILTIN_MODULES = ("runbook.sandbox.incident", "runbook.sandbox.scale")
 
 
 def register(name: str) -> Callable[[Loader], Loader]:

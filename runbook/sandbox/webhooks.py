@@ -179,19 +179,25 @@ class WebhookDispatcher:
 
     def mutate(self, request: AdmissionRequest) -> None:
         """Mutating admission: call every matching mutating webhook in order."""
-        if request.kind.key in _EXEMPT:
-            return
-        for hook in self._hooks().mutating:
-            if self._matches(hook, request):
-                self._call(hook, request, mutating=True)
+        self._admit(request, self._hooks().mutating, mutating=True)
 
     def validate(self, request: AdmissionRequest) -> None:
         """Validating admission: call every matching validating webhook."""
+        self._admit(request, self._hooks().validating, mutating=False)
+
+    def probe(self, request: AdmissionRequest, namespace_labels: dict[str, str]) -> None:
+        """Mutating admission for a request as if its namespace had these labels (the namespace
+        need not exist): what a pod there would get now. Raises what admission would raise."""
+        self._admit(request, self._hooks().mutating, mutating=True,
+                    namespace_labels=namespace_labels)
+
+    def _admit(self, request: AdmissionRequest, hooks: list[_Hook], *, mutating: bool,
+               namespace_labels: dict[str, str] | None = None) -> None:
         if request.kind.key in _EXEMPT:
             return
-        for hook in self._hooks().validating:
-            if self._matches(hook, request):
-                self._call(hook, request, mutating=False)
+        for hook in hooks:
+            if self._matches(hook, request, namespace_labels):
+                self._call(hook, request, mutating=mutating)
 
     # ------------------------------------------------------------------ matching
 
@@ -218,13 +224,16 @@ class WebhookDispatcher:
                     target.append(_Hook(name, i, hook, ns_sel, obj_sel))
         return compiled
 
-    def _matches(self, hook: _Hook, request: AdmissionRequest) -> bool:
+    def _matches(self, hook: _Hook, request: AdmissionRequest,
+                 namespace_labels: dict[str, str] | None = None) -> bool:
         spec = hook.spec
         if not self._rules_match(spec, request):
             return False
-        if not hook.namespace_selector.empty and not hook.namespace_selector.matches(
-                self._namespace_labels(request)):
-            return False
+        if not hook.namespace_selector.empty:
+            labels = namespace_labels if namespace_labels is not None else \
+                self._namespace_labels(request)
+            if labels is not None and not hook.namespace_selector.matches(labels):
+                return False
         if hook.object_selector.empty:
             return True
         if hook.object_selector.matches(_labels(request.obj)):

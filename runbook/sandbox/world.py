@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Iterator
 
 from runbook.sandbox.cluster import Cluster
@@ -26,6 +27,8 @@ from runbook.sandbox.webhooks import WebhookDispatcher
 
 #: how long ``loading`` may spend bringing a scenario's workloads up (wall time)
 LOAD_SETTLE_SECONDS = 30.0
+
+_WORLDS: weakref.WeakKeyDictionary[Cluster, World] = weakref.WeakKeyDictionary()
 
 
 class World:
@@ -42,6 +45,13 @@ class World:
         self.controllers = ControllerManager(cluster, pod_start_seconds)
         self.webhooks = WebhookDispatcher(cluster)
         self.istio = IstioEmulation(self.controllers.ctx, self.webhooks)
+        _WORLDS[cluster] = self
+
+    @staticmethod
+    def of(cluster: Cluster) -> World | None:
+        """The world living in a cluster (None for a bare API server): scenario loaders use it
+        to register what they built in bulk with the controllers."""
+        return _WORLDS.get(cluster)
 
     @contextlib.contextmanager
     def loading(self) -> Iterator[None]:

@@ -122,7 +122,7 @@ def controller_ref(kind: ResourceKind, owner: Obj) -> Obj:
     """``metav1.NewControllerRef``: the owner reference a controller puts on what it creates."""
     meta = owner["metadata"]
     return {"apiVersion": kind.api_version, "kind": kind.kind, "name": meta["name"],
-            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+            "uid": meta.get("uid", ""), "controller": True, "blockOwnerDeletion": True}
 
 
 def controller_of(obj: Obj) -> Obj | None:

@@ -173,23 +173,29 @@ class EventRecorder:
         nanos = int(cluster.clock.time() * 1e9)
         while cluster.store.get(EVENTS.key, namespace, f"{ref['name']}.{nanos:x}") is not None:
             nanos += 1
-        name = f"{ref['name']}.{nanos:x}"
-        source: Obj = {"component": component}
-        if host:
-            source["host"] = host
-        event: Obj = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "involvedObject": ref, "reason": reason, "message": message, "source": source,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": type_,
-            "eventTime": None, "reportingComponent": component, "reportingInstance": host,
-        }
+        event = make_event(ref, type_, reason, message, component, host, now, now, 1,
+                           name=f"{ref['name']}.{nanos:x}")
         try:
             stored = cluster.create(EVENTS, namespace, event, ctx)
         except ApiError:
             return None  # e.g. the namespace is terminating: the real recorder gives up too
         self._logged[key] = (namespace, stored["metadata"]["name"])
         return stored
+
+
+def make_event(ref: Obj, type_: str, reason: str, message: str, component: str, host: str,
+               first: str, last: str, count: int, *, name: str) -> Obj:
+    """A core/v1 Event as ``record.makeEvent`` shapes it (also used to build scenarios in bulk)."""
+    source: Obj = {"component": component}
+    if host:
+        source["host"] = host
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": ref.get("namespace") or "default"},
+        "involvedObject": ref, "reason": reason, "message": message, "source": source,
+        "firstTimestamp": first, "lastTimestamp": last, "count": count, "type": type_,
+        "eventTime": None, "reportingComponent": component, "reportingInstance": host,
+    }
 
 
 def _event_key(component: str, host: str, ref: Any, type_: str, reason: str, message: str
@@ -200,4 +206,4 @@ def _event_key(component: str, host: str, ref: Any, type_: str, reason: str, mes
             str(ref.get("apiVersion", "")), type_, reason, message)
 
 
-__all__ = ["NORMAL", "WARNING", "EventRecorder", "object_reference"]
+__all__ = ["NORMAL", "WARNING", "EventRecorder", "make_event", "object_reference"]

@@ -25,10 +25,12 @@ annotation is present) are left alone — injection is idempotent.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from runbook.sandbox.store import Obj, copy_object
 from runbook.wellknown import (
@@ -62,7 +64,7 @@ class Injector:
         tag: the image tag as written (``1.18.5`` or ``1.18.5-distroless``).
         namespace: where it runs (``istio-prod``): the CA address names it.
         trust_domain: meshConfig ``trustDomain``.
-        proxy_config: meshConfig ``defaultConfig``.
+        proxy_config: meshConfig ``defaultConfig`` as compact JSON (``PROXY_CONFIG``).
         cluster_id: ``ISTIO_META_CLUSTER_ID``.
     """
 
@@ -72,7 +74,7 @@ class Injector:
     tag: str
     namespace: str
     trust_domain: str = "cluster.local"
-    proxy_config: Mapping[str, Any] | None = None
+    proxy_config: str = "{}"
     cluster_id: str = "Kubernetes"
 
     @property
@@ -146,23 +148,17 @@ def sidecar_status(revision: str) -> str:
                       separators=(",", ":"))
 
 
-def inject(pod: Obj, injector: Injector) -> Obj:
-    """The pod as the injector returns it (a new dict; ``pod`` is not changed)."""
-    out = copy_object(pod)
-    meta = out.setdefault("metadata", {})
-    spec = out.setdefault("spec", {})
-    apps = list(spec.get("containers") or [])
-    app_names = [str(c.get("name", "")) for c in apps]
-    workload, owner = workload_of(out)
-    labels = meta.setdefault("labels", {})
-    proxy_config = json.dumps(dict(injector.proxy_config or {}), separators=(",", ":"))
+@functools.lru_cache(maxsize=64)
+def _sidecar_parts(injector: Injector) -> bytes:
+    """What the template renders the same for every pod of one istiod (serialized; each pod
+    gets its own copy): init container, proxy container without the per-pod env, volumes."""
     image = injector.proxy_image
     init = {
         "name": "istio-init", "image": image,
         "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT",
                  "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020",
                  "--log_output_level=default:info"],
-        "resources": copy_object(_RESOURCES),
+        "resources": _RESOURCES,
         "securityContext": {"allowPrivilegeEscalation": False,
                             "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
                             "privileged": False, "readOnlyRootFilesystem": False,
@@ -184,14 +180,14 @@ def inject(pod: Obj, injector: Injector) -> Obj:
             _env_field("HOST_IP", "status.hostIP"),
             {"name": "ISTIO_CPU_LIMIT", "valueFrom": {"resourceFieldRef": {
                 "divisor": "0", "resource": "limits.cpu"}}},
-            {"name": "PROXY_CONFIG", "value": proxy_config + "\n"},
-            {"name": "ISTIO_META_POD_PORTS", "value": _pod_ports(apps)},
-            {"name": "ISTIO_META_APP_CONTAINERS", "value": ",".join(app_names)},
+            {"name": "PROXY_CONFIG", "value": injector.proxy_config + "\n"},
+            {"name": "ISTIO_META_POD_PORTS", "value": ""},
+            {"name": "ISTIO_META_APP_CONTAINERS", "value": ""},
             {"name": "ISTIO_META_CLUSTER_ID", "value": injector.cluster_id},
             _env_field("ISTIO_META_NODE_NAME", "spec.nodeName"),
             {"name": "ISTIO_META_INTERCEPTION_MODE", "value": "REDIRECT"},
-            {"name": "ISTIO_META_WORKLOAD_NAME", "value": workload},
-            {"name": "ISTIO_META_OWNER", "value": owner},
+            {"name": "ISTIO_META_WORKLOAD_NAME", "value": ""},
+            {"name": "ISTIO_META_OWNER", "value": ""},
             {"name": "ISTIO_META_MESH_ID", "value": injector.trust_domain},
             {"name": "TRUST_DOMAIN", "value": injector.trust_domain},
         ],
@@ -201,7 +197,7 @@ def inject(pod: Obj, injector: Injector) -> Obj:
                                        "scheme": "HTTP"},
                            "initialDelaySeconds": 1, "periodSeconds": 2, "successThreshold": 1,
                            "timeoutSeconds": 3},
-        "resources": copy_object(_RESOURCES),
+        "resources": _RESOURCES,
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "privileged": False, "readOnlyRootFilesystem": True,
                             "runAsGroup": 1337, "runAsNonRoot": True, "runAsUser": 1337},
@@ -217,23 +213,42 @@ def inject(pod: Obj, injector: Injector) -> Obj:
             {"mountPath": "/etc/istio/pod", "name": "istio-podinfo"},
         ],
     }
-    spec["initContainers"] = [*(spec.get("initContainers") or []), init]
+    volumes = [{"name": "workload-socket", "emptyDir": {}},
+               {"name": "credential-socket", "emptyDir": {}},
+               {"name": "workload-certs", "emptyDir": {}},
+               {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+               {"name": "istio-data", "emptyDir": {}},
+               {"name": "istio-podinfo", "downwardAPI": {"items": [
+                   {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.labels"},
+                    "path": "labels"},
+                   {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations"},
+                    "path": "annotations"}]}},
+               {"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {
+                   "audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}]}},
+               {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}}]
+    return orjson.dumps({"init": init, "proxy": proxy, "volumes": volumes})
+
+
+def inject(pod: Obj, injector: Injector) -> Obj:
+    """The pod as the injector returns it (a new dict; ``pod`` is not changed)."""
+    out = copy_object(pod)
+    meta = out.setdefault("metadata", {})
+    spec = out.setdefault("spec", {})
+    apps = list(spec.get("containers") or [])
+    app_names = [str(c.get("name", "")) for c in apps]
+    workload, owner = workload_of(out)
+    parts = orjson.loads(_sidecar_parts(injector))
+    proxy = parts["proxy"]
+    per_pod = {"ISTIO_META_POD_PORTS": _pod_ports(apps),
+               "ISTIO_META_APP_CONTAINERS": ",".join(app_names),
+               "ISTIO_META_WORKLOAD_NAME": workload, "ISTIO_META_OWNER": owner}
+    for env in proxy["env"]:
+        if env["name"] in per_pod:
+            env["value"] = per_pod[env["name"]]
+    spec["initContainers"] = [*(spec.get("initContainers") or []), parts["init"]]
     spec["containers"] = [*apps, proxy]
-    spec["volumes"] = [*(spec.get("volumes") or []),
-                       {"name": "workload-socket", "emptyDir": {}},
-                       {"name": "credential-socket", "emptyDir": {}},
-                       {"name": "workload-certs", "emptyDir": {}},
-                       {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
-                       {"name": "istio-data", "emptyDir": {}},
-                       {"name": "istio-podinfo", "downwardAPI": {"items": [
-                           {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.labels"},
-                            "path": "labels"},
-                           {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations"},
-                            "path": "annotations"}]}},
-                       {"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {
-                           "audience": "istio-ca", "expirationSeconds": 43200,
-                           "path": "istio-token"}}]}},
-                       {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}}]
+    spec["volumes"] = [*(spec.get("volumes") or []), *parts["volumes"]]
+    labels = meta.setdefault("labels", {})
     annotations = meta.setdefault("annotations", {})
     revision = injector.revision or "default"
     annotations[REV_ANNOTATION] = revision

@@ -32,6 +32,7 @@ there). ``N`` counts pushes per istiod pod. Lines use ``full=`` (Istio 1.18 … 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,11 +158,11 @@ class Istiods:
 
     def injector(self, pod: IstiodPod) -> Injector:
         mesh = self.mesh(pod)
-        proxy = mesh.get("defaultConfig") if isinstance(mesh.get("defaultConfig"), dict) else None
+        proxy = mesh.get("defaultConfig") if isinstance(mesh.get("defaultConfig"), dict) else {}
         return Injector(revision=pod.revision, version=pod.version, hub=pod.hub, tag=pod.tag,
                         namespace=pod.namespace,
                         trust_domain=str(mesh.get("trustDomain") or "cluster.local"),
-                        proxy_config=proxy)
+                        proxy_config=json.dumps(proxy, separators=(",", ":")))
 
     # ------------------------------------------------------------------ webhook server
 
