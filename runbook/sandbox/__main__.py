@@ -1,4 +1,9 @@
-"""``python -m runbook.sandbox [--scenario S] [--port N] [--kubeconfig-out P] [--clock M]``."""
+"""``python -m runbook.sandbox [--scenario S] [--port N] [--kubeconfig-out P] [--clock M]``.
+
+The ``scale`` scenario's sizes: ``--scenario scale:namespaces=200,replicasets=1000`` or the flags
+``--scale-namespaces``, ``--scale-replicasets``, ``--scale-events``, ``--scale-broken`` (which
+imply ``--scenario scale``).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig-out", default=None)
     parser.add_argument("--clock", choices=("real", "manual"), default="real")
+    for option in ("namespaces", "replicasets", "events", "broken"):
+        parser.add_argument(f"--scale-{option}", type=int, default=None, metavar="N",
+                            help=f"scale scenario: {option}")
     args = parser.parse_args(argv)
+    scenario = args.scenario
+    sizes = {o: getattr(args, f"scale_{o}") for o in ("namespaces", "replicasets", "events",
+                                                      "broken")}
+    given = ",".join(f"{k}={v}" for k, v in sizes.items() if v is not None)
+    if given:
+        base, _, options = scenario.partition(":")
+        if base not in ("scale", "empty"):
+            parser.error("--scale-* options need --scenario scale")
+        scenario = "scale:" + ",".join(filter(None, (options, given)))
     try:
-        return serve(args.scenario, args.port, args.kubeconfig_out, args.clock)
+        return serve(scenario, args.port, args.kubeconfig_out, args.clock)
     except RunbookError as exc:
         print(f"sandbox: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -65,14 +66,18 @@ class Sandbox:
             (:class:`~runbook.sandbox.world.World`); False gives a bare API server.
         pod_start_seconds: how long pods stay ``ContainerCreating`` (None: 1 s on a real clock,
             0 on a manual one — Running at the next ``settle``).
+        clock_start: where a manual clock starts (default: the field report's day,
+            2023-10-27T06:00:00Z). kubectl computes ``describe`` ages from its own wall clock:
+            tests that read them start the clock at wall time minus what they will advance.
     """
 
     def __init__(self, scenario: str = "empty", port: int = 0, clock: str = "real",
                  kubeconfig_path: str | os.PathLike[str] | None = None,
                  history: int = DEFAULT_HISTORY, controllers: bool = True,
-                 pod_start_seconds: float | None = None) -> None:
+                 pod_start_seconds: float | None = None,
+                 clock_start: datetime | None = None) -> None:
         self.scenario = scenario
-        self.clock = Clock(clock)
+        self.clock = Clock(clock, start=clock_start)
         self.cluster = Cluster(self.clock, history=history)
         self.world = World(self.cluster, pod_start_seconds) if controllers else None
         self.requests = RequestLog()
