@@ -54,3 +54,32 @@ def kubectl() -> str:
     if path is None:
         pytest.skip("kubectl is not installed on this machine")
     return path
+
+
+# --- the living sandbox world (controllers, webhooks, emulated istiods) ------------------------
+
+
+@pytest.fixture
+def seed_sandbox():  # type: ignore[no-untyped-def]
+    """A fresh sandbox with the field report's world (scenario ``seed-incident``, manual clock at
+    2023-10-27T06:00:00Z): both istiods Running and logging, gateways Ready, the revision tag's
+    webhook calling a Service that does not exist. Drive it with :func:`advance_world`."""
+    from runbook.sandbox import Sandbox
+
+    with Sandbox(scenario="seed-incident", clock="manual") as sb:
+        yield sb
+
+
+def advance_world(sb, seconds: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+    """Let a manual-clock sandbox's world move on: ``seconds`` of sandbox time pass (timers fire in
+    order: pod starts, ReplicaSet retries, istiod debounce), then queued controller work runs
+    until nothing is left — no sleeping."""
+    if seconds:
+        sb.advance(seconds)
+    sb.settle()
+
+
+@pytest.fixture
+def world_settle():  # type: ignore[no-untyped-def]
+    """:func:`advance_world` as a fixture: ``world_settle(sb, 0.2)``."""
+    return advance_world
