@@ -108,6 +108,10 @@ SELECTABLE_FIELDS: dict[str, frozenset[str]] = {
 _FIELD_PATHS = {("events", "source"): "source.component",
                 **{(EVENTS_V1.key, f): path for f, path in convert.FIELD_PATHS.items()}}
 
+#: served for ``kubectl auth can-i`` only (create, answered by the server; never stored)
+SELF_SUBJECT_ACCESS_REVIEWS = ResourceKind("authorization.k8s.io", "v1", "SelfSubjectAccessReview",
+                                           "selfsubjectaccessreviews", False, verbs=("create",))
+
 #: the largest request body kube-apiserver reads (``MaxRequestBodyBytes``, 3 MiB)
 MAX_BODY = 3 * 1024 * 1024
 
@@ -189,7 +193,7 @@ class Cluster:
     def __init__(self, clock: Clock, history: int = DEFAULT_HISTORY) -> None:
         self.clock = clock
         self.store = Store(clock, history=history)
-        self.kinds = KindRegistry(BUILTIN_KINDS)
+        self.kinds = KindRegistry((*BUILTIN_KINDS, SELF_SUBJECT_ACCESS_REVIEWS))
         self.admission = AdmissionChain()
         self.work = WorkQueue()
         self.logs = PodLogs()

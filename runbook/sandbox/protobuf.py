@@ -1,7 +1,8 @@
 """Decoding the Kubernetes protobuf encoding, for the few kinds kubectl's generators send in it.
 
 kubectl 1.32 sends ``Content-Type: application/vnd.kubernetes.protobuf`` when it creates built-in
-objects with its typed clients (``kubectl create namespace|configmap|secret|serviceaccount``);
+objects with its typed clients (``kubectl create namespace|configmap|secret|serviceaccount``,
+``kubectl auth can-i``);
 ``apply`` and the Python client send JSON. The encoding is the ``k8s\\x00`` magic followed by a
 ``runtime.Unknown`` message whose ``raw`` field holds the object as the Go type's generated
 protobuf message (field numbers from ``k8s.io/api/core/v1/generated.proto`` and
@@ -48,6 +49,12 @@ _OBJECT_REF: Schema = {1: ("kind", "string", False), 2: ("namespace", "string", 
                        5: ("apiVersion", "string", False)}
 _LOCAL_REF: Schema = {1: ("name", "string", False)}
 
+_RESOURCE_ATTRIBUTES: Schema = {
+    1: ("namespace", "string", False), 2: ("verb", "string", False), 3: ("group", "string", False),
+    4: ("version", "string", False), 5: ("resource", "string", False),
+    6: ("subresource", "string", False), 7: ("name", "string", False)}
+_NON_RESOURCE_ATTRIBUTES: Schema = {1: ("path", "string", False), 2: ("verb", "string", False)}
+
 #: kind -> message schema of the object
 KINDS: dict[str, Schema] = {
     "Namespace": {1: ("metadata", _OBJECT_META, False),
@@ -61,6 +68,10 @@ KINDS: dict[str, Schema] = {
     "ServiceAccount": {1: ("metadata", _OBJECT_META, False), 2: ("secrets", _OBJECT_REF, True),
                        3: ("imagePullSecrets", _LOCAL_REF, True),
                        4: ("automountServiceAccountToken", "bool", False)},
+    # kubectl auth can-i (k8s.io/api/authorization/v1/generated.proto)
+    "SelfSubjectAccessReview": {1: ("metadata", _OBJECT_META, False), 2: ("spec", {
+        1: ("resourceAttributes", _RESOURCE_ATTRIBUTES, False),
+        2: ("nonResourceAttributes", _NON_RESOURCE_ATTRIBUTES, False)}, False)},
 }
 
 

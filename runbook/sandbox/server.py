@@ -35,7 +35,7 @@ from aiohttp import web
 
 from runbook.kinds import NAMESPACES, PODS, ResourceKind
 from runbook.sandbox import discovery, printing, protobuf, status
-from runbook.sandbox.cluster import MAX_BODY, Cluster, RequestContext
+from runbook.sandbox.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
 from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
 from runbook.sandbox.logs import LogLine
 from runbook.sandbox.status import ApiError
@@ -170,6 +170,8 @@ class ApiServer:
             return self._discovery(request, parts), ""
         route = self._route(request, parts)
         request[VERB] = route.verb
+        if route.kind.key == SELF_SUBJECT_ACCESS_REVIEWS.key:
+            return await self._access_review(request, route, user), route.verb
         self._authorize(route, user)
         await self._faults(request, route)
         ctx = _context(request, user)
@@ -210,10 +212,31 @@ class ApiServer:
             raise status.method_not_supported(kind, verb)
         return Route(kind, version, namespace, name, sub, verb)
 
+    def allowed(self, user: str, verb: str) -> bool:
+        """The sandbox's whole authorization policy: the read-only user may not write."""
+        return not (user in self.users.readonly and verb in _WRITE_VERBS)
+
     def _authorize(self, route: Route, user: str) -> None:
-        if user in self.users.readonly and route.verb in _WRITE_VERBS:
+        if not self.allowed(user, route.verb):
             raise status.rbac_forbidden(route.kind, route.name, user, route.verb, route.namespace,
                                         route.subresource)
+
+    async def _access_review(self, request: web.Request, route: Route, user: str
+                             ) -> web.StreamResponse:
+        """``kubectl auth can-i``: a SelfSubjectAccessReview answered from :meth:`allowed`."""
+        if route.verb != "create" or route.name is not None:
+            raise status.method_not_supported(route.kind, route.verb)
+        review = _decode_json(await _read_body(request), request)
+        if not isinstance(review, dict) or not isinstance(review.get("spec"), dict):
+            raise status.bad_request("the body must be a SelfSubjectAccessReview with a spec")
+        attrs = review["spec"].get("resourceAttributes") or review["spec"].get(
+            "nonResourceAttributes") or {}
+        verb = str(attrs.get("verb", ""))
+        allowed = self.allowed(user, verb)
+        review["status"] = {"allowed": allowed,
+                            "reason": "the sandbox user may do this" if allowed else ""}
+        review.setdefault("metadata", {})["creationTimestamp"] = None
+        return _json(review, code=201)
 
     async def _faults(self, request: web.Request, route: Route) -> None:
         fired = self.faults.pick(route.verb, route.kind.plural, route.kind.key, route.namespace,

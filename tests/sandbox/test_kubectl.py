@@ -207,3 +207,11 @@ def test_kubectl_create_sends_protobuf_for_a_few_kinds(kube: KubectlRunner, sand
     assert sandbox.store.get("serviceaccounts", "demo", "robot") is not None
     refused = kube("create", "deployment", "web", "--image=nginx", "-n", "demo", check=False)
     assert refused.returncode != 0 and "protobuf bodies of kind Deployment" in refused.stderr
+
+
+def test_auth_can_i(kube: KubectlRunner) -> None:
+    assert kube("auth", "can-i", "patch", "mutatingwebhookconfigurations").stdout.strip() == "yes"
+    ro = kube("--context", "sandbox-readonly", "auth", "can-i", "delete", "rs", "-n", "default",
+              check=False)
+    assert (ro.returncode, ro.stdout.strip()) == (1, "no")
+    assert kube("--context", "sandbox-readonly", "auth", "can-i", "list", "pods").stdout.strip() == "yes"
