@@ -15,7 +15,7 @@ fails, and does nothing when the plan would change nothing (the cluster is alrea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from runbook.errors import RunbookError
@@ -60,14 +60,14 @@ def alternative_fix(findings: Iterable[Finding], namespace: str | None = None,
     return None
 
 
-def recreate_suggestion(namespace: str, method: str = "rollout-restart",
-                        findings: Iterable[Finding] = ()) -> FixSuggestion:
-    """The diagnosis' recreate proposal for ``namespace`` (MR107), or a new one for all of its
-    Deployments; ``method`` chosen either way."""
-    for f in fixable(findings):
-        assert f.fix is not None
-        if f.fix.action == "recreate-workloads" and f.fix.params.get("namespace") == namespace:
-            return choose(f.fix, method)
+def recreate_suggestion(namespace: str, method: str = "rollout-restart") -> FixSuggestion:
+    """Recreate every Deployment of ``namespace`` (what ``kubectl rollout restart deployment -n``
+    does, or the field report's ``kubectl delete rs --all``).
+
+    The whole namespace rather than the Deployments a diagnosis listed (MR107): a fix of injection
+    concerns every pod of the namespace, and a diagnosis made seconds after an apply may not have
+    seen every ReplicaSet fail yet.
+    """
     command = (f"kubectl rollout restart deployment -n {namespace}" if method == "rollout-restart"
                else f"kubectl delete rs -n {namespace} --all")
     return FixSuggestion("recreate-workloads", {"namespace": namespace, "method": method},
@@ -169,7 +169,7 @@ def run_fix(cluster: Cluster, fix: Finding | FixSuggestion | None, *, apply: boo
     if not attempt.dry_run.ok:
         return attempt
     if not apply:
-        attempt.note = "apply_fixes is False"
+        attempt.note = "preview only: applying was not asked for"
         return attempt
     try:
         attempt.applied = attempt.plan.apply(cluster, confirm=confirm, audit=audit)
@@ -178,26 +178,31 @@ def run_fix(cluster: Cluster, fix: Finding | FixSuggestion | None, *, apply: boo
     return attempt
 
 
-def first_namespace(finding: Finding | None, default: str | None = None) -> str | None:
-    """The namespace whose workloads a fix is for: the finding's first, else ``default``."""
-    if finding is not None and finding.namespaces:
-        return finding.namespaces[0]
-    return default
+def recreate_reason(findings: Iterable[Finding], namespace: str, *, fix_applied: bool = False
+                    ) -> str | None:
+    """Why the workloads of ``namespace`` should be recreated now, or None when nothing says so.
 
-
-def plans_applied(attempts: Sequence[FixAttempt]) -> list[FixPlan]:
-    """The plans of the attempts that applied (what an undo would revert, newest last)."""
-    return [a.plan for a in attempts if a.plan is not None and a.status == "applied"]
+    Pods are injected only when they are created, so: a fix that changes injection was just
+    applied, or the diagnosis asks for it (MR107: ReplicaSets still short of pods; IST0158: pods
+    carry the sidecar of another revision than the namespace injects now). Recreating without a
+    reason is churn (a rollout of every Deployment) that a second run of a notebook must not cause.
+    """
+    if fix_applied:
+        return "a fix was applied: pods get the corrected injection only when they are created"
+    for f in fixable(findings):
+        assert f.fix is not None
+        if f.fix.action == "recreate-workloads" and f.fix.params.get("namespace") == namespace:
+            return f"{f.code}: {f.message}"
+    return None
 
 
 __all__ = [
     "ATTEMPT_STATUSES",
     "FixAttempt",
     "alternative_fix",
-    "first_namespace",
     "fixable",
-    "plans_applied",
     "proposed_fix",
+    "recreate_reason",
     "recreate_suggestion",
     "run_fix",
 ]

@@ -36,6 +36,7 @@ import jsonpatch
 import yaml
 
 from runbook.errors import (
+    AlreadyExists,
     ClusterError,
     ConcurrentChange,
     ConfirmationRequired,
@@ -49,6 +50,7 @@ from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
 from runbook.kube.objects import comparable
+from runbook.wellknown import DEPLOYMENT_REVISION_ANNOTATION
 
 
 def object_label(kind: ResourceKind, namespace: str | None, name: str) -> str:
@@ -344,10 +346,59 @@ class FixPlan:
         (audit or AuditLog()).append(rec)
 
 
+#: how often a step is re-sent when only the object's status moved on (controllers write status
+#: of Deployments and ReplicaSets many times a second during a rollout)
+_STATUS_ONLY_RETRIES = 5
+
+#: annotations that controllers write on the objects they manage: never part of a configuration
+#: (the Deployment controller numbers rollouts with the first one; kube-controller-manager's
+#: deployment/util ``SetNewReplicaSetAnnotations``). A fix keeps their current values.
+CONTROLLER_ANNOTATIONS: tuple[str, ...] = (
+    DEPLOYMENT_REVISION_ANNOTATION,
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+)
+
+
+def _configuration(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`comparable` without the controllers' annotations: what a person configured."""
+    out = comparable(obj)
+    annotations = ((out or {}).get("metadata") or {}).get("annotations")
+    if annotations:
+        for key in CONTROLLER_ANNOTATIONS:
+            annotations.pop(key, None)
+        if not annotations:
+            del out["metadata"]["annotations"]  # type: ignore[index]
+    return out
+
+
 def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
           wanted: dict[str, Any] | None, *, dry_run: bool, undo: bool = False
           ) -> dict[str, Any] | None:
-    """Make the server hold ``wanted`` where it held ``current``, guarded by current's rv."""
+    """Make the server hold ``wanted`` where it held ``current``, guarded by current's rv.
+
+    A 409 whose cause is only a newer ``status`` (or other server-owned fields, or the
+    controllers' annotations: a controller's write bumps the resourceVersion too) is not somebody
+    else's change of the configuration: the object is read again and, if its configuration is
+    still exactly ``current``'s, the step is re-sent against the new resourceVersion. Any other
+    difference is a concurrent change and the Conflict stands.
+    """
+    for attempt in range(_STATUS_ONLY_RETRIES):
+        try:
+            return _send_once(cluster, step, current, wanted, dry_run=dry_run)
+        except Conflict as exc:
+            if current is None or isinstance(exc, AlreadyExists) or attempt == _STATUS_ONLY_RETRIES - 1:
+                raise
+            fresh = cluster.get(step.kind, step.name, step.namespace)
+            if _configuration(fresh) != _configuration(current):
+                raise
+            current = fresh
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _send_once(cluster: Cluster, step: Step, current: dict[str, Any] | None,
+               wanted: dict[str, Any] | None, *, dry_run: bool) -> dict[str, Any] | None:
     if wanted is None:
         if current is None:
             return None
@@ -357,7 +408,17 @@ def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
     body = comparable(wanted) or {}
     if current is None:
         return cluster.create(step.kind, body, step.namespace, dry_run=dry_run)
-    body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+    meta = body.setdefault("metadata", {})
+    meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+    # the controllers' annotations stay as the server has them (an undo must not rewind them)
+    now = (current["metadata"].get("annotations") or {})
+    kept = {key: now[key] for key in CONTROLLER_ANNOTATIONS if key in now}
+    annotations = {key: v for key, v in (meta.get("annotations") or {}).items()
+                   if key not in CONTROLLER_ANNOTATIONS} | kept
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
     if "status" in current:
         body["status"] = current["status"]
     return cluster.replace(step.kind, body, dry_run=dry_run)

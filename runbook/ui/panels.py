@@ -40,6 +40,7 @@ from runbook.fix.flow import (
     FixAttempt,
     fixable,
     proposed_fix,
+    recreate_reason,
     recreate_suggestion,
     run_fix,
 )
@@ -114,6 +115,7 @@ class FixPanel(widgets.VBox):
         self._entries: list[tuple[Finding | None, FixSuggestion]] = []
         self._choice: TargetChoice | None = None
         self._expected_revision: str | None = None
+        self._fix_applied = False  # a fix other than recreating was applied from this panel
         self._last_namespace: str | None = None
 
         self.header = widgets.HTML()
@@ -322,9 +324,9 @@ class FixPanel(widgets.VBox):
         ns = self._target_namespace()
         if not ns:
             raise RunbookError("no namespace to recreate", hint="pass namespace= to the panel")
-        wanted = recreate_suggestion(ns, method, self.findings)
-        index = next((i for i, (_f, s) in enumerate(self._entries)
-                      if s.action == "recreate-workloads" and s.params.get("namespace") == ns), None)
+        wanted = recreate_suggestion(ns, method)
+        index = next((i for i, (f, s) in enumerate(self._entries) if f is None
+                      and s.action == "recreate-workloads" and s.params.get("namespace") == ns), None)
         if index is None:
             self._entries.append((None, wanted))
             index = len(self._entries) - 1
@@ -348,6 +350,7 @@ class FixPanel(widgets.VBox):
         if sel is not None:
             finding, suggestion = sel
             if suggestion.action != "recreate-workloads":
+                self._fix_applied = True
                 self._expected_revision = _reaches(self.suggestion() or suggestion)
             ns = finding.namespaces[0] if finding is not None and finding.namespaces else \
                 suggestion.params.get("namespace")
@@ -377,13 +380,13 @@ class FixPanel(widgets.VBox):
             return attempt
         return self.run(finding, apply=apply, confirm=confirm)
 
-    def run(self, fix: Finding | FixSuggestion, *, apply: bool = False,
+    def run(self, fix: Finding | FixSuggestion | None, *, apply: bool = False,
             confirm: str | None = None, choice: str | None = None) -> FixAttempt:
         """Preview, dry-run and (``apply``) apply one fix; select it in the panel; display the
         records in the cell. Never raises for a refusal: see ``attempt.error``."""
         suggestion = fix.fix if isinstance(fix, Finding) else fix
         index = next((i for i, (f, s) in enumerate(self._entries)
-                      if (f is fix) or (s is suggestion)), None)
+                      if fix is not None and (f is fix or s is suggestion)), None)
         if index is None and suggestion is not None:
             self._entries.append((fix if isinstance(fix, Finding) else None, suggestion))
             index = len(self._entries) - 1
@@ -404,15 +407,29 @@ class FixPanel(widgets.VBox):
         return attempt
 
     def recreate(self, namespace: str | None = None, method: str = "rollout-restart", *,
-                 apply: bool = True) -> FixAttempt:
+                 apply: bool = True, only_if_needed: bool = False) -> FixAttempt:
         """Recreate the namespace's workloads without clicks (``rollout-restart`` preferred;
-        ``delete-replicasets`` is the field report's way) — previewed, dry-run, applied."""
+        ``delete-replicasets`` is the field report's way) — previewed, dry-run, applied.
+
+        Args:
+            only_if_needed: do nothing (and say why) unless a fix was applied from this panel or
+                the diagnosis asks for recreating (:func:`runbook.fix.flow.recreate_reason`) —
+                so that running a notebook again does not restart everything again.
+        """
         ns = namespace or self._target_namespace()
         if not ns:
             raise RunbookError("no namespace to recreate", hint="pass namespace=")
         self._last_namespace = ns
-        return self.run(recreate_suggestion(ns, method, self.findings), apply=apply,
-                        choice=method)
+        if only_if_needed:
+            reason = recreate_reason(self.findings, ns, fix_applied=self._fix_applied)
+            if reason is None:
+                attempt = FixAttempt(None, note=f"no reason to recreate the workloads in {ns}: "
+                                                "no fix was applied here and the diagnosis reports "
+                                                "no pod missing or with a stale sidecar")
+                self.emit(render_note(attempt.summary(), ok=True), to_cell=True)
+                return attempt
+            self.emit(render_note(f"Recreate the workloads in {ns}", [reason]), to_cell=True)
+        return self.run(recreate_suggestion(ns, method), apply=apply, choice=method)
 
     def wait_for_rollout(self, namespace: str | None = None, *, timeout: float | None = None,
                          expected_revision: str | None = None, to_cell: bool = True) -> Rollout:

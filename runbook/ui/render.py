@@ -176,12 +176,31 @@ def render_plan(plan: FixPlan) -> Record:
     facts = [f"context: {plan.context} ({plan.server})", confirm,
              *([f"why: {plan.rationale}"] if plan.rationale else []), undo]
     diff = plan.diff()
+    sections = command_sections(plan, "apply")
     text = [*(f"  {f}" for f in facts), *(f"  {s}" for s in steps), "",
             diff or "(no change: the cluster already matches)", "",
-            commands_text(plan.kubectl())]
+            *(commands_text(c, h) for h, c in sections)]
     parts = [_list(facts), "<b>Steps</b>" + _list(steps), "<b>Diff</b>" + diff_html(diff),
-             commands_html(plan.kubectl())]
+             *(commands_html(c, h) for h, c in sections)]
     return _make(f"Preview: {plan.title}", None, text, parts)
+
+
+def command_sections(plan: FixPlan, action: str) -> list[tuple[str, list[str]]]:
+    """The commands that do by hand what ``action`` (apply, dry-run, undo) of ``plan`` does.
+
+    For an apply, the usual tool's command (``istioctl tag set``, ``kubectl rollout restart``)
+    comes first and the exact per-object ``kubectl`` commands after it, as an alternative — not
+    as further steps to run.
+    """
+    steps = [s.kubectl() for s in plan.steps]
+    if action == "dry-run":
+        return [("Equivalent commands (server-side dry run)", plan.kubectl(dry_run=True))]
+    if action == "undo":
+        return [("To revert by hand", plan.undo_kubectl())]
+    if plan.extra_commands:
+        return [("Equivalent command", list(plan.extra_commands)),
+                ("or exactly what is sent, object by object", steps)]
+    return [("Equivalent commands", steps)]
 
 
 def render_result(result: PlanResult, plan: FixPlan | None = None,
@@ -192,19 +211,12 @@ def render_result(result: PlanResult, plan: FixPlan | None = None,
     ok = result.ok
     title = f"{word}: {result.plan}" if ok else f"{result.action} of {result.plan}: NOT completed"
     steps = [f"{s.object}: {s.status}" + (f" — {s.detail}" if s.detail else "") for s in result.steps]
-    if plan is None:
-        cmds: list[str] = []
-    elif result.action == "dry-run":
-        cmds = plan.kubectl(dry_run=True)
-    elif result.action == "undo":
-        cmds = plan.undo_kubectl()
-    else:
-        cmds = plan.kubectl()
+    sections = command_sections(plan, result.action) if plan is not None else []
     audit = audit_lines(result.audit, audit_path)
-    text = [f"  context: {result.context}", *(f"  {s}" for s in steps), commands_text(cmds),
-            audit.text if result.audit else ""]
+    text = [f"  context: {result.context}", *(f"  {s}" for s in steps),
+            *(commands_text(c, h) for h, c in sections), audit.text if result.audit else ""]
     parts = [f"<div>context: <code>{_e(result.context)}</code></div>", _list(steps),
-             commands_html(cmds), audit.html if result.audit else ""]
+             *(commands_html(c, h) for h, c in sections), audit.html if result.audit else ""]
     return _make(title, ok, text, parts)
 
 
@@ -266,10 +278,11 @@ def render_rollout(rollout: Rollout, timeout: float, expected_revision: str | No
     revs = sorted({str(r) for r in rollout.pods["revision"].dropna()}) if not rollout.pods.empty else []
     if expected_revision and rollout.ok:
         if revs == [expected_revision]:
-            notes.append(f"every pod was injected by revision {expected_revision}, as expected")
+            notes.append(f"every pod was injected by revision {expected_revision}: the revision "
+                         "whose istiod the applied fix's target reaches")
         else:
-            notes.append(f"expected sidecars of revision {expected_revision}, found "
-                         f"{', '.join(revs) or 'none'}")
+            notes.append(f"the applied fix's target reaches revision {expected_revision}, but the "
+                         f"pods carry sidecars of {', '.join(revs) or 'none'}")
     ok = rollout.ok and (not expected_revision or revs == [expected_revision])
     cmds = rollout_commands(rollout.namespace, rollout.deployments["deployment"], timeout)
     table_cols = ["pod", "deployment", "ready", "status", "restarts", "revision", "proxy_image"]
@@ -306,6 +319,7 @@ def render_check(check: ExerciseCheck, *, headless: bool = False) -> Record:
 __all__ = [
     "Record",
     "audit_lines",
+    "command_sections",
     "commands_html",
     "commands_text",
     "diff_html",

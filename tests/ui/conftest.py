@@ -40,7 +40,7 @@ def bare(**kwargs: Any) -> Sandbox:
 
 
 @pytest.fixture
-def seed_sandbox() -> Iterator[Sandbox]:
+def bare_sandbox() -> Iterator[Sandbox]:
     with bare(scenario="empty", clock="manual") as sb:
         yield sb
 
@@ -51,9 +51,9 @@ def _connect(sb: Sandbox, context: str = "sandbox") -> Cluster:
 
 
 @pytest.fixture
-def cluster(seed_sandbox: Sandbox) -> Iterator[Cluster]:
+def cluster(bare_sandbox: Sandbox) -> Iterator[Cluster]:
     """The sandbox with the seed's namespaces, webhook configurations and bookinfo Deployments."""
-    c = _connect(seed_sandbox)
+    c = _connect(bare_sandbox)
     for m in load_manifests(SEED_DIR / "00-namespaces.yaml") + load_manifests(SEED_DIR / "30-webhooks.yaml"):
         kind = k.default_registry().by_kind(m.obj["apiVersion"], m.obj["kind"])
         assert kind is not None
@@ -64,9 +64,9 @@ def cluster(seed_sandbox: Sandbox) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def readonly(seed_sandbox: Sandbox, cluster: Cluster) -> Iterator[Cluster]:
+def readonly(bare_sandbox: Sandbox, cluster: Cluster) -> Iterator[Cluster]:
     """The same sandbox through context ``sandbox-readonly`` (403 on every write)."""
-    c = _connect(seed_sandbox, "sandbox-readonly")
+    c = _connect(bare_sandbox, "sandbox-readonly")
     yield c
     c.close()
 

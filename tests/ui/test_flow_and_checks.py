@@ -33,8 +33,9 @@ def test_the_proposal_is_the_error_fix_and_the_alternative_the_tag(
     alt = alternative_fix(findings, NS, besides=proposal)
     assert alt is not None and alt.code == "MR106" and alt.fix is not None
     assert alt.fix.params["revision"] == "1-18-5"
-    rec = recreate_suggestion(NS, "delete-replicasets", findings)
-    assert rec.params["method"] == "delete-replicasets" and len(rec.params["deployments"]) == 6
+    rec = recreate_suggestion(NS, "delete-replicasets")
+    assert dict(rec.params) == {"namespace": NS, "method": "delete-replicasets"}  # all Deployments
+    assert rec.command == f"kubectl delete rs -n {NS} --all"
 
 
 def test_after_the_report_fix_only_the_tag_repoint_is_left(upstream: Path) -> None:

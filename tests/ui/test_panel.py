@@ -196,7 +196,7 @@ def test_apply_offers_recreate_then_wait(
 
 
 def test_recreate_by_deleting_replicasets_is_explained_and_not_undoable(
-        cluster: Cluster, seed_sandbox: Sandbox, diagnosis: tuple[Inventory, list[Finding]],
+        cluster: Cluster, bare_sandbox: Sandbox, diagnosis: tuple[Inventory, list[Finding]],
         audit: AuditLog) -> None:
     dep = cluster.get(k.DEPLOYMENTS, "details-v1", NS)
     cluster.create(k.REPLICA_SETS, {
@@ -219,7 +219,7 @@ def test_recreate_by_deleting_replicasets_is_explained_and_not_undoable(
 
 
 def test_partial_apply_names_completed_steps_and_undo_reverts_them(
-        cluster: Cluster, seed_sandbox: Sandbox, diagnosis: tuple[Inventory, list[Finding]],
+        cluster: Cluster, bare_sandbox: Sandbox, diagnosis: tuple[Inventory, list[Finding]],
         audit: AuditLog) -> None:
     second = "istio-revision-tag-prod-canary-2"
     cluster.create(k.MUTATING_WEBHOOKS, {
@@ -230,14 +230,14 @@ def test_partial_apply_names_completed_steps_and_undo_reverts_them(
     _select(panel, "MR106")
     panel.preview_button.click()
     assert panel.plan is not None and len(panel.plan.steps) == 2
-    seed_sandbox.faults.add(Fault(action="error", verb="update", name=second, status=500))
+    bare_sandbox.faults.add(Fault(action="error", verb="update", name=second, status=500))
     panel.confirm.value = "sandbox"
     panel.apply_button.click()
     text = _last(panel)
     assert text.startswith("✗ apply refused: ") and f"completed: MutatingWebhookConfiguration/{TAG}" in text
     assert f"MutatingWebhookConfiguration/{second}: failed" in text
     assert not panel.undo_button.disabled
-    seed_sandbox.faults.clear()
+    bare_sandbox.faults.clear()
     panel.undo_button.click()
     assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
     assert targets(cluster, second) == ["istio-system/istiod-1-18-5"] * 2
@@ -272,7 +272,7 @@ def test_headless_without_apply_previews_and_dry_runs_only(
     printed = capsys.readouterr().out  # outside Jupyter display() prints the text records
     assert "Preview: Retarget istio-revision-tag-prod-canary" in printed
     assert "+      namespace: istio-canary" in printed and "--dry-run=server" in printed
-    assert "not applied (apply_fixes is False)" in printed
+    assert "not applied (preview only: applying was not asked for)" in printed
 
 
 def test_headless_apply_then_recreate(
@@ -313,3 +313,34 @@ def test_headless_when_already_fixed_says_so(upstream: Any, cluster: Cluster, au
     assert attempt.status == "nothing-to-do" and attempt.ok
     assert "nothing blocks pod creation" in capsys.readouterr().out
     assert audit.read() == []
+
+
+def test_status_written_by_a_controller_is_no_concurrent_change(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    panel.select_recreate()
+    # what the Deployment controller does meanwhile: status and its revision annotation
+    for name in ("details-v1", "ratings-v1"):
+        cluster.patch(k.DEPLOYMENTS, name, {"status": {"observedGeneration": 1, "replicas": 0}},
+                      NS, subresource="status")
+        cluster.patch(k.DEPLOYMENTS, name, {"metadata": {"annotations": {
+            "deployment.kubernetes.io/revision": "2"}}}, NS)
+    panel.apply_button.click()
+    assert _last(panel).startswith("✓ Applied: Rollout restart of 6"), _last(panel)
+    details = cluster.get(k.DEPLOYMENTS, "details-v1", NS)
+    assert details["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert RESTARTED in details["spec"]["template"]["metadata"]["annotations"]
+    # the controller numbers the rollout; undo puts the template back and keeps its number
+    cluster.patch(k.DEPLOYMENTS, "details-v1", {"metadata": {"annotations": {
+        "deployment.kubernetes.io/revision": "3"}}}, NS)
+    panel.undo_button.click()
+    assert _last(panel).startswith("✓ Undone"), _last(panel)
+    details = cluster.get(k.DEPLOYMENTS, "details-v1", NS)
+    assert RESTARTED not in (details["spec"]["template"]["metadata"].get("annotations") or {})
+    assert details["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    # while a change of the configuration by someone else is still refused
+    panel.select_recreate()
+    cluster.patch(k.DEPLOYMENTS, "details-v1", {"spec": {"replicas": 2}}, NS)
+    panel.apply_button.click()
+    assert _last(panel).startswith("✗ apply refused: ") and "changed by someone else" in _last(panel)
+    assert cluster.get(k.DEPLOYMENTS, "details-v1", NS)["spec"]["replicas"] == 2
