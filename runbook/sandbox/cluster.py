@@ -65,11 +65,11 @@ from runbook.sandbox.store import (
     DEFAULT_HISTORY,
     GENERATION_KINDS,
     Change,
+    Entry,
     Obj,
     PreconditionFailed,
     Store,
     StoreKeyError,
-    _Entry,
     copy_object,
 )
 from runbook.sandbox.work import WorkQueue
@@ -152,7 +152,7 @@ class ListPage:
     """One page of a list: the entries (object + cached JSON) and the list metadata."""
 
     kind: ResourceKind
-    entries: list[_Entry]
+    entries: list[Entry]
     resource_version: str
     continue_token: str = ""
     remaining: int | None = None
@@ -277,7 +277,7 @@ class Cluster:
             list_rv = store.resource_version
             if continue_token:
                 list_rv, after = self._decode_continue(kind, continue_token)
-            entries: list[_Entry] = []
+            entries: list[Entry] = []
             last: tuple[str, str] | None = None
             more = False
             for key, entry in store.scan(kind.key, namespace, after):

@@ -90,8 +90,8 @@ class Change:
     rv: int
 
 
-class _Entry:
-    """A stored object and its serialized JSON, made on first need."""
+class Entry:
+    """A stored object and its serialized JSON (``raw``, made on first need and kept)."""
 
     __slots__ = ("_raw", "obj")
 
@@ -135,7 +135,7 @@ class Store:
         self.lock = threading.RLock()
         self._history_size = history
         self._rv = 0
-        self._objects: dict[str, dict[Key, _Entry]] = {}
+        self._objects: dict[str, dict[Key, Entry]] = {}
         self._sorted: dict[str, list[Key]] = {}  # kind -> keys in (namespace, name) order
         self._dirty: set[str] = set()  # kinds whose sorted key list must be rebuilt
         self._history: dict[str, deque[Change]] = {}
@@ -194,7 +194,7 @@ class Store:
             return [e.obj for _, e in self.scan(kind, namespace)]
 
     def scan(self, kind: str, namespace: str | None = None, after: Key | None = None
-             ) -> Iterator[tuple[Key, _Entry]]:
+             ) -> Iterator[tuple[Key, Entry]]:
         """Entries in (namespace, name) order, starting after ``after``; hold :attr:`lock`.
 
         This is the paginated list's engine: the sorted key list is rebuilt only after writes
@@ -370,7 +370,7 @@ class Store:
         else:
             if key not in objs:
                 self._dirty.add(kind)
-            objs[key] = _Entry(obj)
+            objs[key] = Entry(obj)
             self._by_uid[uid] = where
             for ref in obj["metadata"].get("ownerReferences") or ():
                 self._dependents.setdefault(ref.get("uid", ""), set()).add(where)
