@@ -3,7 +3,6 @@ tests/conftest.py, for everyone)."""
 
 from __future__ import annotations
 
-import inspect
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -18,13 +17,8 @@ from runbook.sandbox import Sandbox
 
 def bare_sandbox(**kwargs: Any) -> Sandbox:
     """A sandbox without the emulated controllers, webhooks and istiods: the API server core alone,
-    so that tests of API semantics see only what their own requests did.
-
-    (``controllers=`` arrives with the controllers task; until then every sandbox is bare.)
-    """
-    if "controllers" in inspect.signature(Sandbox.__init__).parameters:
-        kwargs["controllers"] = False
-    return Sandbox(**kwargs)
+    so that tests of API semantics see only what their own requests did."""
+    return Sandbox(controllers=False, **kwargs)
 
 
 @pytest.fixture
