@@ -90,10 +90,22 @@ def parse_manifests(text: str, source: str = "<text>") -> list[Manifest]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        if mark is not None:
+            where += f" (document {_document_at(text, mark.line)})"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ManifestError(f"{source}: invalid YAML at {where}: {problem}",
                             hint="fix the file and run again; nothing was applied") from None
     return out
+
+
+def _document_at(text: str, line: int) -> int:
+    """1-based number of the YAML document that holds 0-based ``line`` (``---`` separators)."""
+    lines = text.splitlines()
+    separators = [i for i, ln in enumerate(lines[: line + 1]) if ln.startswith("---")]
+    # a separator with only blank or comment lines before it opens the first document
+    leading = bool(separators) and all(not ln.strip() or ln.lstrip().startswith("#")
+                                       for ln in lines[: separators[0]])
+    return len(separators) - int(leading) + 1
 
 
 def _objects(obj: Any, source: str, doc: int, line: int) -> Iterator[Manifest]:

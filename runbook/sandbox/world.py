@@ -70,7 +70,9 @@ class World:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ran = clock.run_due() + work.run_pending()
-            if ran == 0 and work.idle:
+            due = clock.next_due()
+            # the controller thread may have queued a timer meanwhile: due ones are ours too
+            if ran == 0 and work.idle and (due is None or due > clock.time()):
                 return
 
     def reset(self) -> None:
