@@ -19,9 +19,10 @@ namespace's workloads and then to wait for the rollout (pods table with the inje
 The panel only holds widget state: plans, dry runs, applies, undos, choices and checks are
 :mod:`runbook.fix`; waiting is :func:`runbook.mesh.rollout.wait_for_rollout`; records are
 :mod:`runbook.ui.render`. Every action appends a :class:`~runbook.ui.render.Record` (plain text and
-HTML) to the log *and* to :attr:`FixPanel.records`; the headless methods (:meth:`apply_proposed`,
-:meth:`run`, :meth:`recreate`, :meth:`wait_for_rollout`) also display it in the cell's output, so
-an exported report shows what was done without widget state (papermill#400). Refusals and
+HTML) to :attr:`FixPanel.records` and shows it: button clicks in the log below the buttons, the
+headless methods (:meth:`apply_proposed`, :meth:`run`, :meth:`recreate`,
+:meth:`wait_for_rollout`) in the cell's output, so that an exported report shows what was done
+without widget state (papermill#400). Refusals and
 failures are one line in the log, never a traceback.
 """
 
@@ -254,12 +255,17 @@ class FixPanel(widgets.VBox):
     # ------------------------------------------------------------------ records
 
     def emit(self, record: Record, *, to_cell: bool = False) -> Record:
-        """Keep ``record``, append it to the log widget, and (``to_cell``) display it in the
-        running cell's output."""
+        """Keep ``record`` and show it: in the running cell's output (``to_cell``: the headless
+        methods) or in the log widget (button clicks, which run outside any cell).
+
+        Never both: an exported report renders the log widget's saved contents too, and would
+        show every headless record twice.
+        """
         self.records.append(record)
-        self.log_output.outputs = (*self.log_output.outputs, record.output())
         if to_cell:
             display(record)
+        else:
+            self.log_output.outputs = (*self.log_output.outputs, record.output())
         return record
 
     def _clicked(self, action: str, fn: Callable[[], object]) -> Callable[[Any], None]:

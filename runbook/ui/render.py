@@ -35,7 +35,8 @@ from runbook.mesh.rollout import Rollout
 _BOX = ("border:1px solid #d0d7de;border-radius:6px;padding:6px 10px;margin:4px 0;"
         "color:#1f2328;background:#ffffff;font-family:sans-serif;font-size:13px")
 _PRE = ("background:#f6f8fa;color:#1f2328;padding:6px;border-radius:4px;white-space:pre-wrap;"
-        "font-size:12px;margin:4px 0")
+        "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;"
+        "margin:4px 0")
 #: (text mark, html colour) per outcome
 _MARKS = {True: ("✓", "#1a7f37"), False: ("✗", "#cf222e"), None: ("•", "#57606a")}
 _DIFF_COLOURS = {"+": "background:#dafbe1;color:#116329", "-": "background:#ffebe9;color:#82071e",
