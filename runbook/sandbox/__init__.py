@@ -13,7 +13,9 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.cluster.work  WorkQueue for reconcile work (settle() waits for it)
     Sandbox.logs       PodLogs: append(namespace, pod, container, line, when)
     Sandbox.faults     FaultTable; Sandbox.requests: RequestLog
-    scenarios.register(name)   add a scenario loader
+    Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
+                       controllers=False) — see docs/sandbox.md "The living world"
+    scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
 """
 
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
@@ -25,6 +27,7 @@ from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, s
 from runbook.sandbox.sandbox import Sandbox
 from runbook.sandbox.status import ApiError
 from runbook.sandbox.store import Change, Store
+from runbook.sandbox.world import World
 
 __all__ = [
     "AdmissionChain",
@@ -42,6 +45,7 @@ __all__ = [
     "Sandbox",
     "SandboxInfo",
     "Store",
+    "World",
     "ensure_running",
     "find_running",
     "stop_running",
