@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from runbook.kinds import DEPLOYMENTS, PODS, REPLICA_SETS
+from runbook.sandbox.clock import Timer
 from runbook.sandbox.controllers.base import (
     ControllerContext,
     condition,
@@ -220,9 +221,12 @@ class DeploymentController:
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
         self.api = controller_context(COMPONENT)
+        self._deadlines: dict[tuple[str, str], tuple[float, Timer]] = {}
 
     def reset(self) -> None:
-        pass
+        for _, timer in self._deadlines.values():
+            timer.cancel()
+        self._deadlines.clear()
 
     # ------------------------------------------------------------------ events in
 
@@ -569,7 +573,17 @@ class DeploymentController:
         if since is None:
             return
         due = since + int(d["spec"].get("progressDeadlineSeconds", 600)) + 1
-        self.ctx.at(due, lambda: self.sync(key))
+        current_timer = self._deadlines.get(key)
+        if current_timer is not None:
+            if current_timer[0] == due and not current_timer[1].cancelled:
+                return  # one check per deadline is enough
+            current_timer[1].cancel()
+
+        def check() -> None:
+            self._deadlines.pop(key, None)
+            self.sync(key)
+
+        self._deadlines[key] = (due, self.ctx.at(due, check))
 
     def _cleanup(self, d: Obj, old_rs: list[Obj]) -> None:
         """``cleanupDeployment``: keep ``revisionHistoryLimit`` old, empty ReplicaSets."""
