@@ -191,7 +191,10 @@ def command_sections(plan: FixPlan, action: str) -> list[tuple[str, list[str]]]:
 
     For an apply, the usual tool's command (``istioctl tag set``, ``kubectl rollout restart``)
     comes first and the exact per-object ``kubectl`` commands after it, as an alternative — not
-    as further steps to run.
+    as further steps to run. The last section is always the per-object ``kubectl`` commands.
+
+    Returns:
+        (heading, commands) pairs, in display order.
     """
     steps = [s.kubectl() for s in plan.steps]
     if action == "dry-run":

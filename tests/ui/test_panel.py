@@ -344,3 +344,13 @@ def test_status_written_by_a_controller_is_no_concurrent_change(
     panel.apply_button.click()
     assert _last(panel).startswith("✗ apply refused: ") and "changed by someone else" in _last(panel)
     assert cluster.get(k.DEPLOYMENTS, "details-v1", NS)["spec"]["replicas"] == 2
+
+
+def test_a_diagnosis_without_fixes_gives_an_idle_panel(cluster: Cluster, audit: AuditLog) -> None:
+    panel = FixPanel(cluster, [], None, audit, namespace=NS)
+    assert panel.finding.options == () and panel.preview_button.disabled
+    assert "no finding proposes a fix" in panel.finding_info.value
+    panel.preview_button.click()  # a click on a disabled-looking button still says why, in one line
+    assert _last(panel) == "✗ preview refused: no fix selected"
+    attempt = panel.apply_proposed(confirm="sandbox")
+    assert attempt.status == "nothing-to-do" and audit.read() == []
