@@ -29,6 +29,7 @@ failures are one line in the log, never a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -169,7 +170,7 @@ class FixPanel(widgets.VBox):
             self.inventory = inventory
         self._entries = [(f, f.fix) for f in fixable(self.findings) if f.fix is not None]
         self.header.value = (
-            f"<b>Fix panel</b> — {self.cluster.describe()}: {len(self._entries)} fixable "
+            f"<b>Fix panel</b> — {escape(self.cluster.describe())}: {len(self._entries)} fixable "
             f"finding{'s' if len(self._entries) != 1 else ''} of {len(self.findings)}")
         self._set_options()
 
@@ -202,9 +203,9 @@ class FixPanel(widgets.VBox):
         if self._choice is not None:
             self.target.options = [(o.label, o.value) for o in self._choice.options]
             self.target.value = self._choice.selected
-            self.target.description = self._choice.title[:12]
             self.target.layout.display = None
-            self.target_help.value = f'<div style="color:#57606a">{self._choice.help}</div>'
+            self.target_help.value = (f'<div style="color:#57606a"><b>{escape(self._choice.title)}'
+                                      f'</b>: {escape(self._choice.help)}</div>')
         else:
             self.target.options = []
             self.target.layout.display = "none"
@@ -242,8 +243,8 @@ class FixPanel(widgets.VBox):
         self.confirm.layout.display = None if need else "none"
         self.confirm_help.value = (
             f'<div style="color:#9a6700">This changes cluster-scoped objects in context '
-            f'<b>{self.cluster.context}</b> ({self.cluster.server}): type the context name to '
-            f'enable Apply/Undo.</div>' if need else "")
+            f'<b>{escape(self.cluster.context)}</b> ({escape(self.cluster.server)}): type the '
+            f'context name to enable Apply/Undo.</div>' if need else "")
         ns = self._target_namespace()
         self.recreate_button.description = f"Recreate workloads in {ns}" if ns else "Recreate workloads"
         self.recreate_button.disabled = not (self.applied_plans and ns)
