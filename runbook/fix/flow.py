@@ -122,7 +122,7 @@ class FixAttempt:
         what = self.plan.title if self.plan else (self.suggestion.summary if self.suggestion else "")
         status = self.status
         if status == "nothing-to-do":
-            return f"nothing to fix: {self.note}" if self.note else "nothing to fix"
+            return self.note or "nothing to fix"
         if status == "no-change":
             return f"{what}: already done — the cluster already matches, nothing was sent"
         if status == "failed":
@@ -156,7 +156,7 @@ def run_fix(cluster: Cluster, fix: Finding | FixSuggestion | None, *, apply: boo
     suggestion = fix.fix if isinstance(fix, Finding) else fix
     attempt = FixAttempt(suggestion, finding)
     if suggestion is None:
-        attempt.note = "no finding proposes a fix"
+        attempt.note = "nothing to fix: no finding proposes a fix"
         return attempt
     try:
         attempt.plan = plan_from_suggestion(cluster, choose(suggestion, choice))

@@ -381,8 +381,9 @@ class FixPanel(widgets.VBox):
         finding = proposed_fix(self.findings, self.namespace)
         if finding is None:
             where = f" in {self.namespace}" if self.namespace else ""
-            attempt = FixAttempt(None, note=f"no error finding proposes a fix{where} — nothing "
-                                            "blocks pod creation (already fixed?)")
+            attempt = FixAttempt(None, note=f"nothing to fix: no error finding proposes a fix"
+                                            f"{where} — nothing blocks pod creation (already "
+                                            "fixed?)")
             self.emit(render_note(attempt.summary(), ok=True), to_cell=True)
             return attempt
         return self.run(finding, apply=apply, confirm=confirm)
