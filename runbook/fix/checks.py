@@ -42,6 +42,7 @@ class ExerciseCheck:
 
     @property
     def passed(self) -> bool:
+        """Every condition holds (and at least one was checked)."""
         return bool(self.lines) and all(line.ok for line in self.lines)
 
     @property
@@ -50,6 +51,7 @@ class ExerciseCheck:
         return [line.text for line in self.lines if not line.ok]
 
     def add(self, ok: bool, text: str) -> bool:
+        """Record one condition; returns ``ok`` so a check can stop at a failed prerequisite."""
         self.lines.append(CheckLine(ok, text))
         return ok
 

@@ -111,11 +111,13 @@ def diff_html(diff: str) -> str:
 
 
 def commands_text(commands: Sequence[str], heading: str = "Equivalent commands") -> str:
+    """``heading:`` then one ``$ command`` per line (multi-line commands indented); "" for none."""
     return f"{heading}:\n" + "\n".join(f"  $ {c}" if "\n" not in c else "  $ " + c.replace(
         "\n", "\n    ") for c in commands) if commands else ""
 
 
 def commands_html(commands: Sequence[str], heading: str = "Equivalent commands") -> str:
+    """The commands as an HTML code block under a bold heading (escaped); "" for none."""
     if not commands:
         return ""
     body = "\n".join(f"$ {c}" for c in commands)
@@ -265,8 +267,9 @@ def render_attempt(attempt: FixAttempt, audit_path: object | None = None) -> lis
     return out
 
 
-#: commands that show by hand what :func:`render_rollout` shows
 def rollout_commands(namespace: str, deployments: Iterable[str], timeout: float) -> list[str]:
+    """The kubectl commands that show by hand what :func:`render_rollout` shows
+    (``kubectl rollout status`` takes one Deployment at a time)."""
     cmds = [f"kubectl rollout status deployment/{d} -n {namespace} --timeout={int(timeout)}s"
             for d in deployments]
     return [*cmds, f"kubectl get pods -n {namespace}",
