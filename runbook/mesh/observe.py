@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -23,7 +23,14 @@ from runbook.manifests import Manifest
 from runbook.mesh.analyze import AnalysisResult, analyze
 from runbook.mesh.diagnose import Inventory, diagnose, inventory
 from runbook.mesh.findings import Finding
-from runbook.mesh.pushes import PUSH_COLUMNS, PushStatus, push_status, pushes_frame, watching_revisions
+from runbook.mesh.pushes import (
+    PUSH_COLUMNS,
+    PushStatus,
+    control_plane_scopes,
+    push_status,
+    pushes_frame,
+    watching_revisions,
+)
 from runbook.snapshot import Snapshot
 
 #: log lines read per istiod pod at most (a bound on memory and time on chatty control planes)
@@ -137,19 +144,20 @@ def confirm_push(cluster: Cluster, kind: k.ResourceKind | str, name: str, namesp
         raise InputError(f"unknown kind {kind!r}", hint="use Gateway, VirtualService or "
                                                         "DestinationRule")
     obj = cluster.get(resolved, name, namespace)
+    # managedFields times have whole seconds; the push verdict treats them as a lower bound
     since = _changed_at(obj)
-    # log timestamps have microseconds, managedFields only seconds
-    since_floor = since - timedelta(seconds=1) if since else None
     snap = read_snapshot(cluster, (k.NAMESPACES, k.CONFIG_MAPS, k.DEPLOYMENTS, k.PODS))
-    watchers = watching_revisions(snap, namespace)
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    scopes = control_plane_scopes(snap)
+    watchers = {rev: watching and scopes[rev].processes(labels) if rev in scopes else watching
+                for rev, watching in watching_revisions(snap, namespace).items()}
     deadline = time.monotonic() + timeout
     while True:
-        frame = config_pushes(cluster, since=since_floor)
-        status = push_status(frame, resolved.kind, namespace, name, watchers, since=since_floor)
+        frame = config_pushes(cluster, since=since)
+        status = push_status(frame, resolved.kind, namespace, name, watchers, since=since)
         if status.confirmed or not status.expected or time.monotonic() >= deadline:
             return status
         time.sleep(poll)
-
 
 __all__ = [
     "analyze_cluster",

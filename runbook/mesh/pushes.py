@@ -225,14 +225,20 @@ def watching_revisions(snapshot: Snapshot, namespace: str) -> dict[str, bool]:
 class PushStatus:
     """Whether the control planes that should have pushed an object logged it.
 
+    istiod names only the first config of a debounced push (``… for config Gateway/ns/a and 1
+    more configs``), so a push can carry an object without naming it. Debouncing merges *every*
+    event received since the previous push, so the first full push an istiod logs after the
+    object changed (whose last merged change is not older than the object's change) carried it:
+    that is reported as ``included`` — evidence, though not the object's own name in the log.
+
     Attributes:
         kind, namespace, name: the object (``VirtualService``, ``l7-traffic-beta``, ``nginx-sample``).
         expected: revisions that watch the namespace (from ``watchers``).
         logged: revision → time of its first push line naming the object.
         pods: revision → istiod pods that logged it.
-        missing: expected revisions that did not log it.
-        possibly: missing revisions that logged a push "and N more configs" in the window, which
-            may have included the object unnamed.
+        included: revision → the push line (unnamed) that carried the object (see above).
+        missing: expected revisions with neither a named nor an including push.
+        possibly: missing revisions that logged a multi-config push in the window.
         unexpected: revisions that logged it although ``watchers`` says they do not watch.
         not_watching: revisions that do not watch the namespace (not expected to log it).
     """
@@ -243,6 +249,7 @@ class PushStatus:
     expected: list[str]
     logged: dict[str, datetime] = field(default_factory=dict)
     pods: dict[str, list[str]] = field(default_factory=dict)
+    included: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     possibly: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
@@ -250,7 +257,7 @@ class PushStatus:
 
     @property
     def confirmed(self) -> bool:
-        """Every revision that watches the namespace logged the push (and at least one does)."""
+        """Every revision that watches the namespace pushed it (and at least one does)."""
         return bool(self.expected) and not self.missing
 
     @property
@@ -262,6 +269,9 @@ class PushStatus:
             parts.append("pushed by " + ", ".join(
                 f"{rev} ({', '.join(self.pods.get(rev, []))} at {t:%H:%M:%S})"
                 for rev, t in sorted(self.logged.items())))
+        if self.included:
+            parts.append("carried unnamed by " + ", ".join(
+                f"{rev} ({line})" for rev, line in sorted(self.included.items())))
         if self.missing:
             parts.append("not (yet) logged by " + ", ".join(self.missing)
                          + (f" (a multi-config push of {', '.join(self.possibly)} may include it)"
@@ -281,8 +291,10 @@ def push_status(frame: pd.DataFrame, obj_kind: str, namespace: str, name: str,
         frame: from :func:`pushes_frame`.
         obj_kind, namespace, name: the object, e.g. ``"Gateway"``, ``"l7-traffic-alpha"``,
             ``"bookinfo-gateway"``.
-        watchers: revision → whether it watches the namespace (:func:`watching_revisions`).
-        since: ignore lines before this time (e.g. when the object was applied).
+        watchers: revision → whether it watches the namespace and takes in the object
+            (:func:`watching_revisions`, narrowed by ``istio.io/rev`` filtering).
+        since: when the object last changed; pushes before it are ignored, and the first full
+            push after it counts as carrying it (see :class:`PushStatus`).
     """
     rows = frame
     if since is not None:
@@ -296,11 +308,34 @@ def push_status(frame: pd.DataFrame, obj_kind: str, namespace: str, name: str,
         rev_name = str(rev)
         status.logged[rev_name] = group["time"].min().to_pydatetime()
         status.pods[rev_name] = sorted(set(group["istiod_pod"]))
-    status.missing = [r for r in status.expected if r not in status.logged]
+    if since is not None:
+        for rev in status.expected:
+            if rev in status.logged:
+                continue
+            carrier = _first_full_push_after(rows[rows["revision"] == rev], since)
+            if carrier is not None:
+                status.included[rev] = carrier
+    status.missing = [r for r in status.expected
+                      if r not in status.logged and r not in status.included]
     multi = rows[rows["more_configs"] > 0]
     status.possibly = [r for r in status.missing if (multi["revision"] == r).any()]
     status.unexpected = sorted(r for r in status.logged if not watchers.get(r, False))
     return status
+
+
+def _first_full_push_after(rows: pd.DataFrame, since: datetime) -> str | None:
+    """The first full push whose last merged change is not older than ``since``, described."""
+    for _, row in rows.sort_values("time").iterrows():
+        last_change = row["time"] - pd.Timedelta(milliseconds=float(row["ms_since_change"] or 0))
+        # an incremental (full=false) push carries endpoints only; forced= lines do not say
+        incremental = row["full"] is not None and not bool(row["full"])
+        if last_change >= pd.Timestamp(since) and not incremental:
+            first = f"{row['kind']}/{row['config_namespace']}/{row['config_name']}"
+            more = int(row["more_configs"] or 0)
+            tail = f" and {more} more configs" if more else ""
+            return (f"push [{row['push_id']}] for {first}{tail} by {row['istiod_pod']} "
+                    f"at {row['time']:%H:%M:%S}")
+    return None
 
 
 __all__ = [

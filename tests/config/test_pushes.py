@@ -170,4 +170,25 @@ def test_since_ignores_older_pushes() -> None:
     frame = pushes_frame(logs, pods)
     later = push_status(frame, "Gateway", "l7-traffic-alpha", "bookinfo-gateway",
                         {"1-19-3": True}, since=T0 + timedelta(seconds=1))
-    assert later.missing == ["1-19-3"] and not later.logged
+    # a change at T0+1s would be carried by the next full push (the reason-form one at T0+5s)
+    assert not later.logged and "push [34]" in later.included["1-19-3"]
+    assert later.confirmed
+    after_all = push_status(frame, "Gateway", "l7-traffic-alpha", "bookinfo-gateway",
+                            {"1-19-3": True}, since=T0 + timedelta(seconds=6))
+    assert after_all.missing == ["1-19-3"] and not after_all.logged and not after_all.included
+
+
+def test_an_unnamed_config_in_a_merged_push_is_carried() -> None:
+    pods = _istiod_pods()
+    canary = pods["1-19-3"]
+    log = _push(T0, 3, ["Gateway/l7-traffic-alpha/bookinfo-gateway",
+                        "VirtualService/l7-traffic-alpha/bookinfo"])
+    frame = pushes_frame({_key(canary): log}, [canary])
+    named = push_status(frame, "Gateway", "l7-traffic-alpha", "bookinfo-gateway",
+                        {"1-19-3": True}, since=T0 - timedelta(seconds=1))
+    assert "1-19-3" in named.logged
+    unnamed = push_status(frame, "VirtualService", "l7-traffic-alpha", "bookinfo",
+                          {"1-19-3": True}, since=T0 - timedelta(seconds=1))
+    assert unnamed.confirmed and not unnamed.logged
+    assert "Gateway/l7-traffic-alpha/bookinfo-gateway and 1 more configs" in unnamed.included["1-19-3"]
+    assert "carried unnamed by 1-19-3" in unnamed.summary
