@@ -99,6 +99,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _is_sandbox_process(pid: int) -> bool:
+    """Whether ``pid`` runs ``runbook.sandbox``/``runbook sandbox`` (Linux ``/proc``; False
+    where that cannot be read)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"runbook.sandbox" in cmdline or (b"sandbox" in cmdline and any(
+        part.endswith(b"runbook") or part == b"runbook.cli" for part in cmdline))
+
+
 def admin_request(info: SandboxInfo, method: str, path: str, body: Any = None,
                   timeout: float = 5.0) -> Any:
     """Call the sandbox (admin API or any path) with its token, verifying TLS with its CA.
@@ -172,9 +183,15 @@ def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> Sa
 
 
 def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
-    """Stop the running sandbox (SIGTERM, then wait); returns what was stopped, or None."""
-    info = find_running()
-    if info is None:
+    """Stop the running sandbox (SIGTERM, then wait); returns what was stopped, or None.
+
+    A sandbox process that lives but no longer answers is stopped too (``find_running`` would
+    only forget it) — as long as its command line says it is one (a reused pid is left alone).
+    """
+    info = read_state()
+    if info is None or not _alive(info.pid) or not (_is_sandbox_process(info.pid)
+                                                     or _answers(info)):
+        state_path().unlink(missing_ok=True)
         return None
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -215,7 +232,10 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
         if not quiet:
             print(f"sandbox serving {sandbox.url} (scenario {scenario}, clock {clock})", flush=True)
             print(f"export KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
-        stop.wait()
+        # Wake up now and then: the kernel may deliver SIGTERM/SIGINT to one of the server's
+        # threads, and Python runs the handler only when the main thread executes bytecode.
+        while not stop.wait(0.25):
+            pass
     finally:
         sandbox.stop()
         current = read_state()
