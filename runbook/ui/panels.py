@@ -114,6 +114,7 @@ class FixPanel(widgets.VBox):
         self.plan: FixPlan | None = None
         self.applied_plans: list[FixPlan] = []
         self.records: list[Record] = []
+        self._log_only: list[Record] = []  # records of clicks, not yet printed in a cell
         self._entries: list[tuple[Finding | None, FixSuggestion]] = []
         self._choice: TargetChoice | None = None
         self._expected_revision: str | None = None
@@ -267,7 +268,23 @@ class FixPanel(widgets.VBox):
             display(record)
         else:
             self.log_output.outputs = (*self.log_output.outputs, record.output())
+            self._log_only.append(record)
         return record
+
+    def print_log(self) -> list[Record]:
+        """Display the records of the actions taken by clicking (so far only in the log widget)
+        as this cell's output, so that a saved or exported notebook keeps them even without
+        widget state. Each record is printed once; returns the ones printed."""
+        shown, self._log_only = self._log_only, []
+        if not shown:
+            display(render_note("No action was taken by clicking in the fix panel since the last "
+                                "print_log() (every other action is printed in its cell)."))
+        else:
+            display(render_note(f"{len(shown)} action record{'s' if len(shown) != 1 else ''} "
+                                "from clicks in the fix panel:"))
+            for record in shown:
+                display(record)
+        return shown
 
     def _clicked(self, action: str, fn: Callable[[], object]) -> Callable[[Any], None]:
         def handler(_button: Any) -> None:

@@ -354,3 +354,20 @@ def test_a_diagnosis_without_fixes_gives_an_idle_panel(cluster: Cluster, audit: 
     assert _last(panel) == "✗ preview refused: no fix selected"
     attempt = panel.apply_proposed(confirm="sandbox")
     assert attempt.status == "nothing-to-do" and audit.read() == []
+
+
+def test_print_log_prints_the_clicked_actions_once(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    panel.apply_proposed(apply=False)  # printed in its cell already
+    capsys.readouterr()
+    panel.preview_button.click()
+    panel.dry_run_button.click()
+    assert capsys.readouterr().out == ""  # clicks only reach the log widget
+    shown = panel.print_log()
+    out = capsys.readouterr().out
+    assert [r.title.split(":")[0] for r in shown] == ["Preview", "Dry run (server-side, nothing stored)"]
+    assert "2 action records from clicks" in out and "+      namespace: istio-canary" in out
+    assert panel.print_log() == []
+    assert "No action was taken by clicking" in capsys.readouterr().out
