@@ -9,56 +9,15 @@ would fix it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from runbook import kinds as k
+from runbook.exercise import CheckLine, ExerciseCheck
 from runbook.mesh.diagnose import inventory
 from runbook.mesh.rollout import pods_table
 from runbook.snapshot import Snapshot
-
-
-@dataclass
-class CheckLine:
-    """One condition of an exercise: whether it holds, and what it means either way."""
-
-    ok: bool
-    text: str
-
-
-@dataclass
-class ExerciseCheck:
-    """The outcome of an exercise check.
-
-    Attributes:
-        title: what the exercise asked.
-        lines: every condition checked, in order.
-    """
-
-    title: str
-    lines: list[CheckLine] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """Every condition holds (and at least one was checked)."""
-        return bool(self.lines) and all(line.ok for line in self.lines)
-
-    @property
-    def still_wrong(self) -> list[str]:
-        """The conditions that do not hold yet (what the trainee still has to do)."""
-        return [line.text for line in self.lines if not line.ok]
-
-    def add(self, ok: bool, text: str) -> bool:
-        """Record one condition; returns ``ok`` so a check can stop at a failed prerequisite."""
-        self.lines.append(CheckLine(ok, text))
-        return ok
-
-    def summary(self) -> str:
-        """Plain text: the verdict, then one ✓/✗ line per condition."""
-        head = f"{self.title}: " + ("PASSED" if self.passed else "not done yet")
-        return "\n".join([head, *(f"  {'✓' if ln.ok else '✗'} {ln.text}" for ln in self.lines)])
 
 
 def _rows(df: pd.DataFrame, **match: object) -> list[dict[str, Any]]:

@@ -1,0 +1,62 @@
+"""Exercise checks: what holds, what is still wrong — the shape every notebook's check cell prints.
+
+A check is a plain function over a :class:`~runbook.snapshot.Snapshot` that returns an
+:class:`ExerciseCheck`; it never raises for an unfinished exercise. Check functions live next to
+the knowledge they use (``runbook.fix.checks``, ``runbook.mesh.exercises`` …); this bottom module
+only holds the result type so every layer can build one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CheckLine:
+    """One condition of an exercise: whether it holds, and what it means either way."""
+
+    ok: bool
+    text: str
+
+
+@dataclass
+class ExerciseCheck:
+    """The outcome of an exercise check.
+
+    Attributes:
+        title: what the exercise asked.
+        lines: every condition checked, in order.
+        attempted: False in a headless run, where nobody was there to do the exercise; the check
+            then neither passes nor fails (see :func:`not_attempted`).
+    """
+
+    title: str
+    lines: list[CheckLine] = field(default_factory=list)
+    attempted: bool = True
+
+    @property
+    def passed(self) -> bool:
+        """Every condition holds (and at least one was checked)."""
+        return self.attempted and bool(self.lines) and all(line.ok for line in self.lines)
+
+    @property
+    def still_wrong(self) -> list[str]:
+        """The conditions that do not hold yet (what the trainee still has to do)."""
+        return [line.text for line in self.lines if not line.ok]
+
+    def add(self, ok: bool, text: str) -> bool:
+        """Record one condition; returns ``ok`` so a check can stop at a failed prerequisite."""
+        self.lines.append(CheckLine(ok, text))
+        return ok
+
+    def summary(self) -> str:
+        """Plain text: the verdict, then one ✓/✗ line per condition."""
+        if not self.attempted:
+            return f"{self.title}: not attempted (headless run) — do it by hand, then run the check"
+        head = f"{self.title}: " + ("PASSED" if self.passed else "not done yet")
+        return "\n".join([head, *(f"  {'✓' if ln.ok else '✗'} {ln.text}" for ln in self.lines)])
+
+
+def not_attempted(title: str) -> ExerciseCheck:
+    """The verdict of a headless run: nobody was there to do the exercise."""
+    return ExerciseCheck(title, attempted=False)
