@@ -402,8 +402,10 @@ def _send_once(cluster: Cluster, step: Step, current: dict[str, Any] | None,
     if wanted is None:
         if current is None:
             return None
-        rv = (current.get("metadata") or {}).get("resourceVersion")
-        cluster.delete(step.kind, step.name, step.namespace, resource_version=rv, dry_run=dry_run)
+        # uid, not resourceVersion: the objects we delete (ReplicaSets) get status updates from
+        # their controller all the time; what must not happen is deleting a namesake
+        uid = (current.get("metadata") or {}).get("uid")
+        cluster.delete(step.kind, step.name, step.namespace, uid=uid, dry_run=dry_run)
         return None
     body = comparable(wanted) or {}
     if current is None:

@@ -306,17 +306,24 @@ class Cluster:
 
     def delete(self, kind: ResourceKind, name: str, namespace: str | None = None, *,
                propagation: str = "Background", resource_version: str | None = None,
-               dry_run: bool = False) -> dict[str, Any]:
-        """DELETE one object, optionally only if it still has ``resource_version``."""
+               uid: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """DELETE one object, optionally only if it still has ``resource_version`` / ``uid``.
+
+        A ``uid`` precondition deletes "this object, not a namesake created since" without failing
+        on status updates, which controllers make all the time (ReplicaSets); a
+        ``resource_version`` precondition also refuses when anything changed.
+        """
         body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
                                 "propagationPolicy": propagation}
-        if resource_version:
-            body["preconditions"] = {"resourceVersion": resource_version}
+        pre = {key: value for key, value in (("resourceVersion", resource_version), ("uid", uid))
+               if value}
+        if pre:
+            body["preconditions"] = pre
         if dry_run:
             body["dryRun"] = ["All"]
         result: dict[str, Any] = self.request(
             "DELETE", kind.path(namespace, name), body=body, verb="delete", resource=kind.key,
-            namespace=namespace, name=name, retryable=bool(resource_version))
+            namespace=namespace, name=name, retryable=bool(pre))
         return result
 
     def logs(self, namespace: str, pod: str, *, container: str | None = None,
