@@ -139,8 +139,9 @@ class FixPanel(widgets.VBox):
                                               layout=widgets.Layout(width="auto"))
         self.wait_button = widgets.Button(description="Wait for rollout", icon="hourglass",
                                           layout=widgets.Layout(width="auto"))
+        self.progress_output = widgets.Output()
         self.log_output = widgets.Output(layout=widgets.Layout(border="1px solid #d0d7de",
-                                                        max_height="480px", overflow="auto"))
+                                                               max_height="480px", overflow="auto"))
 
         self.finding.observe(self._on_select, names="value")
         self.target.observe(self._on_target, names="value")
@@ -158,6 +159,7 @@ class FixPanel(widgets.VBox):
                           self.apply_button, self.undo_button]),
             self.confirm_help,
             widgets.HBox([self.recreate_button, self.wait_button]),
+            self.progress_output,
             self.log_output,
         ])
         self.update(self.findings, inventory)
@@ -360,8 +362,12 @@ class FixPanel(widgets.VBox):
         self.preview()
 
     def _wait_clicked(self) -> None:
-        with self.log_output:  # the progress bar goes into the log
-            self.wait_for_rollout(to_cell=False)
+        # The progress bar goes into its own Output: while an Output captures, the frontend owns
+        # its contents and a record appended meanwhile from the kernel would be lost.
+        self.progress_output.outputs = ()
+        with self.progress_output:
+            rollout, limit = self._wait(None, None)
+        self.emit(render_rollout(rollout, limit, self._expected_revision))
 
     def _need_plan(self) -> FixPlan:
         if self.plan is None:
@@ -465,15 +471,20 @@ class FixPanel(widgets.VBox):
             expected_revision: the revision that should inject (default: the one the applied
                 fix's target reaches, when the diagnosis said so).
         """
+        rollout, limit = self._wait(namespace, timeout)
+        self.emit(render_rollout(rollout, limit, expected_revision or self._expected_revision),
+                  to_cell=to_cell)
+        return rollout
+
+    def _wait(self, namespace: str | None, timeout: float | None) -> tuple[Rollout, float]:
         ns = namespace or self._target_namespace()
         if not ns:
             raise RunbookError("no namespace to wait for", hint="pass namespace=")
         limit = self.rollout_timeout if timeout is None else timeout
+        # a progress widget is noise in a headless run's report: it would show as a dead widget
         rollout = wait_for_rollout(self.cluster, ns, timeout=limit,
                                    progress=not is_headless() and limit > 0)
-        self.emit(render_rollout(rollout, limit, expected_revision or self._expected_revision),
-                  to_cell=to_cell)
-        return rollout
+        return rollout, limit
 
 
 __all__ = ["FixPanel"]

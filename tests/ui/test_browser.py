@@ -1,9 +1,10 @@
 """The fix panel in a real JupyterLab, clicked in a real chromium (where a person would click).
 
 A JupyterLab server (127.0.0.1, token, this venv's kernel) opens a notebook that builds the panel
-against a ``seed-incident`` sandbox; the browser clicks Preview, types the context, clicks Apply
-and Undo, and the test checks the sandbox's objects after each. Every request the page makes to a
-host other than 127.0.0.1 is aborted (JupyterLab would otherwise look for news and updates).
+against a ``seed-incident`` sandbox; the browser clicks Preview, types the context, clicks Apply,
+Recreate workloads, Apply, Wait for rollout and Undo twice, and the test checks the sandbox's
+objects. Every request the page makes to a host other than 127.0.0.1 is aborted (JupyterLab
+would otherwise look for news and updates).
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ def test_click_preview_confirm_apply_undo_in_jupyterlab(lab: tuple[str, Path]) -
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.route("**/*", local_only)
                 page.goto(url)
                 cell = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first
@@ -144,8 +145,22 @@ def test_click_preview_confirm_apply_undo_in_jupyterlab(lab: tuple[str, Path]) -
                 apply.click()
                 expect(page.get_by_text("✓ Applied: Retarget").first).to_be_visible(timeout=30_000)
                 assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
+                # then the panel offers to recreate and to wait
+                page.get_by_role("button", name=f"Recreate workloads in {NS}").click()
+                expect(page.get_by_text("Preview: Rollout restart of 6").first).to_be_visible(
+                    timeout=30_000)
+                apply.click()
+                expect(page.get_by_text("✓ Applied: Rollout restart of 6").first).to_be_visible(
+                    timeout=30_000)
+                page.get_by_role("button", name="Wait for rollout").click()
+                expect(page.get_by_text(f"6 deployment(s) in {NS} ready").first).to_be_visible(
+                    timeout=90_000)
+                assert "1-19-3" in page.locator(".mesh-runbook-record").last.inner_text()
+                # Undo reverts the newest change first: the restart, then the retarget
                 undo = page.get_by_role("button", name="Undo")
-                expect(undo).to_be_enabled()
+                undo.click()
+                expect(page.get_by_text("✓ Undone: Rollout restart of 6").first).to_be_visible(
+                    timeout=30_000)
                 undo.click()
                 expect(page.get_by_text("✓ Undone: Retarget").first).to_be_visible(timeout=30_000)
                 assert comparable(cluster.get(k.MUTATING_WEBHOOKS, TAG)) == comparable(original)
@@ -156,4 +171,4 @@ def test_click_preview_confirm_apply_undo_in_jupyterlab(lab: tuple[str, Path]) -
                 browser.close()
         cluster.close()
     lines = (root / "audit.jsonl").read_text().splitlines()
-    assert len(lines) == 2  # one record per change: the apply and the undo
+    assert len(lines) == 1 + 6 + 6 + 1  # one record per change (applies and undos)
