@@ -304,7 +304,11 @@ class Cluster:
             raise status.bad_request(f"invalid continue token: {exc}") from None
         if rv < self.store.oldest_rv(kind.key):
             raise status.expired(status.CONTINUE_EXPIRED)
-        ns, _, name = start.rstrip("\x00").partition("/")
+        key = start.rstrip("\x00")
+        if not kind.namespaced:
+            # cluster-scoped keys are ("", name): the token holds the bare name
+            return rv, ("", key)
+        ns, _, name = key.partition("/")
         return rv, (ns, name)
 
     def watch(self, kind: ResourceKind, namespace: str | None, selection: Selection,
