@@ -8,7 +8,8 @@ the rest of the read goes on: a diagnosis with partial rights still says what it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,11 @@ CONFIG_KINDS: tuple[ResourceKind, ...] = (*k.ISTIO_NETWORKING_KINDS, k.CRDS)
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {
     # only the control planes' mesh configs (istio-<rev>) are needed, not every ConfigMap
     k.CONFIG_MAPS.key: {"label_selector": "istio.io/rev"},
+    # only ReplicaSet events feed the tables (replicaset_events, failing ReplicaSets); on a busy
+    # cluster pod events (Scheduled, Pulled, Created, Started …) are most of them. The field is
+    # one kube-apiserver selects events by (kubernetes.io/docs/concepts/overview/working-with-
+    # objects/field-selectors: involvedObject.kind).
+    k.EVENTS.key: {"field_selector": "involvedObject.kind=ReplicaSet"},
 }
 
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -50,6 +56,49 @@ def trim_object(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+#: container fields the mesh layer reads: names and images (revisions, proxies), args (a gateway's
+#: ``router``), command, ports (Service targetPorts by name)
+_CONTAINER_FIELDS = ("name", "image", "args", "command", "ports")
+#: pod spec fields no table reads
+_POD_SPEC_DROP = ("volumes", "affinity", "tolerations", "topologySpreadConstraints")
+
+
+def _slim_pod_spec(spec: Any) -> None:
+    if not isinstance(spec, dict):
+        return
+    for key in _POD_SPEC_DROP:
+        spec.pop(key, None)
+    for key in ("containers", "initContainers"):
+        containers = spec.get(key)
+        if isinstance(containers, list):
+            spec[key] = [{f: c[f] for f in _CONTAINER_FIELDS if f in c} if isinstance(c, dict)
+                         else c for c in containers]
+
+
+def trim_pod(obj: dict[str, Any]) -> dict[str, Any]:
+    """:func:`trim_object`, and containers reduced to :data:`_CONTAINER_FIELDS` (no volumes).
+
+    An injected pod's env, mounts, probes and volumes (istio-proxy alone has dozens) are most of
+    its size; on 8,000 pods they are ~200 MB of parsed JSON that no table reads.
+    """
+    trim_object(obj)
+    _slim_pod_spec(obj.get("spec"))
+    return obj
+
+
+def trim_workload(obj: dict[str, Any]) -> dict[str, Any]:
+    """:func:`trim_pod`'s reduction on a Deployment's or ReplicaSet's pod template."""
+    trim_object(obj)
+    _slim_pod_spec(((obj.get("spec") or {}).get("template") or {}).get("spec"))
+    return obj
+
+
+#: per kind key, the trim applied to every object read (others: :func:`trim_object`)
+DEFAULT_TRIMS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_workload,
+}
+
+
 def read_snapshot(
     cluster: Cluster,
     kinds: Iterable[ResourceKind] = DIAGNOSIS_KINDS,
@@ -58,6 +107,7 @@ def read_snapshot(
     selectors: Mapping[str, Mapping[str, str]] | None = None,
     page_size: int = 500,
     workers: int = 4,
+    trims: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
 ) -> Snapshot:
     """List every kind (cluster-wide, or in ``namespace``) into a snapshot.
 
@@ -68,6 +118,8 @@ def read_snapshot(
             :data:`DEFAULT_SELECTORS`).
         page_size: list page size (``limit``).
         workers: kinds read in parallel (each kind's pages are sequential, as continue tokens are).
+        trims: per kind key, what to drop from each object (defaults: :data:`DEFAULT_TRIMS`,
+            else :func:`trim_object`).
 
     Returns:
         A snapshot; kinds that could not be read are in ``unreadable`` with a one-line reason.
@@ -75,6 +127,7 @@ def read_snapshot(
     """
     chosen = list(dict.fromkeys(kinds))
     sels = {**DEFAULT_SELECTORS, **(selectors or {})}
+    all_trims = {**DEFAULT_TRIMS, **(trims or {})}
     before = len(cluster.requests)
     snap = Snapshot(context=cluster.context, server=cluster.server,
                     read_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -85,7 +138,8 @@ def read_snapshot(
             items = cluster.list(kind, namespace if kind.namespaced else None,
                                  label_selector=sel.get("label_selector"),
                                  field_selector=sel.get("field_selector"),
-                                 page_size=page_size, trim=trim_object)
+                                 page_size=page_size,
+                                 trim=all_trims.get(kind.key, trim_object))
         except Forbidden as exc:
             return kind, exc.one_line()
         except NotFound as exc:
@@ -96,11 +150,20 @@ def read_snapshot(
             return kind, exc.one_line()
         return kind, items
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for kind, result in pool.map(read, chosen):
-            if isinstance(result, str):
-                snap.unreadable[kind.key] = result
-            else:
-                snap.objects[kind.key] = result
+    # Parsing a large list creates millions of objects that all stay alive: the cyclic GC would
+    # scan them again and again (measured: 8,000 pods read in 1.9 s with it, 0.6 s without).
+    # Nothing parsed from JSON forms a cycle; reference counting frees it all.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for kind, result in pool.map(read, chosen):
+                if isinstance(result, str):
+                    snap.unreadable[kind.key] = result
+                else:
+                    snap.objects[kind.key] = result
+    finally:
+        if was_enabled:
+            gc.enable()
     snap.requests = len(cluster.requests) - before
     return snap
