@@ -69,14 +69,17 @@ class Sandbox:
         clock_start: where a manual clock starts (default: the field report's day,
             2023-10-27T06:00:00Z). kubectl computes ``describe`` ages from its own wall clock:
             tests that read them start the clock at wall time minus what they will advance.
+        dataplane: serve the ingress gateways' HTTP on 127.0.0.1:<nodePort> while the sandbox
+            runs (``runbook.sandbox.istio.dataplane``; needs ``controllers``).
     """
 
     def __init__(self, scenario: str = "empty", port: int = 0, clock: str = "real",
                  kubeconfig_path: str | os.PathLike[str] | None = None,
                  history: int = DEFAULT_HISTORY, controllers: bool = True,
                  pod_start_seconds: float | None = None,
-                 clock_start: datetime | None = None) -> None:
+                 clock_start: datetime | None = None, dataplane: bool = True) -> None:
         self.scenario = scenario
+        self.dataplane = dataplane
         self.clock = Clock(clock, start=clock_start)
         self.cluster = Cluster(self.clock, history=history)
         self.world = World(self.cluster, pod_start_seconds) if controllers else None
@@ -143,6 +146,8 @@ class Sandbox:
             self._worker = threading.Thread(target=self._work_loop, name="runbook-sandbox-work",
                                             daemon=True)
             self._worker.start()
+            if self.world is not None and self.dataplane:
+                self.world.dataplane.start()
         if self._startup_error is not None:
             self._thread.join(5)
             self._thread = None
@@ -160,6 +165,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving (open watches end), remove files it made. Safe to call twice."""
+        if self.world is not None:
+            self.world.dataplane.stop()
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             loop.call_soon_threadsafe(self.server.stopping.set)
@@ -309,6 +316,7 @@ class Sandbox:
             "pendingWork": len(self.cluster.work), "pendingTimers": self.clock.pending(),
             "faults": len(self.faults), "requests": len(self.requests),
             "kubeconfig": str(self.kubeconfig_path),
+            "dataplane": self.world.dataplane.status() if self.world is not None else None,
         }
 
     # ------------------------------------------------------------------ kubeconfig

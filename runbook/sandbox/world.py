@@ -3,7 +3,7 @@ into a :class:`~runbook.sandbox.cluster.Cluster` through its seams.
 
 ::
 
-    world = World(cluster)          # ControllerManager + WebhookDispatcher + IstioEmulation
+    world = World(cluster)          # ControllerManager + WebhookDispatcher + IstioEmulation + DataPlane
     with world.loading():           # scenario objects come up at once (pods start instantly)
         load_scenario(cluster, "seed-incident", run_work=False)
         world.drain()               # never while holding the store lock
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.controllers import ControllerManager
 from runbook.sandbox.istio import IstioEmulation
+from runbook.sandbox.istio.dataplane import DataPlane
 from runbook.sandbox.webhooks import WebhookDispatcher
 
 #: how long ``loading`` may spend bringing a scenario's workloads up (wall time)
@@ -45,6 +46,8 @@ class World:
         self.controllers = ControllerManager(cluster, pod_start_seconds)
         self.webhooks = WebhookDispatcher(cluster)
         self.istio = IstioEmulation(self.controllers.ctx, self.webhooks)
+        # the ingress gateways' HTTP listeners: started by the Sandbox once it serves
+        self.dataplane = DataPlane(cluster, self.istio.istiods)
         _WORLDS[cluster] = self
 
     @staticmethod
@@ -80,11 +83,13 @@ class World:
         self.controllers.reset()
         self.webhooks.reset()
         self.istio.reset()
+        self.dataplane.reset()
 
     def stop(self) -> None:
         self.controllers.stop()
         self.webhooks.stop()
         self.istio.stop()
+        self.dataplane.stop()
 
 
 __all__ = ["World"]
