@@ -17,21 +17,29 @@ Two details beyond the recipe, both what ``kubectl get svc`` shows: ``spec.exter
 the EXTERNAL-IP column (traffic to them on ``.port`` reaches the service), and a ``ClusterIP``
 service has no address outside the cluster at all (the error says to port-forward).
 
-This module is pure: it takes the Service, the nodes and the pods as API dicts. The sandbox has no
-load balancer (EXTERNAL-IP ``<pending>``; two gateways cannot both own 127.0.0.1:80 without root),
-so its gateways resolve through their node port on node InternalIP 127.0.0.1.
+:func:`resolve_ingress_address` is pure: it takes the Service, the nodes and the pods as API dicts.
+:func:`ingress_address` reads them from a cluster first. The sandbox has no load balancer
+(EXTERNAL-IP ``<pending>``; two gateways cannot both own 127.0.0.1:80 without root), so its
+gateways resolve through their node port on node InternalIP 127.0.0.1 — where the sandbox's data
+plane answers (``runbook.sandbox.istio.dataplane``); on the sandbox, :func:`ingress_address` also
+asks the sandbox whether that port is really its own (another program may hold it).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import socket
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from runbook.errors import InputError
+from runbook import kinds as k
+from runbook.errors import ClusterError, Forbidden, InputError, NotFound
 from runbook.selectors import SelectorError, selector_from_dict
+
+if TYPE_CHECKING:  # the probe runs without the kubernetes client loaded (runbook probe URL)
+    from runbook.kube import Cluster
 
 LOAD_BALANCER = "load-balancer"
 EXTERNAL_IP = "external-ip"
@@ -50,6 +58,8 @@ class IngressAddress:
         port_name: the Service port used (``http2``).
         source: where the host came from, e.g. ``status.loadBalancer.ingress[0].hostname``,
             ``pod istio-prod/istio-ingressgateway-5d9f status.hostIP``, ``node sandbox InternalIP``.
+        note: what else is worth knowing (on the sandbox: the port is closed until a Gateway
+            server applies to the gateway).
     """
 
     host: str
@@ -58,6 +68,7 @@ class IngressAddress:
     service: str
     port_name: str = "http2"
     source: str = ""
+    note: str = ""
 
     @property
     def url(self) -> str:
@@ -224,4 +235,105 @@ def _node_host(nodes: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
     return address, f"node {name} {kind}"
 
 
-__all__ = ["EXTERNAL_IP", "LOAD_BALANCER", "NODE_PORT", "IngressAddress", "resolve_ingress_address"]
+def _gateway_services_text(cluster: Cluster, namespace: str) -> str:
+    try:
+        services = cluster.list(k.SERVICES, namespace)
+    except ClusterError:
+        return "the Services there could not be listed"
+    found = [f"{(s.get('metadata') or {}).get('name')} ({(s.get('spec') or {}).get('type')})"
+             for s in services if (s.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")]
+    if not found:
+        return "no Service of type LoadBalancer or NodePort there"
+    return "Services of type LoadBalancer/NodePort there: " + ", ".join(found)
+
+
+def ingress_address(cluster: Cluster, name: str = "istio-ingressgateway", namespace: str = "istio-system",
+                    *, port_name: str = "http2") -> IngressAddress:
+    """Where a gateway Service answers from outside the cluster (Istio's recipe, read live).
+
+    Reads the Service, and — only when there is no load balancer address — the gateway pods of its
+    namespace and the nodes (a user who may not list nodes still gets the pods' hostIP), then
+    applies :func:`resolve_ingress_address`.
+
+    Args:
+        cluster: a connection (``runbook.kube.connect``).
+        name: the gateway Service (``istio-ingressgateway``; a Helm ``istio/gateway`` release is
+            named after the release, e.g. ``istio-ingress``).
+        namespace: its namespace (``istio-system`` by default; the field report's revisions have
+            theirs in ``istio-prod`` and ``istio-canary``).
+        port_name: the Service port (``http2`` in Istio's recipe; ``https`` for TLS).
+
+    Returns:
+        The address: ``host``, ``port``, ``url`` (GATEWAY_URL), ``shell_exports()``,
+        ``set_environ()``, ``kubectl_commands()``.
+
+    Raises:
+        InputError: no such Service (the message lists the LoadBalancer/NodePort Services of the
+            namespace), no port named ``port_name`` (it lists the ports), a ClusterIP Service, no
+            address; on the sandbox, a node port that another program holds.
+        ClusterError: the API refused to read the Service.
+    """
+    try:
+        service = cluster.get(k.SERVICES, name, namespace)
+    except NotFound:
+        raise InputError(f"no Service {namespace}/{name} in context {cluster.context!r}; "
+                         f"{_gateway_services_text(cluster, namespace)}",
+                         hint="pass the ingress gateway's name= and namespace= "
+                              "(kubectl get svc -A | grep -E 'LoadBalancer|NodePort')") from None
+    service.setdefault("kind", "Service")
+    nodes: list[dict[str, Any]] = []
+    pods: list[dict[str, Any]] = []
+    spec = service.get("spec") or {}
+    lb = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    if not lb and not spec.get("externalIPs") and spec.get("type") in ("LoadBalancer", "NodePort"):
+        selector = spec.get("selector") or {}
+        if selector:
+            text = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+            pods = cluster.list(k.PODS, namespace, label_selector=text)
+        try:
+            nodes = cluster.list(k.NODES)
+        except Forbidden:
+            nodes = []  # many users may not list nodes: the gateway pods' hostIP is enough
+    address = resolve_ingress_address(service, nodes, pods, port_name=port_name)
+    if cluster.is_sandbox:
+        address = _check_sandbox_port(cluster, address)
+    return address
+
+
+def _check_sandbox_port(cluster: Cluster, address: IngressAddress) -> IngressAddress:
+    """On the sandbox: is 127.0.0.1:<port> this sandbox's gateway, and is it open yet?"""
+    try:
+        status = cluster.request("GET", "/sandbox/v1/status", verb="get", resource="sandbox status")
+    except ClusterError:
+        return address  # an older sandbox without a data plane: nothing to add
+    listeners = ((status or {}).get("dataplane") or {}).get("listeners") or []
+    mine = next((item for item in listeners if item.get("nodePort") == address.port
+                 and item.get("service") == address.service), None)
+    if mine is None:
+        return address
+    if mine.get("state") == "busy":
+        raise InputError(f"{address.url} is held by another program on this machine, so this sandbox's "
+                         f"gateway {address.service} cannot answer there (requests would reach the other "
+                         "program)", hint="stop the other sandbox or program (runbook sandbox status; "
+                                          "ss -ltnp), then runbook sandbox reset")
+    if mine.get("state") == "closed":
+        note = f"the sandbox's gateway does not listen on {address.url} yet: {mine.get('reason')}"
+        if _answers(address.host, address.port):
+            note += " — and another program answers there now: stop it before probing"
+        return replace(address, note=note)
+    return address
+
+
+def _answers(host: str, port: int) -> bool:
+    """Something accepts TCP connections on the loopback address (never checked elsewhere)."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+__all__ = ["EXTERNAL_IP", "LOAD_BALANCER", "NODE_PORT", "IngressAddress", "ingress_address",
+           "resolve_ingress_address"]

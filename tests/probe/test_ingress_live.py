@@ -1,0 +1,162 @@
+"""ingress_address against the living seed sandbox, curl_head and a probe through what it resolves,
+and notebook 05's exercise check with its solution applied (and before it)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from runbook.errors import InputError, ProbeError
+from runbook.kinds import SERVICES, VIRTUAL_SERVICES
+from runbook.kube import Cluster, connect
+from runbook.mesh.observe import read_mesh
+from runbook.probe import curl_head, ingress_address, probe
+from runbook.probe.address import NODE_PORT
+from runbook.probe.exercises import check_fault_delay_exercise
+from runbook.sandbox import Sandbox
+from tests.sandbox_dataplane.helpers import (
+    APPS,
+    BETA,
+    PROD,
+    Gateways,
+    free_node_ports,
+    move_node_ports,
+    seed_gateways,
+)
+
+
+@pytest.fixture(scope="module")
+def seed() -> Iterator[Cluster]:
+    with Sandbox(scenario="seed-incident", clock="manual") as sb:
+        cluster = connect(sb.kubeconfig_path, "sandbox")
+        yield cluster
+        cluster.close()
+
+
+def test_both_revisions_gateways_resolve_to_their_node_ports(seed: Cluster) -> None:
+    prod = ingress_address(seed, namespace="istio-prod")
+    canary = ingress_address(seed, "istio-ingressgateway", "istio-canary")
+    assert (prod.host, prod.port, prod.url) == ("127.0.0.1", 31241, "127.0.0.1:31241")
+    assert (canary.host, canary.port) == ("127.0.0.1", 32232)
+    assert prod.resolved_by == NODE_PORT and prod.service == "istio-prod/istio-ingressgateway"
+    assert prod.source.startswith("pod istio-prod/istio-ingressgateway-")
+    assert prod.source.endswith("status.hostIP")
+    assert prod.shell_exports().splitlines() == [
+        "export INGRESS_HOST=127.0.0.1", "export INGRESS_PORT=31241", "export GATEWAY_URL=127.0.0.1:31241"]
+    env: dict[str, str] = {}
+    assert canary.set_environ(env) == env == {"INGRESS_HOST": "127.0.0.1", "INGRESS_PORT": "32232",
+                                              "GATEWAY_URL": "127.0.0.1:32232"}
+    assert any("nodePort" in c for c in prod.kubectl_commands())
+    # no Gateway config yet: the sandbox says its gateway does not listen there yet, and why
+    assert "does not listen on 127.0.0.1:31241 yet" in prod.note and "no Gateway server" in prod.note
+
+
+def test_unknown_gateway_services_are_named_with_what_exists(seed: Cluster) -> None:
+    with pytest.raises(InputError) as err:
+        ingress_address(seed, "istio-ingress", "istio-prod")
+    assert "no Service istio-prod/istio-ingress" in str(err.value)
+    assert "istio-ingressgateway (LoadBalancer)" in str(err.value)
+    with pytest.raises(InputError, match="no Service of type LoadBalancer or NodePort there"):
+        ingress_address(seed, namespace=BETA)
+    with pytest.raises(InputError, match="is of type ClusterIP"):
+        ingress_address(seed, "istio-egressgateway", "istio-canary")
+
+
+def test_a_service_without_http2_lists_its_ports(seed: Cluster) -> None:
+    seed.create(SERVICES, {"metadata": {"name": "status-only", "namespace": PROD}, "spec": {
+        "type": "NodePort", "selector": {"istio": "ingressgateway"},
+        "ports": [{"name": "status-port", "port": 15021, "targetPort": 15021}]}}, namespace=PROD)
+    with pytest.raises(InputError) as err:
+        ingress_address(seed, "status-only", PROD)
+    assert "has no port named 'http2' (ports: status-port 15021)" in str(err.value)
+    assert ingress_address(seed, "status-only", PROD, port_name="status-port").host == "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Gateways]:
+    """bookinfo and its gateway config in l7-traffic-beta, served by the prod gateway (moved to a
+    free node port): beta is watched by istiod 1-18-5, whose injector works."""
+    with seed_gateways() as g:
+        g.apply((APPS / "bookinfo.yaml").read_text(), namespace=BETA)
+        g.apply((APPS / "bookinfo-gateway.yaml").read_text(), namespace=BETA)
+        yield g
+
+
+def test_curl_head_and_a_probe_through_the_resolved_address(served: Gateways) -> None:
+    address = ingress_address(served.cluster, namespace=PROD)
+    assert address.port == served.prod and address.note == ""
+    head = curl_head(address.base_url() + "/productpage", host="bookinfo-gateway.test")
+    assert head.ok and head.status == 200
+    lines = head.text().splitlines()
+    assert lines[0] == "HTTP/1.1 200 OK"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "server", "date", "content-type", "content-length", "x-envoy-upstream-service-time"]
+    assert head.header("server") == "istio-envoy" and int(head.header("content-length") or 0) > 3000
+    assert head.command() == (f"curl -s -I -HHost:bookinfo-gateway.test "
+                              f"http://127.0.0.1:{served.prod}/productpage")
+    run = probe(address.base_url() + "/productpage", host="bookinfo-gateway.test", count=30, concurrency=3)
+    assert run.summary()["status_codes"] == {"200": 30}
+
+
+def test_curl_head_failures_are_curls_one_liners(served: Gateways) -> None:
+    (closed,) = free_node_ports(1, {served.prod, served.canary, served.prod_status, served.canary_status})
+    refused = curl_head(f"http://127.0.0.1:{closed}/", host="x.test")
+    assert not refused.ok and refused.status == 0
+    assert refused.text() == f"curl: (7) Failed to connect to 127.0.0.1 port {closed}: Connection refused"
+    with pytest.raises(ProbeError, match="no scheme"):
+        curl_head("127.0.0.1:1/")
+
+
+def test_a_port_held_by_another_program_is_refused_clearly(served: Gateways) -> None:
+    (busy,) = free_node_ports(1, {served.prod, served.canary, served.prod_status, served.canary_status})
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", busy))
+    blocker.listen()
+    old = served.prod
+    try:
+        move_node_ports(served.cluster, PROD, {"http2": busy})
+        served.settle()
+        with pytest.raises(InputError) as err:
+            ingress_address(served.cluster, namespace=PROD)
+        assert f"127.0.0.1:{busy} is held by another program" in str(err.value)
+    finally:
+        blocker.close()
+        move_node_ports(served.cluster, PROD, {"http2": old})
+        served.settle()
+    assert ingress_address(served.cluster, namespace=PROD).port == old
+
+
+def test_the_fault_delay_exercise_check(served: Gateways) -> None:
+    url = f"http://127.0.0.1:{served.prod}/productpage"
+    served.get("/productpage", "bookinfo-gateway.test")  # warm the pods (cold start)
+    before = probe(url, host="bookinfo-gateway.test", count=100, concurrency=8, label="before")
+    # not done yet: no fault, and the check says what to do
+    check = check_fault_delay_exercise(read_mesh(served.cluster, with_config=True), before, before,
+                                       namespace=BETA)
+    assert not check.passed and "has no fault.delay" in check.still_wrong[0]
+    assert "kubectl -n l7-traffic-beta patch virtualservice bookinfo" in check.still_wrong[0]
+    # a delay without a percentage: Istio delays nothing
+    served.cluster.patch(VIRTUAL_SERVICES, "bookinfo", [{"op": "add", "path": "/spec/http/0/fault",
+                                                          "value": {"delay": {"fixedDelay": "200ms"}}}],
+                         namespace=BETA, patch_type="json")
+    served.settle()
+    check = check_fault_delay_exercise(read_mesh(served.cluster, with_config=True), before, before,
+                                       namespace=BETA)
+    assert not check.passed and "Istio delays no request" in " ".join(check.still_wrong)
+    # the solution: 200 ms on 50 % of the requests
+    served.cluster.patch(VIRTUAL_SERVICES, "bookinfo", [
+        {"op": "add", "path": "/spec/http/0/fault/delay/percentage", "value": {"value": 50}}],
+        namespace=BETA, patch_type="json")
+    served.settle()
+    snapshot = read_mesh(served.cluster, with_config=True)
+    stale = check_fault_delay_exercise(snapshot, before, before, namespace=BETA)
+    assert not stale.passed  # the measurements still show no delay
+    after = probe(url, host="bookinfo-gateway.test", count=100, concurrency=8, label="after")
+    check = check_fault_delay_exercise(snapshot, before, after, namespace=BETA)
+    assert check.passed, check.summary()
+    # undo, so the module's other tests see bookinfo as it was
+    served.cluster.patch(VIRTUAL_SERVICES, "bookinfo", [{"op": "remove", "path": "/spec/http/0/fault"}],
+                         namespace=BETA, patch_type="json")
+    served.settle()
