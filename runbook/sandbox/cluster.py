@@ -569,6 +569,7 @@ class Cluster:
                 request = AdmissionRequest("UPDATE", kind, namespace if kind.namespaced else None, name,
                                            new, old, ctx.user, ctx.dry_run, subresource)
                 new = self._admit_and_validate(request, ctx, old)
+                new = _ignore_managed_fields_times(new, old)
                 try:
                     stored = store.update(kind.key, new, expect_rv=old["metadata"].get("resourceVersion"),
                                           dry_run=ctx.dry_run)
@@ -1011,6 +1012,31 @@ def kind_from_crd(crd: Obj) -> ResourceKind | None:
         short_names=tuple(names.get("shortNames") or ()), subresources=subresources,
         categories=tuple(names.get("categories") or ()),
         singular=names.get("singular") or names["kind"].lower())
+
+
+def _ignore_managed_fields_times(new: Obj, old: Obj) -> Obj:
+    """kube-apiserver's ``IgnoreManagedFieldsTimestampsTransformer`` (apiserver
+    ``endpoints/handlers/fieldmanager``, run on every update): when nothing but the ``time`` of
+    managedFields entries changed, the stored times are kept, so the write commits nothing and
+    bumps no resourceVersion — a repeated server-side apply in a later second is ``unchanged``."""
+    new_mf = (new.get("metadata") or {}).get("managedFields")
+    old_mf = (old.get("metadata") or {}).get("managedFields")
+    if not new_mf or not old_mf or new_mf == old_mf or len(new_mf) != len(old_mf):
+        return new
+
+    def untimed(entries: list[Obj]) -> list[Obj]:
+        return [{k: v for k, v in e.items() if k != "time"} for e in entries]
+
+    if untimed(new_mf) != untimed(old_mf):
+        return new
+    server_owned = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+
+    def rest(obj: Obj) -> Obj:
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k not in server_owned}}
+
+    if rest(new) != rest(old):
+        return new
+    return {**new, "metadata": {**new["metadata"], "managedFields": old_mf}}
 
 
 def _encode_continue(rv: int, key: tuple[str, str]) -> str:

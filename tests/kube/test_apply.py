@@ -42,6 +42,27 @@ def test_apply_is_idempotent(cluster: Cluster) -> None:
     assert set(again.action) == {"unchanged"}
 
 
+def test_apply_in_a_later_second_is_still_unchanged(sandbox: Sandbox, cluster: Cluster) -> None:
+    # managedFields times have whole seconds; like kube-apiserver, a write that would change
+    # nothing else keeps the stored times (notebooks re-run their apply steps minutes later)
+    apply_manifests(cluster, app_path("bookinfo"), namespace="shop")
+    before = cluster.get(k.SERVICES, "details", "shop")
+    sandbox.advance(61)
+    again = apply_manifests(cluster, app_path("bookinfo"), namespace="shop")
+    assert set(again.action) == {"unchanged"}
+    after = cluster.get(k.SERVICES, "details", "shop")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["metadata"]["managedFields"] == before["metadata"]["managedFields"]
+    # a real change still stamps the time of the change
+    (service,) = [m for m in load_manifests(app_path("bookinfo"))
+                  if m.obj["kind"] == "Service" and m.obj["metadata"]["name"] == "details"]
+    service.obj["metadata"]["labels"]["tier"] = "backend"
+    sandbox.advance(61)
+    assert list(apply_manifests(cluster, [service], namespace="shop").action) == ["configured"]
+    changed = cluster.get(k.SERVICES, "details", "shop")["metadata"]["managedFields"]
+    assert [m["time"] for m in changed] != [m["time"] for m in before["metadata"]["managedFields"]]
+
+
 def test_a_change_is_configured(cluster: Cluster, tmp_path: Path) -> None:
     apply_manifests(cluster, app_path("bookinfo"), namespace="shop")
     text = app_path("bookinfo").read_text().replace("replicas: 1", "replicas: 2", 1)
