@@ -16,12 +16,14 @@ hide ``priority > 0`` columns unless ``-o wide``; pass ``wide=True`` to get exac
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+# ages and timestamps as kubectl shows them, shared with the client side (runbook.formats.kubectl)
+from runbook.formats.kubectl import human_duration, parse_time
+from runbook.formats.kubectl import since as age
 from runbook.kinds import ResourceKind
 
 Column = dict[str, Any]
@@ -232,60 +234,6 @@ _DOCS: dict[str, str] = {
         "process."
     ),
 }
-
-
-# ---------------------------------------------------------------------------- time
-
-
-def human_duration(seconds: float) -> str:
-    """``k8s.io/apimachinery/pkg/util/duration.HumanDuration``."""
-    whole = math.floor(seconds)
-    if whole < -1:
-        return "<invalid>"
-    if whole < 0:
-        return "0s"
-    if whole < 60 * 2:
-        return f"{whole}s"
-    minutes = int(seconds // 60)
-    if minutes < 10:
-        s = int(seconds) % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = int(seconds // 3600)
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp (``metav1.Time``/``MicroTime``) as an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def age(value: Any, now: datetime) -> str:
-    """``translateTimestampSince``: ``<unknown>`` for a missing timestamp."""
-    when = parse_time(value)
-    if when is None:
-        return "<unknown>"
-    return human_duration((now - when).total_seconds())
 
 
 # ---------------------------------------------------------------------------- columns
