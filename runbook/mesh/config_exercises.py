@@ -447,9 +447,16 @@ def _homework_apps(check: ExerciseCheck, snapshot: Snapshot, namespace: str,
 
 def verify_gateway_homework(cluster: Cluster, namespace: str, *, revision: str = "1-18-5",
                             timeout: float = 10.0) -> ExerciseCheck:
-    """:func:`check_gateway_homework` against a live cluster: reads it (with the Istio config) and
-    confirms the push of each Gateway and VirtualService in ``namespace`` (up to ``timeout``
-    seconds each, only while a push is still missing)."""
+    """:func:`check_gateway_homework` against a live cluster (notebook 04's check cell).
+
+    Reads the cluster with its Istio config, and confirms the push of each Gateway and
+    VirtualService in ``namespace`` with :func:`~runbook.mesh.observe.confirm_push`.
+
+    Args:
+        namespace: the trainee's namespace (nothing is waited for when it holds no config).
+        revision: the revision that must serve the exercise.
+        timeout: seconds to wait per object, only while a revision that should push it has not.
+    """
     snapshot = read_mesh(cluster, with_config=True)
     pushes = []
     for kind in (k.GATEWAYS, k.VIRTUAL_SERVICES):
