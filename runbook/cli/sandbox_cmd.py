@@ -2,7 +2,9 @@
 
 ``run`` (the default) serves in the foreground on 127.0.0.1, writes a kubeconfig (contexts
 ``sandbox`` and ``sandbox-readonly``), prints ``export KUBECONFIG=…`` and stops cleanly on Ctrl-C or
-SIGTERM. ``status`` shows the running one (found through ``$MESH_RUNBOOK_HOME/sandbox/state.json``),
+SIGTERM. ``--faults SPEC…`` puts injected API faults in force from the first request, e.g.
+``--faults list:pods:503:times=3,retry-after=1 update:*:409:times=2`` (syntax: docs/sandbox.md ›
+Faults). ``status`` shows the running one (found through ``$MESH_RUNBOOK_HOME/sandbox/state.json``),
 ``stop`` stops it, ``reset`` reloads its scenario.
 """
 
@@ -13,6 +15,7 @@ import json
 
 from runbook.errors import InputError
 from runbook.sandbox import find_running, stop_running
+from runbook.sandbox.faults import parse_fault_spec
 from runbook.sandbox.process import admin_request, serve
 from runbook.sandbox.scenarios import names as scenario_names
 
@@ -34,14 +37,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="real: wall time; manual: frozen until advanced through the admin API")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text",
                    help="format of status (default text)")
+    p.add_argument("--faults", nargs="+", default=[], metavar="SPEC",
+                   help="run: inject API faults from the start, each VERB:RESOURCE:EFFECT[:K=V,…], "
+                        "e.g. list:pods:503:times=3,retry-after=1 or create:*:drop-response "
+                        "(see docs/sandbox.md › Faults)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # every spec is checked before anything starts: a typo is one line, not a half-set-up sandbox
+    faults = [parse_fault_spec(spec) for spec in args.faults]
+    if faults and args.action != "run":
+        raise InputError(f"--faults applies when a sandbox starts, not to {args.action!r}",
+                         hint="restart it with `runbook sandbox --faults …`, or add faults to the "
+                              "running one with POST /sandbox/v1/faults")
     if args.action == "run":
         if not 0 <= args.port <= 65535:
             raise InputError(f"--port {args.port}: must be between 0 and 65535")
-        return serve(args.scenario, args.port, args.kubeconfig_out, args.clock)
+        return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
     info = find_running()
     if info is None:
         raise InputError("no sandbox is running", hint="start one with `runbook sandbox`")

@@ -24,12 +24,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from runbook.errors import InputError
 from runbook.paths import runbook_home
+from runbook.sandbox.faults import Fault, format_fault_spec
 
 STATE_FILE = "state.json"
 
@@ -202,8 +204,12 @@ def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
 
 
 def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = None,
-          clock: str = "real", quiet: bool = False) -> int:
-    """Run a sandbox in the foreground until SIGINT/SIGTERM (``runbook sandbox``)."""
+          clock: str = "real", quiet: bool = False, faults: Sequence[Fault] = ()) -> int:
+    """Run a sandbox in the foreground until SIGINT/SIGTERM (``runbook sandbox``).
+
+    Args:
+        faults: put in force before the first request (``runbook sandbox --faults SPEC…``).
+    """
     from runbook.sandbox.sandbox import Sandbox
 
     directory = sandbox_dir()
@@ -214,6 +220,8 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
                          hint="use it (runbook sandbox status) or stop it (runbook sandbox stop)")
     kubeconfig = Path(kubeconfig_out).expanduser() if kubeconfig_out else directory / "kubeconfig"
     sandbox = Sandbox(scenario=scenario, port=port, clock=clock, kubeconfig_path=kubeconfig)
+    for fault in faults:
+        sandbox.faults.add(fault)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -232,6 +240,8 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
         if not quiet:
             print(f"sandbox serving {sandbox.url} (scenario {scenario}, clock {clock})", flush=True)
             print(f"export KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
+            for fault in sandbox.faults:
+                print(f"fault {fault.id} in force: {format_fault_spec(fault)}", flush=True)
         # Wake up now and then: the kernel may deliver SIGTERM/SIGINT to one of the server's
         # threads, and Python runs the handler only when the main thread executes bytecode.
         while not stop.wait(0.25):

@@ -28,7 +28,7 @@ import time
 import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from aiohttp import web
@@ -64,6 +64,8 @@ _TRUE = ("true", "1")
 _DELETE_RETURNS_OBJECT = frozenset({"pods", "services"})
 #: events a truncate-watch fault lets through before it cuts the stream
 TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
+#: a drop-response fault fired: the request is processed, then the connection closes unanswered
+DROP_RESPONSE = web.RequestKey("drop_response", bool)
 #: the Kubernetes verb of the request, once routed (for the request log)
 VERB = web.RequestKey("verb", str)
 
@@ -122,10 +124,16 @@ class ApiServer:
             user = self._authenticate(request)
             response, verb = await self._dispatch(request, user)
             code = response.status
+            if request.get(DROP_RESPONSE):
+                code = 0
+                _drop_answer(request)
             return response
         except ApiError as exc:
             code = exc.code
             verb = request.get(VERB, "")
+            if request.get(DROP_RESPONSE):
+                code = 0
+                _drop_answer(request)
             return _status_response(exc)
         except _Dropped:
             code = 0
@@ -248,10 +256,12 @@ class ApiServer:
                 if request.transport is not None:
                     request.transport.abort()
                 raise _Dropped()
+            if fault.action == "drop-response" and route.verb != "watch":
+                request[DROP_RESPONSE] = True
             if fault.action == "truncate-watch":
                 request[TRUNCATE_AFTER] = fault.after_events
             if fault.action == "error":
-                raise _fault_error(fault)
+                raise _fault_error(fault, route)
 
     # ------------------------------------------------------------------ resources
 
@@ -613,6 +623,25 @@ class _Dropped(Exception):
     """A fault dropped the connection: there is no response to send."""
 
 
+def _not_a_dropped_answer(record: logging.LogRecord) -> bool:
+    # aiohttp logs every exception a handler raises as "Error handling request" with a traceback;
+    # a drop that a fault asked for is no error of the server's
+    return not (record.exc_info and isinstance(record.exc_info[1], _Dropped))
+
+
+logging.getLogger("aiohttp.server").addFilter(_not_a_dropped_answer)
+
+
+def _drop_answer(request: web.Request) -> NoReturn:
+    """Close the connection instead of answering (the request was processed); raises _Dropped.
+
+    The request log shows status 0 for it, as for ``drop``: no answer left the server.
+    """
+    if request.transport is not None:
+        request.transport.abort()
+    raise _Dropped()
+
+
 _TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
@@ -626,22 +655,55 @@ def _json(obj: Any, warnings: list[str] | None = None, code: int = 200,
 
 
 def _status_response(exc: ApiError) -> web.Response:
+    if exc.plain_text:
+        # Go's http.Error: text/plain, the message and a newline
+        response = web.Response(text=exc.message + "\n", status=exc.code,
+                                content_type="text/plain", charset="utf-8")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.update(exc.headers)
+        return response
     response = _json(exc.status(), code=exc.code)
     response.headers.update(exc.headers)
     return response
 
 
-def _fault_error(fault: Fault) -> ApiError:
+def _fault_error(fault: Fault, route: Route) -> ApiError:
+    """The answer of an ``error`` fault: what kube-apiserver sends for that status.
+
+    Without a message of its own, a fault answers in the real server's words and shape
+    (apimachinery ``pkg/api/errors``): 409 is the registry's optimistic-concurrency Conflict
+    (``Operation cannot be fulfilled on <resource> "<name>": the object has been modified …``,
+    details name/group/kind), 500 ``Internal error occurred: …``, 503 ServiceUnavailable, 504
+    ``Timeout: …``. A 429 without a message is the max-in-flight / priority-and-fairness
+    filter's answer, which is plain text, not a Status: ``http.Error(w, "Too many requests,
+    please try again later.", 429)`` with ``Retry-After`` (apiserver ``filters/maxinflight.go``).
+    """
     reasons = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                409: "Conflict", 410: "Expired", 422: "Invalid", 429: "TooManyRequests",
                500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
-    details: Obj | None = None
     headers: dict[str, str] = {}
     if fault.retry_after is not None:
-        details = {"retryAfterSeconds": fault.retry_after}
         headers["Retry-After"] = str(fault.retry_after)
-    return ApiError(fault.status, reasons.get(fault.status, "InternalError"), fault.message,
-                    details, headers)
+    if not fault.message:
+        if fault.status == 409 and route.name:
+            error = status.conflict(route.kind, route.name, status.STALE)
+            error.headers.update(headers)
+            return error
+        if fault.status == 429:
+            headers.setdefault("Retry-After", "1")  # the filter always sends one
+            return ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
+                            headers=headers, plain_text=True)
+        if fault.status == 500:
+            return ApiError(500, "InternalError", "Internal error occurred: injected fault",
+                            {"causes": [{"message": "injected fault"}]}, headers)
+    default = {503: "the server is currently unable to handle the request",
+               504: "Timeout: request did not complete within requested timeout - context "
+                    "deadline exceeded"}.get(fault.status, "injected fault")
+    details: Obj | None = None
+    if fault.retry_after is not None:
+        details = {"retryAfterSeconds": fault.retry_after}
+    return ApiError(fault.status, reasons.get(fault.status, "InternalError"),
+                    fault.message or default, details, headers)
 
 
 def _partial(obj: Obj) -> Obj:

@@ -25,16 +25,19 @@ class ApiError(Exception):
         message: the Status ``message``.
         details: the Status ``details`` (name, group, kind, causes, retryAfterSeconds).
         headers: extra HTTP headers (``Retry-After``).
+        plain_text: answer with the message as ``text/plain`` instead of a Status (what the
+            apiserver's filters send, e.g. the max-in-flight 429).
     """
 
     def __init__(self, code: int, reason: str, message: str,
                  details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, *, plain_text: bool = False) -> None:
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.plain_text = plain_text
         super().__init__(message)
 
     def status(self) -> dict[str, Any]:
