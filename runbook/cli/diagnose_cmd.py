@@ -11,6 +11,9 @@ from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_ar
 from runbook.mesh import has_errors
 from runbook.mesh.observe import diagnose_cluster
 
+#: tables with one row per object of a namespace (what ``-n`` narrows)
+PER_NAMESPACE = ("namespace_injection", "workloads", "replicaset_events")
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("diagnose", help="find why pods are not created, and propose fixes",
@@ -28,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
         inv, findings = diagnose_cluster(cluster, namespace=args.namespace)
     tables = inv.tables() if args.tables or args.output != "table" else {}
     if args.namespace:
-        tables = {name: (df[df["namespace"] == args.namespace] if "namespace" in df else df)
+        # only tables whose rows are *about* a namespace; control_planes' namespace is where an
+        # istiod runs, and every namespace's diagnosis needs all of them
+        tables = {name: (df[df["namespace"] == args.namespace] if name in PER_NAMESPACE else df)
                   for name, df in tables.items()}
     emit(tables, args.output, findings=findings)
     return 1 if has_errors(findings) else 0
