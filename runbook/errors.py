@@ -96,7 +96,15 @@ class ClusterError(RunbookError):
 
 
 class Unreachable(ClusterError):
-    """No answer: connection refused, DNS failure, TLS failure or timeout."""
+    """No answer: connection refused, DNS failure, TLS failure or timeout.
+
+    Attributes:
+        maybe_applied: True for a write that reached the server before the answer was lost (a
+            timeout or a dropped connection after sending): the server may have applied it, so
+            it must be checked, never blindly repeated.
+    """
+
+    maybe_applied = False
 
 
 class Unauthorized(ClusterError):
@@ -161,17 +169,23 @@ class StepOutcome:
     """What happened to one step of a multi-step fix."""
 
     step: str
-    status: str  # "applied" | "failed" | "not-run" | "rolled-back"
+    status: str  # "applied" | "failed" | "unknown" | "not-run" | "rolled-back"
     detail: str = ""
 
 
 class PartialApply(FixError):
-    """A multi-step fix stopped midway; ``steps`` says which steps completed."""
+    """A multi-step fix stopped midway; ``steps`` says which steps completed.
+
+    A step whose write got no answer (``unknown``: it may or may not have been applied) is named
+    apart from the completed ones.
+    """
 
     def __init__(self, message: str, *, steps: Sequence[StepOutcome], hint: str | None = None):
         self.steps = list(steps)
         done = [s.step for s in self.steps if s.status == "applied"]
-        summary = f"{message} (completed: {', '.join(done) if done else 'none'})"
+        unknown = [s.step for s in self.steps if s.status == "unknown"]
+        summary = f"{message} (completed: {', '.join(done) if done else 'none'}"
+        summary += f"; outcome unknown: {', '.join(unknown)})" if unknown else ")"
         super().__init__(summary, hint=hint)
 
 

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from runbook.errors import RunbookError
 
@@ -26,8 +27,17 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with refusals on one line, like every other error of the command line."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse's default prints the whole usage block first; a script's log (and a person in
+        # an incident) needs the one line that says what is wrong and where to look
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} — see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="runbook",
         description="Runbooks for Kubernetes clusters with several Istio control-plane revisions.",
     )

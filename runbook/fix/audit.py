@@ -35,7 +35,8 @@ class AuditRecord:
         step: which step of the plan.
         context, server, user: where and as whom.
         object: ``kind/namespace/name`` (``kind/name`` when cluster-scoped).
-        result: ``applied`` | ``failed`` | ``dry-run`` | ``refused``.
+        result: ``applied`` | ``failed`` | ``unknown`` (no answer; may have been applied) |
+            ``dry-run`` | ``refused``.
         before, after: the object before and after (None when it did not / no longer exists).
         detail: error or note.
     """

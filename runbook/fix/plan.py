@@ -20,6 +20,13 @@ The safety model (DESIGN.md › Fix safety model), in the order a plan goes thro
 A multi-step plan that fails midway raises :class:`~runbook.errors.PartialApply` naming the steps
 that completed; nothing is left half-applied without being reported, and ``undo()`` reverts the
 completed steps.
+
+A write whose answer is lost (a timeout, a dropped connection) may or may not have been applied.
+The object is then read back: if it holds what the step wanted, the step counts as applied; if
+not, the step's outcome is *unknown* (the request may still be in flight) and the error says so
+instead of "nothing was changed". ``undo()`` reads such steps again and reverts them only if the
+change is there. The same read-back makes a guarded write that the client retried after a lost
+answer (and that then fails its own stale precondition) count once, as applied — never twice.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from runbook.errors import (
     NotFound,
     PartialApply,
     StepOutcome,
+    Unreachable,
 )
 from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.kinds import ResourceKind
@@ -79,6 +87,8 @@ class Step:
     undoable: bool = True
     #: set by apply: the object as the server returned it
     applied: dict[str, Any] | None = None
+    #: set by apply: the write got no answer and the read-back did not show it (undo checks again)
+    uncertain: bool = False
 
     @property
     def label(self) -> str:
@@ -132,7 +142,7 @@ class Step:
 class StepResult:
     step: str
     object: str
-    status: str  # applied | dry-run | failed | not-run | undone | refused
+    status: str  # applied | dry-run | failed | unknown | not-run | undone | refused
     detail: str = ""
 
 
@@ -266,29 +276,39 @@ class FixPlan:
         self.check_confirmation(cluster, confirm)
         result = PlanResult("apply", self.title, self.context)
         outcomes: list[StepOutcome] = []
+        for step in self.steps:
+            step.uncertain = False
         for i, step in enumerate(self.steps):
             try:
                 step.applied = _send(cluster, step, step.before, step.after, dry_run=False)
             except ClusterError as exc:
+                unknown = isinstance(exc, Unreachable) and exc.maybe_applied
                 detail = _explain(exc, step)
-                result.steps.append(StepResult(step.description, step.label, "failed", detail))
+                status = "unknown" if unknown else "failed"
+                step.uncertain = unknown
+                result.steps.append(StepResult(step.description, step.label, status, detail))
                 self._record(result, audit, "apply", step,
-                             "refused" if isinstance(exc, Conflict) else "failed", detail)
-                outcomes.append(StepOutcome(step.label, "failed", detail))
+                             "refused" if isinstance(exc, Conflict) else status, detail)
+                outcomes.append(StepOutcome(step.label, status, detail))
                 for rest in self.steps[i + 1:]:
                     result.steps.append(StepResult(rest.description, rest.label, "not-run"))
                     outcomes.append(StepOutcome(rest.label, "not-run"))
                 self.history.append(result)
-                if i == 0:
+                if i == 0 and not unknown:
                     if isinstance(exc, Conflict):
                         raise ConcurrentChange(detail, hint="nothing was changed; preview again "
                                                "to see the current state") from None
                     raise FixError(detail, hint="nothing was changed") from None
                 self.applied = True  # partly: undo() reverts the completed steps
                 self.undone = False
+                if i == 0:
+                    raise FixError(detail, hint=f"check {step.label} (kubectl get); undo() reverts "
+                                                "the step if it was applied") from None
                 raise PartialApply(
                     f"{self.title!r} stopped at step {i + 1} of {len(self.steps)}: {detail}",
-                    steps=outcomes, hint="run undo() to revert the completed steps") from None
+                    steps=outcomes, hint="run undo() to revert the completed steps"
+                                         + (" (it checks the unknown one first)" if unknown
+                                            else "")) from None
             result.steps.append(StepResult(step.description, step.label, "applied"))
             outcomes.append(StepOutcome(step.label, "applied"))
             self._record(result, audit, "apply", step, "applied")
@@ -309,6 +329,15 @@ class FixPlan:
         result = PlanResult("undo", self.title, self.context)
         failures = 0
         for step in reversed(self.steps):
+            if step.uncertain and step.after is not None:
+                # its write got no answer: revert it only if the change is there now
+                landed = _read_back(cluster, step, step.after)
+                if landed is None:
+                    result.steps.append(StepResult(step.description, step.label, "not-run",
+                                                   "its change is not there: nothing to undo"))
+                    step.uncertain = False
+                    continue
+                step.applied, step.uncertain = landed, False
             if step.applied is None and step.verb != "delete":
                 continue
             if not step.undoable:
@@ -387,14 +416,59 @@ def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
     for attempt in range(_STATUS_ONLY_RETRIES):
         try:
             return _send_once(cluster, step, current, wanted, dry_run=dry_run)
+        except NotFound:
+            if wanted is None and current is not None and not dry_run:
+                return None  # deleting what is gone: the step's aim holds (a lost answer's retry)
+            raise
+        except Unreachable as exc:
+            if dry_run or not exc.maybe_applied:
+                raise
+            # the answer was lost: read the object back; only what we wanted proves the write
+            if wanted is None:
+                if _gone(cluster, step, current):
+                    return None
+                raise
+            landed = _read_back(cluster, step, wanted)
+            if landed is None:
+                raise
+            return landed
         except Conflict as exc:
             if current is None or isinstance(exc, AlreadyExists) or attempt == _STATUS_ONLY_RETRIES - 1:
                 raise
+            if wanted is None:
+                if _gone(cluster, step, current):
+                    return None  # the uid precondition failed: ours was deleted, a namesake is new
+                raise
             fresh = cluster.get(step.kind, step.name, step.namespace)
             if _configuration(fresh) != _configuration(current):
+                if not dry_run and _configuration(fresh) == _configuration(wanted):
+                    # a retried guarded write whose first attempt was applied (its answer lost):
+                    # the stale precondition refuses the repeat, and the object holds our change
+                    return fresh
                 raise
             current = fresh
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _read_back(cluster: Cluster, step: Step, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The object if it now holds ``wanted``'s configuration, else None (also when unreadable)."""
+    try:
+        fresh = cluster.get(step.kind, step.name, step.namespace)
+    except ClusterError:
+        return None
+    return fresh if _configuration(fresh) == _configuration(wanted) else None
+
+
+def _gone(cluster: Cluster, step: Step, current: dict[str, Any] | None) -> bool:
+    """Whether the object ``current`` was is deleted (absent, or replaced by a namesake)."""
+    try:
+        fresh = cluster.get(step.kind, step.name, step.namespace)
+    except NotFound:
+        return True
+    except ClusterError:
+        return False
+    uid = ((current or {}).get("metadata") or {}).get("uid")
+    return bool(uid) and (fresh.get("metadata") or {}).get("uid") != uid
 
 
 def _send_once(cluster: Cluster, step: Step, current: dict[str, Any] | None,
@@ -427,6 +501,9 @@ def _send_once(cluster: Cluster, step: Step, current: dict[str, Any] | None,
 
 
 def _explain(exc: ClusterError, step: Step) -> str:
+    if isinstance(exc, Unreachable) and exc.maybe_applied:
+        return (f"{step.label}: the {step.verb} got no answer ({exc.message}) and the object does "
+                "not show the change now; it may still be applied — outcome unknown")
     if isinstance(exc, Conflict):
         return (f"{step.label} was changed by someone else since the plan was made "
                 f"(resourceVersion moved on); nothing was written to it")

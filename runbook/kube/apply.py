@@ -6,7 +6,8 @@ object to its resource through the cluster's discovery (custom resources include
 1. **validates all objects first** with a server-side dry run (schema, admission, missing
    namespaces, unknown kinds) — if any fails, nothing is applied unless ``continue_on_error``;
 2. applies them in dependency order (CRDs and Namespaces first) with **server-side apply** and a
-   field manager, so a second apply of the same files changes nothing;
+   field manager, so a second apply of the same files changes nothing — which is also why a patch
+   whose answer was lost (timeout, dropped connection) is sent once more: it cannot apply twice;
 3. reports one row per object: ``created`` / ``configured`` / ``unchanged`` / ``failed`` /
    ``not-applied`` (or ``… (dry run)``), with the error as one line.
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from runbook.errors import ClusterError, InputError
+from runbook.errors import ClusterError, InputError, Unreachable
 from runbook.kinds import KindRegistry, ResourceKind
 from runbook.kube.cluster import Cluster
 from runbook.kube.discovery import discover_kinds
@@ -164,6 +165,19 @@ def _action(cluster: Cluster, item: _Item, *, dry: bool, force: bool = False,
         return "unchanged" if comparable(would_be) == comparable(before) else "configured"
     try:
         after = _apply_one(cluster, item, False, force, field_manager)
+    except Unreachable as exc:
+        if not exc.maybe_applied:
+            item.error = exc.one_line()
+            return "failed"
+        # The answer was lost after the patch was sent: it may have been applied. Server-side
+        # apply is declarative, so sending the same intent again settles it without applying
+        # anything twice (an apply that changes nothing commits nothing, the resourceVersion
+        # stays); an unguarded imperative write would never be repeated like this.
+        try:
+            after = _apply_one(cluster, item, False, force, field_manager)
+        except ClusterError as again:
+            item.error = (exc if isinstance(again, Unreachable) else again).one_line()
+            return "failed"
     except ClusterError as exc:
         item.error = exc.one_line()
         return "failed"

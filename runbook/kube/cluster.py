@@ -161,10 +161,13 @@ class Cluster:
                         time.sleep(self.retry.delay(attempt - 1))
                         continue
                     self._log(method, path, 0, started, attempt)
-                    raise translate_transport(exc, server=self.server, context=self.context,
-                                              verb=verb, resource=resource) from None
-            self._log(method, path, status, started, attempt)
+                    raise translate_transport(
+                        exc, server=self.server, context=self.context, verb=verb,
+                        resource=resource,
+                        maybe_applied=method not in ("GET", "HEAD") and not _not_sent(exc)
+                    ) from None
             if 200 <= status < 300:
+                self._log(method, path, status, started, attempt)
                 if raw:
                     return payload
                 return orjson.loads(payload) if payload else {}
@@ -175,6 +178,8 @@ class Cluster:
             if isinstance(error, ServerError) and may_retry and attempt < self.retry.attempts:
                 time.sleep(self.retry.delay(attempt - 1, retry_after))
                 continue
+            # one record per request, with its final status and how many attempts it took
+            self._log(method, path, status, started, attempt)
             raise error
 
     def _log(self, method: str, path: str, status: int, started: float, attempts: int) -> None:
@@ -379,9 +384,16 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _not_sent(exc: BaseException) -> bool:
-    """True for failures that happen before the request reaches the server."""
+    """True for failures that happen before the request reaches the server.
+
+    urllib3 wraps them in MaxRetryError, so the cause is read from the text: a refused or timed-out
+    TCP connect (``NewConnectionError``, ``ConnectTimeoutError``) or a failed TLS handshake
+    (certificate verification) never carried the request.
+    """
     text = str(exc).lower()
-    return "refused" in text or "newconnectionerror" in type(exc).__name__.lower()
+    return ("refused" in text or "newconnectionerror" in text or "connecttimeouterror" in text
+            or "certificate_verify_failed" in text
+            or "newconnectionerror" in type(exc).__name__.lower())
 
 
 def _has_rv_precondition(body: Any) -> bool:
@@ -448,7 +460,10 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: context {context!r} cannot be used: {_clean(exc)}",
                           hint="check the kubeconfig (kubectl config view)") from None
-    # TLS verification stays on: nothing in this project ever sets verify_ssl = False.
+    # TLS verification stays on: nothing in this project ever turns it off, and a kubeconfig
+    # that asks for it (insecure-skip-tls-verify: true, which the official client would honour)
+    # is verified anyway — a self-signed server then fails with "TLS verification failed".
+    configuration.verify_ssl = True
     # Our RetryPolicy is the only retry layer: urllib3's own (which silently retries 429/503
     # with Retry-After and connection errors) would multiply attempts and hide them from the log.
     configuration.retries = urllib3.Retry(total=0, redirect=0, raise_on_status=False,

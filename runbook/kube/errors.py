@@ -125,8 +125,15 @@ def _not_found_hint(message: str, resource: str) -> str:
 
 
 def translate_transport(exc: BaseException, *, server: str, context: str | None,
-                        verb: str = "", resource: str = "") -> Unreachable:
-    """No usable answer: refused, DNS, TLS, timeout or a dropped connection."""
+                        verb: str = "", resource: str = "", maybe_applied: bool = False
+                        ) -> Unreachable:
+    """No usable answer: refused, DNS, TLS, timeout or a dropped connection.
+
+    Args:
+        maybe_applied: the failed request was a write that was sent: the server may have applied
+            it before the answer was lost, and the message says so (client-go never retries such a
+            write either; kubectl reports it and leaves the check to the user).
+    """
     text = " ".join(str(exc).split())[:_MAX_MESSAGE]
     low = text.lower()
     if "certificate" in low or "ssl" in low or "tls" in low:
@@ -144,5 +151,11 @@ def translate_transport(exc: BaseException, *, server: str, context: str | None,
     in_ctx = f" (context {context!r})" if context else ""
     # urllib3's texts repeat the pool and URL; the kind of failure is what a reader needs
     tail = f": {text}" if kind == "connection failed" else ""
-    return Unreachable(f"cannot reach the API server {server}{in_ctx}: {kind}{tail}",
-                       hint=hint, verb=verb, resource=resource)
+    what = f" while trying to {verb} {resource}" if verb and resource else ""
+    if maybe_applied:
+        hint = (f"the server may have applied the {verb or 'write'} before the answer was lost: "
+                f"check the object (kubectl get) before trying again")
+    error = Unreachable(f"cannot reach the API server {server}{in_ctx}{what}: {kind}{tail}",
+                        hint=hint, verb=verb, resource=resource)
+    error.maybe_applied = maybe_applied
+    return error

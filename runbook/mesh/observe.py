@@ -97,19 +97,28 @@ def config_pushes(cluster: Cluster, *, since: datetime | None = None,
     Reads are bounded: ``tailLines`` always, ``sinceTime`` when ``since`` is given. A pod whose
     log cannot be read (not started yet, 403) is skipped; the table says what was read.
     """
+    frame, _ = _read_pushes(cluster, since, tail_lines)
+    return frame
+
+
+def _read_pushes(cluster: Cluster, since: datetime | None, tail_lines: int
+                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The pushes table, and ``namespace/pod`` → why its log could not be read."""
     pods = istiod_pods(cluster)
     texts: dict[str | tuple[str, str], str] = {}
+    unreadable: dict[str, str] = {}
     since_time = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
     for pod in pods:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         try:
             texts[(ns, name)] = cluster.logs(ns, name, container=_discovery_container(pod),
                                              tail_lines=tail_lines, since_time=since_time)
-        except ClusterError:
+        except ClusterError as exc:
+            unreadable[f"{ns}/{name}"] = exc.message
             continue
     if not texts:
-        return pd.DataFrame(columns=list(PUSH_COLUMNS))
-    return pushes_frame(texts, pods)
+        return pd.DataFrame(columns=list(PUSH_COLUMNS)), unreadable
+    return pushes_frame(texts, pods), unreadable
 
 
 def _discovery_container(pod: Mapping[str, Any]) -> str | None:
@@ -137,7 +146,9 @@ def confirm_push(cluster: Cluster, kind: k.ResourceKind | str, name: str, namesp
 
     Returns:
         Which revisions logged it (and when, by which pod), which should have and did not, and
-        which do not watch the namespace at all.
+        which do not watch the namespace at all; istiod pods whose log could not be read (a
+        fault, 403) are named in ``unreadable`` and in the summary, so "not logged" is never
+        confused with "could not look".
     """
     resolved = k.default_registry().by_name(kind) if isinstance(kind, str) else kind
     if resolved is None:
@@ -153,8 +164,9 @@ def confirm_push(cluster: Cluster, kind: k.ResourceKind | str, name: str, namesp
                 for rev, watching in watching_revisions(snap, namespace).items()}
     deadline = time.monotonic() + timeout
     while True:
-        frame = config_pushes(cluster, since=since)
+        frame, unreadable = _read_pushes(cluster, since, DEFAULT_TAIL_LINES)
         status = push_status(frame, resolved.kind, namespace, name, watchers, since=since)
+        status.unreadable = unreadable
         if status.confirmed or not status.expected or time.monotonic() >= deadline:
             return status
         time.sleep(poll)

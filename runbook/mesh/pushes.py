@@ -241,6 +241,8 @@ class PushStatus:
         possibly: missing revisions that logged a multi-config push in the window.
         unexpected: revisions that logged it although ``watchers`` says they do not watch.
         not_watching: revisions that do not watch the namespace (not expected to log it).
+        unreadable: ``namespace/pod`` → why that istiod's log could not be read (then a missing
+            push may only be unseen).
     """
 
     kind: str
@@ -254,6 +256,7 @@ class PushStatus:
     possibly: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     not_watching: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def confirmed(self) -> bool:
@@ -280,6 +283,10 @@ class PushStatus:
             parts.append("not watched by " + ", ".join(self.not_watching))
         if not self.expected:
             parts.append("no istiod revision watches this namespace")
+        if self.unreadable:
+            parts.append("logs not readable: " + ", ".join(
+                f"{pod} ({why})" for pod, why in sorted(self.unreadable.items()))
+                + " — check access to pods/log and retry")
         return f"{what}: " + "; ".join(parts) if parts else f"{what}: no push seen"
 
 
