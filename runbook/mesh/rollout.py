@@ -133,6 +133,8 @@ class Rollout:
     stuck: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        if self.deployments.empty:
+            return f"no Deployments in {self.namespace}: nothing to wait for"
         if self.ok:
             revs = sorted({str(r) for r in self.pods["revision"].dropna()})
             injected = f"; sidecars from revision {', '.join(revs)}" if revs else "; no sidecars"

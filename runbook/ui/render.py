@@ -281,7 +281,8 @@ def render_rollout(rollout: Rollout, timeout: float, expected_revision: str | No
     """The end of a wait: verdict, stuck Deployments with their latest event, the pods table."""
     lines = rollout.summary().splitlines()
     title = lines[0]
-    notes = lines[1:]
+    # the summary's own "  - " bullets would double the list's bullets
+    notes = [ln.strip().removeprefix("- ") for ln in lines[1:]]
     revs = sorted({str(r) for r in rollout.pods["revision"].dropna()}) if not rollout.pods.empty else []
     if expected_revision and rollout.ok:
         if revs == [expected_revision]:

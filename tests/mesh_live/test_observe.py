@@ -80,3 +80,8 @@ def test_each_revision_pushes_the_config_of_the_namespaces_it_watches(live: Clus
 def test_confirm_push_of_an_unknown_kind_is_bad_input(live: Cluster) -> None:
     with pytest.raises(InputError, match="unknown kind 'Gatewy'"):
         confirm_push(live, "Gatewy", "x", ALPHA)
+
+
+def test_waiting_on_an_empty_namespace_says_so(live: Cluster) -> None:
+    rollout = wait_for_rollout(live, BETA, timeout=0.5, poll=0.1, progress=False)
+    assert rollout.summary() == f"no Deployments in {BETA}: nothing to wait for"
