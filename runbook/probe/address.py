@@ -22,7 +22,8 @@ service has no address outside the cluster at all (the error says to port-forwar
 (EXTERNAL-IP ``<pending>``; two gateways cannot both own 127.0.0.1:80 without root), so its
 gateways resolve through their node port on node InternalIP 127.0.0.1 — where the sandbox's data
 plane answers (``runbook.sandbox.istio.dataplane``); on the sandbox, :func:`ingress_address` also
-asks the sandbox whether that port is really its own (another program may hold it).
+asks the sandbox whether that port is really its own: when another program holds it, the sandbox
+serves that gateway on a fallback port and the address says so (``note``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ class IngressAddress:
         """GATEWAY_URL: ``host:port`` (IPv6 addresses in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    def row(self) -> dict[str, Any]:
+        """One table row: ``service``, ``INGRESS_HOST``, ``INGRESS_PORT``, ``GATEWAY_URL``,
+        ``resolved_by``, ``source``, ``note``."""
+        return {"service": self.service, "INGRESS_HOST": self.host, "INGRESS_PORT": self.port,
+                "GATEWAY_URL": self.url, "resolved_by": self.resolved_by, "source": self.source,
+                "note": self.note}
 
     def base_url(self, scheme: str = "http") -> str:
         """``http://host:port`` — prefix of the URLs to probe (``base_url() + "/productpage"``)."""
@@ -270,7 +278,8 @@ def ingress_address(cluster: Cluster, name: str = "istio-ingressgateway", namesp
     Raises:
         InputError: no such Service (the message lists the LoadBalancer/NodePort Services of the
             namespace), no port named ``port_name`` (it lists the ports), a ClusterIP Service, no
-            address; on the sandbox, a node port that another program holds.
+            address; on the sandbox, a node port another program holds when the sandbox has no
+            fallback for it.
         ClusterError: the API refused to read the Service.
     """
     try:
@@ -312,10 +321,18 @@ def _check_sandbox_port(cluster: Cluster, address: IngressAddress) -> IngressAdd
     if mine is None:
         return address
     if mine.get("state") == "busy":
-        raise InputError(f"{address.url} is held by another program on this machine, so this sandbox's "
-                         f"gateway {address.service} cannot answer there (requests would reach the other "
-                         "program)", hint="stop the other sandbox or program (runbook sandbox status; "
-                                          "ss -ltnp), then runbook sandbox reset")
+        fallback = str(mine.get("fallbackAddress") or "")
+        if not fallback:
+            raise InputError(f"{address.url} is held by another program on this machine, so this sandbox's "
+                             f"gateway {address.service} cannot answer there (requests would reach the other "
+                             "program)", hint="stop the other sandbox or program (runbook sandbox status; "
+                                              "ss -ltnp), then runbook sandbox reset")
+        port = int(fallback.rpartition(":")[2])
+        return replace(address, port=port, source=f"{address.source}; sandbox fallback port",
+                       note=f"{address.url} is held by another program on this machine (another "
+                            f"sandbox?), so this sandbox's gateway answers on {fallback} instead: "
+                            f"INGRESS_PORT is {port} here, not the Service's nodePort (stop the other "
+                            "program and change any Gateway to get the node port back)")
     if mine.get("state") == "closed":
         note = f"the sandbox's gateway does not listen on {address.url} yet: {mine.get('reason')}"
         if _answers(address.host, address.port):

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from runbook import kinds as k
 from runbook.exercise import ExerciseCheck
@@ -42,6 +43,12 @@ def _changed_at(obj: Mapping[str, Any]) -> datetime | None:
         return max(datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in times)
     except ValueError:
         return None
+
+
+def _served(run: ProbeRun) -> pd.DataFrame:
+    """Complete answers the app gave (a 503 from the gateway says nothing about the delay)."""
+    ok = stats.ok_samples(run.samples)
+    return ok[ok["status"] < 400]
 
 
 def fault_rule(snapshot: Snapshot, namespace: str, host: str, path: str
@@ -77,7 +84,8 @@ def check_fault_delay_exercise(snapshot: Snapshot, before: ProbeRun, after: Prob
     2. that rule has ``fault.delay`` with ``fixedDelay`` ≈ ``delay_ms`` (±10 %) and a
        ``percentage.value`` ≈ ``percent`` (±5 points; without a percentage Istio delays nothing);
     3. the ``after`` run started after the VirtualService last changed (managedFields time);
-    4. both runs have at least :data:`MIN_RESPONSES` complete responses;
+    4. both runs have at least :data:`MIN_RESPONSES` answers below status 400 (a gateway's 503
+       says nothing about the delay);
     5. the share of ``after`` requests slower than ``before``'s p50 + 0.8 × delay is ``percent``
        within sampling tolerance (max(10 points, 3 standard errors));
     6. ``after``'s p90 moved by at least 0.8 × delay (when ``percent`` ≥ 20) and its p10 stayed
@@ -123,13 +131,15 @@ def check_fault_delay_exercise(snapshot: Snapshot, before: ProbeRun, after: Prob
                   "probe again")
     runs_ok = True
     for label, run in (("before", before), ("after", after)):
-        n = len(stats.ok_samples(run.samples))
-        runs_ok &= check.add(n >= MIN_RESPONSES, f"the '{label}' run has {n} complete responses "
-                                                 f"(needs {MIN_RESPONSES})")
+        n = len(_served(run))
+        codes = ", ".join(f"{code}×{count}" for code, count in run.summary()["status_codes"].items())
+        runs_ok &= check.add(n >= MIN_RESPONSES, f"the '{label}' run has {n} answers below status 400 "
+                                                 f"(needs {MIN_RESPONSES}; status codes: {codes or 'none'})"
+                             + ("" if n >= MIN_RESPONSES else " — is the app serving? (notebook 03)"))
     if not runs_ok:
         return check
-    base = stats.latency_stats(stats.ok_samples(before.samples)["latency_ms"], (10, 50, 90))
-    now_values = np.asarray(stats.ok_samples(after.samples)["latency_ms"], dtype="float64")
+    base = stats.latency_stats(_served(before)["latency_ms"], (10, 50, 90))
+    now_values = np.asarray(_served(after)["latency_ms"], dtype="float64")
     now = stats.latency_stats(now_values, (10, 50, 90))
     threshold = base["p50_ms"] + 0.8 * delay_ms
     share = float((now_values >= threshold).mean() * 100)

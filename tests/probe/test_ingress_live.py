@@ -109,7 +109,7 @@ def test_curl_head_failures_are_curls_one_liners(served: Gateways) -> None:
         curl_head("127.0.0.1:1/")
 
 
-def test_a_port_held_by_another_program_is_refused_clearly(served: Gateways) -> None:
+def test_a_node_port_held_by_another_program_resolves_to_the_sandboxs_fallback(served: Gateways) -> None:
     (busy,) = free_node_ports(1, {served.prod, served.canary, served.prod_status, served.canary_status})
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", busy))
@@ -118,9 +118,11 @@ def test_a_port_held_by_another_program_is_refused_clearly(served: Gateways) -> 
     try:
         move_node_ports(served.cluster, PROD, {"http2": busy})
         served.settle()
-        with pytest.raises(InputError) as err:
-            ingress_address(served.cluster, namespace=PROD)
-        assert f"127.0.0.1:{busy} is held by another program" in str(err.value)
+        address = ingress_address(served.cluster, namespace=PROD)
+        assert address.port != busy
+        assert f"127.0.0.1:{busy} is held by another program" in address.note
+        assert f"answers on 127.0.0.1:{address.port} instead" in address.note
+        assert curl_head(address.base_url() + "/productpage", host="bookinfo-gateway.test").status == 200
     finally:
         blocker.close()
         move_node_ports(served.cluster, PROD, {"http2": old})

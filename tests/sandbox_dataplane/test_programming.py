@@ -108,7 +108,7 @@ def test_the_reports_sample_gateway_as_written(fresh: Gateways) -> None:
     assert (nginx.status, nginx.body) == (503, b"")   # such Service, istiod has no cluster (NC)
 
 
-def test_a_busy_node_port_is_reported_and_the_sandbox_keeps_going(fresh: Gateways) -> None:
+def test_a_busy_node_port_is_reported_served_elsewhere_and_retried(fresh: Gateways) -> None:
     fresh.apply(DIRECT.format(name="in-beta", labels="{}", host="beta.test"), namespace=BETA)
     (busy,) = free_node_ports(1, {fresh.prod, fresh.canary, fresh.prod_status, fresh.canary_status})
     blocker = socket.socket()
@@ -121,12 +121,18 @@ def test_a_busy_node_port_is_reported_and_the_sandbox_keeps_going(fresh: Gateway
                     if i["nodePort"] == busy)
         assert item["state"] == "busy" and "in use on this machine" in item["reason"]
         assert item["service"] == "istio-prod/istio-ingressgateway" and item["port"] == 80
+        fallback = int(item["fallbackAddress"].rpartition(":")[2])
+        assert f"answers on 127.0.0.1:{fallback} instead" in item["reason"]
+        assert fresh.get("/", "beta.test", port=fallback).text == "in-beta"  # still reachable
         assert fresh.get("/healthz/ready", port=fresh.prod_status).status == 200  # the rest still serves
-        assert refused(fresh.prod)  # the old port was given up
+        assert refused(fresh.prod)  # the old node port was given up
     finally:
         blocker.close()
     fresh.apply(DIRECT.format(name="again", labels="{}", host="again.test"), namespace=BETA)
     assert fresh.get("/", "beta.test", port=busy).text == "in-beta"  # retried on the next change
+    assert refused(fallback)
+    item = next(i for i in fresh.sb.status()["dataplane"]["listeners"] if i["nodePort"] == busy)
+    assert item["state"] == "listening" and item["fallbackAddress"] is None
 
 
 def test_stopping_the_sandbox_closes_every_port() -> None:

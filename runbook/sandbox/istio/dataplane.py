@@ -99,11 +99,13 @@ class PortState:
     target_port: int | None
     state: str  # listening | busy | closed
     reason: str = ""
+    fallback: int | None = None  # where a busy node port's gateway answers instead
 
     def to_json(self) -> dict[str, Any]:
         return {"nodePort": self.node_port, "address": f"{HOST}:{self.node_port}", "service": self.service,
                 "port": self.service_port, "portName": self.port_name, "targetPort": self.target_port,
-                "state": self.state, "reason": self.reason}
+                "state": self.state, "reason": self.reason,
+                "fallbackAddress": f"{HOST}:{self.fallback}" if self.fallback else None}
 
 
 class _Calls:
@@ -139,7 +141,8 @@ class DataPlane:
         self._config = DataPlaneConfig()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._servers: dict[int, tuple[asyncio.base_events.Server, web.Server]] = {}
+        # node port → (server, handler, the port it is bound to: the node port or a fallback)
+        self._servers: dict[int, tuple[asyncio.base_events.Server, web.Server, int]] = {}
         self._states: dict[int, PortState] = {}
         self._warm: set[str] = set()
         self._unsubscribe: Callable[[], None] | None = None
@@ -241,8 +244,8 @@ class DataPlane:
                     wanted[port] = binding
             future = asyncio.run_coroutine_threadsafe(self._sync(wanted), loop)
             opened = future.result(10)
-            for port, (state, reason) in opened.items():
-                states[port].state, states[port].reason = state, reason
+            for port, (state, reason, fallback) in opened.items():
+                states[port].state, states[port].reason, states[port].fallback = state, reason, fallback
             self._states = states
 
     async def _shutdown(self) -> None:
@@ -253,35 +256,57 @@ class DataPlane:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _sync(self, wanted: Mapping[int, NodePortBinding]) -> dict[int, tuple[str, str]]:
-        """Open wanted ports, close the others; returns (state, reason) per wanted port."""
+    async def _sync(self, wanted: Mapping[int, NodePortBinding]) -> dict[int, tuple[str, str, int | None]]:
+        """Open wanted ports, close the others; returns (state, reason, fallback port) per wanted
+        port. A node port held by someone else is served on a fallback port the system picks (so
+        this sandbox's gateway still answers somewhere, and says where), and retried each time."""
         for port in [p for p in self._servers if p not in wanted]:
-            server, handler = self._servers.pop(port)
-            server.close()
-            await handler.shutdown(0.5)  # keep-alive connections end with the listener
-            await server.wait_closed()
-        out: dict[int, tuple[str, str]] = {}
-        loop = asyncio.get_running_loop()
+            await self._close(port)
+        out: dict[int, tuple[str, str, int | None]] = {}
         for port, binding in wanted.items():
-            if port in self._servers:
-                out[port] = ("listening", "")
+            current = self._servers.get(port)
+            if current is not None and current[2] == port:
+                out[port] = ("listening", "", None)
                 continue
-            handler = web.Server(functools.partial(self._handle, port), access_log=None, loop=loop)
-            try:
-                server = await loop.create_server(handler, self.host, port, reuse_address=True, backlog=1024)
-            except OSError as exc:
-                why = ("in use on this machine (another sandbox or program)" if exc.errno == errno.EADDRINUSE
-                       else exc.strerror or str(exc))
-                reason = f"{self.host}:{port} is {why}: {binding.service} port {binding.service_port} " \
-                         "does not answer there"
-                previous = self._states.get(port)
-                if previous is None or previous.state != "busy":
-                    log.warning("data plane: %s", reason)
-                out[port] = ("busy", reason)
+            opened = await self._open(port, port)
+            if isinstance(opened, int):
+                if current is not None:  # the node port is free again: leave the fallback
+                    await self._close(port, current)
+                out[port] = ("listening", "", None)
                 continue
-            self._servers[port] = (server, handler)
-            out[port] = ("listening", "")
+            why = ("in use on this machine (another sandbox or program)" if opened.errno == errno.EADDRINUSE
+                   else opened.strerror or str(opened))
+            if current is None:
+                await self._open(port, 0)  # the system picks a free port
+                current = self._servers.get(port)
+            fallback_port = current[2] if current is not None else None
+            reason = (f"{self.host}:{port} is {why}: {binding.service} port {binding.service_port} does not "
+                      "answer there" + (f"; it answers on {self.host}:{fallback_port} instead"
+                                        if fallback_port else ""))
+            previous = self._states.get(port)
+            if previous is None or previous.state != "busy":
+                log.warning("data plane: %s", reason)
+            out[port] = ("busy", reason, fallback_port)
         return out
+
+    async def _open(self, node_port: int, bind_port: int) -> int | OSError:
+        """Listen on ``bind_port`` (0: any) for the node port's binding; the bound port or the error."""
+        loop = asyncio.get_running_loop()
+        handler = web.Server(functools.partial(self._handle, node_port), access_log=None, loop=loop)
+        try:
+            server = await loop.create_server(handler, self.host, bind_port, reuse_address=True, backlog=1024)
+        except OSError as exc:
+            return exc
+        bound = int(server.sockets[0].getsockname()[1])
+        self._servers[node_port] = (server, handler, bound)
+        return bound
+
+    async def _close(self, node_port: int,
+                     entry: tuple[asyncio.base_events.Server, web.Server, int] | None = None) -> None:
+        server, handler, _ = entry or self._servers.pop(node_port)
+        server.close()
+        await handler.shutdown(0.5)  # keep-alive connections end with the listener
+        await server.wait_closed()
 
     def status(self) -> dict[str, Any]:
         """Every gateway node port: address, Service, state (listening/busy/closed) and why."""
