@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from runbook.errors import InputError
 from runbook.sandbox import find_running, stop_running
@@ -75,4 +76,18 @@ def run(args: argparse.Namespace) -> int:
           f"objects:    {sum(status['objects'].values())} "
           f"(resourceVersion {status['resourceVersion']})\n"
           f"kubeconfig: {status['kubeconfig']}\nexport KUBECONFIG={status['kubeconfig']}")
+    _print_dataplane(status.get("dataplane"))
     return 0
+
+
+def _print_dataplane(dataplane: dict[str, Any] | None) -> None:
+    """The gateways' node ports: where each answers, or why it does not (a busy port …)."""
+    if not dataplane:
+        return
+    listeners = dataplane.get("listeners") or []
+    print(f"gateways:   {len(listeners)} node ports on {dataplane.get('host')} "
+          "(no load balancer: INGRESS_HOST=127.0.0.1, INGRESS_PORT=<nodePort>)")
+    for item in listeners:
+        line = (f"  {item['address']:<16} {item['service']}:{item['port']} ({item['portName'] or '-'}) "
+                f"{item['state']}")
+        print(line + (f" — {item['reason']}" if item["state"] != "listening" and item["reason"] else ""))
