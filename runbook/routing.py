@@ -208,9 +208,9 @@ def parse_duration(text: Any) -> float:
     if isinstance(text, int | float) and not isinstance(text, bool):
         return float(text)  # a bare number: seconds (what a protobuf Duration's JSON carries)
     value = str(text).strip()
-    if value in ("0", ""):
-        if value == "":
-            raise ValueError("empty duration")
+    if not value:
+        raise ValueError("empty duration")
+    if value == "0":
         return 0.0
     total, pos = 0.0, 0
     for part in _DURATION_PART.finditer(value):
@@ -325,7 +325,7 @@ def request_matches(match: Any, request: RequestView) -> bool:
     if "authority" in match and not string_match(match["authority"], request.authority):
         return False
     port = match.get("port")
-    if port and request.port is not None and int(port) != request.port:
+    if port and request.port is not None and str(port) != str(request.port):
         return False
     headers = match.get("headers")
     if isinstance(headers, Mapping):

@@ -15,6 +15,7 @@ from runbook.mesh.observe import read_mesh
 from runbook.probe import curl_head, ingress_address, probe
 from runbook.probe.address import NODE_PORT
 from runbook.probe.exercises import check_fault_delay_exercise
+from runbook.probe.window import probe_with_fault
 from runbook.sandbox import Sandbox
 from tests.sandbox_dataplane.helpers import (
     APPS,
@@ -162,3 +163,34 @@ def test_the_fault_delay_exercise_check(served: Gateways) -> None:
     served.cluster.patch(VIRTUAL_SERVICES, "bookinfo", [{"op": "remove", "path": "/spec/http/0/fault"}],
                          namespace=BETA, patch_type="json")
     served.settle()
+
+
+def test_a_fault_window_is_switched_on_and_off_during_one_run(served: Gateways) -> None:
+    url = f"http://127.0.0.1:{served.prod}/productpage"
+    served.get("/productpage", "bookinfo-gateway.test")  # warm
+    window = probe_with_fault(served.cluster, url, host="bookinfo-gateway.test", namespace=BETA,
+                              virtual_service="bookinfo", delay="80ms", percent=100, window=(0.25, 0.6),
+                              duration=2.0, qps=40, concurrency=4)
+    assert window.error == "" and window.rule == "VirtualService l7-traffic-beta/bookinfo http[0]"
+    assert [label for _, label in window.events] == ["fault on: 80ms on 100 %", "fault off"]
+    on, off = (window.run.at(when) for when, _ in window.events)
+    assert 0.4 < on < 0.7 and 1.1 < off < 1.4
+    samples = window.run.samples
+    inside = samples[(samples["intended_start"] > on + 0.05) & (samples["intended_start"] < off - 0.1)]
+    outside = samples[(samples["intended_start"] < on - 0.05) | (samples["intended_start"] > off + 0.2)]
+    assert len(inside) > 5 and (inside["latency_ms"] >= 80).all()
+    assert (outside["latency_ms"] < 80).mean() > 0.9
+    assert "--type=json" in window.commands[0] and '"op":"test"' in window.commands[1]
+    vs = served.cluster.get(VIRTUAL_SERVICES, "bookinfo", BETA)
+    assert "fault" not in vs["spec"]["http"][0]  # restored
+    # a rule that already has a fault is refused before anything changes
+    served.cluster.patch(VIRTUAL_SERVICES, "bookinfo", [{"op": "add", "path": "/spec/http/0/fault",
+                                                          "value": {"abort": {"httpStatus": 500}}}],
+                         namespace=BETA, patch_type="json")
+    try:
+        with pytest.raises(InputError, match="already has a fault"):
+            probe_with_fault(served.cluster, url, host="bookinfo-gateway.test", namespace=BETA,
+                             virtual_service="bookinfo", duration=1)
+    finally:
+        served.cluster.patch(VIRTUAL_SERVICES, "bookinfo", [{"op": "remove", "path": "/spec/http/0/fault"}],
+                             namespace=BETA, patch_type="json")
