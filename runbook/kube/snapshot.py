@@ -164,6 +164,11 @@ def read_snapshot(
                     snap.objects[kind.key] = result
     finally:
         if was_enabled:
+            # The snapshot is long-lived: hand what was parsed straight to the oldest generation
+            # (gc.unfreeze puts frozen objects there) instead of letting the first young-
+            # generation collection scan millions of survivors (0.4 s on the scale cluster).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
     snap.requests = len(cluster.requests) - before
     return snap

@@ -1,0 +1,241 @@
+"""``diagnose_cluster`` against the ``scale`` sandbox, over HTTP, as a user's process runs it (issue 4).
+
+What is measured, and how:
+
+* the sandbox runs as a **separate process** (``python -m runbook.sandbox --scenario scale
+  --scale-namespaces N --clock manual``: the seed world plus N namespaces, 10,000 Deployments and
+  ReplicaSets, 8,000 injected pods, 50,000 events; a manual clock so that its controllers stay
+  quiet while we measure), reached through its kubeconfig like any cluster;
+* the client runs in **a fresh child process** (``python -m benchmarks.diagnose_bench --child``) so
+  that its peak RSS is the whole process of one user's diagnosis — interpreter, pandas, the
+  client, the snapshot, the model and every table — and nothing of this driver;
+* ``diagnose_cluster_s`` — a full ``runbook.mesh.observe.diagnose_cluster(cluster)`` (the
+  cluster-wide paginated reads of every kind, then the inventory tables and the findings), best
+  of 3 with the median in the note. Target <= 3 s for 2,000 namespaces;
+* ``process_peak_rss_mb`` — ``ru_maxrss`` of the child after those diagnoses (the
+  high-water mark; measured before the events comparison below). Target <= 500 MB;
+* ``api_requests_<N>ns`` — requests of one diagnosis at 500 and 2,000 namespaces, with the request
+  log's paths printed: one cluster-wide list per kind, pages of 500 — the only growth is the
+  Namespaces list's own pages; ``per_namespace_requests`` counts requests whose path names a
+  namespace (target 0);
+* ``tabulate_all_events_s`` — every event read (no field selector: all 50,000) with the
+  ReplicaSets, and ``replicaset_events`` built from them; ``kubectl_get_events_s`` — ``kubectl get
+  events -A -o json`` against the same sandbox in the same run (its default ``--chunk-size=500``;
+  client-go's default client-side rate limit — 5 QPS, burst 10 — throttles its 100 pages, which
+  is what a user of kubectl gets); ``kubectl_get_events_unchunked_s`` — the same with
+  ``--chunk-size=0`` (one request, no throttling) for comparison. Target >= 5x faster than the
+  default kubectl.
+
+The machine is shared (2 cores, other work running): the figures carry their spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from benchmarks import Result, at_least, at_most
+
+NAME = "diagnose"
+SIZES = (500, 2000)
+RUNS = 3
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 180.0
+
+
+# ------------------------------------------------------------------------- the child process
+
+
+def _child(kubeconfig: str, with_kubectl: bool) -> dict[str, Any]:
+    """One user's process: diagnose RUNS times, then (optionally) the events comparison."""
+    from runbook import kinds as k
+    from runbook.kube import connect, read_snapshot
+    from runbook.mesh import replicaset_events
+    from runbook.mesh.observe import diagnose_cluster, read_mesh
+
+    out: dict[str, Any] = {"rss_after_imports_mb": resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1024}
+    cluster = connect(kubeconfig, "sandbox")
+    times, paths = [], []
+    for i in range(RUNS):
+        gc.collect()
+        before = len(cluster.requests)
+        t0 = time.perf_counter()
+        inv, findings = diagnose_cluster(cluster)
+        times.append(time.perf_counter() - t0)
+        if i == 0:
+            paths = [r.path for r in cluster.requests[before:]]
+            out["findings"] = len(findings)
+            out["errors"] = sum(f.severity == "error" for f in findings)
+            out["objects"] = {key: len(v) for key, v in inv.model.snapshot.objects.items()}
+        del inv, findings
+    out["diagnose_s"] = times
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["requests"] = len(paths)
+    out["paths"] = dict(Counter(paths))
+    t0 = time.perf_counter()
+    read_mesh(cluster)
+    out["read_only_s"] = time.perf_counter() - t0
+    if with_kubectl:
+        ours = []
+        for _ in range(RUNS):
+            gc.collect()
+            t0 = time.perf_counter()
+            snap = read_snapshot(cluster, (k.EVENTS, k.REPLICA_SETS), selectors={k.EVENTS.key: {}})
+            table = replicaset_events(snap)
+            ours.append(time.perf_counter() - t0)
+            out["events_read"], out["event_rows"] = len(snap.items(k.EVENTS)), len(table)
+            del snap, table
+        out["tabulate_s"] = ours
+        env = {**os.environ, "KUBECONFIG": kubeconfig}
+        for key, extra in (("kubectl_s", []), ("kubectl_unchunked_s", ["--chunk-size=0"])):
+            t0 = time.perf_counter()
+            done = subprocess.run(["kubectl", "get", "events", "-A", "-o", "json", *extra],
+                                  capture_output=True, env=env, timeout=600, check=True)
+            out[key] = time.perf_counter() - t0
+            out[key.replace("_s", "_items")] = len(json.loads(done.stdout)["items"])
+    cluster.close()
+    return out
+
+
+# --------------------------------------------------------------------------- the driver side
+
+
+@contextlib.contextmanager
+def _scale_sandbox(namespaces: int) -> Iterator[tuple[str, int]]:
+    """A ``scale`` sandbox process of its own (own home dir and kubeconfig); stopped after."""
+    home = Path(tempfile.mkdtemp(prefix="runbook-diagnose-bench-"))
+    kubeconfig = home / "kubeconfig"
+    log = open(home / "sandbox.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook.sandbox", "--scenario", "scale", "--scale-namespaces",
+         str(namespaces), "--clock", "manual", "--port", "0", "--kubeconfig-out", str(kubeconfig)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "MESH_RUNBOOK_HOME": str(home)})
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # the server prints its kubeconfig line once it answers: poll the log (another process)
+        while b"export KUBECONFIG=" not in (home / "sandbox.log").read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("scale sandbox did not start: "
+                                   + (home / "sandbox.log").read_text(errors="replace")[-500:])
+            time.sleep(0.2)
+        yield str(kubeconfig), proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _rss_of(pid: int) -> float:
+    """Peak RSS (VmHWM) of another process, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _measure(kubeconfig: str, with_kubectl: bool) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.diagnose_bench", "--child", kubeconfig]
+    if with_kubectl:
+        cmd.append("--kubectl")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring child failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run() -> list[Result]:
+    """Both sizes, each on its own sandbox process; the events comparison on the largest."""
+    figures: dict[int, dict[str, Any]] = {}
+    for n in SIZES:
+        with _scale_sandbox(n) as (kubeconfig, pid):
+            figures[n] = _measure(kubeconfig, with_kubectl=n == max(SIZES)
+                                  and shutil.which("kubectl") is not None)
+            figures[n]["sandbox_rss_mb"] = _rss_of(pid)
+    for n, f in figures.items():
+        print(f"request log of one diagnosis, {n} namespaces ({f['requests']} requests):")
+        for path, count in sorted(f["paths"].items()):
+            print(f"  GET {path}  x{count}")
+    big, small = figures[max(SIZES)], figures[min(SIZES)]
+    objects = big["objects"]
+    spread = (f"median {statistics.median(big['diagnose_s']):.2f} s, runs "
+              + ", ".join(f"{t:.2f}" for t in big["diagnose_s"]))
+    note = (f"{objects['namespaces']} ns, {objects['replicasets.apps']} RS, {objects['pods']} pods, "
+            f"{objects['events']} RS events read (of 50,000); {big['findings']} findings "
+            f"({big['errors']} errors); {spread}; the read alone {big['read_only_s']:.2f} s")
+    per_namespace = sum(count for f in figures.values() for path, count in f["paths"].items()
+                        if "/namespaces/" in path)
+    results = [
+        at_most(NAME, f"diagnose_cluster_s_{max(SIZES)}ns", min(big["diagnose_s"]), 3.0, note),
+        Result(NAME, f"diagnose_cluster_s_{min(SIZES)}ns", min(small["diagnose_s"]),
+               note="median " + f"{statistics.median(small['diagnose_s']):.2f} s"),
+        at_most(NAME, "process_peak_rss_mb", big["peak_rss_mb"], 500,
+                f"the client process after {RUNS} diagnoses (after imports: "
+                f"{big['rss_after_imports_mb']:.0f} MB); the sandbox process: "
+                f"{big['sandbox_rss_mb']:.0f} MB"),
+        Result(NAME, f"api_requests_{min(SIZES)}ns", small["requests"],
+               note="one cluster-wide paginated list per kind"),
+        Result(NAME, f"api_requests_{max(SIZES)}ns", big["requests"],
+               note=f"+{big['requests'] - small['requests']}: the Namespaces list's own pages "
+                    f"(x{big['paths'].get('/api/v1/namespaces', 0)} vs "
+                    f"x{small['paths'].get('/api/v1/namespaces', 0)})"),
+        at_most(NAME, "per_namespace_requests", per_namespace, 0,
+                "requests whose path names a namespace, both sizes"),
+    ]
+    if "tabulate_s" in big:
+        ours, kubectl = min(big["tabulate_s"]), big["kubectl_s"]
+        results += [
+            Result(NAME, "tabulate_all_events_s", ours,
+                   note=f"{big['events_read']} events + ReplicaSets read, {big['event_rows']} "
+                        f"replicaset_events rows; runs "
+                        + ", ".join(f"{t:.2f}" for t in big["tabulate_s"])),
+            Result(NAME, "kubectl_get_events_s", kubectl,
+                   note=f"kubectl get events -A -o json: {big['kubectl_items']} items, pages of "
+                        "500 throttled by client-go's default 5 QPS"),
+            Result(NAME, "kubectl_get_events_unchunked_s", big["kubectl_unchunked_s"],
+                   note="--chunk-size=0: one request, no throttling"),
+            at_least(NAME, "events_speedup_x", kubectl / ours, 5,
+                     f"vs the unchunked kubectl: {big['kubectl_unchunked_s'] / ours:.1f}x"),
+        ]
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.diagnose_bench")
+    parser.add_argument("--child", metavar="KUBECONFIG",
+                        help="measure in this process against KUBECONFIG (internal)")
+    parser.add_argument("--kubectl", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.kubectl)))
+        return 0
+    from benchmarks import markdown
+
+    print(markdown(run()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
