@@ -50,6 +50,15 @@ class RunbookError(Exception):
         """The message and the hint (what to do) as one line."""
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for it in a notebook: the one line, not a traceback.
+
+        IPython's ``showtraceback`` uses an exception's ``_render_traceback_()`` when it has one
+        (the hook ipyparallel's remote errors use); the cell still fails and a headless run still
+        stops there and names the error.
+        """
+        return [f"{type(self).__name__}: {self.one_line()}"]
+
 
 class InputError(RunbookError):
     """Bad user input; nothing was sent to the cluster."""
