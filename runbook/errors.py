@@ -201,6 +201,11 @@ class PartialApply(FixError):
 class ProbeError(InputError):
     """An HTTP probe could not be started: bad URL or parameters; nothing was sent."""
 
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # every refusal says what to do: without a specific hint, where to look
+        super().__init__(message, hint=hint or "fix the URL or the probe's parameters "
+                                               "(runbook probe --help); nothing was sent")
+
 
 class NotebookError(RunbookError):
     """A notebook cell failed during a headless run."""

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     unknown = sorted(set(args.table or ()) - set(TABLES))
     if unknown:
-        raise InputError(f"unknown table {', '.join(unknown)}; choose from {', '.join(TABLES)}")
+        raise InputError(f"unknown table {', '.join(unknown)}",
+                         hint=f"choose from {', '.join(TABLES)}")
     with cluster_from_args(args) as cluster:
         inv = inventory_cluster(cluster)
     tables = {name: df for name, df in inv.tables().items() if not args.table or name in args.table}

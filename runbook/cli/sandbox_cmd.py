@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
                               "running one with POST /sandbox/v1/faults")
     if args.action == "run":
         if not 0 <= args.port <= 65535:
-            raise InputError(f"--port {args.port}: must be between 0 and 65535")
+            raise InputError(f"--port {args.port}: must be between 0 and 65535",
+                             hint="or 0 for any free port")
         return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
     info = find_running()
     if info is None:

@@ -21,7 +21,7 @@ from runbook.fix.plan import FixPlan, Step, build_update, new_plan
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
 from runbook.mesh.findings import FixSuggestion
-from runbook.selectors import parse_label_selector
+from runbook.selectors import SelectorError, parse_label_selector
 
 
 def retarget_webhook(
@@ -41,11 +41,16 @@ def retarget_webhook(
         service_name: a new Service name (default: keep each webhook's current name).
         webhooks: webhook names to change (default: every webhook that calls a Service).
 
+    A target Service that does not exist (the API server accepts such a webhook silently) makes
+    the plan's rationale and preview start with a warning: pointing a webhook at nothing makes
+    every matching pod creation fail — the field report's incident itself.
+
     Raises:
         InputError: unknown webhook names, or webhooks that call a URL rather than a Service.
     """
     if kind not in (k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS):
-        raise InputError(f"{kind.kind} is not a webhook configuration kind")
+        raise InputError(f"{kind.kind} is not a webhook configuration kind",
+                         hint="use MUTATING_WEBHOOKS or VALIDATING_WEBHOOKS")
     current = cluster.get(kind, configuration)
     names = [w.get("name") for w in current.get("webhooks") or []]
     chosen = list(webhooks) if webhooks else [
@@ -53,9 +58,16 @@ def retarget_webhook(
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         raise InputError(f"{configuration} has no webhook named {', '.join(unknown)} "
-                         f"(it has: {', '.join(str(n) for n in names)})")
+                         f"(it has: {', '.join(str(n) for n in names)})",
+                         hint="pass webhooks= with names from that list, or leave it out for all")
     if not chosen:
-        raise InputError(f"{configuration}: no webhook calls a Service, nothing to retarget")
+        raise InputError(f"{configuration}: no webhook calls a Service, nothing to retarget",
+                         hint="webhooks that call a URL are changed in the configuration itself")
+    targets = {service_name} if service_name else {
+        ((w.get("clientConfig") or {}).get("service") or {}).get("name")
+        for w in current.get("webhooks") or [] if w.get("name") in chosen}
+    warnings = [w for w in (_missing_service(cluster, service_namespace, t)
+                            for t in sorted(t for t in targets if t)) if w]
 
     def change(obj: dict[str, Any]) -> None:
         for hook in obj.get("webhooks") or []:
@@ -72,9 +84,24 @@ def retarget_webhook(
     target = f"{service_namespace}/{service_name or '<same name>'}"
     step = build_update(cluster, kind, configuration, None, change,
                         f"point {', '.join(chosen)} at service {target}")
+    rationale = ("the webhook calls a Service that does not exist (or has no endpoints); pods "
+                 "that match it cannot be created")
     return new_plan(cluster, f"Retarget {configuration} to {target}", [step],
-                    rationale="the webhook calls a Service that does not exist (or has no "
-                              "endpoints); pods that match it cannot be created")
+                    rationale="; ".join([*warnings, rationale]))
+
+
+def _missing_service(cluster: Cluster, namespace: str, name: str) -> str:
+    """A warning when a webhook target does not exist (the API server accepts it silently)."""
+    try:
+        cluster.get(k.SERVICES, name, namespace)
+    except NotFound:
+        there = sorted(s["metadata"]["name"] for s in cluster.list(k.SERVICES, namespace))
+        where = (f"Services in {namespace}: {', '.join(there[:12])}" if there
+                 else f"namespace {namespace!r} has no Services")
+        return (f"WARNING: service {namespace}/{name} does not exist ({where}) — pointing the "
+                "webhook at it makes every matching pod creation fail; retarget to an existing "
+                "Service")
+    return ""
 
 
 def set_tag_revision(cluster: Cluster, tag: str, revision: str) -> FixPlan:
@@ -145,7 +172,8 @@ def recreate_workloads(cluster: Cluster, namespace: str, *, method: str = "rollo
         deployments: only these (default: every Deployment in the namespace).
     """
     if method not in ("rollout-restart", "delete-replicasets"):
-        raise InputError(f"unknown method {method!r}; use rollout-restart or delete-replicasets")
+        raise InputError(f"unknown method {method!r}",
+                         hint="use rollout-restart (preferred) or delete-replicasets")
     cluster.get(k.NAMESPACES, namespace)  # a clear NotFound for a missing namespace
     found = cluster.list(k.DEPLOYMENTS, namespace)
     names = [d["metadata"]["name"] for d in found]
@@ -153,9 +181,11 @@ def recreate_workloads(cluster: Cluster, namespace: str, *, method: str = "rollo
     missing = sorted(set(wanted) - set(names))
     if missing:
         raise InputError(f"no Deployment {', '.join(missing)} in namespace {namespace} "
-                         f"(there are: {', '.join(names) or 'none'})")
+                         f"(there are: {', '.join(names) or 'none'})",
+                         hint="pass deployments= from that list, or leave it out for all")
     if not wanted:
-        raise InputError(f"namespace {namespace} has no Deployments to recreate")
+        raise InputError(f"namespace {namespace} has no Deployments to recreate",
+                         hint="check the namespace (kubectl get deploy -n …)")
     steps: list[Step] = []
     if method == "rollout-restart":
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -180,7 +210,8 @@ def recreate_workloads(cluster: Cluster, namespace: str, *, method: str = "rollo
             steps.append(Step(k.REPLICA_SETS, namespace, rs["metadata"]["name"], rs, None,
                               "delete (its Deployment creates it again)", undoable=False))
     if not steps:
-        raise InputError(f"the Deployments in {namespace} have no ReplicaSets to delete")
+        raise InputError(f"the Deployments in {namespace} have no ReplicaSets to delete",
+                         hint="use method='rollout-restart'")
     return new_plan(cluster, f"Delete {len(steps)} ReplicaSet(s) in {namespace}", steps,
                     rationale="the field report's way: the Deployment controller recreates "
                               "each ReplicaSet, whose pods then pass admission again",
@@ -195,12 +226,19 @@ def relabel_namespace(cluster: Cluster, namespace: str, revision: str, *,
     both are set), so it is removed unless ``drop_injection_label`` is False — in which case the
     plan's rationale warns that both labels will be present.
     """
-    if not revision or parse_label_selector(f"{wk.REV_LABEL}={revision}").empty:
-        raise InputError(f"invalid revision or tag {revision!r}")
+    try:
+        valid = bool(revision) and not parse_label_selector(f"{wk.REV_LABEL}={revision}").empty
+    except SelectorError:
+        valid = False  # not a label value: spaces, '!', more than 63 characters …
+    if not valid:
+        raise InputError(f"invalid revision or tag {revision!r}",
+                         hint="a revision (1-19-3) or tag (prod-canary): letters, digits, '-', "
+                              "'_' and '.', at most 63 characters (runbook inventory lists them)")
     try:
         cluster.get(k.NAMESPACES, namespace)
     except NotFound:
-        raise InputError(f"namespace {namespace!r} does not exist") from None
+        raise InputError(f"namespace {namespace!r} does not exist",
+                         hint="check the name (kubectl get ns)") from None
     warning = ""
 
     def change(obj: dict[str, Any]) -> None:
@@ -232,9 +270,11 @@ def remove_namespace_label(cluster: Cluster, namespace: str, label: str) -> FixP
     try:
         current = cluster.get(k.NAMESPACES, namespace)
     except NotFound:
-        raise InputError(f"namespace {namespace!r} does not exist") from None
+        raise InputError(f"namespace {namespace!r} does not exist",
+                         hint="check the name (kubectl get ns)") from None
     if label not in (current["metadata"].get("labels") or {}):
-        raise InputError(f"namespace {namespace} has no label {label!r}; nothing to remove")
+        raise InputError(f"namespace {namespace} has no label {label!r}",
+                         hint="nothing to remove (kubectl get ns --show-labels)")
 
     def change(obj: dict[str, Any]) -> None:
         del obj["metadata"]["labels"][label]
@@ -268,4 +308,6 @@ def plan_from_suggestion(cluster: Cluster, suggestion: FixSuggestion) -> FixPlan
                                  drop_injection_label=p.get("drop_injection_label", True))
     if action == "remove-label":
         return remove_namespace_label(cluster, p["namespace"], p["label"])
-    raise InputError(f"no fix plan for action {action!r}")
+    raise InputError(f"no fix plan for action {action!r}",
+                     hint="known: retarget-webhook, set-tag-revision, recreate-workloads, "
+                          "relabel-namespace, remove-label")

@@ -116,13 +116,14 @@ def _resolve(m: Manifest, registry: KindRegistry, namespace: str | None) -> _Ite
                      f'no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"'
                      " — ensure CRDs are installed first")
     if not name:
-        return _Item(m, kind, meta.get("namespace"), name, "metadata.name is required")
+        return _Item(m, kind, meta.get("namespace"), name,
+                     "metadata.name is required — give every object a name")
     ns = meta.get("namespace")
     if kind.namespaced:
         if namespace and ns and ns != namespace:
             return _Item(m, kind, ns, name,
                          f'the namespace from the provided object "{ns}" does not match the '
-                         f'namespace "{namespace}"; pass namespace="{ns}" or remove it from the file')
+                         f'namespace "{namespace}" — pass namespace="{ns}" or remove it from the file')
         ns = ns or namespace or "default"
         meta["namespace"] = ns
     else:

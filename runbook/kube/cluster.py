@@ -500,7 +500,8 @@ def _contexts(path: str) -> tuple[dict[str, dict[str, Any]], str | None]:
         raise ConfigError(f"kubeconfig {path} cannot be read: {_clean(exc)}",
                           hint="check the file (kubectl config view)") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)")
+        raise ConfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)",
+                          hint="check the file (kubectl config view), or pass another --kubeconfig")
     contexts = {}
     for entry in data.get("contexts") or []:
         if isinstance(entry, dict) and entry.get("name"):

@@ -106,7 +106,10 @@ def translate_status(
         return Invalid(server_msg or f"{what} is invalid", causes=causes,
                        hint="fix the object; nothing was changed", **common)
     if status in (400, 413, 415):
-        return BadRequest(server_msg or f"bad request for {what}", **common)
+        hint = ("correct or remove that field (kubectl explain shows the schema); nothing was "
+                "changed" if "unknown field" in server_msg or "strict decoding" in server_msg
+                else "the server could not use the request; fix it — nothing was changed")
+        return BadRequest(server_msg or f"bad request for {what}", hint=hint, **common)
     if status == 429 or status >= 500:
         return ServerError(
             f"the API server{in_ctx} answered {status}"

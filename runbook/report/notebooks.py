@@ -98,10 +98,12 @@ def resolve_notebook(name: str | Path, directory: str | Path | None = None) -> P
     if path.suffix == ".ipynb" and path.is_file():
         return path.resolve()
     if path.is_file():
-        raise InputError(f"{name} is not a notebook (expected a .ipynb file)")
+        raise InputError(f"{name} is not a notebook (expected a .ipynb file)",
+                         hint="give a .ipynb path or a short name of the series (02)")
     text = str(name)
     if os.sep in text:  # a path, not a short name
-        raise InputError(f"notebook {name} does not exist")
+        raise InputError(f"notebook {name} does not exist",
+                         hint="give a .ipynb path or a short name of the series (02)")
     series = discover_notebooks(directory)
     stem = text.removesuffix(".ipynb")
     if stem.isdigit():

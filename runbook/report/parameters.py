@@ -138,7 +138,9 @@ def _literal(text: str) -> Any:
 
 def _bad(param: NotebookParameter, value: str, expected: str) -> InputError:
     return InputError(f"parameter {param.name}={value!r}: expected {expected} "
-                      f"(default {param.default!r})")
+                      f"(default {param.default!r})",
+                      hint=f"give {param.name} a value of that type, or leave it out for the "
+                           "default; nothing was run")
 
 
 def check_parameters(notebook: str | Path, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -150,7 +150,8 @@ def run_notebook(
     """
     notebook = Path(path).expanduser().resolve()
     if not notebook.is_file():
-        raise InputError(f"notebook {path} does not exist")
+        raise InputError(f"notebook {path} does not exist",
+                         hint="give a .ipynb path or a short name of the series (runbook run 02)")
     chromium = require_chromium() if pdf else None
     given: dict[str, Any] = dict(parameters or {})
     if kubeconfig is not None:
@@ -164,7 +165,8 @@ def run_notebook(
     if isinstance(values.get("kubeconfig"), (str, os.PathLike)):
         kube_path = Path(values["kubeconfig"]).expanduser().resolve()
         if not kube_path.is_file():
-            raise ConfigError(f"kubeconfig {values['kubeconfig']} does not exist")
+            raise ConfigError(f"kubeconfig {values['kubeconfig']} does not exist",
+                              hint="pass an existing --kubeconfig, or none to use the local sandbox")
         values["kubeconfig"] = str(kube_path)  # absolute: the kernel runs in the notebook's folder
 
     out = Path(out_dir).expanduser().resolve()
