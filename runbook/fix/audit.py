@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.paths import runbook_home
+from runbook.redaction import redact_object
 
 _LOCK = threading.Lock()
 
@@ -37,7 +38,8 @@ class AuditRecord:
         object: ``kind/namespace/name`` (``kind/name`` when cluster-scoped).
         result: ``applied`` | ``failed`` | ``unknown`` (no answer; may have been applied) |
             ``dry-run`` | ``refused``.
-        before, after: the object before and after (None when it did not / no longer exists).
+        before, after: the object before and after (None when it did not / no longer exists),
+            secret values redacted (:func:`runbook.redaction.redact_object`).
         detail: error or note.
     """
 
@@ -53,6 +55,13 @@ class AuditRecord:
     after: dict[str, Any] | None = None
     detail: str = ""
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+    def __post_init__(self) -> None:
+        # the trail is append-only, shown in notebooks and reports: it never holds a secret value
+        # (a Secret's data, a literal DB_PASSWORD in a container's env); undo uses the plan's own
+        # copies, not these
+        self.before = redact_object(self.before)
+        self.after = redact_object(self.after)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -262,7 +262,10 @@ class _Target:
 
 def _check_header_text(what: str, value: str) -> None:
     if any(c in value for c in "\r\n\0"):
-        raise ProbeError(f"{what} contains a line break or NUL: {value!r}")
+        # the value is not repeated: header values carry credentials (Authorization, Cookie)
+        at = min(value.find(c) for c in "\r\n\0" if c in value) + 1
+        raise ProbeError(f"{what} contains a line break or NUL (character {at})",
+                         hint="give each header as one line; nothing was sent")
 
 
 def build_target(url: str, *, host: str | None, method: str, headers: Mapping[str, str] | None) -> _Target:
@@ -288,7 +291,11 @@ def build_target(url: str, *, host: str | None, method: str, headers: Mapping[st
     if not parts.hostname:
         raise ProbeError(f"invalid URL {url!r}: no host")
     if parts.username is not None or parts.password is not None:
-        raise ProbeError(f"invalid URL {url!r}: credentials in URLs are not sent",
+        # the URL is not repeated as given: it holds the password
+        where = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        shown = parts._replace(netloc=f"{parts.username or ''}:[masked]@{where}"
+                               + (f":{port}" if port else "")).geturl()
+        raise ProbeError(f"invalid URL {shown!r}: credentials in URLs are not sent",
                          hint="pass headers={'Authorization': ...} instead")
     if any(c.isspace() for c in url):
         raise ProbeError(f"invalid URL {url!r}: contains whitespace", hint="percent-encode it (%20)")

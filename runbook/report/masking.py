@@ -33,14 +33,10 @@ from typing import Any
 import yaml
 from nbconvert.preprocessors import Preprocessor
 
-MASK = "[masked]"
+# which names hold secrets is defined once, next to the audit trail's redaction
+from runbook.redaction import is_secret_name
 
-#: parameter / key names whose values are secret (matched case-insensitively, ``-``/``_`` alike)
-SECRET_NAME = re.compile(
-    r"(?i)^(?:.*[-_])?(?:token|password|passwd|secret|api[-_]?key|private[-_]?key|credentials?"
-    r"|client[-_]key[-_]data|client[-_]certificate[-_]data|certificate[-_]authority[-_]data"
-    r"|auth(?:orization)?)$"
-)
+MASK = "[masked]"
 
 # Values shorter than this are not masked by exact match: a 3-letter "password" would blank out
 # every occurrence of a common word. Such values are still caught by the key/value patterns.
@@ -82,11 +78,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(--(?:token|password)[= ])" + _NOT_MASKED + r"\S+"), r"\1" + MASK),
 )
 _AUTH_FIXUP = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?) \[masked\]")
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a parameter or key called ``name`` holds a secret (``token``, ``db_password`` …)."""
-    return bool(SECRET_NAME.match(name))
 
 
 class SecretMasker:

@@ -345,7 +345,7 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(
     assert part in outcome.message, outcome.message
     line = outcome.message.strip()
     if outcome.result == "exit 1":  # a probe that ran: the failures are its error lines
-        line = next(ln for ln in line.splitlines() if part in ln)
+        line = next(ln.strip() for ln in line.splitlines() if part in ln and "×" in ln)
     else:
         assert_one_clear_line(line, secrets=(env.sb.token, env.sb.readonly_token, EXPIRED_TOKEN))
     assert after == before, f"the cluster changed: resourceVersion {before} → {after}"
