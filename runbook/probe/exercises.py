@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -32,17 +31,6 @@ from runbook.snapshot import Snapshot
 
 #: the fewest complete responses a run needs for the share of delayed requests to mean something
 MIN_RESPONSES = 50
-
-
-def _changed_at(obj: Mapping[str, Any]) -> datetime | None:
-    """The last write to an object, from its managedFields (None when it has none)."""
-    times = [m.get("time") for m in (obj.get("metadata") or {}).get("managedFields") or () if m.get("time")]
-    if not times:
-        return None
-    try:
-        return max(datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in times)
-    except ValueError:
-        return None
 
 
 def _served(run: ProbeRun) -> pd.DataFrame:
@@ -83,12 +71,11 @@ def check_fault_delay_exercise(snapshot: Snapshot, before: ProbeRun, after: Prob
        ``GET path``;
     2. that rule has ``fault.delay`` with ``fixedDelay`` ≈ ``delay_ms`` (±10 %) and a
        ``percentage.value`` ≈ ``percent`` (±5 points; without a percentage Istio delays nothing);
-    3. the ``after`` run started after the VirtualService last changed (managedFields time);
-    4. both runs have at least :data:`MIN_RESPONSES` answers below status 400 (a gateway's 503
+    3. both runs have at least :data:`MIN_RESPONSES` answers below status 400 (a gateway's 503
        says nothing about the delay);
-    5. the share of ``after`` requests slower than ``before``'s p50 + 0.8 × delay is ``percent``
+    4. the share of ``after`` requests slower than ``before``'s p50 + 0.8 × delay is ``percent``
        within sampling tolerance (max(10 points, 3 standard errors));
-    6. ``after``'s p90 moved by at least 0.8 × delay (when ``percent`` ≥ 20) and its p10 stayed
+    5. ``after``'s p90 moved by at least 0.8 × delay (when ``percent`` ≥ 20) and its p10 stayed
        within half a delay of ``before``'s p50 (when ``percent`` ≤ 80).
 
     Args:
@@ -122,13 +109,6 @@ def check_fault_delay_exercise(snapshot: Snapshot, before: ProbeRun, after: Prob
                      f"{percent:g} %)" + ("" if fault.delay_percent else
                                           " — without percentage.value Istio delays no request")):
         return check
-    changed = _changed_at(vs)
-    if changed is not None:
-        check.add(after.started_at >= changed,
-                  f"the 'after' run started {after.started_at:%H:%M:%S} UTC, after the VirtualService "
-                  f"changed at {changed:%H:%M:%S} UTC" if after.started_at >= changed else
-                  f"the 'after' run started before the VirtualService changed ({changed:%H:%M:%S} UTC): "
-                  "probe again")
     runs_ok = True
     for label, run in (("before", before), ("after", after)):
         n = len(_served(run))
