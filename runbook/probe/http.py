@@ -71,6 +71,7 @@ import selectors
 import socket
 import ssl
 import sys
+import threading
 import time
 import urllib.parse
 from collections import deque
@@ -489,8 +490,10 @@ class _Loop:
 
     def __init__(self, target: _Target, *, count: int | None, duration: float | None, concurrency: int,
                  qps: float | None, timeout: float, verify_tls: bool, head_request: bool,
-                 on_progress: ProgressCallback | None) -> None:
+                 on_progress: ProgressCallback | None, stop: threading.Event | None = None) -> None:
         self.t = target
+        self.stop = stop
+        self.stopped = False
         self.count = count
         self.duration = duration
         self.concurrency = concurrency
@@ -545,6 +548,14 @@ class _Loop:
     def _want_more(self, now: int) -> bool:
         if self.run_deadline is not None and now >= self.run_deadline:
             return False
+        if self.stop is not None and self.stop.is_set():
+            if self.scheduled is not None and not self.stopped:
+                # the schedule ends where it was stopped: what was due by then stays "scheduled"
+                # (unsent = the client fell behind), what was not due is not part of the run
+                due = int((now - self.t0) // self.period_ns) + 1 if now >= self.t0 else 0
+                self.scheduled = min(self.scheduled, max(self.next_seq, due))
+            self.stopped = True
+            return False  # requests in flight still finish
         if self.scheduled is not None:
             return self.next_seq < self.scheduled
         return self.count is None or self.next_seq < self.count
@@ -1186,6 +1197,7 @@ def probe(
     verify_tls: bool = True,
     on_progress: ProgressCallback | None = None,
     progress_bar: bool = False,
+    stop: threading.Event | None = None,
 ) -> ProbeRun:
     """Send bounded HTTP traffic to ``url`` and measure every request.
 
@@ -1206,6 +1218,9 @@ def probe(
         on_progress: called at most every 0.1 s as ``on_progress(done, planned, elapsed_s)``;
             ``planned`` is None when only a duration bounds the run.
         progress_bar: show a ``tqdm.auto`` bar (a widget in notebooks, text in terminals).
+        stop: ends the run early once set (from another thread: a probe recording in the
+            background while something else happens); no request is started after it is set,
+            those in flight finish. ``count``/``duration`` still bound the run.
 
     Returns:
         A :class:`ProbeRun` (samples, parameters, ``summary()``).
@@ -1234,7 +1249,7 @@ def probe(
 
     loop = _Loop(target, count=count, duration=duration, concurrency=concurrency, qps=qps,
                  timeout=float(timeout), verify_tls=verify_tls, head_request=method == "HEAD",
-                 on_progress=on_progress)
+                 on_progress=on_progress, stop=stop)
     bar = _progress_bar(loop, label or target.host_header, duration, on_progress) if progress_bar else None
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection in the middle of a request would show up as its latency
