@@ -134,7 +134,7 @@ def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, v
 
     worker = threading.Thread(target=switch, name="runbook-fault-window", daemon=True)
     start_s, end_s = window[0] * duration, window[1] * duration
-    text = label or f"{delay} on {percent:g} % from {start_s:.0f} to {end_s:.0f} s"
+    text = label or f"{delay} on {percent:g} % from {start_s:.1f} to {end_s:.1f} s"
     worker.start()
     try:
         run = probe(url, host=host, duration=duration, qps=qps, concurrency=concurrency, label=text)
