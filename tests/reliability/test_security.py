@@ -370,3 +370,26 @@ def test_planted_secrets_never_reach_any_output(tmp_path: Path, all_logs: _Captu
 
 def _b64_of(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
+
+
+def test_redaction_keeps_the_shape_and_drops_secret_values() -> None:
+    from runbook.redaction import REDACTED, redact_object
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "annotations": {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+            {"kind": "Secret", "data": {"password": "aHVudGVyMg=="}})}},
+        "data": {"password": "aHVudGVyMg=="}, "stringData": {"token": "t0k3n"}}
+    out = redact_object(secret)
+    assert out is not None and out["data"] == {"password": REDACTED}
+    assert out["stringData"] == {"token": REDACTED}
+    assert "aHVudGVyMg" not in json.dumps(out)
+    deployment = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{
+        "name": "app", "image": "app:1", "env": [
+            {"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "LOG_LEVEL", "value": "debug"},
+            {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "t"}}}]}]}}}}
+    env = redact_object(deployment)["spec"]["template"]["spec"]["containers"][0]["env"]  # type: ignore[index]
+    assert env[0] == {"name": "DB_PASSWORD", "value": REDACTED}
+    assert env[1] == {"name": "LOG_LEVEL", "value": "debug"}  # not a secret: kept
+    assert env[2]["valueFrom"]["secretKeyRef"] == {"name": "s", "key": "t"}  # a reference: kept
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "hunter2"
+    assert redact_object(None) is None
