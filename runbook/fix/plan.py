@@ -331,10 +331,17 @@ class FixPlan:
         for step in reversed(self.steps):
             if step.uncertain and step.after is not None:
                 # its write got no answer: revert it only if the change is there now
-                landed = _read_back(cluster, step, step.after)
+                try:
+                    landed = _read_back(cluster, step, step.after)
+                except ClusterError as exc:
+                    failures += 1
+                    detail = f"cannot check whether its change is there: {exc.one_line()}"
+                    result.steps.append(StepResult(step.description, step.label, "failed", detail))
+                    self._record(result, audit, "undo", step, "failed", detail)
+                    continue
                 if landed is None:
-                    result.steps.append(StepResult(step.description, step.label, "not-run",
-                                                   "its change is not there: nothing to undo"))
+                    result.steps.append(StepResult(step.description, step.label, "undone",
+                                                   "its change was never applied: nothing to revert"))
                     step.uncertain = False
                     continue
                 step.applied, step.uncertain = landed, False
@@ -428,7 +435,10 @@ def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
                 if _gone(cluster, step, current):
                     return None
                 raise
-            landed = _read_back(cluster, step, wanted)
+            try:
+                landed = _read_back(cluster, step, wanted)
+            except ClusterError:
+                raise exc from None  # cannot look either: the outcome stays unknown
             if landed is None:
                 raise
             return landed
@@ -451,10 +461,14 @@ def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
 
 
 def _read_back(cluster: Cluster, step: Step, wanted: dict[str, Any]) -> dict[str, Any] | None:
-    """The object if it now holds ``wanted``'s configuration, else None (also when unreadable)."""
+    """The object if it now holds ``wanted``'s configuration, else None (also when it is gone).
+
+    Raises:
+        ClusterError: it cannot be read (then nobody can say whether the change is there).
+    """
     try:
         fresh = cluster.get(step.kind, step.name, step.namespace)
-    except ClusterError:
+    except NotFound:
         return None
     return fresh if _configuration(fresh) == _configuration(wanted) else None
 

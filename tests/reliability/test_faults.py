@@ -330,6 +330,38 @@ def test_set_tag_broken_at_step_two(live: Cluster, live_sandbox: Sandbox,
                   lost=0, doubled=0)
 
 
+def test_undo_of_an_unknown_step_checks_first_and_says_when_it_cannot(
+        live: Cluster, live_sandbox: Sandbox, two_tag_configs: dict[str, Any],
+        writes: WriteCounter, ledger: Ledger, tmp_path: Any) -> None:
+    spec = f"update:{WEBHOOKS}:drop:name={SECOND}"
+    still = f"get:{WEBHOOKS}:503:name={SECOND}"
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    plan = set_tag_revision(live, "prod-canary", "1-19-3")
+    _inject(live_sandbox, spec)
+    with pytest.raises(PartialApply):
+        plan.apply(live, confirm="sandbox", audit=audit)
+    _inject(live_sandbox, still)  # the API still fails: the unknown step cannot be checked
+    first = plan.undo(live, confirm="sandbox", audit=audit)
+    statuses = {s.object: (s.status, s.detail) for s in first.steps}
+    assert statuses[f"MutatingWebhookConfiguration/{TAG}"][0] == "undone"
+    status, detail = statuses[f"MutatingWebhookConfiguration/{SECOND}"]
+    assert status == "failed" and detail.startswith("cannot check whether its change is there")
+    assert not first.ok and not plan.undone  # so undo can be run again
+    live_sandbox.faults.clear()
+    second = plan.undo(live, confirm="sandbox", audit=audit)
+    assert second.ok and plan.undone
+    assert [(s.object, s.detail) for s in second.steps] == [
+        (f"MutatingWebhookConfiguration/{SECOND}", "its change was never applied: nothing to revert")]
+    for name, was in two_tag_configs.items():
+        assert comparable(live.get(k.MUTATING_WEBHOOKS, name)) == was
+    assert writes.count(k.MUTATING_WEBHOOKS, TAG) == 2 and writes.count(k.MUTATING_WEBHOOKS,
+                                                                         SECOND) == 0
+    ledger.record("faults", flow="fix: set-tag undo", fault=f"{spec} then {still}",
+                  outcome="undo reverted step 1, could not check step 2 and said so (not done); "
+                          "once the API answered, step 2 was found never applied",
+                  attempted=0, applied=1, rolled_back=1, lost=0, doubled=0)
+
+
 # ------------------------------------------------------------------ recreate
 
 
