@@ -16,7 +16,7 @@ from typing import Any
 
 from runbook.errors import InputError
 from runbook.sandbox import find_running, stop_running
-from runbook.sandbox.faults import parse_fault_spec
+from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
 from runbook.sandbox.process import admin_request, serve
 from runbook.sandbox.scenarios import names as scenario_names
 
@@ -77,6 +77,13 @@ def run(args: argparse.Namespace) -> int:
           f"objects:    {sum(status['objects'].values())} "
           f"(resourceVersion {status['resourceVersion']})\n"
           f"kubeconfig: {status['kubeconfig']}\nexport KUBECONFIG={status['kubeconfig']}")
+    if status.get("faults"):
+        # a trainee wondering why calls fail sees that they are meant to
+        items = admin_request(info, "GET", "/sandbox/v1/faults")["items"]
+        specs = [format_fault_spec(Fault.from_dict({k: v for k, v in item.items()
+                                                    if k not in ("id", "fired")}))
+                 for item in items]
+        print(f"faults:     {len(specs)} in force: {', '.join(specs)}")
     _print_dataplane(status.get("dataplane"))
     return 0
 

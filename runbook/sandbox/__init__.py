@@ -12,7 +12,8 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.clock      Clock: now(), call_at/call_later timers, advance()
     Sandbox.cluster.work  WorkQueue for reconcile work (settle() waits for it)
     Sandbox.logs       PodLogs: append(namespace, pod, container, line, when)
-    Sandbox.faults     FaultTable; Sandbox.requests: RequestLog
+    Sandbox.faults     FaultTable (add Fault(...) or parse_fault_spec("list:pods:503:times=2"));
+                       Sandbox.requests: RequestLog
     Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
                        controllers=False) — see docs/sandbox.md "The living world"
     scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
@@ -21,7 +22,14 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.cluster import Cluster, RequestContext
-from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
+from runbook.sandbox.faults import (
+    Fault,
+    FaultTable,
+    RequestLog,
+    RequestRecord,
+    format_fault_spec,
+    parse_fault_spec,
+)
 from runbook.sandbox.logs import PodLogs
 from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, stop_running
 from runbook.sandbox.sandbox import Sandbox
@@ -48,5 +56,7 @@ __all__ = [
     "World",
     "ensure_running",
     "find_running",
+    "format_fault_spec",
+    "parse_fault_spec",
     "stop_running",
 ]

@@ -132,7 +132,8 @@ def test_the_cli_refuses_bad_specs_before_starting_anything(capsys: pytest.Captu
 
 
 @pytest.mark.slow
-def test_runbook_sandbox_faults_are_in_force_from_the_first_request(tmp_path: Path) -> None:
+def test_runbook_sandbox_faults_are_in_force_from_the_first_request(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kubeconfig = tmp_path / "kc"
     proc = subprocess.Popen(
         [sys.executable, "-m", "runbook", "sandbox", "--kubeconfig-out", str(kubeconfig),
@@ -147,6 +148,9 @@ def test_runbook_sandbox_faults_are_in_force_from_the_first_request(tmp_path: Pa
         assert lines[3].strip() == "fault 2 in force: get:*:latency=0.1:probability=0.5"
         info = read_state()
         assert info is not None and info.pid == proc.pid
+        assert main(["sandbox", "status"]) == 0
+        assert ("faults:     2 in force: list:namespaces:503:times=1, "
+                "get:*:latency=0.1:probability=0.5") in capsys.readouterr().out
         listed = admin_request(info, "GET", "/sandbox/v1/faults")["items"]
         assert [f["status"] for f in listed] == [503, 500]
         cluster = connect(kubeconfig, "sandbox")
