@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -433,3 +433,40 @@ __all__ = [
     "request_matches", "resolve_host", "server_host_for", "service_fqdn", "service_of_host",
     "split_gateway_ref", "string_match", "strip_port", "vs_hosts", "weighted",
 ]
+
+
+# ------------------------------------------------------------------------------- ports, routes
+
+
+def container_port(target: Any, pod: Mapping[str, Any], protocol: str | None = None) -> int | None:
+    """Kubernetes' ``podutil.FindPort``: a Service ``targetPort`` as a number — given as a number,
+    a numeric string, or the name of a container port of ``pod`` (a pod or pod template; with
+    ``protocol`` the named port must use it)."""
+    if isinstance(target, int):
+        return target
+    if not isinstance(target, str):
+        return None
+    if target.isdigit():
+        return int(target)
+    for c in (pod.get("spec") or {}).get("containers") or ():
+        for port in c.get("ports") or ():
+            if port.get("name") == target and isinstance(port.get("containerPort"), int) and (
+                    protocol is None or port.get("protocol", "TCP") == protocol):
+                return int(port["containerPort"])
+    return None
+
+
+def route_destinations(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every route and mirror destination of a VirtualService spec, with where it is
+    (``http[0].route[1]``, ``http[2].mirror``)."""
+    for route_kind in ("http", "tcp", "tls"):
+        for i, rule in enumerate(spec.get(route_kind) or []):
+            if not isinstance(rule, Mapping):
+                continue
+            for j, route in enumerate(rule.get("route") or []):
+                dest = (route or {}).get("destination")
+                if isinstance(dest, Mapping):
+                    yield f"{route_kind}[{i}].route[{j}]", dest
+            mirror = rule.get("mirror")
+            if route_kind == "http" and isinstance(mirror, Mapping):
+                yield f"http[{i}].mirror", mirror

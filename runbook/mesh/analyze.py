@@ -78,7 +78,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -92,8 +92,17 @@ from runbook import wellknown as wk
 from runbook.errors import Cause
 from runbook.manifests import Manifest
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
-from runbook.mesh.model import _is_gateway, build_model, labels_of, meta, sidecar_revision
+from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
+from runbook.routing import (
+    container_port,
+    host_intersection,
+    is_gateway_proxy,
+    resolve_host,
+    route_destinations,
+    service_fqdn,
+    split_gateway_ref,
+)
 from runbook.schema import validate_against_schema
 from runbook.selectors import EVERYTHING, LabelSelector, SelectorError, selector_from_dict
 from runbook.snapshot import RawObject, Snapshot
@@ -132,7 +141,6 @@ ISTIO_GROUP = "networking.istio.io"
 GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
 SERVICE_ENTRY = "ServiceEntry"
 MESH_GATEWAY = "mesh"
-CLUSTER_DOMAIN = "svc.cluster.local"
 #: our own CRDs for the Istio networking kinds (used when the cluster's CRDs are unknown)
 BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "istio-crds.yaml"
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
@@ -420,7 +428,7 @@ class _Checker:
                     self.subsets_by_host[host][str(subset["name"])].append(dr)
         self.used_subsets = {(self._resolve(d.get("host", ""), vs.namespace or ""), d.get("subset"))
                              for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE)
-                             for _, d in _destinations(vs.spec) if d.get("subset")}
+                             for _, d in route_destinations(vs.spec) if d.get("subset")}
         self.vs_by_host: dict[str, list[_Item]] = defaultdict(list)
         for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE):
             for h in {self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
@@ -537,7 +545,7 @@ class _Checker:
         for gw_name in _all_gateway_refs(spec):
             if gw_name == MESH_GATEWAY:
                 continue
-            gw_ns, name = _split_ref(gw_name, ns)
+            gw_ns, name = split_gateway_ref(gw_name, ns)
             if not self.world.known(ISTIO_GROUP, GATEWAY):
                 self.skip("gateways could not be read: VirtualService gateway references not checked")
                 continue
@@ -563,14 +571,14 @@ class _Checker:
                 if not slash or host_ns == "*" or host_ns == vs_ns or (
                         host_ns == "." and gw.namespace == vs_ns):
                     gw_hosts.append(host)
-        return any(_host_overlap(g, v) for g in gw_hosts for v in vs_hosts)
+        return any(hosts_overlap(g, v) for g in gw_hosts for v in vs_hosts)
 
     def check_destinations(self, vs: _Item) -> None:
         ns = vs.namespace or ""
         services_known = self.world.known("", "Service")
         if not services_known:
             self.skip("services could not be read: destination hosts not checked")
-        for where, dest in _destinations(vs.spec):
+        for where, dest in route_destinations(vs.spec):
             host = str(dest.get("host") or "")
             if not host:
                 continue
@@ -621,7 +629,7 @@ class _Checker:
                     continue  # applied by sidecars too: the source is the client there
                 proxies = [w for g in gateways
                            if (gw := self.world.get(ISTIO_GROUP, GATEWAY,
-                                                    *_split_ref(g, vs.namespace or "")))
+                                                    *split_gateway_ref(g, vs.namespace or "")))
                            for w in self._gateway(gw).gateways]
                 if any(_has_labels(w, labels) and (not source_ns or w.namespace == source_ns)
                        for w in proxies):
@@ -835,7 +843,7 @@ class _Checker:
                     if (p.get("protocol") or "TCP") != "TCP" or not isinstance(p.get("port"), int):
                         continue
                     ports.add(p["port"])
-                    target = _target_port(p.get("targetPort"), w.template)
+                    target = container_port(p.get("targetPort"), w.template)
                     if target is not None:
                         ports.add(target)
                     label = f"{p['port']}→{target}" if target not in (None, p["port"]) else str(p["port"])
@@ -882,17 +890,15 @@ class _Checker:
 
     @staticmethod
     def _fqdn(name: str, namespace: str) -> str:
-        return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
+        return service_fqdn(name, namespace)
 
     def _resolve(self, host: str, namespace: str) -> str:
         """Short names are relative to the referring object's namespace (Istio's rule)."""
-        if host and "." not in host and "*" not in host:
-            return self._fqdn(host, namespace)
-        return host
+        return resolve_host(host, namespace)
 
     def _entry_for(self, fqdn: str) -> _Item | None:
         for h, it in self.entry_hosts:
-            if _host_overlap(h, fqdn):
+            if hosts_overlap(h, fqdn):
                 return it
         return None
 
@@ -922,7 +928,7 @@ class _Checker:
             if found is None:
                 found = out.setdefault(("Pod", pod.namespace or "", pod.name), _Workload(
                     pod.namespace or "", "Pod", pod.name, pod.labels, pod.obj, [],
-                    _is_gateway({"spec": {"template": pod.obj}}), pod.labels.get(wk.REV_LABEL)))
+                    is_gateway_proxy(pod.obj), pod.labels.get(wk.REV_LABEL)))
             w = found
             w.pods.append(pod.obj)
             status = (meta(pod.obj).get("annotations") or {}).get(wk.SIDECAR_STATUS_ANNOTATION)
@@ -987,12 +993,6 @@ def _builtin_group(group: str) -> bool:
     return group in _BUILTIN_GROUPS
 
 
-def _split_ref(ref: str, namespace: str) -> tuple[str, str]:
-    """``ns/name`` or ``name`` (relative to ``namespace``)."""
-    ns, slash, name = ref.rpartition("/")
-    return (ns, name) if slash else (namespace, ref)
-
-
 def _all_gateway_refs(spec: Mapping[str, Any]) -> list[str]:
     refs = [g for g in spec.get("gateways") or [] if isinstance(g, str)]
     for route_kind in ("http", "tcp", "tls"):
@@ -1004,49 +1004,9 @@ def _all_gateway_refs(spec: Mapping[str, Any]) -> list[str]:
 
 def _bound_gateways(spec: Mapping[str, Any], namespace: str) -> set[str]:
     gateways = [g for g in spec.get("gateways") or [] if isinstance(g, str)] or [MESH_GATEWAY]
-    return {g if g == MESH_GATEWAY else "/".join(_split_ref(g, namespace)) for g in gateways}
+    return {g if g == MESH_GATEWAY else "/".join(split_gateway_ref(g, namespace)) for g in gateways}
 
 
-def _destinations(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every route and mirror destination of a VirtualService, with where it is."""
-    for route_kind in ("http", "tcp", "tls"):
-        for i, rule in enumerate(spec.get(route_kind) or []):
-            if not isinstance(rule, Mapping):
-                continue
-            for j, route in enumerate(rule.get("route") or []):
-                dest = (route or {}).get("destination")
-                if isinstance(dest, Mapping):
-                    yield f"{route_kind}[{i}].route[{j}]", dest
-            mirror = rule.get("mirror")
-            if route_kind == "http" and isinstance(mirror, Mapping):
-                yield f"http[{i}].mirror", mirror
-
-
-def _host_overlap(a: str, b: str) -> bool:
-    """Istio's ``host.Name.Matches``: equal, or one wildcard covers the other."""
-    if a == b:
-        return True
-    a_wild, b_wild = a.startswith("*"), b.startswith("*")
-    if a_wild and b_wild:
-        return a[1:].endswith(b[1:]) or b[1:].endswith(a[1:])
-    if a_wild:
-        return b.endswith(a[1:])
-    if b_wild:
-        return a.endswith(b[1:])
-    return False
-
-
-def _target_port(target: Any, template: Mapping[str, Any]) -> int | None:
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str):
-        if target.isdigit():
-            return int(target)
-        for c in (template.get("spec") or {}).get("containers") or []:
-            for p in c.get("ports") or []:
-                if p.get("name") == target and isinstance(p.get("containerPort"), int):
-                    return int(p["containerPort"])
-    return None
-
-
-__all__ = ["ANALYSIS_COLUMNS", "CODES", "AnalysisResult", "analyze"]
+def hosts_overlap(a: str, b: str) -> bool:
+    """Istio's ``host.Name.Matches``: equal, or one wildcard pattern covers the other."""
+    return host_intersection(a, b) is not None

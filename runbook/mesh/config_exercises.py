@@ -40,7 +40,7 @@ from runbook.errors import ClusterError, NotFound
 from runbook.exercise import ExerciseCheck
 from runbook.kube import Cluster
 from runbook.manifests import load_manifests
-from runbook.mesh.analyze import _destinations, _host_overlap, analyze
+from runbook.mesh.analyze import analyze, hosts_overlap
 from runbook.mesh.diagnose import inventory
 from runbook.mesh.model import MeshModel, build_model, labels_of, meta
 from runbook.mesh.observe import confirm_push, read_mesh
@@ -51,6 +51,7 @@ from runbook.mesh.pushes import (
     namespace_labels,
 )
 from runbook.mesh.rollout import pods_table
+from runbook.routing import route_destinations
 from runbook.selectors import EVERYTHING, LabelSelector, SelectorError, selector_from_dict
 from runbook.snapshot import RawObject, Snapshot
 
@@ -305,7 +306,7 @@ def _conflicts(gateway: Mapping[str, Any], others: Iterable[RawObject],
         if not shared:
             continue
         for port, host in _server_hosts(gateway):
-            clash = [h for p, h in _server_hosts(other) if p == port and _host_overlap(h, host)]
+            clash = [h for p, h in _server_hosts(other) if p == port and hosts_overlap(h, host)]
             if clash:
                 found.append(f"{host}:{port} also claimed by Gateway {_ref(other)} "
                              f"({', '.join(sorted(set(clash)))}) on {', '.join(shared)}")
@@ -432,7 +433,7 @@ def _homework_apps(check: ExerciseCheck, snapshot: Snapshot, namespace: str,
                                              f"e.g. from sample-gateway-fixed.yaml) in {namespace}")
         reached = []
         for vs in services:
-            for _, dest in _destinations(vs.get("spec") or {}):
+            for _, dest in route_destinations(vs.get("spec") or {}):
                 key = _service_of(str(dest.get("host") or ""), namespace)
                 svc = svc_objects.get(key) if key else None
                 selector = ((svc or {}).get("spec") or {}).get("selector") or {}

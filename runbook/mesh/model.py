@@ -41,13 +41,13 @@ from typing import Any, ParamSpec, TypeVar
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.formats.admission import rules_match
+from runbook.routing import is_gateway_proxy
 from runbook.selectors import NOTHING, LabelSelector, SelectorError, selector_from_dict
 from runbook.snapshot import RawObject, Snapshot
 
 MUTATING = k.MUTATING_WEBHOOKS.kind
 VALIDATING = k.VALIDATING_WEBHOOKS.kind
 INJECTOR_SUFFIX = "sidecar-injector.istio.io"
-GATEWAY_TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 #: namespaces Istio's analyzers treat as system namespaces (analyzers/util/common.go)
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 
@@ -289,7 +289,7 @@ class MeshModel:
         for dep in snapshot.items(k.DEPLOYMENTS):
             if labels_of(dep).get("app") == wk.ISTIOD_APP:
                 self.istiods.append(self._istiod(dep))
-            elif _is_gateway(dep):
+            elif is_gateway_proxy((dep.get("spec") or {}).get("template") or {}):
                 self.gateways.append(_gateway(dep))
         self.istiods_by_ns: dict[str, list[Istiod]] = defaultdict(list)
         for d in self.istiods:
@@ -551,17 +551,6 @@ def _pod(raw: RawObject) -> Pod:
                phase=status.get("phase") or "", sidecar_revision=sidecar_revision(sc) if sc else None,
                owner_kind=owner.get("kind") if owner else None,
                owner_name=owner.get("name") if owner else None)
-
-
-def _is_gateway(dep: RawObject) -> bool:
-    template = (dep.get("spec") or {}).get("template") or {}
-    ann = meta(template).get("annotations") or {}
-    if "gateway" in (ann.get(GATEWAY_TEMPLATES_ANNOTATION) or ""):
-        return True
-    for c in (template.get("spec") or {}).get("containers") or []:
-        if c.get("name") == "istio-proxy" and "router" in (c.get("args") or []):
-            return True
-    return False
 
 
 def _gateway(dep: RawObject) -> Gateway:

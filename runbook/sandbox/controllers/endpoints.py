@@ -20,6 +20,7 @@ import ipaddress
 from typing import Any
 
 from runbook.kinds import ENDPOINTS, PODS, SERVICES
+from runbook.routing import container_port
 from runbook.sandbox.controllers.base import ControllerContext, controller_context, pod_ready_since
 from runbook.sandbox.status import ApiError
 from runbook.sandbox.store import Change, Obj
@@ -39,19 +40,10 @@ def service_selector(svc: Obj) -> LabelSelector | None:
                                for k, v in sorted(selector.items())))
 
 
-def _target_port(svc_port: Obj, pod: Obj) -> int | None:
-    """``podutil.FindPort``: a number, or a container port found by name."""
-    target = svc_port.get("targetPort", svc_port.get("port"))
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str) and target.isdigit():
-        return int(target)
-    for c in (pod.get("spec") or {}).get("containers") or ():
-        for port in c.get("ports") or ():
-            if port.get("name") == target and port.get("protocol", "TCP") == \
-                    svc_port.get("protocol", "TCP"):
-                return int(port["containerPort"])
-    return None
+def target_port(svc_port: Obj, pod: Obj) -> int | None:
+    """The pod port a Service port sends to (``podutil.FindPort``)."""
+    return container_port(svc_port.get("targetPort", svc_port.get("port")), pod,
+                          svc_port.get("protocol", "TCP"))
 
 
 def _ip_key(address: Obj) -> tuple[Any, ...]:
@@ -75,7 +67,7 @@ def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
             continue
         ports: list[tuple[str, int, str]] = []
         for svc_port in spec.get("ports") or ():
-            number = _target_port(svc_port, pod)
+            number = target_port(svc_port, pod)
             if number is not None:
                 ports.append((str(svc_port.get("name") or ""), number,
                               str(svc_port.get("protocol") or "TCP")))

@@ -71,7 +71,7 @@ from runbook.routing import (
     weighted,
 )
 from runbook.sandbox.controllers.base import pod_ready_since
-from runbook.sandbox.controllers.endpoints import _target_port, service_selector
+from runbook.sandbox.controllers.endpoints import service_selector, target_port
 from runbook.sandbox.istio.backends import PodApp, pod_app
 from runbook.sandbox.store import Obj, Store
 from runbook.selectors import LabelSelector
@@ -402,7 +402,7 @@ class _Builder:
             for pod in pods:
                 mapping = service_ports.setdefault((_meta(pod)["namespace"], _meta(pod)["name"]), {})
                 for port in (svc.get("spec") or {}).get("ports") or ():
-                    target = _target_port(port, pod)
+                    target = target_port(port, pod)
                     if target is not None and isinstance(port.get("port"), int):
                         mapping.setdefault(int(port["port"]), target)
         proxies: dict[tuple[str, str], GatewayProxy] = {}
@@ -416,7 +416,7 @@ class _Builder:
                 backends = []
                 for pod in pods:
                     key = (_meta(pod)["namespace"], _meta(pod)["name"])
-                    target = _target_port(port, pod)
+                    target = target_port(port, pod)
                     if target is None or pod_ready_since(pod) is None:
                         continue
                     if key not in proxies:
