@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any
 
 from runbook.cli.output import add_output_arg, emit
 from runbook.errors import ProbeError
+from runbook.frames import json_value
 from runbook.probe.http import DEFAULT_TIMEOUT, ProbeRun, probe
 
 #: requests sent when neither -n nor --duration is given (the run is always bounded)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(format_summary(result))
     else:
         emit({"samples": result.samples}, args.output,
-             extra={"summary": _json_safe(result.summary()), "parameters": result.parameters()})
+             extra={"summary": json_value(result.summary()), "parameters": result.parameters()})
     return exit_status(result)
 
 
@@ -110,17 +110,6 @@ def format_summary(result: ProbeRun) -> str:
         for kind, group in errors.groupby("error_kind", sort=True):
             lines.append(f"  {kind} ×{len(group)}: {group['error'].iloc[0]}")
     return "\n".join(lines) + "\n"
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN → None, recursively (JSON has no NaN)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 __all__ = ["DEFAULT_COUNT", "exit_status", "format_summary", "register", "run"]

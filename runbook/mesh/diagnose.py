@@ -21,7 +21,6 @@ IST0123, IST0102, IST0158), and kinds that could not be read (MR108). Codes are 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ import pandas as pd
 
 from runbook import kinds as k
 from runbook import wellknown as wk
+from runbook.frames import frame_records
 from runbook.mesh.findings import (
     ERROR,
     INFO,
@@ -112,28 +112,6 @@ def inventory(source: Source) -> Inventory:
         namespace_injection=namespace_injection(model), workloads=workloads(model),
         replicaset_events=replicaset_events(model), webhook_targets=webhook_targets(model),
         unreadable=dict(model.unreadable), model=model)
-
-
-def frame_records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: NaN/NaT → None, timestamps → ISO 8601, numpy → Python."""
-    out = []
-    for row in df.to_dict("records"):
-        out.append({str(key): _plain(v) for key, v in row.items()})
-    return out
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, pd.Timestamp):
-        return None if pd.isna(v) else v.isoformat().replace("+00:00", "Z")
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if v is None or v is pd.NaT:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        return v.item()
-    return v
 
 
 # ======================================================================================= diagnose

@@ -90,6 +90,8 @@ from typing import Any
 
 import pandas as pd
 
+from runbook.frames import json_value
+
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
@@ -174,7 +176,7 @@ class FixSuggestion:
             raise ValueError(f"unknown fix action {self.action!r}; expected one of {FIX_ACTIONS}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "params": _plain(self.params), "command": self.command,
+        return {"action": self.action, "params": json_value(self.params), "command": self.command,
                 "summary": self.summary}
 
 
@@ -249,10 +251,3 @@ def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity == ERROR for f in findings)
 
 
-def _plain(value: Any) -> Any:
-    """Params as JSON-ready values (tuples to lists, mappings to dicts)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

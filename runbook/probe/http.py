@@ -85,6 +85,7 @@ from typing import Any
 import pandas as pd
 
 from runbook.errors import ProbeError
+from runbook.frames import frame_records
 from runbook.probe import stats
 from runbook.probe.response import ProtocolError, ResponseParser
 
@@ -214,7 +215,7 @@ class ProbeRun:
         return {
             "parameters": self.parameters(),
             "summary": self.summary(),
-            "samples": samples_records(self.samples),
+            "samples": frame_records(self.samples),
         }
 
     def at(self, when: datetime | float) -> float:
@@ -227,22 +228,6 @@ class ProbeRun:
                 raise ProbeError(f"event time {when.isoformat()} has no timezone; use an aware datetime")
             return (when - self.started_at) / timedelta(seconds=1)
         return float(when)
-
-
-def samples_records(samples: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (NaN → None)."""
-    records: list[dict[str, Any]] = []
-    for row in samples.itertuples(index=False):
-        rec: dict[str, Any] = {}
-        for name, value in zip(samples.columns, row, strict=True):
-            if isinstance(value, float) and math.isnan(value):
-                rec[str(name)] = None
-            elif hasattr(value, "item"):  # numpy scalar → Python
-                rec[str(name)] = value.item()
-            else:
-                rec[str(name)] = value
-        records.append(rec)
-    return records
 
 
 # --------------------------------------------------------------------------------------------
@@ -1278,5 +1263,4 @@ def probe(
     )
 
 
-__all__ = ["COLUMNS", "DEFAULT_TIMEOUT", "ERROR_KINDS", "USER_AGENT", "ProbeRun", "build_target", "probe",
-           "samples_records"]
+__all__ = ["COLUMNS", "DEFAULT_TIMEOUT", "ERROR_KINDS", "USER_AGENT", "ProbeRun", "build_target", "probe"]
