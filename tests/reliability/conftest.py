@@ -123,9 +123,13 @@ class WriteCounter:
 
 def _config(obj: dict[str, Any] | None) -> Any:
     out = comparable(obj)
-    annotations = ((out or {}).get("metadata") or {}).get("annotations") or {}
+    meta = (out or {}).get("metadata") or {}
+    annotations = meta.get("annotations") or {}
     for key in CONTROLLER_ANNOTATIONS:
         annotations.pop(key, None)
+    if not annotations:
+        # the controller's first revision annotation creates the map: no configuration change
+        meta.pop("annotations", None)
     return out
 
 

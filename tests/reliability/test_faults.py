@@ -39,7 +39,7 @@ ALPHA = "l7-traffic-alpha"
 TAG = "istio-revision-tag-prod-canary"
 WEBHOOKS = "mutatingwebhookconfigurations"
 #: the client's read timeout in the tests that go beyond it (the sandbox waits longer than this)
-SHORT_READ = (2.0, 0.3)
+SHORT_READ = (2.0, 0.5)
 
 
 def _inject(sb: Sandbox, spec: str) -> None:
@@ -80,7 +80,7 @@ def reader(static_sandbox: Sandbox) -> Iterator[Cluster]:
     ("list:pods:503:times=2", "/pods", 3),
     ("list:replicasets.apps:500:times=3", "/replicasets", 4),
     ("list:events:drop:times=2", "/events", 3),
-    ("list:deployments:latency=1:times=1", "/deployments", 2),  # beyond the 0.3 s read timeout
+    ("list:deployments:latency=1:times=1", "/deployments", 2),  # beyond the 0.5 s read timeout
     ("list:namespaces:504:times=1", "/namespaces", 2),
 ])
 def test_inventory_survives_transient_read_faults(
@@ -107,7 +107,7 @@ def test_429_retry_after_is_honoured_on_reads(static_sandbox: Sandbox, reader: C
     assert inv.to_dict() == baseline
     (record,) = [r for r in reader.requests if r.path.endswith("/" + WEBHOOKS)]
     assert record.attempts == 2 and record.duration_ms >= 1000  # the server said: wait 1 s
-    assert waited < 1.0 + 1.0  # … and no more than that plus the read itself
+    assert waited < 1.0 + 2.0  # … and not much more than that plus the reads themselves
     ledger.record("faults", flow="inventory", fault=spec,
                   outcome=f"waited the Retry-After (1 s, list took {record.duration_ms:.0f} ms), "
                           "then same tables",
@@ -165,8 +165,8 @@ def _target_namespaces(cluster: Cluster, name: str = TAG) -> set[str]:
     (f"update:{WEBHOOKS}:drop:times=1", "dropped before processing: guarded retry applied it"),
     (f"update:{WEBHOOKS}:drop-response:times=1",
      "applied, answer lost: the retry's stale precondition got 409, read-back shows it applied"),
-    (f"update:{WEBHOOKS}:latency=0.8:times=1",
-     "timed out (0.3 s); the retry applied it; the late original was refused by its stale rv"),
+    (f"update:{WEBHOOKS}:latency=1.5:times=1",
+     "timed out (0.5 s); the retry applied it; the late original was refused by its stale rv"),
 ])
 def test_retarget_under_write_faults_applies_exactly_once_and_undoes(
         live_sandbox: Sandbox, writes: WriteCounter, ledger: Ledger, tmp_path: Any,
