@@ -149,6 +149,10 @@ def translate_transport(exc: BaseException, *, server: str, context: str | None,
     elif "name or service not known" in low or "nodename nor servname" in low \
             or "failed to resolve" in low or "getaddrinfo" in low:
         kind, hint = "cannot resolve the server name", "check the kubeconfig's server address"
+    elif "remotedisconnected" in low or "connection aborted" in low or "reset by peer" in low \
+            or "ended prematurely" in low or "incompleteread" in low:
+        kind, hint = "the connection was closed without an answer", \
+            "the API server (or a proxy in between) dropped it; try again"
     else:
         kind, hint = "connection failed", "check that the API server is reachable"
     in_ctx = f" (context {context!r})" if context else ""
