@@ -136,8 +136,9 @@ def render(data: dict[str, Any], junit: dict[str, str], *, duration: float | Non
             ["concurrency soak", len(soak), sum(1 for r in soak
                                                 if outcomes.get(r["test"]) == "passed"),
              _soak_line(soak)],
-            ["secrets planted / outputs scanned / leaks", _leak_counts(leaks)[0],
-             _leak_counts(leaks)[1], f"{_leak_counts(leaks)[2]} leaks"],
+            ["leak scan: planted secrets × outputs scanned",
+             f"{_leak_counts(leaks)[0]} × {_leak_counts(leaks)[1]}",
+             f"{_leak_counts(leaks)[2]} found", "every value and its base64, in every output"],
             ["security checks", len(security) + len(REFERENCED),
              sum(1 for r in security if outcomes.get(r["test"]) == "passed")
              + sum(1 for t in REFERENCED if outcomes.get(t) == "passed"), ""],
