@@ -177,6 +177,9 @@ class Replay:
     def _repr_html_(self) -> str:
         return self.record().html
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.record().text)
+
     def __str__(self) -> str:
         return self.record().text
 
@@ -468,6 +471,9 @@ class Measurement:
 
     def _repr_html_(self) -> str:
         return self.record().html
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.record().text)
 
     def __str__(self) -> str:
         return self.record().text
@@ -1175,10 +1181,10 @@ class IncidentReport:
         changed = [f"{row.time} UTC {row.action} {row.result}: {row.object} — {row.step}"
                    for row in group_records(changes).itertuples()]
         if not changed:
-            changed = ["nothing was changed" + ("" if self.apply_fixes else
-                                                " (apply_fixes = False: the fix was previewed and "
-                                                "dry-run only; run again with apply_fixes = True, or "
-                                                "use notebook 03)")]
+            dry = any(a is not None and a.status == "dry-run" for a in (self.attempt, self.recreated))
+            changed = ["nothing was changed" + (
+                " (apply_fixes = False: the fix was previewed and dry-run only; run again with "
+                "apply_fixes = True, or use notebook 03)" if dry else ": nothing needed fixing")]
         who = (f"where: context {c.context!r} at {c.server}; kubeconfig user {c.user or '?'}; run by "
                f"{self.operator}")
         verified: list[str] = []

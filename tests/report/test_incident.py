@@ -360,6 +360,20 @@ def test_the_incident_before_during_and_after_the_fix(
     done = check_report_exercise(read_mesh(cluster), NS)
     assert done.passed, done.summary()
 
+    # the report regenerated without replaying: nothing to fix, nothing left to do
+    again = IncidentReport(cluster, namespace=NS, gateway_namespace=CANARY, host=HOST, path=PAGE,
+                           apply_fixes=True)
+    assert again.replay(False).note.startswith("replay_incident = False")
+    again.diagnose()
+    again.fix()
+    again.recreate()
+    assert again.attempt is not None and again.attempt.status == "nothing-to-do"
+    assert "sidecars from revision 1-18-5" in again.wait(60).title
+    again.diagnose_after()
+    text = again.summary().text
+    assert "resolved" in text and "nothing was changed: nothing needed fixing" in text
+    assert "nothing: no error or warning finding is left" in text
+
 
 @pytest.mark.slow
 def test_without_apply_fixes_nothing_is_changed(
