@@ -113,7 +113,6 @@ TAG_COLUMNS = ["tag", "revision", "configuration", "webhook", "service_namespace
                "target_status", "ready_endpoints", "reached_revisions", "found_in"]
 BINDING_COLUMNS = ["namespace", "rev_label", "tag", "claimed_revision", "status", "target",
                    "effective_revision", "detail"]
-FINDING_COLUMNS = ["severity", "code", "kind", "name", "message", "fix_summary", "fix_command"]
 AUDIT_COLUMNS = ["time", "action", "result", "object", "step", "context", "user"]
 #: outcome level → row colour (ui.tables.highlight_status)
 _OUTCOME_LEVELS = {"served": "info", "failed": "error"}
