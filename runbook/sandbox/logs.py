@@ -70,30 +70,21 @@ class PodLogs:
     def read(self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None,
              since: float | None = None, timestamps: bool = False,
              limit_bytes: int | None = None) -> str:
-        """The log as ``kubectl logs`` gets it.
-
-        Args:
-            tail_lines: only the last N lines (after ``since`` filtering), as kubelet applies it.
-            since: only lines written at or after this time (epoch seconds); ``sinceTime`` and
-                ``sinceSeconds`` both arrive here.
-            timestamps: prefix each line with its time.
-            limit_bytes: cut the answer after this many bytes (possibly mid-line, as kubelet does).
-        """
-        lines = self.lines(namespace, pod, container)
-        if since is not None:
-            lines = [ln for ln in lines if ln.when >= since]
-        if tail_lines is not None:
-            lines = lines[-tail_lines:] if tail_lines > 0 else []
-        text = "".join(ln.render(timestamps) for ln in lines)
-        if limit_bytes is not None:
-            text = text.encode()[:limit_bytes].decode(errors="ignore")
-        return text
+        """The log as ``kubectl logs`` gets it (see :func:`render_lines` for the options)."""
+        return render_lines(self.lines(namespace, pod, container), tail_lines=tail_lines,
+                            since=since, timestamps=timestamps, limit_bytes=limit_bytes)
 
     def follow(self, namespace: str, pod: str, container: str, callback: Follower
-               ) -> Callable[[], None]:
-        """Call ``callback(line)`` for each new line; returns a function that stops it."""
+               ) -> tuple[list[LogLine], Callable[[], None]]:
+        """The lines so far, and ``callback(line)`` for each new line from then on.
+
+        Both are taken under one lock, so a line appended meanwhile is either in the returned
+        list or passed to ``callback`` — never lost between reading and following, never twice.
+        Returns the lines and a function that stops following.
+        """
         key = (namespace, pod, container)
         with self._lock:
+            so_far = list(self._lines.get(key, ()))
             self._followers.setdefault(key, []).append(callback)
 
         def stop() -> None:
@@ -101,7 +92,7 @@ class PodLogs:
                 if callback in self._followers.get(key, []):
                     self._followers[key].remove(callback)
 
-        return stop
+        return so_far, stop
 
     def drop_pod(self, namespace: str, pod: str) -> None:
         """Forget a deleted pod's logs (kubelet removes them with the pod)."""
@@ -112,3 +103,25 @@ class PodLogs:
     def clear(self) -> None:
         with self._lock:
             self._lines.clear()
+
+
+def render_lines(lines: list[LogLine], *, tail_lines: int | None = None,
+                 since: float | None = None, timestamps: bool = False,
+                 limit_bytes: int | None = None) -> str:
+    """Log lines as ``kubectl logs`` gets them.
+
+    Args:
+        tail_lines: only the last N lines (after ``since`` filtering), as kubelet applies it.
+        since: only lines written at or after this time (epoch seconds); ``sinceTime`` and
+            ``sinceSeconds`` both arrive here.
+        timestamps: prefix each line with its time.
+        limit_bytes: cut the answer after this many bytes (possibly mid-line, as kubelet does).
+    """
+    if since is not None:
+        lines = [ln for ln in lines if ln.when >= since]
+    if tail_lines is not None:
+        lines = lines[-tail_lines:] if tail_lines > 0 else []
+    text = "".join(ln.render(timestamps) for ln in lines)
+    if limit_bytes is not None:
+        text = text.encode()[:limit_bytes].decode(errors="ignore")
+    return text

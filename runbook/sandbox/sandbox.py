@@ -248,7 +248,13 @@ class Sandbox:
     # ------------------------------------------------------------------ controls
 
     def advance(self, seconds: float) -> None:
-        """Move sandbox time forward; timers passed on the way fire, then queued work runs."""
+        """Move sandbox time forward; timers passed on the way fire, then queued work runs.
+
+        Work already queued runs first, at the current time: what a write set in motion happens
+        before time moves on (otherwise, on a loaded machine, a Deployment created at t0 could be
+        first reconciled at t0 + seconds, and its progress deadline would move with it).
+        """
+        self.cluster.work.run_pending()
         self.clock.advance(seconds)
         self.cluster.work.run_pending()
 

@@ -37,7 +37,7 @@ from runbook.kinds import NAMESPACES, PODS, ResourceKind
 from runbook.sandbox import discovery, printing, protobuf, status
 from runbook.sandbox.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
 from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
-from runbook.sandbox.logs import LogLine
+from runbook.sandbox.logs import LogLine, render_lines
 from runbook.sandbox.status import ApiError
 
 if TYPE_CHECKING:
@@ -480,17 +480,12 @@ class ApiServer:
                 raise status.bad_request("sinceSeconds: Invalid value: must be greater than 0")
             since = self.cluster.clock.time() - seconds
         timestamps = request.query.get("timestamps", "").lower() in _TRUE
-        text = self.cluster.logs.read(ns, route.name, container,
-                                      tail_lines=_int_param(request, "tailLines"), since=since,
-                                      timestamps=timestamps,
-                                      limit_bytes=_int_param(request, "limitBytes"))
+        options: dict[str, Any] = {"tail_lines": _int_param(request, "tailLines"), "since": since,
+                                   "timestamps": timestamps,
+                                   "limit_bytes": _int_param(request, "limitBytes")}
         if request.query.get("follow", "").lower() not in _TRUE:
+            text = self.cluster.logs.read(ns, route.name, container, **options)
             return web.Response(text=text, content_type="text/plain")
-        response = web.StreamResponse()
-        response.content_type = "text/plain"
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        await response.write(text.encode())
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str] = asyncio.Queue()
 
@@ -498,7 +493,13 @@ class ApiServer:
             with contextlib.suppress(RuntimeError):  # the loop closed under a racing append
                 loop.call_soon_threadsafe(queue.put_nowait, line.render(timestamps))
 
-        stop = self.cluster.logs.follow(ns, route.name, container, on_line)
+        # follow before answering: a line written once the client has its headers must arrive
+        so_far, stop = self.cluster.logs.follow(ns, route.name, container, on_line)
+        response = web.StreamResponse()
+        response.content_type = "text/plain"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(render_lines(so_far, **options).encode())
         try:
             while not self.stopping.is_set():
                 try:
