@@ -125,3 +125,30 @@ def processes_config(revision: str | None, config_labels: Mapping[str, str] | No
 
 
 __all__ = ["discovery_selectors", "processes_config", "watches_namespace"]
+
+
+def follow_tag(mesh_yaml: str, revision: str, tag: str, tag_revision: str) -> str | None:
+    """``revision``'s meshConfig with ``tag`` watched exactly when the tag points at it.
+
+    Control planes that scope themselves by revision label (``discoverySelectors`` with
+    ``istio.io/rev In [...]``) must list the tags pointing at them too, or namespaces bound to a
+    tag are injected by a revision that never programs their sidecars (finding MR110). Each such
+    expression gains ``tag`` when ``tag_revision == revision`` and loses it otherwise.
+
+    Returns:
+        The new meshConfig YAML, or None when nothing changes (no such expression, or already
+        right).
+    """
+    mesh = yaml.safe_load(mesh_yaml) or {}
+    if not isinstance(mesh, dict):
+        return None
+    changed = False
+    for selector in mesh.get("discoverySelectors") or ():
+        for expr in (selector or {}).get("matchExpressions") or ():
+            if expr.get("key") != REV_LABEL or expr.get("operator") != "In":
+                continue
+            values = [str(v) for v in expr.get("values") or ()]
+            wanted = [v for v in values if v != tag] + ([tag] if tag_revision == revision else [])
+            if wanted != values:
+                expr["values"], changed = wanted, True
+    return yaml.safe_dump(mesh, sort_keys=False) if changed else None

@@ -16,6 +16,7 @@ import pandas as pd
 from runbook import kinds as k
 from runbook.exercise import CheckLine, ExerciseCheck
 from runbook.mesh.diagnose import inventory
+from runbook.mesh.pushes import control_plane_scopes, namespace_labels
 from runbook.mesh.rollout import pods_table
 from runbook.snapshot import Snapshot
 
@@ -45,7 +46,8 @@ def check_tag_exercise(snapshot: Snapshot, namespace: str, *, revision: str | No
     1. ``namespace`` is bound to a revision tag (``istio.io/rev=<tag>``);
     2. the tag claims ``revision`` (default: whatever it claims — any consistent tag passes);
     3. every webhook of the tag calls a Service whose ready endpoints are istiod pods of exactly
-       that revision (the state ``istioctl tag set <tag> --revision <rev> --overwrite`` leaves);
+       that revision (the state ``istioctl tag set <tag> --revision <rev> --overwrite`` leaves),
+       and that revision's istiod watches the namespace (its ``discoverySelectors``, MR110);
     4. the namespace has pods, all ready (``2/2``) and not terminating;
     5. every one of them was injected by that revision (``sidecar.istio.io/status``) — pods
        created before the tag moved keep their old sidecar until they are recreated.
@@ -89,6 +91,17 @@ def check_tag_exercise(snapshot: Snapshot, namespace: str, *, revision: str | No
                   + ("" if good else f" — not {want}: {fix_tag}"))
     if not hooks:
         check.add(False, f"tag {tag} has no webhook configuration — {fix_tag}")
+    scope = control_plane_scopes(snapshot).get(str(want))
+    if scope is not None:
+        labels = dict(row.get("labels") or {}) if isinstance(row.get("labels"), dict) else \
+            (namespace_labels(snapshot, namespace) or {})
+        check.add(scope.watches(labels),
+                  f"istiod {want} watches {namespace}" if scope.watches(labels) else
+                  f"istiod {want} does not watch {namespace} ({scope.describe_selectors()}): its "
+                  f"sidecars would get no configuration (MR110) — set_tag_revision also moves "
+                  f"the tag in the discoverySelectors of ConfigMap {scope.namespace}/"
+                  f"{scope.configmap}; by hand: kubectl edit configmap {scope.configmap} -n "
+                  f"{scope.namespace}")
 
     pods = pods_table(snapshot.items(k.PODS), snapshot.items(k.REPLICA_SETS))
     pods = pods[pods["namespace"] == namespace]

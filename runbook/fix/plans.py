@@ -21,6 +21,7 @@ from runbook.fix.plan import FixPlan, Step, build_update, new_plan
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
 from runbook.mesh.findings import FixSuggestion
+from runbook.meshconfig import follow_tag
 from runbook.selectors import SelectorError, parse_label_selector
 
 
@@ -144,12 +145,36 @@ def set_tag_revision(cluster: Cluster, tag: str, revision: str) -> FixPlan:
     steps = [build_update(cluster, k.MUTATING_WEBHOOKS, c["metadata"]["name"], None, change,
                           f"tag {tag} → revision {revision} (webhooks call "
                           f"{_describe_client(source)})") for c in configs]
+    steps += _follow_tag_steps(cluster, tag, revision)
     svc = source.get("service") or {}
     return new_plan(
         cluster, f"Point tag {tag} at revision {revision}", steps,
         rationale=f"the tag's webhooks will call the injector of revision {revision}",
         extra_commands=[f"istioctl tag set {tag} --revision {revision} "
                         f"-i {svc.get('namespace', 'istio-system')} --overwrite"])
+
+
+def _follow_tag_steps(cluster: Cluster, tag: str, revision: str) -> list[Step]:
+    """meshConfig edits so that ``revision``'s istiod watches the tag's namespaces (and the others
+    stop): without them the tag's pods get sidecars nobody programs (MR110)."""
+    steps = []
+    for cm in cluster.list(k.CONFIG_MAPS, label_selector=wk.REV_LABEL):
+        own = cm["metadata"]["labels"][wk.REV_LABEL]
+        mesh = (cm.get("data") or {}).get("mesh")
+        if not mesh or cm["metadata"]["name"] not in (f"istio-{own}", "istio"):
+            continue
+        if follow_tag(mesh, own, tag, revision) is None:
+            continue
+
+        def change(obj: dict[str, Any], own: str = own) -> None:
+            obj["data"]["mesh"] = follow_tag(obj["data"]["mesh"], own, tag, revision) or \
+                obj["data"]["mesh"]
+
+        verb = "watch" if own == revision else "stop watching"
+        steps.append(build_update(
+            cluster, k.CONFIG_MAPS, cm["metadata"]["name"], cm["metadata"]["namespace"], change,
+            f"istiod {own} will {verb} namespaces bound to tag {tag} (discoverySelectors)"))
+    return steps
 
 
 def _describe_client(cc: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ from runbook.mesh.model import (
     as_model,
     paused_gc,
 )
+from runbook.mesh.pushes import control_plane_scopes
 from runbook.mesh.revisions import control_planes, revision_tags
 from runbook.mesh.webhooks import injector_overlaps, webhook_targets
 from runbook.mesh.workloads import (
@@ -168,6 +169,7 @@ class _Diagnosis:
         self.namespace_labels()
         self.claimed_revisions()
         self.stale_sidecars()
+        self.unwatched_namespaces()
         return self.out
 
     # ------------------------------------------------------------------------ MR108, MR109
@@ -701,6 +703,40 @@ class _Diagnosis:
                           f"namespace injection: {rec.webhook.key} → "
                           f"{rec.webhook.target.describe() if rec.webhook.target else rec.webhook.url}"],
                 fix=fix, namespaces=[rec.namespace]))
+
+
+    # ----------------------------------------------------------------------------- MR110
+
+    def unwatched_namespaces(self) -> None:
+        """Sidecars of a revision whose istiod ignores their namespace get no configuration."""
+        scopes = control_plane_scopes(self.m.snapshot, self.m)
+        if not scopes:
+            return
+        for rec in self.injection:
+            pods = self.m.pods_by_ns.get(rec.namespace, ())
+            revisions = {p.sidecar_revision for p in pods if p.sidecar_revision}
+            if rec.status in ("ok", "both labels") and rec.effective_revision \
+                    and "," not in rec.effective_revision:
+                revisions.add(rec.effective_revision)
+            for rev in sorted(r for r in revisions if r in scopes):
+                scope = scopes[rev]
+                if scope.watches(rec.labels):
+                    continue
+                watchers = sorted(r for r, sc in scopes.items() if sc.watches(rec.labels))
+                cm = f"ConfigMap {scope.namespace}/{scope.configmap}" if scope.configmap else \
+                    f"the meshConfig of revision {rev}"
+                self.out.append(Finding(
+                    "MR110", WARNING, Subject("Namespace", None, rec.namespace),
+                    f"pods in {rec.namespace} are injected by revision {rev}, but istiod {rev} "
+                    f"({scope.namespace}) does not watch {rec.namespace}: their sidecars get no "
+                    f"configuration from it — add the namespace to the discoverySelectors in "
+                    f"{cm} (key mesh), or bind the namespace to a revision that watches it"
+                    + (f" ({', '.join(watchers)})" if watchers else ""),
+                    evidence=[f"istiod {rev}: {scope.describe_selectors()}",
+                              f"namespace labels: {_labels(rec.labels)}",
+                              f"revisions that watch {rec.namespace}: "
+                              f"{', '.join(watchers) or 'none'}"],
+                    namespaces=[rec.namespace]))
 
 
 # ---------------------------------------------------------------------------------- fixes

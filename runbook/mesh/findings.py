@@ -55,6 +55,10 @@ MR107    info      Workloads to recreate once the webhook is fixed (or whose fai
 MR108    warning   A kind could not be read (e.g. 403): names the verb, resource and scope that is
          /info     missing; results that need it are partial. Warning for the kinds a diagnosis
                    depends on, info for the rest.
+MR110    warning   A namespace's pods are injected by (or carry sidecars of) a revision whose istiod
+                   does not watch the namespace (meshConfig ``discoverySelectors``): those sidecars
+                   get no configuration from it. Seen after re-pointing a tag without moving the
+                   tag's namespaces into the new revision's selectors.
 MR109    info      No Istio control plane found (no ``app=istiod`` Deployment, no injector webhook):
                    the tables are empty.
 ======== ========= ===========================================================================
@@ -136,6 +140,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("MR107", INFO, "RecreateWorkloads", "mesh-runbook"),
     CodeInfo("MR108", WARNING, "KindNotReadable", "mesh-runbook"),
     CodeInfo("MR109", INFO, "NoIstioControlPlane", "mesh-runbook"),
+    CodeInfo("MR110", WARNING, "InjectingRevisionDoesNotWatchNamespace", "mesh-runbook"),
 )}
 
 

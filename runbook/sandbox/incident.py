@@ -8,8 +8,11 @@ gateways Ready, and leaves the revision tag's webhook pointing at a Service that
 ``healthy`` is the same world after the fix an operator would expect: every revision-tag webhook
 (a MutatingWebhookConfiguration labelled ``istio.io/tag``) calls the Service that the injector of
 the tag's revision calls (the configuration labelled ``app=sidecar-injector`` with the same
-``istio.io/rev`` and no tag) — for the seed world ``istio-prod/istiod``, which runs 1.18.5. The
-transformation (:func:`retarget_tag_webhooks`) works on the loaded manifests, by labels only.
+``istio.io/rev`` and no tag) — for the seed world ``istio-prod/istiod``, which runs 1.18.5 — and
+the istiod of that revision watches the tag's namespaces: each meshConfig whose
+``discoverySelectors`` list revisions (``istio.io/rev In […]``) names the tag exactly when its
+revision is the tag's. The transformations (:func:`retarget_tag_webhooks`,
+:func:`follow_tags_in_discovery_selectors`) work on the loaded manifests, by labels only.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import functools
 
 from runbook.kinds import MUTATING_WEBHOOKS
 from runbook.manifests import Manifest, load_manifests
+from runbook.meshconfig import follow_tag
 from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.scenarios import SCENARIO_DIR, apply_manifests, load_empty, register
 from runbook.sandbox.store import copy_object
@@ -72,6 +76,31 @@ def retarget_tag_webhooks(manifests: list[Manifest]) -> list[Manifest]:
     return out
 
 
+def follow_tags_in_discovery_selectors(manifests: list[Manifest]) -> list[Manifest]:
+    """Make each revision's istiod watch the namespaces of the tags that point at it
+    (:func:`runbook.meshconfig.follow_tag` on every meshConfig ConfigMap labelled
+    ``istio.io/rev``). Returns new manifests."""
+    tag_rev: dict[str, str] = {}
+    for m in manifests:
+        labels = (m.obj.get("metadata") or {}).get("labels") or {}
+        if m.obj.get("kind") == MUTATING_WEBHOOKS.kind and labels.get(TAG_LABEL):
+            tag_rev[str(labels[TAG_LABEL])] = str(labels.get(REV_LABEL, ""))
+    out = []
+    for m in manifests:
+        rev = ((m.obj.get("metadata") or {}).get("labels") or {}).get(REV_LABEL)
+        mesh = (m.obj.get("data") or {}).get("mesh") if m.obj.get("kind") == "ConfigMap" else None
+        if rev and mesh:
+            new = mesh
+            for tag, points_at in sorted(tag_rev.items()):
+                new = follow_tag(new, str(rev), tag, points_at) or new
+            if new != mesh:
+                obj = copy.deepcopy(m.obj)
+                obj["data"]["mesh"] = new
+                m = Manifest(obj, m.source, m.document, m.line)
+        out.append(m)
+    return out
+
+
 @register("seed-incident")
 def load_seed_incident(cluster: Cluster) -> None:
     """The field report's cluster at the moment of the incident (see the module docstring)."""
@@ -83,8 +112,9 @@ def load_seed_incident(cluster: Cluster) -> None:
 def load_healthy(cluster: Cluster) -> None:
     """The field report's cluster with every revision tag calling its revision's injector."""
     load_empty(cluster)
-    apply_manifests(cluster, retarget_tag_webhooks(seed_manifests()))
+    apply_manifests(cluster, follow_tags_in_discovery_selectors(
+        retarget_tag_webhooks(seed_manifests())))
 
 
-__all__ = ["ISTIO_CRDS", "SEED_DIR", "load_healthy", "load_seed_incident", "retarget_tag_webhooks",
-           "seed_manifests"]
+__all__ = ["ISTIO_CRDS", "SEED_DIR", "follow_tags_in_discovery_selectors", "load_healthy",
+           "load_seed_incident", "retarget_tag_webhooks", "seed_manifests"]

@@ -140,6 +140,17 @@ def test_after_set_tag_the_mesh_is_clean(upstream: Path) -> None:
     assert [f for f in findings if f.severity != "info"] == []
 
 
+def test_a_tag_moved_without_its_namespaces_is_mr110(upstream: Path) -> None:
+    """Re-pointing the tag moves injection to 1-18-5, whose istiod only watches namespaces
+    labelled istio.io/rev=1-18-5 unless its discoverySelectors follow the tag."""
+    world = seed_world(upstream, fixed="retarget")
+    world.set_tag("istio-revision-tag-prod-canary", "1-18-5", "istio-prod", "istiod", follow=False)
+    (warn,) = [f for f in diagnose(world.snapshot()) if f.code == "MR110"]
+    assert warn.namespaces == ["l7-traffic-alpha"]
+    assert "injected by revision 1-18-5, but istiod 1-18-5 (istio-prod) does not watch" in warn.message
+    assert "ConfigMap istio-prod/istio-1-18-5" in warn.message and "(1-19-3)" in warn.message
+
+
 def test_moving_a_namespace_leaves_old_sidecars_ist0158(upstream: Path) -> None:
     """Retargeted first (pods injected by 1-19-3), then the tag re-pointed at 1-18-5 without a
     restart: the running pods carry the wrong revision."""

@@ -25,6 +25,7 @@ from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.formats import admission as fmt
 from runbook.manifests import load_manifests
+from runbook.meshconfig import follow_tag
 from runbook.selectors import selector_from_dict
 from runbook.snapshot import Snapshot
 
@@ -275,12 +276,23 @@ class World:
             if name:
                 hook["clientConfig"]["service"]["name"] = name
 
-    def set_tag(self, configuration: str, revision: str, namespace: str, name: str) -> None:
-        """What ``istioctl tag set <tag> --revision <rev> --overwrite`` leaves behind."""
+    def set_tag(self, configuration: str, revision: str, namespace: str, name: str, *,
+                follow: bool = True) -> None:
+        """What ``istioctl tag set <tag> --revision <rev> --overwrite`` leaves behind — and, with
+        ``follow``, the revisions' meshConfig moved along (``runbook.fix.set_tag_revision``):
+        the new revision's istiod watches the tag's namespaces, the old one stops."""
         cfg = self.find("MutatingWebhookConfiguration", configuration)
         cfg["metadata"]["labels"][wk.REV_LABEL] = revision
         for hook in cfg["webhooks"]:
             hook["clientConfig"]["service"].update({"namespace": namespace, "name": name})
+        tag = cfg["metadata"]["labels"].get(wk.TAG_LABEL)
+        if not (follow and tag):
+            return
+        for cm in self.of_kind("ConfigMap"):
+            own = (cm["metadata"].get("labels") or {}).get(wk.REV_LABEL)
+            mesh = (cm.get("data") or {}).get("mesh")
+            if own and mesh:
+                cm["data"]["mesh"] = follow_tag(mesh, own, tag, revision) or mesh
 
 
 def _target_port(port: Mapping[str, Any]) -> int:

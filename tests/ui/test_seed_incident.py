@@ -96,11 +96,13 @@ def test_fix_from_the_panel_then_the_exercise(world: tuple[Sandbox, Cluster], tm
     _assert_bookinfo_up(cluster, "1-18-5")
     assert _revisions_selected_by(cluster, "istio-prod", "istiod") == {"1-18-5"}
 
-    # one audit record per change: 1 dry run + 1 apply of the retarget, 6 + 6 for each restart …
+    # one audit record per change: the retarget, 6 restarts, the tag and the two revisions'
+    # meshConfig (1-18-5 now watches the tag's namespaces, 1-19-3 stops), 6 restarts
     records = audit.read()
-    assert [r.object for r in records if r.action == "apply"].count(
-        f"MutatingWebhookConfiguration/{TAG}") == 2
-    assert len([r for r in records if r.action == "apply"]) == 1 + 6 + 1 + 6
+    applied = [r.object for r in records if r.action == "apply"]
+    assert applied.count(f"MutatingWebhookConfiguration/{TAG}") == 2
+    assert {"ConfigMap/istio-prod/istio-1-18-5", "ConfigMap/istio-canary/istio-1-19-3"} <= set(applied)
+    assert len(applied) == 1 + 6 + 3 + 6
 
 
 @pytest.mark.notebook
