@@ -1,7 +1,7 @@
 """What counts as a secret in a name, and objects with their secret values taken out.
 
 Defined once for both sides that need it: the report masker (``runbook.report.masking``) masks
-notebook text, and the audit trail (``runbook.fix.audit``) keeps copies of the objects a fix
+notebook text, and the audit trail (``runbook.audit``) keeps copies of the objects a fix
 changed — a Secret's data, a container's ``DB_PASSWORD`` given as a literal value, or kubectl's
 ``last-applied-configuration`` copy of either must not be written to an append-only file that is
 shown in notebooks and reports.

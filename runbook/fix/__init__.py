@@ -1,6 +1,6 @@
 """Fix plans: preview (diff), server-side dry run, guarded apply, audit record, exact undo."""
 
-from runbook.fix.audit import AuditLog, AuditRecord
+from runbook.audit import AuditLog, AuditRecord
 from runbook.fix.checks import ExerciseCheck, check_tag_exercise
 from runbook.fix.choices import TargetChoice, choose, target_choice
 from runbook.fix.flow import FixAttempt, alternative_fix, proposed_fix, recreate_suggestion, run_fix

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from runbook.audit import AuditLog
 from runbook.errors import RunbookError
-from runbook.fix.audit import AuditLog
 from runbook.fix.choices import choose
 from runbook.fix.plan import FixPlan, PlanResult
 from runbook.fix.plans import plan_from_suggestion

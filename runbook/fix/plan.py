@@ -12,7 +12,7 @@ The safety model (DESIGN.md › Fix safety model), in the order a plan goes thro
 4. **Confirm** — a plan that touches a cluster-scoped object (a webhook configuration, a namespace)
    needs the kube context's name typed back (``confirm=<context>``), like ``istioctl tag set``
    refuses to overwrite without ``--overwrite``.
-5. **Audit** — each step appends an :class:`~runbook.fix.audit.AuditRecord` (JSONL) and keeps it
+5. **Audit** — each step appends an :class:`~runbook.audit.AuditRecord` (JSONL) and keeps it
    on the result for display.
 6. **Undo** — :meth:`FixPlan.undo` puts every applied object back to its exact prior content,
    again guarded by the resourceVersion our apply produced.
@@ -42,6 +42,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
+from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import (
     AlreadyExists,
     ClusterError,
@@ -54,7 +55,6 @@ from runbook.errors import (
     StepOutcome,
     Unreachable,
 )
-from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
 from runbook.kube.objects import comparable

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
+from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import InputError, RunbookError
 from runbook.probe.http import ProbeRun, probe
 from runbook.routing import RequestView, first_matching_rule, parse_duration
@@ -67,8 +68,8 @@ def _patch_command(namespace: str, name: str, ops: list[dict[str, Any]]) -> str:
 def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, virtual_service: str,
                      rule: int | None = None, delay: str = "50ms", percent: float = 50.0,
                      window: tuple[float, float] = (1 / 3, 2 / 3), duration: float = 9.0,
-                     qps: float | None = 100.0, concurrency: int = 4, label: str | None = None
-                     ) -> FaultWindow:
+                     qps: float | None = 100.0, concurrency: int = 4, label: str | None = None,
+                     audit: AuditLog | None = None) -> FaultWindow:
     """Probe ``url`` while a fault delay is on for the middle part of the run (see the module).
 
     Args:
@@ -80,6 +81,7 @@ def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, v
         window: when to switch it on and off, as fractions of ``duration``.
         duration, qps, concurrency: the probe run (see :func:`runbook.probe.probe`).
         label: the run's label (default: ``"<delay> on <percent> % from … to … s"``).
+        audit: where both VirtualService changes are recorded (default: the audit log).
 
     Raises:
         InputError: no such VirtualService or rule, a rule that already has a fault, a bad delay
@@ -114,13 +116,22 @@ def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, v
     applied = threading.Event()
     stop = threading.Event()
 
+    log = audit if audit is not None else AuditLog()
+    label_of = f"VirtualService/{namespace}/{virtual_service}"
+
     def change(ops: list[dict[str, Any]], text: str) -> bool:
+        before = None
         try:
-            cluster.patch(k.VIRTUAL_SERVICES, virtual_service, ops, namespace=namespace, patch_type="json")
+            before = cluster.get(k.VIRTUAL_SERVICES, virtual_service, namespace)
+            after = cluster.patch(k.VIRTUAL_SERVICES, virtual_service, ops, namespace=namespace,
+                                  patch_type="json")
         except RunbookError as exc:
             errors.append(f"{text}: {exc}")
+            log.append(_record(cluster, label_of, text, "failed", before, None, exc.one_line()))
             return False
         result_events.append((datetime.now(UTC), text))
+        # a change to the cluster like any fix's: it belongs in the audit trail
+        log.append(_record(cluster, label_of, text, "applied", before, after))
         return True
 
     def switch() -> None:
@@ -149,3 +160,13 @@ def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, v
 
 
 __all__ = ["FaultWindow", "probe_with_fault"]
+
+
+def _record(cluster: Cluster, obj: str, step: str, result: str, before: dict[str, Any] | None,
+            after: dict[str, Any] | None, detail: str = "") -> AuditRecord:
+    from runbook.kube.objects import comparable  # only with a cluster: `runbook probe` stays light
+
+    return AuditRecord(action="apply", plan="fault window (probe_with_fault)", step=step,
+                       context=cluster.context, server=cluster.server, user=cluster.user,
+                       object=obj, result=result, before=comparable(before),
+                       after=comparable(after), detail=detail)

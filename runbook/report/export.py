@@ -35,8 +35,8 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 
+from runbook.audit import AuditRecord
 from runbook.errors import InputError
-from runbook.fix.audit import AuditRecord
 from runbook.report.masking import SecretMasker
 from runbook.report.target import Target
 

@@ -59,9 +59,9 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from runbook.apps import app_path
+from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import ClusterError, RunbookError
 from runbook.exercise import ExerciseCheck
-from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.fix.checks import check_tag_exercise
 from runbook.fix.flow import (
     FixAttempt,

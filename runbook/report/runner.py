@@ -32,8 +32,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from runbook import __version__
+from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import ConfigError, InputError, NotebookError
-from runbook.fix.audit import AuditLog, AuditRecord
 from runbook.paths import HEADLESS_ENV
 from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
 from runbook.report.kernel import KERNEL_NAME, current_kernel_spec, kernel_manager_class, named_kernel_spec

@@ -35,8 +35,8 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
+from runbook.audit import AuditLog
 from runbook.errors import ConcurrentChange, PartialApply, RunbookError
-from runbook.fix.audit import AuditLog
 from runbook.fix.choices import TargetChoice, choose, target_choice
 from runbook.fix.flow import (
     FixAttempt,

@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from runbook.audit import AuditRecord
 from runbook.errors import PartialApply, RunbookError
-from runbook.fix.audit import AuditRecord
 from runbook.fix.checks import ExerciseCheck
 from runbook.fix.choices import TargetChoice
 from runbook.fix.flow import FixAttempt

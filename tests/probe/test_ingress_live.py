@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from runbook.audit import AuditLog
 from runbook.errors import InputError, ProbeError
 from runbook.kinds import SERVICES, VIRTUAL_SERVICES
 from runbook.kube import Cluster, connect
@@ -165,12 +167,20 @@ def test_the_fault_delay_exercise_check(served: Gateways) -> None:
     served.settle()
 
 
-def test_a_fault_window_is_switched_on_and_off_during_one_run(served: Gateways) -> None:
+def test_a_fault_window_is_switched_on_and_off_during_one_run(served: Gateways,
+                                                              tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{served.prod}/productpage"
     served.get("/productpage", "bookinfo-gateway.test")  # warm
+    audit = AuditLog(tmp_path / "audit.jsonl")
     window = probe_with_fault(served.cluster, url, host="bookinfo-gateway.test", namespace=BETA,
                               virtual_service="bookinfo", delay="80ms", percent=100, window=(0.25, 0.6),
-                              duration=2.0, qps=40, concurrency=4)
+                              duration=2.0, qps=40, concurrency=4, audit=audit)
+    # both changes are in the audit trail, like any fix's
+    records = audit.read()
+    assert [(r.step, r.result) for r in records] == [("fault on: 80ms on 100 %", "applied"),
+                                                     ("fault off", "applied")]
+    assert "fault" in records[0].after["spec"]["http"][0]  # type: ignore[index]
+    assert "fault" not in records[1].after["spec"]["http"][0]  # type: ignore[index]
     assert window.error == "" and window.rule == "VirtualService l7-traffic-beta/bookinfo http[0]"
     assert [label for _, label in window.events] == ["fault on: 80ms on 100 %", "fault off"]
     on, off = (window.run.at(when) for when, _ in window.events)

@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from runbook.audit import AuditLog
 from runbook.errors import ConfigError, InputError, NotebookError
-from runbook.fix.audit import AuditLog
 from runbook.paths import runbook_home
 from runbook.report import NotebookRun, run_notebook
 from runbook.report.export import export_pdf, find_chromium
