@@ -93,7 +93,7 @@ from runbook.ui.render import (
     render_note,
     render_rollout,
 )
-from runbook.ui.tables import highlight_status, style_findings
+from runbook.ui.tables import highlight_status, left, style_findings, tidy
 
 #: the sandbox's admin API (``runbook sandbox status|reset``), reached with the kubeconfig's user
 SANDBOX_STATUS_PATH = "/sandbox/v1/status"
@@ -242,22 +242,6 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
 
 #: long commands (a JSON patch) make a findings table unreadable; the fix's preview prints them
 MAX_COMMAND_IN_TABLE = 120
-
-
-def tidy(df: pd.DataFrame) -> pd.DataFrame:
-    """Lists in cells as ``a, b`` (``—`` when empty) instead of Python's ``['a', 'b']``."""
-    out = df.copy()
-    for col in out.columns:
-        if out[col].map(lambda v: isinstance(v, (list, tuple))).any():
-            out[col] = out[col].map(lambda v: (", ".join(map(str, v)) or "—")
-                                    if isinstance(v, (list, tuple)) else v)
-    return out
-
-
-def left(styler: Styler) -> Styler:
-    """Text left-aligned, headers too (JupyterLab's CSS right-aligns table cells)."""
-    return styler.set_table_styles([{"selector": "th, td", "props": [("text-align", "left")]}],
-                                   overwrite=False)
 
 
 def control_planes_view(inv: Inventory) -> Styler:

@@ -42,6 +42,22 @@ STATUS_SEVERITY: dict[str, str] = {
 }
 
 
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Lists in cells as ``a, b`` (``—`` when empty) instead of Python's ``['a', 'b']``."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, (list, tuple))).any():
+            out[col] = out[col].map(lambda v: (", ".join(map(str, v)) or "—")
+                                    if isinstance(v, (list, tuple)) else v)
+    return out
+
+
+def left(styler: Styler) -> Styler:
+    """Text left-aligned, headers too (JupyterLab's CSS right-aligns table cells)."""
+    return styler.set_table_styles([{"selector": "th, td", "props": [("text-align", "left")]}],
+                                   overwrite=False)
+
+
 def severity_of(value: Any, levels: Mapping[str, str] | None = None) -> str | None:
     """The severity a cell value stands for (None for values without one, e.g. NaN)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
@@ -52,7 +68,7 @@ def severity_of(value: Any, levels: Mapping[str, str] | None = None) -> str | No
 
 def highlight_status(df: pd.DataFrame, column: str, levels: Mapping[str, str] | None = None
                      ) -> Styler:
-    """Colour whole rows by the severity of ``df[column]``.
+    """Colour whole rows by the severity of ``df[column]``; lists read as text, cells left-aligned.
 
     Args:
         df: any table (an inventory table, a findings frame …).
@@ -71,7 +87,7 @@ def highlight_status(df: pd.DataFrame, column: str, levels: Mapping[str, str] | 
         css = COLOURS.get(sev or "", "")
         return [css] * len(row)
 
-    return df.style.apply(paint, axis=1)
+    return left(tidy(df).style.apply(paint, axis=1))
 
 
 def style_findings(df: pd.DataFrame) -> Styler:
