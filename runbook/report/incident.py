@@ -87,6 +87,7 @@ from runbook.snapshot import Snapshot
 from runbook.ui.charts import ERROR_COLOR, compare_runs_chart, latency_timeline
 from runbook.ui.render import (
     Record,
+    ShownAsRecord,
     commands_html,
     commands_text,
     render_attempt,
@@ -148,7 +149,7 @@ def operator_name() -> str:
 
 
 @dataclass
-class Replay:
+class Replay(ShownAsRecord):
     """What :func:`replay_incident` found and did.
 
     Attributes:
@@ -172,15 +173,6 @@ class Replay:
         commands = ["runbook sandbox reset"] if self.reset else []
         ok = None if not self.reset else bool(self.live_after)
         return render_note(self.note, [r.summary() for r in self.audit], ok=ok, commands=commands)
-
-    def _repr_html_(self) -> str:
-        return self.record().html
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.record().text)
-
-    def __str__(self) -> str:
-        return self.record().text
 
 
 def incident_live(findings: Iterable[Finding], namespace: str) -> bool:
@@ -375,7 +367,7 @@ def outcomes_view(samples: pd.DataFrame) -> Styler:
 
 
 @dataclass
-class Measurement:
+class Measurement(ShownAsRecord):
     """A probe through the ingress gateway, or why there is none.
 
     Attributes:
@@ -451,15 +443,6 @@ class Measurement:
         if self.run is None:
             return render_note(f"{self.label}: not measured — {self.error}", ok=False)
         return outcomes_view(self.run.samples)
-
-    def _repr_html_(self) -> str:
-        return self.record().html
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.record().text)
-
-    def __str__(self) -> str:
-        return self.record().text
 
 
 def gateway_address(cluster: Cluster, gateway_namespace: str, *, name: str = GATEWAY_SERVICE

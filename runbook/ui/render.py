@@ -77,6 +77,22 @@ class Record:
                 "data": {"text/plain": self.text, "text/html": self.html}}
 
 
+class ShownAsRecord:
+    """For objects that show themselves as their :meth:`record`: Jupyter, IPython and ``print``."""
+
+    def record(self) -> Record:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.record().html
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.record().text)
+
+    def __str__(self) -> str:
+        return self.record().text
+
+
 def _e(value: object) -> str:
     return html.escape(str(value))
 
@@ -326,6 +342,7 @@ def render_check(check: ExerciseCheck, *, headless: bool = False) -> Record:
 
 __all__ = [
     "Record",
+    "ShownAsRecord",
     "audit_lines",
     "command_sections",
     "commands_html",
