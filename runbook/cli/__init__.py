@@ -1,6 +1,10 @@
 """``runbook …`` — the same functions as the notebooks, for terminals, scripts and CI.
 
-Each subcommand lives in its own module here and registers itself through ``register``.
+Each subcommand lives in its own module here (``configure`` adds its arguments, ``run`` runs it).
+Only the chosen subcommand's module is imported, and each imports what it needs inside ``run``:
+``runbook --help`` must answer as fast as ``kubectl`` does, not after pandas, the official client
+and papermill have loaded (``tests/cli/test_startup.py`` guards the import set).
+
 Exit status: 0 when there is no error finding, 1 when there are error findings, 2 when the
 command could not run (bad input, unreachable cluster); the reason is one line on stderr.
 """
@@ -13,18 +17,16 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from runbook.errors import RunbookError
-
-#: subcommand modules, in the order ``runbook --help`` lists them
-COMMAND_MODULES = (
-    "runbook.cli.sandbox_cmd",
-    "runbook.cli.inventory_cmd",
-    "runbook.cli.diagnose_cmd",
-    "runbook.cli.analyze_cmd",
-    "runbook.cli.probe_cmd",
-    "runbook.cli.run_cmd",
-    "runbook.cli.demo_cmd",
-)
+#: subcommand → (its module, its line in ``runbook --help``), in the order the help lists them
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sandbox": ("runbook.cli.sandbox_cmd", "run the embedded Kubernetes API server (or control it)"),
+    "inventory": ("runbook.cli.inventory_cmd", "tabulate the mesh: revisions, tags, injection, webhooks"),
+    "diagnose": ("runbook.cli.diagnose_cmd", "find why pods are not created, and propose fixes"),
+    "analyze": ("runbook.cli.analyze_cmd", "check Istio config (files or the cluster's)"),
+    "probe": ("runbook.cli.probe_cmd", "measure HTTP response times (through an ingress gateway)"),
+    "run": ("runbook.cli.run_cmd", "execute one notebook headlessly and write its report"),
+    "demo": ("runbook.cli.demo_cmd", "run the notebook series on the embedded sandbox and write reports"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,27 +38,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {' '.join(message.split())} — see {self.prog} --help\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: the first argument that is not an option (``runbook``
+    itself has no options but ``-h``)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser, with the arguments of the subcommand that ``argv`` chooses (every subcommand
+    is listed; the others are not configured, so their modules are not imported)."""
     parser = _Parser(
         prog="runbook",
         description="Runbooks for Kubernetes clusters with several Istio control-plane revisions.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    chosen = chosen_command(argv)
+    for name, (module, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            importlib.import_module(module).configure(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from runbook.cli.output import echo
+    from runbook.errors import RunbookError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except RunbookError as exc:
-        print(f"runbook {args.command}: {exc.one_line()}", file=sys.stderr)
+        echo(f"runbook {args.command}: {exc.one_line()}", sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"runbook {args.command}: interrupted", file=sys.stderr)
+        echo(f"runbook {args.command}: interrupted", sys.stderr)
         return 130
 
 

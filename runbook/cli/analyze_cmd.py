@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
-from runbook.manifests import load_manifests
-from runbook.mesh.observe import analyze_cluster
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("analyze", help="check Istio config (files or the cluster's)",
-                       description=__doc__)
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``analyze`` arguments."""
+    p.description = __doc__
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                    help="manifest file, directory or URL (repeatable)")
     p.add_argument("-n", "--namespace", help="namespace for objects that name none")
@@ -25,6 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runbook.manifests import load_manifests
+    from runbook.mesh.observe import analyze_cluster
+
     objects = load_manifests(args.filename) if args.filename else None
     with cluster_from_args(args) as cluster:
         result = analyze_cluster(cluster, objects, namespace=args.namespace)

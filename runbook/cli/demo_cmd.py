@@ -17,19 +17,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runbook.report.demo import DemoResult, run_demo
-from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun
+from runbook.cli.output import echo
+from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from runbook.report.demo import DemoResult
+    from runbook.report.runner import NotebookRun
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``demo`` subcommand."""
-    p = sub.add_parser(
-        "demo", help="run the notebook series on the embedded sandbox and write reports",
-        description="Start (or reuse) a seed-incident sandbox, execute notebooks/NN-*.ipynb in "
-                    "order with fixes applied, and write an HTML report per notebook plus "
-                    "index.html.",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``demo`` arguments."""
+    p.description = ("Start (or reuse) a seed-incident sandbox, execute notebooks/NN-*.ipynb in "
+                     "order with fixes applied, and write an HTML report per notebook plus index.html.")
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="folder for executed notebooks and reports (default ./reports)")
     p.add_argument("--pdf", action="store_true", help="also write PDFs (needs the system chromium)")
@@ -41,14 +42,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runbook.report.demo import run_demo
+
     def started(notebook: Path) -> None:
-        print(f"running {notebook.name} …", file=sys.stderr, flush=True)
+        echo(f"running {notebook.name} …", sys.stderr)
 
     result = run_demo(args.out, pdf=args.pdf, keep_sandbox=args.keep_sandbox,
                       timeout=args.timeout, on_start=started)
-    print(format_table(result))
+    echo(format_table(result))
     if result.failed is not None and result.failed.error is not None:
-        print(f"runbook demo: {result.failed.error.one_line()}", file=sys.stderr)
+        echo(f"runbook demo: {result.failed.error.one_line()}", sys.stderr)
         return 1
     return 0
 

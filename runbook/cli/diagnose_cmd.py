@@ -8,16 +8,14 @@ from __future__ import annotations
 import argparse
 
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
-from runbook.mesh import has_errors
-from runbook.mesh.observe import diagnose_cluster
 
 #: tables with one row per object of a namespace (what ``-n`` narrows)
 PER_NAMESPACE = ("namespace_injection", "workloads", "replicaset_events")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("diagnose", help="find why pods are not created, and propose fixes",
-                       description=__doc__)
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``diagnose`` arguments."""
+    p.description = __doc__
     add_cluster_args(p)
     p.add_argument("-n", "--namespace", help="only findings that affect this namespace")
     add_output_arg(p)
@@ -27,9 +25,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runbook.mesh import has_errors
+    from runbook.mesh.observe import diagnose_cluster
+
     with cluster_from_args(args) as cluster:
         inv, findings = diagnose_cluster(cluster, namespace=args.namespace)
-    tables = inv.tables() if args.tables or args.output != "table" else {}
+    tables = inv.tables() if args.tables or args.output not in ("table", "wide") else {}
     if args.namespace:
         # only tables whose rows are *about* a namespace; control_planes' namespace is where an
         # istiod runs, and every namespace's diagnosis needs all of them

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
-from runbook.mesh.observe import inventory_cluster
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("inventory", help="tabulate the mesh: revisions, tags, injection, webhooks",
-                       description=__doc__)
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``inventory`` arguments."""
+    p.description = __doc__
     add_cluster_args(p)
     add_output_arg(p)
     p.add_argument("--table", action="append", metavar="NAME",
@@ -22,6 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from runbook.errors import InputError
     from runbook.mesh import TABLES
+    from runbook.mesh.observe import inventory_cluster
 
     unknown = sorted(set(args.table or ()) - set(TABLES))
     if unknown:

@@ -1,57 +1,337 @@
-"""What every cluster-facing subcommand shares: cluster flags and ``-o table|json|csv`` output.
+"""What every subcommand shares: cluster flags, ``-o`` output, and the one way text reaches a terminal.
 
 ``-o json`` prints one JSON object: each table's name → a list of row objects, plus
-``findings`` → a list of finding objects when the command diagnoses (DESIGN.md › Command line).
-``-o csv`` prints each table as a CSV section headed by a ``# <name>`` line. ``-o table`` prints
-each table with a heading, then the findings one per paragraph.
+``findings`` → a list of finding objects when the command diagnoses (DESIGN.md › Command line);
+``-o yaml`` the same document as YAML. ``-o csv`` prints each table as a CSV section headed by a
+``# <name>`` line. These three are complete and unwrapped, for scripts.
+
+``-o table`` is for a person at a terminal, in kubectl's idiom: upper-case headings, columns three
+spaces apart, the columns that matter most (:data:`TABLE_COLUMNS`), the table fitted to the
+terminal's width (``$COLUMNS``; 100 when unknown) by shortening values with ``…`` and then leaving
+out the least important columns; ``<none>`` for empty values, lists joined with ``,``. ``-o wide``
+shows every column, unshortened. Findings follow, their messages wrapped to the width with a
+hanging indent; colour only on a terminal, never with ``NO_COLOR`` set (https://no-color.org).
+
+Text from a cluster is data (event messages, webhook URLs, labels): :func:`echo` is the one way
+the command line writes text for a terminal, and it makes every control character visible
+(``\\x1b``, ``\\u202e``): an event message cannot retitle the terminal, erase a line or reverse the
+text around it. :func:`csv_cell` gives CSV cells that a spreadsheet would run as a formula a
+leading ``'`` (OWASP, "CSV Injection").
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
+import math
+import os
+import re
+import shutil
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from runbook.kube import Cluster, connect
-from runbook.mesh import Finding, findings_frame, frame_records
+    from runbook.kube import Cluster
+    from runbook.mesh import Finding
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "wide", "json", "yaml", "csv")
+#: terminal width when neither ``$COLUMNS`` nor the terminal says
+DEFAULT_WIDTH = 100
+#: kubectl's column gap (its tabwriter's padding)
+GAP = "   "
+NONE = "<none>"
+ELLIPSIS = "…"
+#: no column is shortened below this (or its heading), so that a shortened value still says something
+MIN_COLUMN_WIDTH = 8
+
+#: per table, the columns ``-o table`` shows, most important first (kubectl's default view; the
+#: rest are in ``-o wide``). Tables not listed show every column.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "control_planes": ("namespace", "revision", "version", "status", "ready_pods", "tags",
+                       "tags_reaching", "services", "deployment"),
+    "revision_tags": ("tag", "revision", "target_status", "service_namespace", "service_name",
+                      "reached_revisions", "found_in", "namespaces", "webhook"),
+    "namespace_injection": ("namespace", "status", "effective_revision", "tag", "claimed_revision",
+                            "target", "rev_label", "injection_label"),
+    "workloads": ("namespace", "name", "kind", "ready", "desired", "problem", "sidecar_revisions"),
+    "replicaset_events": ("namespace", "replicaset", "reason", "count", "last_seen", "message"),
+    "webhook_targets": ("configuration", "webhook", "target_status", "tag", "claimed_revision",
+                        "service_namespace", "service_name", "failure_policy", "reached_revisions"),
+    "messages": ("level", "code", "namespace", "name", "message"),
+}
+
+# Every character that moves the cursor, changes the terminal's state or reorders text: C0 and
+# C1 controls (ESC starts CSI/OSC sequences; 0x9b is CSI on its own), DEL, and the invisible
+# format characters — bidi embeddings, overrides and isolates (Trojan Source, CVE-2021-42574),
+# zero-width characters, line and paragraph separators, the BOM and interlinear annotations.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                      "\u2060-\u206f\ufeff\ufff9-\ufffb]")
+_CONTROL_BUT_NEWLINE = re.compile(_CONTROL.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV Injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SEVERITY_COLOUR = {"ERROR": "\x1b[1;31m", "WARNING": "\x1b[33m", "Error": "\x1b[1;31m",
+                    "Warning": "\x1b[33m"}
+_SEVERITY_AT_LINE_START = re.compile(r"^(ERROR|WARNING|Error|Warning)\b", re.MULTILINE)
+
+
+# ----------------------------------------------------------------------------------- arguments
 
 
 def add_cluster_args(p: argparse.ArgumentParser) -> None:
     """``--kubeconfig`` and ``--context``, with kubectl's meaning (plus the local sandbox)."""
     p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kube context (default: the current context; 'sandbox' "
-                                     "without --kubeconfig attaches to the local sandbox)")
+                                     "without --kubeconfig attaches to the local sandbox, starting "
+                                     "one if none runs)")
 
 
 def add_output_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", choices=FORMATS, default="table",
-                   help="output format (default: table)")
+                   help="table (default: fitted to the terminal), wide (every column), or "
+                        "json, yaml, csv (complete, for scripts)")
 
 
 def cluster_from_args(args: argparse.Namespace) -> Cluster:
+    """Connect as ``--kubeconfig``/``--context`` say; a sandbox started for ``--context sandbox``
+    is announced on stderr (it keeps running after the command: the next one attaches to it)."""
+    from runbook.kube import connect
+    from runbook.kube.cluster import SANDBOX_CONTEXT
+
+    if args.kubeconfig is None and args.context == SANDBOX_CONTEXT:
+        from runbook.sandbox.process import ensure_running, find_running
+
+        if find_running() is None:
+            scenario = "seed-incident"
+            info = ensure_running(scenario=scenario)
+            echo(f"runbook {args.command}: started a {scenario} sandbox for --context sandbox "
+                 f"(pid {info.pid}, {info.url}); it keeps running — stop it with: runbook sandbox stop",
+                 sys.stderr)
     return connect(args.kubeconfig, args.context)
+
+
+# ----------------------------------------------------------------------- text for a terminal
+
+
+def terminal_text(value: object) -> str:
+    """``value`` as one line with every control character made visible (``\\x1b``, ``\\n``,
+    ``\\u202e``), for a table cell or a message."""
+    return _CONTROL.sub(_visible, str(value))
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set to anything."""
+    return not os.environ.get("NO_COLOR") and stream.isatty()
+
+
+def echo(text: str, stream: TextIO | None = None, *, end: str = "\n") -> None:
+    """Write ``text`` for a person: the one gate of the command line's terminal output.
+
+    Every control character but the line breaks is made visible, whatever the caller already did,
+    then severities at the start of a line are coloured when :func:`use_colour` allows.
+    """
+    stream = stream or sys.stdout
+    safe = _CONTROL_BUT_NEWLINE.sub(_visible, text + end)
+    if use_colour(stream):
+        safe = _SEVERITY_AT_LINE_START.sub(lambda m: f"{_SEVERITY_COLOUR[m.group()]}{m.group()}\x1b[0m",
+                                           safe)
+    stream.write(safe)
+
+
+def terminal_width() -> int:
+    """``$COLUMNS``, else the terminal's width, else :data:`DEFAULT_WIDTH` (a pipe, a CI log)."""
+    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (East Asian wide characters take two)."""
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns, ending in ``…`` when cut."""
+    if display_width(text) <= width:
+        return text
+    from wcwidth import wcwidth
+
+    out, used = [], 0
+    for char in text:
+        w = max(wcwidth(char), 0)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + ELLIPSIS
+
+
+def cell_text(value: Any) -> str:
+    """A table cell as kubectl prints it: ``<none>`` for empty values, lists joined with ``,``,
+    ``key=value`` pairs, whole numbers without ``.0``, controls made visible."""
+    if value is None or (isinstance(value, str | float) and (value == "" or value != value)):
+        return NONE
+    if isinstance(value, Mapping):
+        return ",".join(f"{terminal_text(k)}={cell_text(v)}" for k, v in value.items()) or NONE
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(cell_text(v) for v in value) or NONE
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return cell_text(value.item())
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    text = str(value)
+    if text == "NaT":
+        return NONE
+    return terminal_text(text)
+
+
+def format_table(df: pd.DataFrame, *, width: int, columns: Sequence[str] | None = None,
+                 wide: bool = False) -> str:
+    """``df`` as a kubectl-style table.
+
+    Args:
+        df: the table.
+        width: columns available; ignored when ``wide``.
+        columns: which columns, most important first (default: all, in order); ``wide`` shows all.
+        wide: every column, nothing shortened (``-o wide``).
+
+    Returns:
+        The lines, without a final newline; every line at most ``width`` columns unless ``wide``.
+    """
+    names = [str(c) for c in df.columns]
+    chosen = names if wide or columns is None else [c for c in columns if c in names]
+    headers = [c.upper() for c in chosen]
+    rows = [[cell_text(v) for v in row] for row in df[chosen].itertuples(index=False, name=None)]
+    natural = [max([display_width(h), *(display_width(r[i]) for r in rows)])
+               for i, h in enumerate(headers)]
+    widths = natural if wide else _fit(natural, [display_width(h) for h in headers], width)
+    lines = []
+    for cells in [headers, *rows]:
+        shown = [shorten(c, w) for c, w in zip(cells, widths, strict=False)]
+        padded = [c + " " * (w - display_width(c)) for c, w in zip(shown[:-1], widths, strict=False)]
+        lines.append(GAP.join([*padded, shown[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _fit(natural: list[int], heading: list[int], width: int) -> list[int]:
+    """Column widths that fit ``width``: the widest values are shortened first, then the least
+    important (last) columns are left out; the first column always stays."""
+    floors = [min(n, max(h, MIN_COLUMN_WIDTH)) for n, h in zip(natural, heading, strict=True)]
+    count = len(natural)
+    while count > 1 and sum(floors[:count]) + len(GAP) * (count - 1) > width:
+        count -= 1
+    budget = width - len(GAP) * (count - 1)
+    # the largest cap for which every column shortened to max(cap, its floor) still fits
+    low, high = 0, max(natural[:count])
+    while low < high:
+        cap = (low + high + 1) // 2
+        if sum(min(n, max(cap, f)) for n, f in zip(natural[:count], floors, strict=False)) <= budget:
+            low = cap
+        else:
+            high = cap - 1
+    return [min(n, max(low, f)) for n, f in zip(natural[:count], floors, strict=False)]
+
+
+def wrap(text: str, width: int, indent: str, first: str = "") -> list[str]:
+    """``text`` (escaped) wrapped to ``width`` with a hanging ``indent``; ``first`` starts line 1
+    (default: the indent)."""
+    return textwrap.wrap(terminal_text(text), width=max(width, len(indent) + 20),
+                         initial_indent=first or indent, subsequent_indent=indent,
+                         break_long_words=True, break_on_hyphens=False) or [first.rstrip()]
+
+
+def format_findings(findings: Sequence[Finding], *, width: int | None = None) -> str:
+    """Findings as readable text: severity, code, subject, then the message, evidence and fix
+    wrapped to ``width`` with a hanging indent. A fix's command stays on one line: it is meant
+    to be copied, and a shell cannot take a line break inside its quoted JSON."""
+    width = width or terminal_width()
+    if not findings:
+        return "No findings.\n"
+    pad = " " * 8
+    lines = [f"== findings ({len(findings)})"]
+    for f in findings:
+        lines += wrap(f"{f.code}  {f.subject}", width, pad, first=f"{f.severity.upper():7} ")
+        lines += wrap(f.message, width, pad)
+        for ev in f.evidence[:6]:
+            lines += wrap(ev, width, pad + "  ", first=pad + "· ")
+        if f.fix is not None:
+            lines += wrap(f.fix.summary, width, pad + "     ", first=pad + "fix: ")
+            lines += [pad + "  " + terminal_text(c) for c in f.fix.command.splitlines()]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- csv
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with ``= + - @``, a tab or a
+    carriage return gets a leading ``'`` (OWASP); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(df: pd.DataFrame, out: TextIO) -> None:
+    """``df`` as CSV, formula-safe (:func:`csv_cell`); on a terminal, controls made visible."""
+    from runbook.frames import json_value
+
+    to_terminal = out.isatty()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([str(c) for c in df.columns])
+    for row in df.itertuples(index=False, name=None):
+        cells = []
+        for value in row:
+            value = json_value(value)
+            if isinstance(value, list | dict):
+                value = cell_text(value) if value else ""
+            cell = "" if value is None else csv_cell(value)
+            cells.append(terminal_text(cell) if to_terminal and isinstance(cell, str) else cell)
+        writer.writerow(cells)
+
+
+# ------------------------------------------------------------------------------------- emit
 
 
 def emit(tables: Mapping[str, pd.DataFrame], fmt: str, *,
          findings: Sequence[Finding] | None = None, extra: Mapping[str, Any] | None = None,
          out: TextIO | None = None) -> None:
-    """Print tables (and findings) in ``fmt``."""
+    """Print tables (and findings) in ``fmt`` (one of :data:`FORMATS`)."""
     out = out or sys.stdout
-    if fmt == "json":
+    if fmt in ("json", "yaml"):
+        import json
+
+        from runbook.frames import frame_records, json_value
+
         doc: dict[str, Any] = {name: frame_records(df) for name, df in tables.items()}
         if findings is not None:
             doc["findings"] = [f.to_dict() for f in findings]
-        doc.update(extra or {})
-        json.dump(doc, out, indent=2, default=str, allow_nan=False)
-        out.write("\n")
+        doc.update({k: json_value(v) for k, v in (extra or {}).items()})
+        if fmt == "json":
+            # ensure_ascii: every control and non-ASCII character is a \u escape, safe anywhere
+            json.dump(doc, out, indent=2, default=str, allow_nan=False)
+            out.write("\n")
+        else:
+            import yaml
+
+            # allow_unicode=False: controls and non-ASCII characters are written as escapes
+            yaml.safe_dump(doc, out, sort_keys=False, allow_unicode=False, width=math.inf)
         return
     if fmt == "csv":
+        from runbook.mesh import findings_frame
+
         sections = dict(tables)
         if findings is not None:
             sections["findings"] = findings_frame(findings)
@@ -59,29 +339,20 @@ def emit(tables: Mapping[str, pd.DataFrame], fmt: str, *,
             if i:
                 out.write("\n")
             out.write(f"# {name}\n")
-            df.to_csv(out, index=False)
+            write_csv(df, out)
         return
-    with pd.option_context("display.max_rows", 500, "display.max_columns", 50,
-                           "display.width", 200, "display.max_colwidth", 80):
-        for name, df in tables.items():
-            out.write(f"== {name} ({len(df)})\n")
-            out.write((df.to_string(index=False) if len(df) else "(none)") + "\n\n")
+    width = terminal_width()
+    for name, df in tables.items():
+        echo(f"== {name} ({len(df)})", out)
+        if len(df):
+            echo(format_table(df, width=width, columns=TABLE_COLUMNS.get(name), wide=fmt == "wide"), out)
+        else:
+            echo("(none)", out)
+        echo("", out)
     if findings is not None:
-        out.write(format_findings(findings))
+        echo(format_findings(findings, width=width), out, end="")
 
 
-def format_findings(findings: Sequence[Finding]) -> str:
-    """Findings as readable text: severity, code, subject, message, fix and its command."""
-    if not findings:
-        return "No findings.\n"
-    lines = [f"== findings ({len(findings)})"]
-    for f in findings:
-        lines.append(f"{f.severity.upper():7} {f.code}  {f.subject}")
-        lines.append(f"        {f.message}")
-        for ev in f.evidence[:6]:
-            lines.append(f"        · {ev}")
-        if f.fix is not None:
-            lines.append(f"        fix: {f.fix.summary}")
-            lines.extend(f"          {c}" for c in f.fix.command.splitlines())
-        lines.append("")
-    return "\n".join(lines) + "\n"
+def echo_lines(lines: Iterable[str], stream: TextIO | None = None) -> None:
+    """:func:`echo` for several lines."""
+    echo("\n".join(lines), stream)

@@ -12,24 +12,24 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from runbook.cli.output import add_output_arg, emit
 from runbook.errors import ProbeError
-from runbook.frames import json_value
-from runbook.probe.http import DEFAULT_TIMEOUT, ProbeRun, probe
+from runbook.probe.http import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from runbook.probe.http import ProbeRun
 
 #: requests sent when neither -n nor --duration is given (the run is always bounded)
 DEFAULT_COUNT = 100
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``probe`` subcommand."""
-    p = sub.add_parser(
-        "probe", help="measure HTTP response times (through an ingress gateway)",
-        description="Send bounded HTTP traffic to URL and report latency percentiles, status codes "
-                    "and errors. Like curl -HHost:… but measured: e.g. "
-                    "runbook probe http://$GATEWAY_URL/productpage --host bookinfo-gateway.test -n 200",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``probe`` arguments."""
+    p.description = ("Send bounded HTTP traffic to URL and report latency percentiles, status codes "
+                     "and errors. Like curl -HHost:… but measured: e.g. "
+                     "runbook probe http://$GATEWAY_URL/productpage --host bookinfo-gateway.test -n 200")
     p.add_argument("url", metavar="URL", help="http:// or https:// URL")
     p.add_argument("--host", help="Host header to send (the gateway routes on it)")
     bound = p.add_mutually_exclusive_group()
@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if count is None and args.duration is None:
         count = DEFAULT_COUNT
     show_bar = args.output == "table" and sys.stderr.isatty()
+    from runbook.frames import json_value
+    from runbook.probe.http import probe
+
     result = probe(args.url, host=args.host, count=count, duration=args.duration,
                    concurrency=args.concurrency, qps=args.qps, timeout=args.timeout, method=args.method,
                    headers=_headers(args.header), label=args.label, verify_tls=not args.insecure,
@@ -112,4 +115,4 @@ def format_summary(result: ProbeRun) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["DEFAULT_COUNT", "exit_status", "format_summary", "register", "run"]
+__all__ = ["DEFAULT_COUNT", "configure", "exit_status", "format_summary", "run"]

@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from runbook.report.notebooks import resolve_notebook
-from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, run_notebook
-from runbook.sandbox import find_running
+from runbook.cli.output import echo
+from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from runbook.report.runner import NotebookRun
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``run`` subcommand."""
-    p = sub.add_parser(
-        "run", help="execute one notebook headlessly and write its report",
-        description="Execute a runbook notebook without Jupyter against any cluster and write the "
-                    "executed notebook plus an HTML report (secrets masked). "
-                    "E.g. runbook run 02 --context prod-eu -p namespace bookinfo",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``run`` arguments."""
+    p.description = ("Execute a runbook notebook without Jupyter against any cluster and write the "
+                     "executed notebook plus an HTML report (secrets masked). "
+                     "E.g. runbook run 02 --context prod-eu -p namespace bookinfo")
     p.add_argument("notebook", metavar="NOTEBOOK",
                    help="a .ipynb path or a short name of the series (02, 02-diagnose-…)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
@@ -54,23 +54,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runbook.report.notebooks import resolve_notebook
+    from runbook.report.runner import run_notebook
+    from runbook.sandbox import find_running
+
     notebook = resolve_notebook(args.notebook)
     parameters = {name: value for name, value in args.parameter}
-    print(f"running {notebook.name} …", file=sys.stderr, flush=True)
+    echo(f"running {notebook.name} …", sys.stderr)
     before = find_running()
     result = run_notebook(notebook, parameters=parameters, kubeconfig=args.kubeconfig,
                           context=args.context, out_dir=args.out, timeout=args.timeout,
                           kernel_name=args.kernel, pdf=args.pdf)
-    print(summary_line(result))
+    echo(summary_line(result))
     after = find_running()
     if before is None and after is not None:
         # the notebook attached to "the local sandbox" and started one: it stays, so that the next
         # notebook of the series finds the state this one left
-        print(f"runbook run: the notebook started a local sandbox ({after.url}, pid {after.pid}); "
-              "it keeps running for the next notebook — stop it with: runbook sandbox stop",
-              file=sys.stderr)
+        echo(f"runbook run: the notebook started a local sandbox ({after.url}, pid {after.pid}); "
+             "it keeps running for the next notebook — stop it with: runbook sandbox stop",
+             sys.stderr)
     if result.error is not None:
-        print(f"runbook run: {result.error.one_line()}", file=sys.stderr)
+        echo(f"runbook run: {result.error.one_line()}", sys.stderr)
         return 1
     return 0
 

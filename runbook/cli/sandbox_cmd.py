@@ -14,23 +14,24 @@ import argparse
 import json
 from typing import Any
 
+from runbook.cli.output import echo
 from runbook.errors import InputError
-from runbook.sandbox import find_running, stop_running
 from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
-from runbook.sandbox.process import admin_request, serve
-from runbook.sandbox.scenarios import names as scenario_names
+from runbook.sandbox.process import admin_request, find_running, serve, stop_running
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``sandbox`` subcommand."""
-    p = sub.add_parser("sandbox", help="run the embedded Kubernetes API server (or control it)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``sandbox`` arguments."""
+    p.description = __doc__
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("action", nargs="?", default="run", choices=("run", "status", "stop", "reset"),
                    help="run (default): serve in the foreground; status/stop/reset: act on the "
                         "running sandbox")
+    # no list of names here: they come from importing the sandbox's scenario loaders, which would
+    # make this help slow; a wrong name is refused with the list
     p.add_argument("--scenario", default="empty", metavar="NAME|PATH",
-                   help=f"{', '.join(scenario_names())} or a file/directory of YAML manifests "
-                        "(default empty)")
+                   help="a built-in scenario (seed-incident, …; a wrong name lists them) or a "
+                        "file/directory of YAML manifests (default empty)")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default 0: any free)")
     p.add_argument("--kubeconfig-out", metavar="PATH",
                    help="where to write the kubeconfig (default $MESH_RUNBOOK_HOME/sandbox/kubeconfig)")
@@ -62,17 +63,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no sandbox is running", hint="start one with `runbook sandbox`")
     if args.action == "stop":
         stop_running()
-        print(f"stopped sandbox pid {info.pid} ({info.url})")
+        echo(f"stopped sandbox pid {info.pid} ({info.url})")
         return 0
     if args.action == "reset":
         admin_request(info, "POST", "/sandbox/v1/reset")
-        print(f"reset sandbox {info.url} to scenario {info.scenario}")
+        echo(f"reset sandbox {info.url} to scenario {info.scenario}")
         return 0
     status = admin_request(info, "GET", "/sandbox/v1/status")
     if args.output == "json":
-        print(json.dumps(status, indent=2))
+        echo(json.dumps(status, indent=2))
         return 0
-    print(f"url:        {status['url']}\npid:        {status['pid']}\n"
+    echo(f"url:        {status['url']}\npid:        {status['pid']}\n"
           f"scenario:   {status['scenario']}\nclock:      {status['clock']} ({status['time']})\n"
           f"objects:    {sum(status['objects'].values())} "
           f"(resourceVersion {status['resourceVersion']})\n"
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         specs = [format_fault_spec(Fault.from_dict({k: v for k, v in item.items()
                                                     if k not in ("id", "fired")}))
                  for item in items]
-        print(f"faults:     {len(specs)} in force: {', '.join(specs)}")
+        echo(f"faults:     {len(specs)} in force: {', '.join(specs)}")
     _print_dataplane(status.get("dataplane"))
     return 0
 
@@ -93,9 +94,9 @@ def _print_dataplane(dataplane: dict[str, Any] | None) -> None:
     if not dataplane:
         return
     listeners = dataplane.get("listeners") or []
-    print(f"gateways:   {len(listeners)} node ports on {dataplane.get('host')} "
+    echo(f"gateways:   {len(listeners)} node ports on {dataplane.get('host')} "
           "(no load balancer: INGRESS_HOST=127.0.0.1, INGRESS_PORT=<nodePort>)")
     for item in listeners:
         line = (f"  {item['address']:<16} {item['service']}:{item['port']} ({item['portName'] or '-'}) "
                 f"{item['state']}")
-        print(line + (f" — {item['reason']}" if item["state"] != "listening" and item["reason"] else ""))
+        echo(line + (f" — {item['reason']}" if item["state"] != "listening" and item["reason"] else ""))

@@ -80,14 +80,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ProbeError
-from runbook.frames import frame_records
-from runbook.probe import stats
 from runbook.probe.response import ProtocolError, ResponseParser
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas (and the statistics over it) are imported where a run's samples are built or read: the
+# command line's `runbook probe --help` imports this module for its defaults
 
 #: the kinds of failure a row can carry (``error_kind``); "" means the request got a full response
 ERROR_KINDS = ("refused", "timeout", "reset", "dns", "tls", "http_protocol", "other")
@@ -205,6 +207,8 @@ class ProbeRun:
         ``max_ms``, ``mean_ms`` over the requests that got a complete response (see
         :func:`runbook.probe.stats.summarize`).
         """
+        from runbook.probe import stats
+
         out: dict[str, Any] = {"label": self.label}
         out.update(stats.summarize(self.samples, elapsed_s=self.elapsed_s, requested_qps=self.qps,
                                    scheduled=self.scheduled))
@@ -212,6 +216,8 @@ class ProbeRun:
 
     def to_dict(self) -> dict[str, Any]:
         """``parameters``, ``summary`` and ``samples`` (a list of row objects) — ``-o json``."""
+        from runbook.frames import frame_records
+
         return {
             "parameters": self.parameters(),
             "summary": self.summary(),
@@ -1246,6 +1252,8 @@ def probe(
             gc.enable()
         if bar is not None:
             bar.close()
+    import pandas as pd
+
     samples = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     samples = samples.sort_values("seq", kind="stable").reset_index(drop=True)
     samples = samples.astype({"seq": "int64", "connection_id": "int64", "reused": "bool", "status": "int64",

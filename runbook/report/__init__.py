@@ -5,15 +5,16 @@ notebook plus an HTML (optionally PDF) report with a header block and every secr
 ``run_series`` does it for the numbered series (``runbook demo``); ``write_index`` links the reports.
 :mod:`runbook.report.incident` builds notebook 06's incident report.
 
-The names below are imported on first use (PEP 562): papermill, nbconvert and nbformat (whose
-jsonschema format checkers compile grammars) take seconds to import, and a notebook kernel that
-only needs :mod:`runbook.report.incident` must not pay for them.
+The names below are imported on first use (:mod:`runbook.lazy`): papermill, nbconvert and
+nbformat (whose jsonschema format checkers compile grammars) take seconds to import, and a notebook
+kernel that only needs :mod:`runbook.report.incident` must not pay for them.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runbook.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from runbook.report.export import export_html, export_pdf, find_chromium, header_cell, notebook_html
@@ -41,19 +42,7 @@ _EXPORTS = {
     "Target": "target", "describe_target": "target",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups do not come here again
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "NOTEBOOKS_ENV",

@@ -25,6 +25,9 @@ from pathlib import Path
 from runbook.errors import InputError
 
 NOTEBOOKS_ENV = "MESH_RUNBOOK_NOTEBOOKS"
+#: seconds one cell of a notebook may run (the runner's default; defined here, beside the series,
+#: so that ``runbook run --help`` does not import papermill to print it)
+DEFAULT_CELL_TIMEOUT_S = 300.0
 _SERIES_NAME = re.compile(r"^(\d+)-[^/]+\.ipynb$")
 _SHARE = Path("share") / "mesh-runbook" / "notebooks"
 

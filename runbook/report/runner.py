@@ -44,11 +44,11 @@ from runbook.report.masking import (
     is_secret_name,
     kubeconfig_secrets,
 )
+from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
 from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
 from runbook.report.target import Target, describe_target
 
 AUDIT_ENV = "MESH_RUNBOOK_AUDIT"
-DEFAULT_CELL_TIMEOUT_S = 300.0
 
 
 @dataclass

@@ -17,25 +17,48 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
                        controllers=False) — see docs/sandbox.md "The living world"
     scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
+
+The names below are imported on first use (:mod:`runbook.lazy`): ``runbook sandbox status`` and the
+command line's other paths that need one submodule must not load the whole server.
 """
 
-from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
-from runbook.sandbox.clock import Clock
-from runbook.sandbox.cluster import Cluster, RequestContext
-from runbook.sandbox.faults import (
-    Fault,
-    FaultTable,
-    RequestLog,
-    RequestRecord,
-    format_fault_spec,
-    parse_fault_spec,
-)
-from runbook.sandbox.logs import PodLogs
-from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, stop_running
-from runbook.sandbox.sandbox import Sandbox
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Store
-from runbook.sandbox.world import World
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from runbook.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
+    from runbook.sandbox.clock import Clock
+    from runbook.sandbox.cluster import Cluster, RequestContext
+    from runbook.sandbox.faults import (
+        Fault,
+        FaultTable,
+        RequestLog,
+        RequestRecord,
+        format_fault_spec,
+        parse_fault_spec,
+    )
+    from runbook.sandbox.logs import PodLogs
+    from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, stop_running
+    from runbook.sandbox.sandbox import Sandbox
+    from runbook.sandbox.status import ApiError
+    from runbook.sandbox.store import Change, Store
+    from runbook.sandbox.world import World
+
+#: exported name → the submodule that defines it
+_EXPORTS = {
+    "AdmissionChain": "admission", "AdmissionRequest": "admission", "Clock": "clock",
+    "Cluster": "cluster", "RequestContext": "cluster",
+    "Fault": "faults", "FaultTable": "faults", "RequestLog": "faults", "RequestRecord": "faults",
+    "format_fault_spec": "faults", "parse_fault_spec": "faults",
+    "PodLogs": "logs",
+    "SandboxInfo": "process", "ensure_running": "process", "find_running": "process",
+    "stop_running": "process",
+    "Sandbox": "sandbox", "ApiError": "status", "Change": "store", "Store": "store", "World": "world",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "AdmissionChain",
