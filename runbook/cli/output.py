@@ -45,8 +45,8 @@ DEFAULT_WIDTH = 100
 GAP = "   "
 NONE = "<none>"
 ELLIPSIS = "…"
-#: no column is shortened below this (or its heading), so that a shortened value still says something
-MIN_COLUMN_WIDTH = 8
+#: no column is shortened below this (or its heading): a name cut shorter no longer tells which
+MIN_COLUMN_WIDTH = 12
 
 #: per table, the columns ``-o table`` shows, most important first (kubectl's default view; the
 #: rest are in ``-o wide``). Tables not listed show every column.
@@ -55,11 +55,11 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
                        "tags_reaching", "services", "deployment"),
     "revision_tags": ("tag", "revision", "target_status", "service_namespace", "service_name",
                       "reached_revisions", "found_in", "namespaces", "webhook"),
-    "namespace_injection": ("namespace", "status", "effective_revision", "tag", "claimed_revision",
-                            "target", "rev_label", "injection_label"),
+    "namespace_injection": ("namespace", "status", "tag", "effective_revision", "target",
+                            "claimed_revision", "rev_label", "injection_label"),
     "workloads": ("namespace", "name", "kind", "ready", "desired", "problem", "sidecar_revisions"),
     "replicaset_events": ("namespace", "replicaset", "reason", "count", "last_seen", "message"),
-    "webhook_targets": ("configuration", "webhook", "target_status", "tag", "claimed_revision",
+    "webhook_targets": ("configuration", "target_status", "webhook", "tag", "claimed_revision",
                         "service_namespace", "service_name", "failure_policy", "reached_revisions"),
     "messages": ("level", "code", "namespace", "name", "message"),
 }
@@ -226,9 +226,11 @@ def format_table(df: pd.DataFrame, *, width: int, columns: Sequence[str] | None 
 
 
 def _fit(natural: list[int], heading: list[int], width: int) -> list[int]:
-    """Column widths that fit ``width``: the widest values are shortened first, then the least
-    important (last) columns are left out; the first column always stays."""
+    """Column widths that fit ``width``: the least important (last) columns are left out until the
+    rest fit at :data:`MIN_COLUMN_WIDTH`, then the widest values are shortened first. The first
+    column (what a row is about: a namespace, a name) is never shortened."""
     floors = [min(n, max(h, MIN_COLUMN_WIDTH)) for n, h in zip(natural, heading, strict=True)]
+    floors[0] = natural[0]
     count = len(natural)
     while count > 1 and sum(floors[:count]) + len(GAP) * (count - 1) > width:
         count -= 1
@@ -244,11 +246,12 @@ def _fit(natural: list[int], heading: list[int], width: int) -> list[int]:
     return [min(n, max(low, f)) for n, f in zip(natural[:count], floors, strict=False)]
 
 
-def wrap(text: str, width: int, indent: str, first: str = "") -> list[str]:
+def wrap(text: str, width: int, indent: str, first: str | None = None) -> list[str]:
     """``text`` (escaped) wrapped to ``width`` with a hanging ``indent``; ``first`` starts line 1
     (default: the indent)."""
+    first = indent if first is None else first
     return textwrap.wrap(terminal_text(text), width=max(width, len(indent) + 20),
-                         initial_indent=first or indent, subsequent_indent=indent,
+                         initial_indent=first, subsequent_indent=indent,
                          break_long_words=True, break_on_hyphens=False) or [first.rstrip()]
 
 

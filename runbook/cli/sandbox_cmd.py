@@ -14,7 +14,7 @@ import argparse
 import json
 from typing import Any
 
-from runbook.cli.output import echo
+from runbook.cli.output import echo, terminal_width, wrap
 from runbook.errors import InputError
 from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
 from runbook.sandbox.process import admin_request, find_running, serve, stop_running
@@ -73,30 +73,35 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         echo(json.dumps(status, indent=2))
         return 0
-    echo(f"url:        {status['url']}\npid:        {status['pid']}\n"
-          f"scenario:   {status['scenario']}\nclock:      {status['clock']} ({status['time']})\n"
-          f"objects:    {sum(status['objects'].values())} "
-          f"(resourceVersion {status['resourceVersion']})\n"
-          f"kubeconfig: {status['kubeconfig']}\nexport KUBECONFIG={status['kubeconfig']}")
+    width = terminal_width()
+    lines = [f"url:        {status['url']}", f"pid:        {status['pid']}",
+             f"scenario:   {status['scenario']}", f"clock:      {status['clock']} ({status['time']})",
+             f"objects:    {sum(status['objects'].values())} (resourceVersion {status['resourceVersion']})",
+             f"kubeconfig: {status['kubeconfig']}", f"export KUBECONFIG={status['kubeconfig']}"]
     if status.get("faults"):
         # a trainee wondering why calls fail sees that they are meant to
         items = admin_request(info, "GET", "/sandbox/v1/faults")["items"]
         specs = [format_fault_spec(Fault.from_dict({k: v for k, v in item.items()
                                                     if k not in ("id", "fired")}))
                  for item in items]
-        echo(f"faults:     {len(specs)} in force: {', '.join(specs)}")
-    _print_dataplane(status.get("dataplane"))
+        lines.append(f"faults:     {len(specs)} in force: {', '.join(specs)}")
+    lines += _dataplane_lines(status.get("dataplane"))
+    # a path or a reason longer than the terminal continues under its value, not at column 0
+    echo("\n".join(wrapped for line in lines
+                   for wrapped in wrap(line, width, " " * (19 if line.startswith("  ") else 12), first="")))
     return 0
 
 
-def _print_dataplane(dataplane: dict[str, Any] | None) -> None:
+def _dataplane_lines(dataplane: dict[str, Any] | None) -> list[str]:
     """The gateways' node ports: where each answers, or why it does not (a busy port …)."""
     if not dataplane:
-        return
+        return []
     listeners = dataplane.get("listeners") or []
-    echo(f"gateways:   {len(listeners)} node ports on {dataplane.get('host')} "
-          "(no load balancer: INGRESS_HOST=127.0.0.1, INGRESS_PORT=<nodePort>)")
+    lines = [f"gateways:   {len(listeners)} node ports on {dataplane.get('host')} "
+             "(no load balancer: INGRESS_HOST=127.0.0.1, INGRESS_PORT=<nodePort>)"]
     for item in listeners:
         line = (f"  {item['address']:<16} {item['service']}:{item['port']} ({item['portName'] or '-'}) "
                 f"{item['state']}")
-        echo(line + (f" — {item['reason']}" if item["state"] != "listening" and item["reason"] else ""))
+        lines.append(line + (f" — {item['reason']}" if item["state"] != "listening" and item["reason"]
+                             else ""))
+    return lines
