@@ -200,6 +200,7 @@ def test_machine_outputs_stay_complete_and_csv_is_formula_safe(
 
     assert HOSTILE_MESSAGE in [row["message"] for row in yaml.safe_load(out)["replicaset_events"]]
     code, out, _ = _run(capsys, "diagnose", *_target(hostile), "-o", "csv")
+    assert code == 1
     body = out.split("# replicaset_events\n", 1)[1].split("\n\n# ", 1)[0]
     messages = [row["message"] for row in csv.DictReader(io.StringIO(body))]
     assert "'" + HOSTILE_MESSAGE in messages  # complete, behind a quote
@@ -218,7 +219,7 @@ def test_analyze_shows_hostile_names_from_files_as_data(
                  "http": [{"route": [{"destination": {"host": "nowhere\x07"}}]}]},
     }))
     code, out, err = _run(capsys, "analyze", "-f", str(manifest), *_target(hostile))
-    assert err == "" and "== messages" in out
+    assert code == 1 and err == "" and "== messages" in out  # the gateway it names is missing
     _check_terminal_text(out, 80)
     assert "\\x1b" in out
 
