@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,18 +20,16 @@ from runbook import wellknown as wk
 from runbook.errors import ClusterError, InputError
 from runbook.kube import CONFIG_KINDS, DIAGNOSIS_KINDS, Cluster, read_snapshot
 from runbook.manifests import Manifest
-from runbook.mesh.analyze import AnalysisResult, analyze
 from runbook.mesh.diagnose import Inventory, diagnose, inventory
 from runbook.mesh.findings import Finding
-from runbook.mesh.pushes import (
-    PUSH_COLUMNS,
-    PushStatus,
-    control_plane_scopes,
-    push_status,
-    pushes_frame,
-    watching_revisions,
-)
 from runbook.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from runbook.mesh.analyze import AnalysisResult
+    from runbook.mesh.pushes import PushStatus
+
+# the analyzer and the push-log parsing are imported by the functions that use them: `runbook
+# diagnose` is started by a person waiting for its answer and needs neither
 
 #: log lines read per istiod pod at most (a bound on memory and time on chatty control planes)
 DEFAULT_TAIL_LINES = 5000
@@ -79,6 +77,8 @@ def analyze_cluster(cluster: Cluster, objects: Sequence[Manifest | dict[str, Any
     snap = read_mesh(cluster, with_config=True)
     check_namespace(snap, namespace)
     crds = snap.items(k.CRDS) or None
+    from runbook.mesh.analyze import analyze
+
     return analyze(list(objects) if objects else None, snap, namespace=namespace, crds=crds)
 
 
@@ -104,6 +104,8 @@ def config_pushes(cluster: Cluster, *, since: datetime | None = None,
 def _read_pushes(cluster: Cluster, since: datetime | None, tail_lines: int
                  ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The pushes table, and ``namespace/pod`` → why its log could not be read."""
+    from runbook.mesh.pushes import PUSH_COLUMNS, pushes_frame
+
     pods = istiod_pods(cluster)
     texts: dict[str | tuple[str, str], str] = {}
     unreadable: dict[str, str] = {}
@@ -150,6 +152,8 @@ def confirm_push(cluster: Cluster, kind: k.ResourceKind | str, name: str, namesp
         fault, 403) are named in ``unreadable`` and in the summary, so "not logged" is never
         confused with "could not look".
     """
+    from runbook.mesh.pushes import control_plane_scopes, push_status, watching_revisions
+
     resolved = k.default_registry().by_name(kind) if isinstance(kind, str) else kind
     if resolved is None:
         raise InputError(f"unknown kind {kind!r}", hint="use Gateway, VirtualService or "

@@ -1,0 +1,138 @@
+"""``runbook`` start-up against ``kubectl get ns``, on the same seed sandbox in the same run (issue 15).
+
+What is measured, and how:
+
+* a ``seed-incident`` sandbox runs as its own process (its own home directory and kubeconfig);
+* each command is a fresh process started from here (``subprocess``, output discarded), timed
+  from start to exit: ``kubectl get ns``; ``runbook --help``; ``runbook <cmd> --help`` for every
+  subcommand; ``runbook diagnose -n l7-traffic-alpha`` against the sandbox (exit status 1: the
+  field report's broken tag is found). The console script next to this interpreter is what a
+  user runs;
+* the commands take turns, ROUNDS rounds, so that a change of load on the shared machine hits
+  all of them alike; each figure is the median with its spread (min–max) in the note;
+* targets, as ratios of medians against ``kubectl get ns``: every help <= 4x, the diagnosis
+  <= 15x. The load average at the start is in the notes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks import Result, at_most
+
+NAME = "cli"
+ROUNDS = 11
+HELP_TARGET = 4.0
+DIAGNOSE_TARGET = 15.0
+NAMESPACE = "l7-traffic-alpha"
+START_TIMEOUT_S = 60.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _runbook() -> list[str]:
+    script = Path(sys.executable).parent / "runbook"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "runbook"]
+
+
+@contextlib.contextmanager
+def _seed_sandbox() -> Iterator[tuple[str, dict[str, str]]]:
+    """A ``seed-incident`` sandbox process of its own; its kubeconfig and environment, stopped after."""
+    home = Path(tempfile.mkdtemp(prefix="runbook-cli-bench-"))
+    kubeconfig = home / "kubeconfig"
+    env = {**os.environ, "MESH_RUNBOOK_HOME": str(home)}
+    env.pop("KUBECONFIG", None)
+    log = open(home / "sandbox.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook.sandbox", "--scenario", "seed-incident", "--port", "0",
+         "--kubeconfig-out", str(kubeconfig)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # the server prints its kubeconfig line once it answers: poll the log (another process)
+        while b"export KUBECONFIG=" not in (home / "sandbox.log").read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("seed sandbox did not start: "
+                                   + (home / "sandbox.log").read_text(errors="replace")[-500:])
+            time.sleep(0.1)
+        yield str(kubeconfig), env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _time(argv: list[str], env: dict[str, str], expect: int) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != expect:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-300:]}")
+    return elapsed
+
+
+def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], float]:
+    """Seconds per run of every command (name → list), and the 1-minute load at the start."""
+    from runbook.cli import COMMANDS
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise RuntimeError("kubectl is not installed: the baseline of this benchmark")
+    runbook = _runbook()
+    load = os.getloadavg()[0]
+    with _seed_sandbox() as (kubeconfig, env):
+        commands: dict[str, tuple[list[str], int]] = {
+            "kubectl get ns": ([kubectl, "--kubeconfig", kubeconfig, "get", "ns"], 0),
+            "runbook --help": ([*runbook, "--help"], 0),
+        }
+        commands.update({f"runbook {name} --help": ([*runbook, name, "--help"], 0) for name in COMMANDS})
+        commands[f"runbook diagnose -n {NAMESPACE}"] = (
+            [*runbook, "diagnose", "-n", NAMESPACE, "--kubeconfig", kubeconfig, "--context", "sandbox"], 1)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for name, (argv, expect) in commands.items():  # one unmeasured run each: disk caches
+            _time(argv, env, expect)
+        for _ in range(rounds):
+            for name, (argv, expect) in commands.items():
+                times[name].append(_time(argv, env, expect))
+    return times, load
+
+
+def run() -> list[Result]:
+    times, load = measure()
+    base = statistics.median(times["kubectl get ns"])
+    notes = f"load {load:.1f} at start, {ROUNDS} rounds, median (min–max)"
+
+    def spread(name: str) -> str:
+        return (f"{statistics.median(times[name]):.3f} s ({min(times[name]):.3f}–{max(times[name]):.3f}) "
+                f"vs kubectl get ns {base:.3f} s")
+
+    results = [Result(NAME, "kubectl_get_ns_s", base,
+                      note=f"{min(times['kubectl get ns']):.3f}–{max(times['kubectl get ns']):.3f} s; {notes}")]
+    for name in times:
+        if name == "kubectl get ns":
+            continue
+        target = HELP_TARGET if name.endswith("--help") else DIAGNOSE_TARGET
+        ratio = statistics.median(times[name]) / base
+        metric = name.removeprefix("runbook ").replace(" ", "_").replace("-", "") + "_vs_kubectl_x"
+        results.append(at_most(NAME, metric, ratio, target, note=f"{name}: {spread(name)}"))
+    return results
+
+
+if __name__ == "__main__":
+    from benchmarks import markdown
+
+    print(markdown(run()))
