@@ -103,7 +103,7 @@ def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], float]:
         commands[f"runbook diagnose -n {NAMESPACE}"] = (
             [*runbook, "diagnose", "-n", NAMESPACE, "--kubeconfig", kubeconfig, "--context", "sandbox"], 1)
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for name, (argv, expect) in commands.items():  # one unmeasured run each: disk caches
+        for argv, expect in commands.values():  # one unmeasured run each: disk caches
             _time(argv, env, expect)
         for _ in range(rounds):
             for name, (argv, expect) in commands.items():
@@ -120,8 +120,9 @@ def run() -> list[Result]:
         return (f"{statistics.median(times[name]):.3f} s ({min(times[name]):.3f}–{max(times[name]):.3f}) "
                 f"vs kubectl get ns {base:.3f} s")
 
+    kubectl = times["kubectl get ns"]
     results = [Result(NAME, "kubectl_get_ns_s", base,
-                      note=f"{min(times['kubectl get ns']):.3f}–{max(times['kubectl get ns']):.3f} s; {notes}")]
+                      note=f"{min(kubectl):.3f}–{max(kubectl):.3f} s; {notes}")]
     for name in times:
         if name == "kubectl get ns":
             continue

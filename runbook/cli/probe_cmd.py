@@ -14,9 +14,9 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from runbook.cli.output import add_output_arg, emit
+from runbook.cli.output import add_output_arg, echo, emit, terminal_width, wrap
 from runbook.errors import ProbeError
-from runbook.probe.http import DEFAULT_TIMEOUT
+from runbook.probe.http import DEFAULT_TIMEOUT, MAX_AUTO_CONNECTIONS
 
 if TYPE_CHECKING:
     from runbook.probe.http import ProbeRun
@@ -35,8 +35,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     bound = p.add_mutually_exclusive_group()
     bound.add_argument("-n", "--count", type=int, help=f"number of requests (default {DEFAULT_COUNT})")
     bound.add_argument("--duration", type=float, metavar="S", help="send requests for S seconds")
-    p.add_argument("-c", "--concurrency", type=int, default=1, metavar="N",
-                   help="keep-alive connections in parallel (default 1)")
+    p.add_argument("-c", "--concurrency", type=int, metavar="N",
+                   help="keep-alive connections in parallel, at most (default: 1; with --qps as many as "
+                        f"the schedule needs, up to {MAX_AUTO_CONNECTIONS})")
     p.add_argument("--qps", type=float, metavar="Q",
                    help="fixed rate over all connections; latency then counts from the intended send time")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
@@ -45,9 +46,25 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
                    help="extra request header (repeatable)")
     p.add_argument("-k", "--insecure", action="store_true", help="do not verify the TLS certificate")
+    p.add_argument("--accept-status", type=_statuses, default=[], metavar="LIST",
+                   help="statuses that count as served besides 1xx-3xx, e.g. 404 or 404,4xx "
+                        "(default: none; any other answer is a failed request)")
     p.add_argument("--label", help="name of this run in the output")
     add_output_arg(p)
     p.set_defaults(run=run)
+
+
+def _statuses(text: str) -> list[int]:
+    """``404,4xx`` → the statuses it names (a class ``4xx`` is 400–499)."""
+    codes: list[int] = []
+    for item in filter(None, (part.strip().lower() for part in text.split(","))):
+        if len(item) == 3 and item[0] in "12345" and item[1:] == "xx":
+            codes += range(int(item[0]) * 100, int(item[0]) * 100 + 100)
+        elif item.isdigit() and 100 <= int(item) <= 599:
+            codes.append(int(item))
+        else:
+            raise argparse.ArgumentTypeError(f"{item!r} is not an HTTP status (100-599) or class (4xx)")
+    return codes
 
 
 def _headers(values: list[str]) -> dict[str, str]:
@@ -72,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
     result = probe(args.url, host=args.host, count=count, duration=args.duration,
                    concurrency=args.concurrency, qps=args.qps, timeout=args.timeout, method=args.method,
                    headers=_headers(args.header), label=args.label, verify_tls=not args.insecure,
-                   progress_bar=show_bar)
-    if args.output == "table":
-        sys.stdout.write(format_summary(result))
+                   accept_status=args.accept_status, progress_bar=show_bar)
+    if args.output in ("table", "wide"):
+        echo(format_summary(result), end="")
     else:
         emit({"samples": result.samples}, args.output,
              extra={"summary": json_value(result.summary()), "parameters": result.parameters()})
@@ -82,21 +99,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_status(result: ProbeRun) -> int:
-    """1 when a request failed or got a 5xx answer, else 0."""
-    samples = result.samples
-    failed = (samples["error_kind"] != "") | (samples["status"] >= 500)
-    return 1 if bool(failed.any()) else 0
+    """1 when a request failed (HTTP >= 400 unless accepted included) or the schedule was not
+    kept (the latencies would describe the probe's queue), else 0."""
+    summary = result.summary()
+    return 1 if summary["errors"] or summary["schedule_kept"] is False else 0
 
 
 def format_summary(result: ProbeRun) -> str:
-    """The summary as aligned ``key  value`` lines, then the errors (first message of each kind)."""
+    """The verdict (can the numbers be trusted, and why) wrapped to the terminal, what was probed,
+    the summary as aligned ``key  value`` lines, then the errors (first message of each kind)."""
     summary = result.summary()
     params = result.parameters()
-    lines = [f"probe {params['url']}  Host: {params['host']}  connections: {params['concurrency']}"
-             + (f"  qps: {params['requested_qps']:g}" if params["requested_qps"] else "")]
+    lines = wrap(summary["verdict"], terminal_width(), "  ", first="")
+    lines.append(f"probe {params['url']}  Host: {params['host']}"
+                 + (f"  label: {params['label']}" if params["label"] != params["host"] else "")
+                 + (f"  qps: {params['requested_qps']:g}" if params["requested_qps"] else "")
+                 + f"  connections: {summary['connections']} (at most {params['concurrency']})")
     rows: list[tuple[str, str]] = []
     for key, value in summary.items():
-        if key == "label" or value is None:
+        if key in ("label", "verdict") or value is None:
             continue
         if isinstance(value, dict):
             text = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"

@@ -8,9 +8,13 @@ Method (DESIGN.md › Probe method; anchors: curl ``-w`` phases, wrk/wrk2, forti
 * Without ``qps`` it is a closed loop (like wrk/hey): each connection sends its next request as soon
   as the previous answer is complete.
 * With ``qps`` there is one schedule of intended send times ``i / qps`` shared by all connections
-  (like wrk2): a request whose time has come waits for a free connection, and its ``latency_ms``
-  counts from the intended time, so a slow server cannot hide the requests it delayed
-  ("coordinated omission"). ``summary()`` reports requested vs achieved rate.
+  (like wrk2): a request whose time has come takes the connection freed last, opens another one
+  when all are busy (up to ``concurrency``; by default as many as the schedule needs), or waits;
+  its ``latency_ms`` counts from the intended time, so a slow server cannot hide the requests it
+  delayed ("coordinated omission"). ``summary()`` reports requested vs achieved rate, how late
+  requests left, and whether the schedule was kept (:func:`runbook.probe.stats.verdict`).
+* An answer with a status outside 1xx–3xx (and ``accept_status``) is a failed request
+  (``error_kind`` ``http_<status>``): statistics then describe the requests that were served.
 * Every run is bounded by ``count`` and/or ``duration``; each request by ``timeout``.
 * Failures are rows (``error_kind`` refused/timeout/reset/dns/tls/http_protocol/other), never an
   exception in the middle of a run; only bad parameters raise :class:`~runbook.errors.ProbeError`
@@ -75,7 +79,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,6 +107,12 @@ COLUMNS = (
 
 DEFAULT_TIMEOUT = 5.0
 MAX_CONCURRENCY = 1000
+#: connections a ``qps`` schedule may open when none are given: enough for ``qps × timeout``
+#: requests in flight (each lasts at most the timeout), but no more than this
+MAX_AUTO_CONNECTIONS = 256
+#: HTTP statuses that count as served by default (1xx–3xx); any other answer is a failure, as
+#: availability SLOs count them: a fast 503 or 404 is not a fast service
+SERVED_STATUSES = range(100, 400)
 #: like libcurl's CURLOPT_DNS_CACHE_TIMEOUT default
 DNS_CACHE_SECONDS = 60.0
 #: how often ``on_progress`` is called at most
@@ -148,7 +158,8 @@ class ProbeRun:
     bytes          body bytes received (after de-chunking)
     server         the ``server`` response header ("" when absent)
     upstream_ms    ``x-envoy-upstream-service-time`` (whole ms; NaN when absent)
-    error_kind     "" for a complete response, else one of :data:`ERROR_KINDS`
+    error_kind     "" for a served response, else one of :data:`ERROR_KINDS` or ``http_<status>``
+                   for an answer whose status is not accepted (4xx/5xx by default)
     error          one line describing the failure ("" when none)
     ============== =========================================================================
 
@@ -157,7 +168,8 @@ class ProbeRun:
         url: the URL probed.
         host: the ``Host`` header sent.
         method: the HTTP method.
-        concurrency: number of connections.
+        concurrency: the most connections the run could open (``connections`` in the summary
+            says how many it used).
         qps: the requested rate (None: closed loop, as fast as answers come back).
         count: the requested number of requests (None when bounded by duration only).
         duration: the requested duration in seconds (None when bounded by count only).
@@ -167,6 +179,7 @@ class ProbeRun:
         elapsed_s: from the run start to the end of the last request.
         scheduled: requests in the QPS schedule (None without ``qps``); those not sent before the
             duration ran out are ``scheduled − len(samples)``.
+        accept_status: statuses counted as served besides 1xx–3xx.
     """
 
     samples: pd.DataFrame
@@ -182,6 +195,7 @@ class ProbeRun:
     started_at: datetime
     elapsed_s: float
     scheduled: int | None = None
+    accept_status: tuple[int, ...] = ()
 
     def parameters(self) -> dict[str, Any]:
         """What was asked for, as a JSON-ready dict."""
@@ -195,6 +209,7 @@ class ProbeRun:
             "count": self.count,
             "duration_s": self.duration,
             "timeout_s": self.timeout,
+            "accept_status": list(self.accept_status),
             "started_at": self.started_at.isoformat(),
         }
 
@@ -205,7 +220,8 @@ class ProbeRun:
         ``connections``, ``requested_qps``, ``achieved_qps``, ``elapsed_s``, ``scheduled``,
         ``unsent``, and ``min_ms``, ``p50_ms``, ``p75_ms``, ``p90_ms``, ``p99_ms``, ``p99_9_ms``,
         ``max_ms``, ``mean_ms`` over the requests that got a complete response (see
-        :func:`runbook.probe.stats.summarize`).
+        :func:`runbook.probe.stats.summarize`), led by ``trustworthy`` and ``verdict``: whether
+        the schedule was kept, in one sentence (:func:`runbook.probe.stats.verdict`).
         """
         from runbook.probe import stats
 
@@ -559,7 +575,9 @@ class _Loop:
                     return
             else:
                 intended = now
-            slot = self.free.popleft()
+            # the slot freed last holds an open idle connection; the others are opened only when
+            # every open one is busy, so a schedule gets as many connections as it needs
+            slot = self.free.pop()
             req = _Request(self.next_seq, intended, now)
             self.next_seq += 1
             self.inflight += 1
@@ -1179,9 +1197,10 @@ def probe(
     host: str | None = None,
     count: int | None = None,
     duration: float | None = None,
-    concurrency: int = 1,
+    concurrency: int | None = None,
     qps: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    accept_status: Iterable[int] = (),
     method: str = "GET",
     headers: Mapping[str, str] | None = None,
     label: str | None = None,
@@ -1198,9 +1217,14 @@ def probe(
             For https it is also the TLS server name (SNI), as the gateway routes on it.
         count: number of requests. At least one of ``count``/``duration`` is required.
         duration: seconds during which requests are started (requests in flight then finish).
-        concurrency: keep-alive connections used in parallel (1–1000).
+        concurrency: keep-alive connections used in parallel at most (1–1000); default 1 for a
+            closed loop, and for a ``qps`` schedule as many as it needs (up to ``qps × timeout``
+            and :data:`MAX_AUTO_CONNECTIONS`): one connection cannot keep a rate faster than its
+            answers come back, and a schedule not kept measures the probe's own queue.
         qps: fixed request rate over all connections; latency then counts from each request's
             intended send time. None: closed loop (each connection sends as fast as answers come).
+        accept_status: statuses counted as served besides 1xx–3xx (e.g. ``[404]`` where a 404 is
+            the expected answer); every other answer is a failed request ``http_<status>``.
         timeout: seconds allowed per request (resolution, connect, TLS, answer).
         method: HTTP method (GET, HEAD …); no request body is sent.
         headers: extra request headers.
@@ -1228,6 +1252,13 @@ def probe(
         raise ProbeError(f"count must be a positive integer, not {count!r}")
     if duration is not None and not (isinstance(duration, int | float) and 0 < duration < math.inf):
         raise ProbeError(f"duration must be a positive number of seconds, not {duration!r}")
+    if concurrency is None:
+        concurrency = (min(MAX_AUTO_CONNECTIONS, max(1, math.ceil(qps * timeout)))
+                       if isinstance(qps, int | float) and isinstance(timeout, int | float)
+                       and 0 < qps < math.inf and 0 < timeout < math.inf else 1)
+    accepted = tuple(sorted(set(accept_status)))
+    if not all(isinstance(code, int) and 100 <= code <= 599 for code in accepted):
+        raise ProbeError(f"accept_status must be HTTP statuses from 100 to 599, not {list(accept_status)!r}")
     if (not isinstance(concurrency, int) or isinstance(concurrency, bool)
             or not 1 <= concurrency <= MAX_CONCURRENCY):
         raise ProbeError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, not {concurrency!r}")
@@ -1261,14 +1292,30 @@ def probe(
     for col in ("intended_start", "actual_start", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms",
                 "latency_ms", "upstream_ms"):
         samples[col] = samples[col].astype("float64")
+    samples = mark_http_failures(samples, accepted)
     return ProbeRun(
         samples=samples, url=target.url, host=target.host_header, method=method, concurrency=concurrency,
         qps=float(qps) if qps is not None else None, count=count,
         duration=float(duration) if duration is not None else None, timeout=float(timeout),
         label=label or target.host_header, started_at=loop.started_at,
         elapsed_s=(loop.last_done - loop.t0) / 1e9,
-        scheduled=loop.scheduled,
+        scheduled=loop.scheduled, accept_status=accepted,
     )
 
 
-__all__ = ["COLUMNS", "DEFAULT_TIMEOUT", "ERROR_KINDS", "USER_AGENT", "ProbeRun", "build_target", "probe"]
+def mark_http_failures(samples: pd.DataFrame, accept_status: Iterable[int] = ()) -> pd.DataFrame:
+    """``samples`` with every answer outside 1xx–3xx (and ``accept_status``) as a failed request.
+
+    Such rows get ``error_kind`` ``http_<status>`` and ``error`` ``HTTP <status>``; the status
+    stays. Rows already failed are left as they are; ``samples`` itself is not changed.
+    """
+    out = samples.copy()
+    served = set(SERVED_STATUSES) | set(accept_status)
+    bad = (out["error_kind"] == "") & ~out["status"].isin(served)
+    out.loc[bad, "error_kind"] = "http_" + out.loc[bad, "status"].astype(str)
+    out.loc[bad, "error"] = "HTTP " + out.loc[bad, "status"].astype(str)
+    return out
+
+
+__all__ = ["COLUMNS", "DEFAULT_TIMEOUT", "ERROR_KINDS", "MAX_AUTO_CONNECTIONS", "SERVED_STATUSES",
+           "USER_AGENT", "ProbeRun", "build_target", "mark_http_failures", "probe"]

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 #: the percentiles a summary reports
 SUMMARY_PERCENTILES: tuple[float, ...] = (50, 75, 90, 99, 99.9)
 
+#: a schedule is kept while requests leave at most this late at the median (ms) …
+SCHEDULE_SLACK_P50_MS = 10.0
+#: … and at p99 (ms): a busy client machine delays a few requests, too few connections delay all
+SCHEDULE_SLACK_P99_MS = 100.0
+
 #: request phases in the order they happen (curl ``-w`` terms in the docstring of phase_breakdown)
 PHASES: tuple[str, ...] = ("dns", "connect", "tls", "waiting", "download")
 
@@ -38,7 +43,8 @@ def percentile_key(q: float) -> str:
 
 
 def ok_samples(samples: pd.DataFrame) -> pd.DataFrame:
-    """The rows that got a complete response."""
+    """The rows that were served: a complete response with an accepted status (see
+    :func:`runbook.probe.http.mark_http_failures`)."""
     return samples[samples["error_kind"] == ""]
 
 
@@ -80,8 +86,10 @@ def summarize(samples: pd.DataFrame, *, elapsed_s: float, requested_qps: float |
         scheduled: requests in the QPS schedule (None without one).
 
     Returns:
-        ``count`` (requests sent), ``ok`` (complete responses), ``errors`` (failed requests),
-        ``errors_by_kind`` ({kind: n}), ``status_codes`` ({"200": n}, complete responses only),
+        ``trustworthy`` and ``verdict`` (:func:`verdict`: was the schedule kept), ``schedule_kept``
+        (None without a schedule), ``count`` (requests sent), ``ok`` (served responses), ``errors``
+        (failed requests, HTTP >= 400 included), ``errors_by_kind`` ({kind: n}), ``status_codes``
+        ({"200": n}, every answer with a status),
         ``connections`` (TCP connections used), ``requested_qps``, ``achieved_qps``
         (count / elapsed_s), ``elapsed_s``, ``scheduled`` and ``unsent`` (scheduled requests that
         the duration cut off: the client fell behind), ``send_lag_p50_ms`` / ``send_lag_p99_ms``
@@ -93,7 +101,9 @@ def summarize(samples: pd.DataFrame, *, elapsed_s: float, requested_qps: float |
     ok = ok_samples(samples)
     failed = samples[samples["error_kind"] != ""]
     by_kind = {str(k): int(v) for k, v in failed["error_kind"].value_counts().sort_index().items()}
-    codes = {str(k): int(v) for k, v in ok["status"].astype("int64").value_counts().sort_index().items()}
+    answered = samples[samples["status"] > 0]
+    codes = {str(k): int(v)
+             for k, v in answered["status"].astype("int64").value_counts().sort_index().items()}
     connections = int(samples.loc[samples["connection_id"] > 0, "connection_id"].nunique())
     out: dict[str, Any] = {
         "count": count,
@@ -115,7 +125,44 @@ def summarize(samples: pd.DataFrame, *, elapsed_s: float, requested_qps: float |
         lags = percentiles(lag, (50, 99))
         out["send_lag_p50_ms"], out["send_lag_p99_ms"] = lags["p50_ms"], lags["p99_ms"]
     out.update(latency_stats(ok["latency_ms"]))
-    return out
+    kept, text = verdict(out)
+    return {"trustworthy": kept is not False, "verdict": text, "schedule_kept": kept, **out}
+
+
+def verdict(summary: dict[str, Any]) -> tuple[bool | None, str]:
+    """Whether a run's numbers can be trusted, and one sentence that says so and why.
+
+    Under a schedule, latency counts from each request's intended send time. When requests leave
+    late — the median more than :data:`SCHEDULE_SLACK_P50_MS`, p99 more than
+    :data:`SCHEDULE_SLACK_P99_MS`, or some never sent before the duration ran out — the probe (too
+    few connections, a busy machine) kept them waiting, and the latencies measure its own queue
+    as much as the server: the schedule was not kept, and the sentence says by how much.
+
+    Returns:
+        ``(schedule_kept, sentence)``; ``schedule_kept`` is None without a schedule (closed loop).
+    """
+    failed = ""
+    if summary["errors"]:
+        kinds = ", ".join(f"{kind} ×{n}" for kind, n in summary["errors_by_kind"].items())
+        failed = f"; {summary['errors']} of {summary['count']} requests failed ({kinds})"
+    if summary["requested_qps"] is None:
+        return None, (f"trustworthy as a closed loop over {summary['connections']} connection(s): each "
+                      f"request is sent when the previous answer is in — latency per request, not at "
+                      f"a set rate{failed}")
+    lag50, lag99 = summary["send_lag_p50_ms"], summary["send_lag_p99_ms"]
+    unsent = summary["unsent"] or 0
+    late = lag50 is not None and (lag50 > SCHEDULE_SLACK_P50_MS or lag99 > SCHEDULE_SLACK_P99_MS)
+    rate = f"{summary['achieved_qps']:.1f} of {summary['requested_qps']:g} requests/s"
+    if late or unsent:
+        how = (f"requests left {lag50:.0f} ms late at the median, {lag99:.0f} ms at p99" if lag50 is not None
+               else "no request left")
+        never = f", {unsent} never sent" if unsent else ""
+        return False, (f"NOT TRUSTWORTHY: the schedule was not kept — {how}{never}, {rate} over "
+                       f"{summary['connections']} connection(s); the latencies include the probe's own "
+                       f"queue: allow more connections or ask a lower rate{failed}")
+    return True, (f"trustworthy: the schedule was kept — {rate}, requests left {lag50:.1f} ms late at "
+                  f"the median, {lag99:.1f} ms at p99, over {summary['connections']} connection(s)"
+                  f"{failed}")
 
 
 def histogram(values: pd.Series | Sequence[float] | np.ndarray, *, bins: int = 40,
@@ -314,5 +361,5 @@ def compare_runs(runs: Sequence[ProbeRun]) -> pd.DataFrame:
 __all__ = [
     "PHASES", "SUMMARY_PERCENTILES", "cdf_points", "compare_runs", "histogram", "latency_stats",
     "ok_samples", "percentile_key", "percentiles", "phase_breakdown", "phases", "rolling_percentile",
-    "summarize", "upstream_split", "upstream_split_summary",
+    "summarize", "upstream_split", "upstream_split_summary", "verdict",
 ]

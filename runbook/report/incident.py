@@ -27,10 +27,10 @@ produced, so the notebook's cells stay one call each:
    still to do (e.g. MR105: the tag claims 1-18-5 while its pods run 1-19-3, with the alternative
    fix).
 
-**HTTP errors count as failures here.** The probe reports a ``503`` as a complete response (it
-*is* one: Envoy answered). For an incident report the question is whether users were served, so
-:func:`as_failures` turns every answer with status >= 400 into a failed row (``error_kind``
-``http_503``) — the way availability SLOs count them — before statistics and charts: latency
+**HTTP errors count as failures here**, as the probe counts them everywhere: the question is
+whether users were served, so every answer with status >= 400 is a failed row (``error_kind``
+``http_503``) — the way availability SLOs count them — before statistics and charts
+(:func:`as_failures` makes sure of it for any run, whatever it accepted): latency
 percentiles are then those of the requests that were served, and a run of fast 503s no longer
 looks like a fast service.
 
@@ -82,6 +82,7 @@ from runbook.mesh.rollout import Rollout, wait_for_rollout
 from runbook.paths import is_headless, runbook_home
 from runbook.probe import IngressAddress, ProbeRun, curl_head, ingress_address, probe
 from runbook.probe.curl import HeadResponse
+from runbook.probe.http import mark_http_failures
 from runbook.probe.stats import compare_runs
 from runbook.snapshot import Snapshot
 from runbook.ui.charts import ERROR_COLOR, compare_runs_chart, latency_timeline
@@ -312,11 +313,9 @@ def as_failures(run: ProbeRun) -> ProbeRun:
     Such rows get ``error_kind`` ``http_<status>`` and ``error`` ``HTTP <status>``; the status stays.
     The run's own samples are not changed.
     """
-    samples = run.samples.copy()
-    bad = (samples["error_kind"] == "") & (samples["status"] >= 400)
-    samples.loc[bad, "error_kind"] = "http_" + samples.loc[bad, "status"].astype(str)
-    samples.loc[bad, "error"] = "HTTP " + samples.loc[bad, "status"].astype(str)
-    return dataclasses.replace(run, samples=samples)
+    # the probe counts them so itself (runbook.probe.http.mark_http_failures); a run recorded with
+    # a wider accept_status, or an older one, is counted here the way availability SLOs count
+    return dataclasses.replace(run, samples=mark_http_failures(run.samples))
 
 
 def outcome_of(status: int, error_kind: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -42,8 +43,10 @@ def test_csv_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> Non
 def test_table_output_and_default_count(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["probe", backend.url()]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(f"probe {backend.url()}  Host: 127.0.0.1:{backend.port}")
-    lines = dict(line.split(None, 1) for line in out.splitlines()[1:] if line.strip())
+    assert out.startswith("trustworthy as a closed loop over 1 connection(s)")
+    probed = next(i for i, line in enumerate(out.splitlines()) if line.startswith("probe "))
+    assert out.splitlines()[probed].startswith(f"probe {backend.url()}  Host: 127.0.0.1:{backend.port}")
+    lines = dict(line.split(None, 1) for line in out.splitlines()[probed + 1:] if line.strip())
     assert lines["count"] == "100" and lines["status_codes"] == "200: 100" and "p99_9_ms" in lines
 
 
@@ -62,7 +65,16 @@ def test_failures_exit_1_and_are_listed(closed_port: int, backend: Backend,
     doc = json.loads(capsys.readouterr().out)  # no NaN in the JSON: latencies are null
     assert doc["summary"]["p50_ms"] is None and doc["samples"][0]["ttfb_ms"] is None
     assert cli.main(["probe", backend.url("/status?code=503"), "-n", "2", "-o", "json"]) == 1
-    assert cli.main(["probe", backend.url("/status?code=404"), "-n", "1", "-o", "json"]) == 0
+    capsys.readouterr()
+    # a 404 is a failure too (as notebook 06 and availability SLOs count it), unless accepted
+    assert cli.main(["probe", backend.url("/status?code=404"), "-n", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "2 of 2 requests failed (http_404 ×2)" in out and "http_404 ×2: HTTP 404" in out
+    assert re.search(r"^status_codes +404: 2$", out, re.MULTILINE)
+    assert cli.main(["probe", backend.url("/status?code=404"), "-n", "1", "--accept-status", "404",
+                     "-o", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["ok"] == 1 and summary["errors"] == 0 and summary["status_codes"] == {"404": 1}
 
 
 @pytest.mark.parametrize("argv", [
@@ -81,3 +93,39 @@ def test_count_and_duration_are_exclusive(capsys: pytest.CaptureFixture[str]) ->
         cli.main(["probe", "http://127.0.0.1/", "-n", "3", "--duration", "1"])
     assert info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_one_connection_that_cannot_keep_the_schedule_is_not_trusted(
+        backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    # 100 ms answers on one connection give 10 requests/s at most: 40/s cannot be kept
+    assert cli.main(["probe", backend.url("/delay?ms=100"), "--qps", "40", "-n", "12", "-c", "1"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("NOT TRUSTWORTHY: the schedule was not kept — requests left")
+    assert "of 40 requests/s over 1 connection(s)" in " ".join(out.split())
+    assert cli.main(["probe", backend.url("/delay?ms=100"), "--qps", "40", "-n", "12", "-c", "1",
+                     "-o", "json"]) == 1
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["trustworthy"] is False and summary["schedule_kept"] is False
+    assert summary["send_lag_p50_ms"] > 100 and summary["errors"] == 0
+
+
+def test_connections_are_opened_as_the_schedule_needs_them(
+        backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    # the same rate without -c: about qps × 100 ms = 4 requests are in flight at a time
+    assert cli.main(["probe", backend.url("/delay?ms=100"), "--qps", "40", "-n", "24", "-o", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["trustworthy"] is True and summary["schedule_kept"] is True, summary["verdict"]
+    assert summary["verdict"].startswith("trustworthy: the schedule was kept")
+    assert 4 <= summary["connections"] <= 12 and summary["send_lag_p50_ms"] < 10
+    # and no more than it needs: a fast answer frees its connection before the next send
+    assert cli.main(["probe", backend.url("/ok"), "--qps", "50", "-n", "10", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["connections"] == 1
+
+
+@pytest.mark.parametrize("value", ["abc", "600", "6xx", "40"])
+def test_accept_status_refuses_what_is_not_a_status(backend: Backend, capsys: pytest.CaptureFixture[str],
+                                                    value: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["probe", backend.url(), "--accept-status", value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "not an HTTP status" in err

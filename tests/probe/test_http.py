@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import socket
 import ssl
@@ -221,10 +222,21 @@ def test_framing_chunked_head_interim(backend: Backend) -> None:
     assert interim["status"] == 200 and interim["bytes"] == len(b"after interim")
 
 
-def test_statuses_are_counted(backend: Backend) -> None:
+def test_statuses_are_counted_and_answers_of_400_and_more_are_failures(backend: Backend) -> None:
     run = probe(backend.url("/status?code=503"), count=4)
     summary = run.summary()
-    assert summary["status_codes"] == {"503": 4} and summary["errors"] == 0
+    assert summary["status_codes"] == {"503": 4} and summary["errors"] == 4 and summary["ok"] == 0
+    assert summary["errors_by_kind"] == {"http_503": 4} and set(run.samples["error"]) == {"HTTP 503"}
+    assert math.isnan(summary["p50_ms"])  # no latency of requests that were not served
+    accepted = probe(backend.url("/status?code=404"), count=2, accept_status=[404]).summary()
+    assert accepted["errors"] == 0 and accepted["ok"] == 2 and accepted["status_codes"] == {"404": 2}
+    redirect = probe(backend.url("/status?code=302"), count=1).summary()
+    assert redirect["ok"] == 1  # 1xx-3xx are served
+
+
+def test_accept_status_must_be_statuses(backend: Backend) -> None:
+    with pytest.raises(ProbeError, match="accept_status must be HTTP statuses"):
+        probe(backend.url(), count=1, accept_status=[99])
 
 
 def test_progress_callback(backend: Backend) -> None:

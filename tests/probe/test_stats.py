@@ -63,7 +63,8 @@ def test_summary_matches_numpy() -> None:
     assert s["status_codes"] == {"200": 897, "503": 100}
     assert s["achieved_qps"] == 500.0 and s["requested_qps"] is None and s["unsent"] is None
     assert s["send_lag_p50_ms"] is None
-    assert list(s)[:4] == ["count", "ok", "errors", "errors_by_kind"]
+    assert list(s)[:7] == ["trustworthy", "verdict", "schedule_kept", "count", "ok", "errors",
+                           "errors_by_kind"]
 
 
 def test_summary_under_a_schedule_reports_lag_and_unsent() -> None:
@@ -164,3 +165,22 @@ def test_run_at_places_wall_clock_events() -> None:
     assert run.at(4) == 4.0
     with pytest.raises(ProbeError, match="timezone"):
         run.at(datetime(2023, 10, 27, 6, 33, 30))
+
+
+def test_verdict_says_by_how_much_a_schedule_was_not_kept() -> None:
+    kept = make_samples(np.full(100, 5.0), qps=100)  # every request left 1 ms late
+    s = stats.summarize(kept, elapsed_s=1.0, requested_qps=100, scheduled=100)
+    assert s["trustworthy"] is True and s["schedule_kept"] is True
+    assert s["verdict"].startswith("trustworthy: the schedule was kept — 100.0 of 100 requests/s")
+    late = kept.copy()
+    late["actual_start"] = late["intended_start"] + np.linspace(0, 2.0, 100)  # falling behind
+    s = stats.summarize(late, elapsed_s=3.0, requested_qps=100, scheduled=100)
+    assert s["trustworthy"] is False and s["schedule_kept"] is False
+    assert s["verdict"].startswith("NOT TRUSTWORTHY: the schedule was not kept — requests left 1000 ms "
+                                   "late at the median, 1980 ms at p99, 33.3 of 100 requests/s")
+    # a duration that ran out before the schedule did is not kept either, however punctual the rest
+    s = stats.summarize(kept, elapsed_s=1.0, requested_qps=100, scheduled=150)
+    assert s["schedule_kept"] is False and ", 50 never sent" in s["verdict"]
+    closed = stats.summarize(make_samples(LAT), elapsed_s=2.0)
+    assert closed["schedule_kept"] is None and closed["trustworthy"] is True
+    assert closed["verdict"].startswith("trustworthy as a closed loop over 1 connection(s)")
