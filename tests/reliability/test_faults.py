@@ -485,7 +485,7 @@ def test_confirm_push_retries_log_reads_and_names_logs_it_cannot_read(
 @pytest.mark.parametrize(("path", "kind", "status"), [
     ("/delay?ms=1500", "timeout", 0),  # slower than the probe's timeout
     ("/partial", "", 0),               # the answer is cut mid-body (kind checked below)
-    ("/status?code=503", "", 503),     # the gateway answers 503
+    ("/status?code=503", "http_503", 503),  # the gateway answers 503: a failed request too
     ("/rst", "", 0),                   # reset without an answer
 ])
 def test_the_probe_keeps_failures_as_rows(ledger: Ledger, path: str, kind: str,
@@ -500,7 +500,7 @@ def test_the_probe_keeps_failures_as_rows(ledger: Ledger, path: str, kind: str,
     samples = run.samples
     assert len(samples) == 4 and took < 3.0  # bounded: no request outlives its timeout
     if status:
-        assert set(samples.status) == {status} and set(samples.error_kind) == {""}
+        assert set(samples.status) == {status} and set(samples.error_kind) == {kind}
     else:
         assert (samples.error_kind != "").all()
         if kind:
