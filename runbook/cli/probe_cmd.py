@@ -110,11 +110,13 @@ def format_summary(result: ProbeRun) -> str:
     the summary as aligned ``key  value`` lines, then the errors (first message of each kind)."""
     summary = result.summary()
     params = result.parameters()
-    lines = wrap(summary["verdict"], terminal_width(), "  ", first="")
-    lines.append(f"probe {params['url']}  Host: {params['host']}"
-                 + (f"  label: {params['label']}" if params["label"] != params["host"] else "")
-                 + (f"  qps: {params['requested_qps']:g}" if params["requested_qps"] else "")
-                 + f"  connections: {summary['connections']} (at most {params['concurrency']})")
+    width = terminal_width()
+    lines = wrap(summary["verdict"], width, "  ", first="")
+    lines += wrap(f"probe {params['url']}  Host: {params['host']}"
+                  + (f"  label: {params['label']}" if params["label"] != params["host"] else "")
+                  + (f"  qps: {params['requested_qps']:g}" if params["requested_qps"] else "")
+                  + f"  connections: {summary['connections']} (at most {params['concurrency']})",
+                  width, "  ", first="")
     rows: list[tuple[str, str]] = []
     for key, value in summary.items():
         if key in ("label", "verdict") or value is None:
@@ -126,13 +128,13 @@ def format_summary(result: ProbeRun) -> str:
         else:
             text = str(value)
         rows.append((key, text))
-    width = max(len(k) for k, _ in rows)
-    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    key_width = max(len(k) for k, _ in rows)
+    lines += [f"{k:<{key_width}}  {v}" for k, v in rows]
     errors = result.samples[result.samples["error_kind"] != ""]
     if not errors.empty:
         lines.append("errors:")
         for kind, group in errors.groupby("error_kind", sort=True):
-            lines.append(f"  {kind} ×{len(group)}: {group['error'].iloc[0]}")
+            lines += wrap(f"{kind} ×{len(group)}: {group['error'].iloc[0]}", width, "    ", first="  ")
     return "\n".join(lines) + "\n"
 
 

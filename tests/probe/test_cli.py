@@ -129,3 +129,14 @@ def test_accept_status_refuses_what_is_not_a_status(backend: Backend, capsys: py
         cli.main(["probe", backend.url(), "--accept-status", value])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "not an HTTP status" in err
+
+
+def test_the_summary_fits_80_columns_and_shows_hostile_text_as_data(
+        backend: Backend, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert cli.main(["probe", backend.url("/status?code=503") + "&pad=" + "x" * 60, "-n", "2",
+                     "--label", "run\x1b]0;pwned\x07\u202e"]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "label: run\\x1b]0;pwned\\x07\\u202e" in out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
