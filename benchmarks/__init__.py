@@ -6,11 +6,21 @@ needs registering. Targets come from the issues; each result says whether it met
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import pkgutil
-from collections.abc import Callable
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -40,6 +50,50 @@ def at_least(benchmark: str, metric: str, value: float, target: float, note: str
 
 def at_most(benchmark: str, metric: str, value: float, target: float, note: str = "") -> Result:
     return Result(benchmark, metric, value, f"<= {target:g}", value <= target, note)
+
+
+@dataclass(frozen=True)
+class SandboxProcess:
+    """A sandbox a benchmark started in its own process: how to reach it."""
+
+    kubeconfig: str
+    pid: int
+    env: dict[str, str]  # this environment points ``runbook`` at it (its own MESH_RUNBOOK_HOME)
+
+
+@contextlib.contextmanager
+def sandbox_process(args: Sequence[str], *, start_timeout: float) -> Iterator[SandboxProcess]:
+    """``python -m runbook.sandbox ARGS`` with its own home directory and kubeconfig, stopped after.
+
+    Raises:
+        RuntimeError: it did not answer within ``start_timeout`` seconds (its log's end is named).
+    """
+    home = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
+    kubeconfig = home / "kubeconfig"
+    env = {**os.environ, "MESH_RUNBOOK_HOME": str(home)}
+    env.pop("KUBECONFIG", None)
+    log = open(home / "sandbox.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook.sandbox", *args, "--port", "0", "--kubeconfig-out", str(kubeconfig)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + start_timeout
+        # the server prints its kubeconfig line once it answers: poll the log (another process)
+        while b"export KUBECONFIG=" not in (home / "sandbox.log").read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox {' '.join(args)} did not start: "
+                                   + (home / "sandbox.log").read_text(errors="replace")[-500:])
+            time.sleep(0.1)
+        yield SandboxProcess(str(kubeconfig), proc.pid, env)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def discover() -> dict[str, Callable[[], list[Result]]]:

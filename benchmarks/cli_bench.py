@@ -16,19 +16,15 @@ What is measured, and how:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks import Result, at_most
+from benchmarks import ROOT, Result, at_most, sandbox_process
 
 NAME = "cli"
 ROUNDS = 11
@@ -36,44 +32,11 @@ HELP_TARGET = 4.0
 DIAGNOSE_TARGET = 15.0
 NAMESPACE = "l7-traffic-alpha"
 START_TIMEOUT_S = 60.0
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _runbook() -> list[str]:
     script = Path(sys.executable).parent / "runbook"
     return [str(script)] if script.exists() else [sys.executable, "-m", "runbook"]
-
-
-@contextlib.contextmanager
-def _seed_sandbox() -> Iterator[tuple[str, dict[str, str]]]:
-    """A ``seed-incident`` sandbox process of its own; its kubeconfig and environment, stopped after."""
-    home = Path(tempfile.mkdtemp(prefix="runbook-cli-bench-"))
-    kubeconfig = home / "kubeconfig"
-    env = {**os.environ, "MESH_RUNBOOK_HOME": str(home)}
-    env.pop("KUBECONFIG", None)
-    log = open(home / "sandbox.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runbook.sandbox", "--scenario", "seed-incident", "--port", "0",
-         "--kubeconfig-out", str(kubeconfig)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        # the server prints its kubeconfig line once it answers: poll the log (another process)
-        while b"export KUBECONFIG=" not in (home / "sandbox.log").read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("seed sandbox did not start: "
-                                   + (home / "sandbox.log").read_text(errors="replace")[-500:])
-            time.sleep(0.1)
-        yield str(kubeconfig), env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _time(argv: list[str], env: dict[str, str], expect: int) -> float:
@@ -94,7 +57,8 @@ def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], float]:
         raise RuntimeError("kubectl is not installed: the baseline of this benchmark")
     runbook = _runbook()
     load = os.getloadavg()[0]
-    with _seed_sandbox() as (kubeconfig, env):
+    with sandbox_process(["--scenario", "seed-incident"], start_timeout=START_TIMEOUT_S) as sandbox:
+        kubeconfig, env = sandbox.kubeconfig, sandbox.env
         commands: dict[str, tuple[list[str], int]] = {
             "kubectl get ns": ([kubectl, "--kubeconfig", kubeconfig, "get", "ns"], 0),
             "runbook --help": ([*runbook, "--help"], 0),

@@ -38,18 +38,15 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import Result, at_least, at_most
+from benchmarks import Result, SandboxProcess, at_least, at_most, sandbox_process
 
 NAME = "diagnose"
 SIZES = (500, 2000)
@@ -116,35 +113,10 @@ def _child(kubeconfig: str, with_kubectl: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the driver side
 
 
-@contextlib.contextmanager
-def _scale_sandbox(namespaces: int) -> Iterator[tuple[str, int]]:
+def _scale_sandbox(namespaces: int) -> contextlib.AbstractContextManager[SandboxProcess]:
     """A ``scale`` sandbox process of its own (own home dir and kubeconfig); stopped after."""
-    home = Path(tempfile.mkdtemp(prefix="runbook-diagnose-bench-"))
-    kubeconfig = home / "kubeconfig"
-    log = open(home / "sandbox.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runbook.sandbox", "--scenario", "scale", "--scale-namespaces",
-         str(namespaces), "--clock", "manual", "--port", "0", "--kubeconfig-out", str(kubeconfig)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "MESH_RUNBOOK_HOME": str(home)})
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        # the server prints its kubeconfig line once it answers: poll the log (another process)
-        while b"export KUBECONFIG=" not in (home / "sandbox.log").read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("scale sandbox did not start: "
-                                   + (home / "sandbox.log").read_text(errors="replace")[-500:])
-            time.sleep(0.2)
-        yield str(kubeconfig), proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
+    return sandbox_process(["--scenario", "scale", "--scale-namespaces", str(namespaces), "--clock",
+                            "manual"], start_timeout=START_TIMEOUT_S)
 
 
 def _rss_of(pid: int) -> float:
@@ -170,7 +142,8 @@ def run() -> list[Result]:
     """Both sizes, each on its own sandbox process; the events comparison on the largest."""
     figures: dict[int, dict[str, Any]] = {}
     for n in SIZES:
-        with _scale_sandbox(n) as (kubeconfig, pid):
+        with _scale_sandbox(n) as sandbox:
+            kubeconfig, pid = sandbox.kubeconfig, sandbox.pid
             figures[n] = _measure(kubeconfig, with_kubectl=n == max(SIZES)
                                   and shutil.which("kubectl") is not None)
             figures[n]["sandbox_rss_mb"] = _rss_of(pid)
