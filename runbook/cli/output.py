@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import os
 import re
@@ -145,6 +146,24 @@ def echo(text: str, stream: TextIO | None = None, *, end: str = "\n") -> None:
         safe = _SEVERITY_AT_LINE_START.sub(lambda m: f"{_SEVERITY_COLOUR[m.group()]}{m.group()}\x1b[0m",
                                            safe)
     stream.write(safe)
+
+
+class GuardedStream(io.TextIOBase):
+    """A text stream that passes everything written to it through :func:`echo`'s escaping: for
+    code below the command line that prints for itself (the sandbox server's start lines)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(_CONTROL_BUT_NEWLINE.sub(_visible, text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
 
 
 def terminal_width() -> int:

@@ -11,10 +11,12 @@ Faults). ``status`` shows the running one (found through ``$MESH_RUNBOOK_HOME/sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from typing import Any
 
-from runbook.cli.output import echo, terminal_width, wrap
+from runbook.cli.output import GuardedStream, echo, terminal_width, wrap
 from runbook.errors import InputError
 from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
 from runbook.sandbox.process import admin_request, find_running, serve, stop_running
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise InputError(f"--port {args.port}: must be between 0 and 65535",
                              hint="or 0 for any free port")
-        return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
+        # the server prints its address and kubeconfig path itself; a scenario path is shown as data
+        with contextlib.redirect_stdout(GuardedStream(sys.stdout)):
+            return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
     info = find_running()
     if info is None:
         raise InputError("no sandbox is running", hint="start one with `runbook sandbox`")

@@ -245,6 +245,7 @@ def test_sandbox_status_shows_a_hostile_scenario_path_as_data(tmp_path: Path) ->
         assert server.stdout is not None
         first = server.stdout.readline()  # "sandbox serving …" once it answers
         assert "sandbox serving" in first, first
+        assert RAW_CONTROLS.search(first) is None and "scenario\\x1b]0;pwned\\x07\\u202e" in first
         status = subprocess.run([sys.executable, "-m", "runbook", "sandbox", "status"], capture_output=True,
                                 text=True, timeout=60, env={**_env(), "COLUMNS": "80"})
         assert status.returncode == 0, status.stderr
