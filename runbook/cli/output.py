@@ -30,7 +30,7 @@ import re
 import shutil
 import sys
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -374,7 +374,3 @@ def emit(tables: Mapping[str, pd.DataFrame], fmt: str, *,
     if findings is not None:
         echo(format_findings(findings, width=width), out, end="")
 
-
-def echo_lines(lines: Iterable[str], stream: TextIO | None = None) -> None:
-    """:func:`echo` for several lines."""
-    echo("\n".join(lines), stream)
