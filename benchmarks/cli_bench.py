@@ -9,7 +9,9 @@ What is measured, and how:
   field report's broken tag is found). The console script next to this interpreter is what a
   user runs;
 * the commands take turns, ROUNDS rounds, so that a change of load on the shared machine hits
-  all of them alike; each figure is the median with its spread (min–max) in the note;
+  all of them alike; each figure is the median with its spread (min–max) in the note, and the
+  median CPU time (user + system, from ``wait4``) beside it: a loaded machine stretches wall time,
+  the more so for a process that needs more CPU;
 * targets, as ratios of medians against ``kubectl get ns``: every help <= 4x, the diagnosis
   <= 15x. The load average at the start is in the notes.
 """
@@ -39,17 +41,24 @@ def _runbook() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "runbook"]
 
 
-def _time(argv: list[str], env: dict[str, str], expect: int) -> float:
+def _time(argv: list[str], env: dict[str, str], expect: int) -> tuple[float, float]:
+    """Wall seconds from start to exit, and the CPU seconds (user + system) the process used."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
-    if done.returncode != expect:
-        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-300:]}")
-    return elapsed
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    if proc.returncode != expect:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.decode()[-300:]}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
-def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], float]:
-    """Seconds per run of every command (name → list), and the 1-minute load at the start."""
+def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], dict[str, list[float]], float]:
+    """Wall and CPU seconds per run of every command (name → list), and the 1-minute load at the
+    start."""
     from runbook.cli import COMMANDS
 
     kubectl = shutil.which("kubectl")
@@ -67,22 +76,28 @@ def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], float]:
         commands[f"runbook diagnose -n {NAMESPACE}"] = (
             [*runbook, "diagnose", "-n", NAMESPACE, "--kubeconfig", kubeconfig, "--context", "sandbox"], 1)
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for argv, expect in commands.values():  # one unmeasured run each: disk caches
             _time(argv, env, expect)
         for _ in range(rounds):
             for name, (argv, expect) in commands.items():
-                times[name].append(_time(argv, env, expect))
-    return times, load
+                wall, used = _time(argv, env, expect)
+                times[name].append(wall)
+                cpu[name].append(used)
+    return times, cpu, load
 
 
 def run() -> list[Result]:
-    times, load = measure()
+    times, cpu, load = measure()
     base = statistics.median(times["kubectl get ns"])
     notes = f"load {load:.1f} at start, {ROUNDS} rounds, median (min–max)"
 
     def spread(name: str) -> str:
+        # CPU time says what the process costs whatever the load: wall time stretches on a busy
+        # machine, the more so for a process that needs more CPU
         return (f"{statistics.median(times[name]):.3f} s ({min(times[name]):.3f}–{max(times[name]):.3f}) "
-                f"vs kubectl get ns {base:.3f} s")
+                f"vs kubectl get ns {base:.3f} s; CPU {statistics.median(cpu[name]):.3f} s vs "
+                f"{statistics.median(cpu['kubectl get ns']):.3f} s")
 
     kubectl = times["kubectl get ns"]
     results = [Result(NAME, "kubectl_get_ns_s", base,
