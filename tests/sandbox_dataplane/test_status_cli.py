@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,8 @@ def background() -> Iterator[SandboxInfo]:
 def test_status_lists_every_gateway_node_port(background: SandboxInfo,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "status"]) == 0
-    text = capsys.readouterr().out
+    # a listener's reason continues on indented lines when it is longer than the terminal
+    text = re.sub(r"\n {19}(?=\S)", " ", capsys.readouterr().out)
     assert "gateways:   8 node ports on 127.0.0.1" in text
     lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  127.0.0.1:")}
     # no Gateway yet: the http2 ports are closed, and the line says why
