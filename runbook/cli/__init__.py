@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -64,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from runbook.cli.output import echo
     from runbook.errors import RunbookError
 
+    # The command line does no linear algebra, but OpenBLAS starts a thread per core when numpy
+    # loads; on a busy 2-core machine that made `runbook diagnose` 0.1 s of CPU and ~0.4 s of wall
+    # time slower (benchmarks/cli_bench.py). A value the user set is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:

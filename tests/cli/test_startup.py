@@ -7,6 +7,7 @@ modules it imported; the heavy libraries of the data paths must not be among the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ HEAVY = ("pandas", "numpy", "kubernetes", "urllib3", "nbformat", "nbconvert", "n
          "runbook.sandbox.cluster")
 
 _CHILD = """
-import contextlib, io, json, sys
+import contextlib, io, json, os, sys
 from runbook.cli import main
 code = None
 with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -29,13 +30,14 @@ with contextlib.redirect_stdout(io.StringIO()) as out:
         main(sys.argv[1:])
     except SystemExit as exc:
         code = exc.code
-print(json.dumps({"code": code, "help": out.getvalue(), "modules": sorted(sys.modules)}))
+print(json.dumps({"code": code, "help": out.getvalue(), "modules": sorted(sys.modules),
+                  "openblas": os.environ.get("OPENBLAS_NUM_THREADS")}))
 """
 
 
-def _help_of(*argv: str) -> dict[str, object]:
+def _help_of(*argv: str, env: dict[str, str] | None = None) -> dict[str, object]:
     done = subprocess.run([sys.executable, "-c", _CHILD, *argv, "--help"], capture_output=True,
-                          text=True, timeout=60, check=True)
+                          text=True, timeout=60, check=True, env=env)
     result: dict[str, object] = json.loads(done.stdout)
     return result
 
@@ -68,3 +70,9 @@ def test_the_guard_sees_heavy_imports() -> None:
                                                               "import runbook.probe.stats")],
                           capture_output=True, text=True, timeout=60, check=True)
     assert "pandas" in _heavy(json.loads(done.stdout)["modules"])
+
+
+def test_numpy_starts_no_blas_thread_pool_unless_the_user_asks() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert _help_of("diagnose", env=env)["openblas"] == "1"
+    assert _help_of("diagnose", env={**env, "OPENBLAS_NUM_THREADS": "4"})["openblas"] == "4"
