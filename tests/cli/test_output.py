@@ -31,6 +31,7 @@ from runbook.cli.output import (
     format_findings,
     format_table,
     terminal_text,
+    write_csv,
 )
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
@@ -86,6 +87,16 @@ def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote() -> None:
     for formula in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert csv_cell(formula) == "'" + formula
     assert csv_cell("1-18-5") == "1-18-5" and csv_cell(-1) == -1 and csv_cell(2.5) == 2.5
+
+
+def test_csv_to_a_terminal_is_escaped_and_to_a_pipe_complete() -> None:
+    df = pd.DataFrame({"message": [HOSTILE_MESSAGE], "count": [-1], "evidence": [["a", "b"]]})
+    pipe, tty = io.StringIO(), _Terminal()
+    write_csv(df, pipe)
+    write_csv(df, tty)
+    assert list(csv.DictReader(io.StringIO(pipe.getvalue()))) == [
+        {"message": "'" + HOSTILE_MESSAGE, "count": "-1", "evidence": "a,b"}]
+    assert RAW_CONTROLS.search(tty.getvalue()) is None and "'=HYPERLINK" in tty.getvalue()
 
 
 def test_cells_read_as_kubectl_prints_them() -> None:
