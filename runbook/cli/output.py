@@ -107,9 +107,8 @@ def cluster_from_args(args: argparse.Namespace) -> Cluster:
         from runbook.sandbox.process import ensure_running, find_running
 
         if find_running() is None:
-            scenario = "seed-incident"
-            info = ensure_running(scenario=scenario)
-            echo(f"runbook {args.command}: started a {scenario} sandbox for --context sandbox "
+            info = ensure_running()  # the scenario connect() would start: its default
+            echo(f"runbook {args.command}: started a {info.scenario} sandbox for --context sandbox "
                  f"(pid {info.pid}, {info.url}); it keeps running — stop it with: runbook sandbox stop",
                  sys.stderr)
     return connect(args.kubeconfig, args.context)
@@ -130,7 +129,7 @@ def _visible(match: re.Match[str]) -> str:
 
 
 def use_colour(stream: TextIO) -> bool:
-    """Colour only on a terminal, and never when ``NO_COLOR`` is set to anything."""
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (to anything but "")."""
     return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
