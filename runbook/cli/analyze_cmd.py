@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    objects = load_manifests(args.filename) if args.filename else None
+    # the fetch of a -f URL is a request like any other: --request-timeout bounds it
+    objects = (load_manifests(args.filename, fetch_timeout=args.request_timeout)
+               if args.filename else None)
     with cluster_from_args(args) as cluster:
         result = analyze_cluster(cluster, objects, namespace=args.namespace)
     emit({"messages": result.messages}, args.output, findings=result.findings)

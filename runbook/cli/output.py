@@ -16,17 +16,36 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from runbook.deadline import parse_duration
 from runbook.kube import Cluster, connect
 from runbook.mesh import Finding, findings_frame, frame_records
 
 FORMATS = ("table", "json", "csv")
 
 
+#: the command line's limit on each whole request (kubectl's flag; its syntax)
+DEFAULT_REQUEST_TIMEOUT = "3s"
+
+
 def add_cluster_args(p: argparse.ArgumentParser) -> None:
-    """``--kubeconfig`` and ``--context``, with kubectl's meaning (plus the local sandbox)."""
+    """``--kubeconfig``, ``--context`` and ``--request-timeout``, with kubectl's meaning (plus the
+    local sandbox), and ``--insecure-plain-http``."""
     p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kube context (default: the current context; 'sandbox' "
                                      "without --kubeconfig attaches to the local sandbox)")
+    p.add_argument("--request-timeout", type=_duration, default=DEFAULT_REQUEST_TIMEOUT,
+                   metavar="DURATION",
+                   help="limit on each whole request: connect, headers and body (like kubectl: "
+                        f"0 for none, 30 = 30s, 5s, 1m; default {DEFAULT_REQUEST_TIMEOUT})")
+    p.add_argument("--insecure-plain-http", action="store_true",
+                   help="allow a kubeconfig server with http:// (credentials travel in clear)")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_output_arg(p: argparse.ArgumentParser) -> None:
@@ -35,7 +54,8 @@ def add_output_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_from_args(args: argparse.Namespace) -> Cluster:
-    return connect(args.kubeconfig, args.context)
+    return connect(args.kubeconfig, args.context, request_timeout=args.request_timeout,
+                   allow_plain_http=args.insecure_plain_http)
 
 
 def emit(tables: Mapping[str, pd.DataFrame], fmt: str, *,
