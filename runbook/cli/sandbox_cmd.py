@@ -15,9 +15,16 @@ import json
 from typing import Any
 
 from runbook.errors import InputError
-from runbook.sandbox import find_running, stop_running
+from runbook.sandbox import stop_running
 from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
-from runbook.sandbox.process import admin_request, serve
+from runbook.sandbox.process import (
+    RUNNING,
+    UNHEALTHY,
+    admin_request,
+    check_running,
+    serve,
+    unhealthy_error,
+)
 from runbook.sandbox.scenarios import names as scenario_names
 
 
@@ -57,9 +64,16 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--port {args.port}: must be between 0 and 65535",
                              hint="or 0 for any free port")
         return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
-    info = find_running()
-    if info is None:
-        raise InputError("no sandbox is running", hint="start one with `runbook sandbox`")
+    info, health = check_running()
+    if args.action == "stop" and health == UNHEALTHY and info is not None:
+        stop_running()
+        print(f"stopped sandbox pid {info.pid} ({info.url}), which did not answer")
+        return 0
+    if health == UNHEALTHY and info is not None:
+        raise unhealthy_error(info)
+    if info is None or health != RUNNING:
+        gone = f"the sandbox pid {info.pid} ({info.url}) is gone; " if info is not None else ""
+        raise InputError(f"{gone}no sandbox is running", hint="start one with `runbook sandbox`")
     if args.action == "stop":
         stop_running()
         print(f"stopped sandbox pid {info.pid} ({info.url})")
