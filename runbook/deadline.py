@@ -15,7 +15,6 @@ thread by :func:`socket_deadline`.
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +23,7 @@ from typing import Any
 
 import urllib3
 
-#: a Go duration, as kubectl's ``--request-timeout`` takes it: ``0``, ``30``, ``5s``, ``1m30s``
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-                 "h": 3600.0}
+from runbook import routing
 
 
 @dataclass
@@ -127,24 +123,19 @@ def use_deadline_pools(manager: urllib3.PoolManager) -> None:
 
 def parse_duration(text: str) -> float:
     """Seconds in a kubectl ``--request-timeout`` value: ``0`` (none), ``30`` (seconds), ``5s``,
-    ``500ms``, ``1m30s``.
+    ``500ms``, ``1m30s`` — a Go duration, as Istio's (``runbook.routing``), or bare seconds.
 
     Raises:
         ValueError: anything else, or a negative value (the message says what is accepted).
     """
     value = text.strip()
-    if re.fullmatch(r"\d+", value):
+    if value.isdigit():
         return float(value)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if not value or pos != len(value):
+    try:
+        return routing.parse_duration(value)
+    except ValueError:
         raise ValueError(f"invalid duration {text!r}: use 0 (no limit), a number of seconds, or "
-                         "a number with a unit, e.g. 5s, 500ms, 1m")
-    return total
+                         "a number with a unit, e.g. 5s, 500ms, 1m") from None
 
 
 __all__ = ["DeadlineWatch", "parse_duration", "socket_deadline", "use_deadline_pools"]
