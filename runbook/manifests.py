@@ -6,7 +6,6 @@ reported the same way everywhere: file, document number and line.
 
 from __future__ import annotations
 
-import stat
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -19,6 +18,7 @@ import yaml
 
 from runbook.deadline import socket_deadline, use_deadline_pools
 from runbook.errors import ManifestError
+from runbook.paths import file_type
 from runbook.safeload import yaml_documents
 
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -143,17 +143,10 @@ def _read_source(src: str, fetch_timeout: float | None) -> Iterator[tuple[str, s
         yield str(path), _read_file(path)
     elif path.exists():
         # a FIFO or device would block the read, or never end: say what it is instead
-        raise ManifestError(f"{src}: is {_file_type(path)}, not a file or directory",
+        raise ManifestError(f"{src}: is {file_type(path)}, not a file or directory",
                             hint="pass a regular file, a directory or an http(s) URL")
     else:
         raise ManifestError(f"{src}: no such file or directory", hint="check the path")
-
-
-def _file_type(path: Path) -> str:
-    mode = path.stat().st_mode
-    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def _read_file(path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,3 +57,12 @@ def refuse_symlinks(files: Iterable[Path], flag: str = "--out") -> None:
             raise InputError(f"{flag}: {file} is a symbolic link (to {os.readlink(file)}); "
                              "refusing to write through it",
                              hint="remove the link or choose another folder; nothing was written")
+
+
+def file_type(path: Path) -> str:
+    """What ``path`` is when it is not a regular file or folder, for messages ("a FIFO …")."""
+    mode = path.stat().st_mode
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

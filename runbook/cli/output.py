@@ -25,11 +25,13 @@ FORMATS = ("table", "json", "csv")
 
 #: the command line's limit on each whole request (kubectl's flag; its syntax)
 DEFAULT_REQUEST_TIMEOUT = "3s"
+#: the command line's limit on all of a command's requests together
+DEFAULT_DEADLINE = "2m"
 
 
 def add_cluster_args(p: argparse.ArgumentParser) -> None:
     """``--kubeconfig``, ``--context`` and ``--request-timeout``, with kubectl's meaning (plus the
-    local sandbox), and ``--insecure-plain-http``."""
+    local sandbox); ``--deadline`` (the whole command) and ``--insecure-plain-http``."""
     p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kube context (default: the current context; 'sandbox' "
                                      "without --kubeconfig attaches to the local sandbox)")
@@ -37,6 +39,9 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
                    metavar="DURATION",
                    help="limit on each whole request: connect, headers and body (like kubectl: "
                         f"0 for none, 30 = 30s, 5s, 1m; default {DEFAULT_REQUEST_TIMEOUT})")
+    p.add_argument("--deadline", type=_duration, default=DEFAULT_DEADLINE, metavar="DURATION",
+                   help="limit on all of the command's requests together, retries included "
+                        f"(same syntax; default {DEFAULT_DEADLINE})")
     p.add_argument("--insecure-plain-http", action="store_true",
                    help="allow a kubeconfig server with http:// (credentials travel in clear)")
 
@@ -55,7 +60,7 @@ def add_output_arg(p: argparse.ArgumentParser) -> None:
 
 def cluster_from_args(args: argparse.Namespace) -> Cluster:
     return connect(args.kubeconfig, args.context, request_timeout=args.request_timeout,
-                   allow_plain_http=args.insecure_plain_http)
+                   command_timeout=args.deadline, allow_plain_http=args.insecure_plain_http)
 
 
 def emit(tables: Mapping[str, pd.DataFrame], fmt: str, *,

@@ -41,6 +41,7 @@ from runbook.errors import (
 )
 from runbook.kinds import ResourceKind
 from runbook.kube.errors import translate_status, translate_transport
+from runbook.paths import file_type
 from runbook.safeload import load_yaml
 
 SANDBOX_CONTEXT = "sandbox"
@@ -104,6 +105,8 @@ class Cluster:
         timeout: (connect, read) seconds for each socket operation of a request.
         request_timeout: seconds for a whole request (connect, headers and body; None: no limit),
             like kubectl's ``--request-timeout``.
+        command_timeout: seconds for everything this connection sends, retries and their waits
+            included, counted from its creation (None: no limit) — a command's overall deadline.
         retry: the retry policy.
         requests: the request log of this connection (method, path, status, duration).
     """
@@ -117,8 +120,13 @@ class Cluster:
     is_sandbox: bool = False
     timeout: tuple[float, float] = (5.0, 30.0)
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    command_timeout: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     requests: list[RequestRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._deadline_at = (time.monotonic() + self.command_timeout if self.command_timeout
+                             else None)
 
     # ------------------------------------------------------------------ raw requests
 
@@ -158,12 +166,18 @@ class Cluster:
         may_retry = (method in ("GET", "HEAD")) if retryable is None else retryable
         verb = verb or method.lower()
         started = time.perf_counter()
-        per_op = _capped(timeout or self.timeout, self.request_timeout)
         attempt = 0
         while True:
             attempt += 1
             headers_in: Any = None
-            with socket_deadline(self.request_timeout) as watch:
+            limit, flag = self._time_limit()
+            if limit is not None and limit <= 0:
+                self._log(method, path, 0, started, attempt - 1)
+                raise translate_transport(TimeoutError(), server=self.server,
+                                          context=self.context, verb=verb, resource=resource,
+                                          deadline=self.command_timeout, deadline_flag=flag)
+            per_op = _capped(timeout or self.timeout, limit)
+            with socket_deadline(limit) as watch:
                 try:
                     m, url, hdrs, _, _ = self.api.param_serialize(
                         method, path, query_params=params, header_params=dict(headers),
@@ -182,14 +196,15 @@ class Cluster:
                         # a request that used up its deadline is not tried again
                         if (attempt < self.retry.attempts and not watch.expired
                                 and (may_retry or _not_sent(exc))):
-                            time.sleep(self.retry.delay(attempt - 1))
+                            self._wait(self.retry.delay(attempt - 1))
                             continue
                         self._log(method, path, 0, started, attempt)
                         raise translate_transport(
                             exc, server=self.server, context=self.context, verb=verb,
                             resource=resource,
                             maybe_applied=method not in ("GET", "HEAD") and not _not_sent(exc),
-                            deadline=self.request_timeout if watch.expired else None,
+                            deadline=(self.command_timeout if flag == "--deadline" else limit)
+                            if watch.expired else None, deadline_flag=flag,
                         ) from None
             if 200 <= status < 300:
                 self._log(method, path, status, started, attempt)
@@ -201,11 +216,26 @@ class Cluster:
                                      namespace=namespace, name=name, context=self.context,
                                      retry_after=retry_after)
             if isinstance(error, ServerError) and may_retry and attempt < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt - 1, retry_after))
+                self._wait(self.retry.delay(attempt - 1, retry_after))
                 continue
             # one record per request, with its final status and how many attempts it took
             self._log(method, path, status, started, attempt)
             raise error
+
+    def _time_limit(self) -> tuple[float | None, str]:
+        """Seconds the next attempt may take, and the option that sets that limit."""
+        if self._deadline_at is None:
+            return self.request_timeout, "--request-timeout"
+        remaining = self._deadline_at - time.monotonic()
+        if self.request_timeout and self.request_timeout <= remaining:
+            return self.request_timeout, "--request-timeout"
+        return remaining, "--deadline"
+
+    def _wait(self, seconds: float) -> None:
+        """A retry's back-off, never past the command's deadline (the next attempt then says so)."""
+        if self._deadline_at is not None:
+            seconds = min(seconds, max(0.0, self._deadline_at - time.monotonic()))
+        time.sleep(seconds)
 
     def _decode(self, payload: bytes, method: str, path: str) -> Any:
         try:
@@ -466,6 +496,7 @@ def default_kubeconfig() -> str:
 def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = SANDBOX_CONTEXT,
             *, timeout: tuple[float, float] = (5.0, 30.0),
             request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+            command_timeout: float | None = None,
             retry: RetryPolicy | None = None, check: bool = True,
             allow_plain_http: bool = False) -> Cluster:
     """Connect to a cluster the way the notebooks' ``kubeconfig``/``context`` parameters mean it.
@@ -479,6 +510,8 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
         timeout: (connect, read) seconds for each socket operation.
         request_timeout: seconds for each whole request (connect, headers, body); None or 0: no
             limit.
+        command_timeout: seconds for everything the connection sends from now on, retries
+            included; None or 0: no limit.
         retry: the retry policy (default: reads retried with backoff).
         check: call ``/version`` once so that an unreachable cluster, or a server that is not a
             Kubernetes API server, fails here, clearly.
@@ -535,7 +568,8 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
         api=api, context=context, server=configuration.host, user=ctx.get("user"),
         namespace=ctx.get("namespace") or "default", kubeconfig=path,
         is_sandbox=is_sandbox or (context == SANDBOX_CONTEXT and _is_loopback(configuration.host)),
-        timeout=timeout, request_timeout=request_timeout or None, retry=retry or RetryPolicy())
+        timeout=timeout, request_timeout=request_timeout or None,
+        command_timeout=command_timeout or None, retry=retry or RetryPolicy())
     if check:
         try:
             _check_api_server(cluster)
@@ -566,6 +600,10 @@ def _check_api_server(cluster: Cluster) -> None:
 
 def _contexts(path: str) -> tuple[dict[str, dict[str, Any]], str | None]:
     file = Path(path).expanduser()
+    if file.exists() and not file.is_file():
+        # a FIFO would block the read (or never end): say what it is
+        raise ConfigError(f"kubeconfig {path} is {file_type(file)}, not a file",
+                          hint="pass a kubeconfig file with --kubeconfig or KUBECONFIG")
     if not file.is_file():
         raise ConfigError(f"kubeconfig {path} does not exist",
                           hint="pass --kubeconfig, set KUBECONFIG, or use the sandbox "

@@ -113,6 +113,14 @@ def answer(status: str, body: bytes, content_type: str = "application/json") -> 
     return handle
 
 
+def delayed(seconds: float, then: Handler) -> Handler:
+    """``then``, after ``seconds`` (a slow server whose answers do come)."""
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        if not stop.wait(seconds):
+            then(conn, stop)
+    return handle
+
+
 def trickle(every: float = 2.0) -> Handler:
     """A status line, then one header byte every ``every`` seconds: the head never ends."""
     def handle(conn: socket.socket, stop: threading.Event) -> None:

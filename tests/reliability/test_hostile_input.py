@@ -34,6 +34,7 @@ from .conftest import FAST_RETRY, Ledger, assert_one_clear_line
 from .hostile_servers import (
     RawServer,
     answer,
+    delayed,
     endless_headers,
     http09,
     huge_header,
@@ -218,6 +219,8 @@ CLI_FILE_ROWS: list[tuple[str, str, Callable[[dict[str, Path]], list[str]], str]
      "CLI", lambda f: ["inventory", "--kubeconfig", str(f["deep.json"])], "nested deeper"),
     ("analyze -f <a FIFO>",
      "CLI", lambda f: ["analyze", "-f", str(f["pipe.yaml"])], "is a FIFO (named pipe)"),
+    ("inventory --kubeconfig <a FIFO>",
+     "CLI", lambda f: ["inventory", "--kubeconfig", str(f["pipe.yaml"])], "is a FIFO (named pipe)"),
 ]
 
 
@@ -259,13 +262,17 @@ def _inventory(kubeconfig: Path, *extra: str) -> tuple[Outcome, float]:
     ("trickling, --request-timeout 1s (http, allowed)", trickle(2.0), False,
      ("--request-timeout", "1s", "--insecure-plain-http"), "no complete answer within 1 s", 6.0),
     ("never-ending header (https)", endless_headers, True, (), "cannot reach", 10.0),
+    ("503 after 1 s to everything, --deadline 2s (https)",
+     delayed(1.0, answer("503 Service Unavailable", b'{"kind": "Status", "code": 503}')), True,
+     ("--deadline", "2s"), "the command's deadline (2 s) passed", 6.0),
     ("404 to everything (https)", answer("404 Not Found", b"404 page not found\n", "text/plain"),
      True, (), "not a Kubernetes API server", 10.0),
     ("an HTML page (https)", answer("200 OK", b"<html><body>hello</body></html>", "text/html"),
      True, (), "not JSON", 10.0),
     ("JSON of another shape (https)", answer("200 OK", b'{"hello": "world"}'), True, (),
      "not a Kubernetes version", 10.0),
-], ids=["trickle", "trickle-1s", "endless-header", "404", "html", "wrong-json"])
+], ids=["trickle", "trickle-1s", "endless-header", "slow-503-deadline", "404", "html",
+        "wrong-json"])
 def test_a_server_that_stalls_or_is_no_api_server_is_one_line_exit_2(
         tmp_path: Path, ledger: Ledger, name: str, handler: Any, tls: bool,
         extra: tuple[str, ...], part: str, limit: float) -> None:
