@@ -70,6 +70,7 @@ def load_manifests(sources: str | Path | Iterable[str | Path], *,
     Raises:
         ManifestError: a missing path, unreadable file, invalid YAML (file and line named), or a
             document that is not a Kubernetes object (apiVersion/kind missing).
+        InputLimitExceeded: a text too large, too deeply nested or an alias bomb (line named).
     """
     if isinstance(sources, (str, Path)):
         sources = [sources]

@@ -56,7 +56,6 @@ PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """When to try a request again (the client libraries' rules: client-go, kopf).
