@@ -7,7 +7,9 @@ RELIABILITY.md; the hostile servers are raw sockets on 127.0.0.1 (``hostile_serv
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+import runbook.cli as cli
 from runbook.errors import InputError, InputLimitExceeded, RunbookError
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
@@ -206,6 +209,27 @@ def test_the_client_bomb_is_refused_before_any_work(
     _record(ledger, "Python", f"apply_manifests(<{bomb.stat().st_size}-byte alias bomb>)",
             "InputLimitExceeded", Outcome("InputLimitExceeded", str(err.value)),
             "no request sent; RSS within 64 MiB")
+
+
+@pytest.mark.slow
+def test_notebook_01_refuses_a_bomb_as_its_manifests_parameter(
+        bare_sandbox: Sandbox, tmp_path: Path, ledger: Ledger) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    before = bare_sandbox.store.resource_version
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["run", "01", "-p", "manifests", str(bomb), "--kubeconfig",
+                         str(bare_sandbox.kubeconfig_path), "--context", "sandbox",
+                         "--out", str(tmp_path / "out")])
+    # the run stops at the cell that loads the manifests, named with the one-line error
+    assert code == 1, err.getvalue()
+    line = next(ln for ln in err.getvalue().splitlines() if "InputLimitExceeded" in ln)
+    assert "aliases expand to more than" in line and "cell" in line
+    assert bare_sandbox.store.resource_version == before
+    ledger.record("bad_input", surface="notebook", input="runbook run 01 -p manifests "
+                  f"<{len(BOMB)}-byte alias bomb>", expected="exit 1 (cell named)",
+                  got=f"exit {code}", message=line.strip(), unchanged=f"rv {before} unchanged")
 
 
 CLI_FILE_ROWS: list[tuple[str, str, Callable[[dict[str, Path]], list[str]], str]] = [
