@@ -43,8 +43,13 @@ def number_in_range(name: str, value: Any, low: float, high: float, *,
             or not low <= value <= high):
         shown = repr(value)[:40]
         raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} from "
-                         f"{low:g} to {high:g}, not {shown}")
+                         f"{_plain(low)} to {_plain(high)}, not {shown}")
     return float(value)
+
+
+def _plain(number: float) -> str:
+    """``31,622,400`` rather than ``3.16224e+07`` in a message."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
 
 
 @dataclass

@@ -57,6 +57,8 @@ BOMB = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: laughs\n  namespace
                   for p, c in zip("abcdefghijklmn", "bcdefghijklmno", strict=True)))
 #: what the RSS of a process that was sent a bomb may grow by (the bomb expanded: gigabytes)
 RSS_SLACK = 64 * 2**20
+#: the size of the issue's client-side bomb (apply_manifests raised MemoryError on it)
+CLIENT_BOMB_BYTES = 591
 DEEP_JSON = "[" * 3000 + "]" * 3000
 DEEP_YAML = "a:\n" + "".join("  " * i + "- \n" for i in range(1, 400))
 
@@ -180,6 +182,8 @@ def hostile_files(tmp_path: Path) -> dict[str, Path]:
                    'data:\n  a: &a ["x","x","x","x","x","x","x","x","x","x"]\n'
                    + "".join(f"  {c}: &{c} [{','.join(['*' + p] * 10)}]\n"
                              for p, c in zip("abcdefghijk", "bcdefghijkl", strict=True)))
+    # padded with a comment to the 591 bytes of the issue's file
+    client_bomb += "#" * (CLIENT_BOMB_BYTES - len(client_bomb) - 1) + "\n"
     files = {"client-bomb.yaml": client_bomb, "deep.json": DEEP_JSON, "deep.yaml": DEEP_YAML}
     out = {}
     for name, text in files.items():
@@ -193,7 +197,7 @@ def hostile_files(tmp_path: Path) -> dict[str, Path]:
 def test_the_client_bomb_is_refused_before_any_work(
         bare_sandbox: Sandbox, hostile_files: dict[str, Path], ledger: Ledger) -> None:
     bomb = hostile_files["client-bomb.yaml"]
-    assert 560 <= bomb.stat().st_size <= 620, bomb.stat().st_size
+    assert bomb.stat().st_size == CLIENT_BOMB_BYTES
     cluster = connect(bare_sandbox.kubeconfig_path, "sandbox", retry=FAST_RETRY)
     sent = len(cluster.requests)
     before = rss_bytes()
