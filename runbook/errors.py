@@ -8,10 +8,12 @@ exactly one place (``runbook.kube.errors``)::
     RunbookError
     ├── InputError              bad user input: a file, a parameter, a URL, a port (nothing changed)
     │   ├── ManifestError       a manifest that cannot be read: file and document named
+    │   ├── InputLimitExceeded  YAML/JSON too large, too deeply nested, or an alias bomb
     │   └── ProbeError          an HTTP probe could not start (bad URL, bad schedule)
     ├── ConfigError             kubeconfig missing or broken, unknown context
     ├── ClusterError            the API server answered with an error, or did not answer
-    │   ├── Unreachable         connection refused, DNS, TLS, timeout
+    │   ├── Unreachable         connection refused, DNS, TLS, timeout, no answer within the deadline
+    │   ├── NotAnApiServer      the server answered, but not as a Kubernetes API server
     │   ├── Unauthorized        401: credentials missing or expired
     │   ├── Forbidden           403: names the verb, resource and namespace that is missing
     │   ├── NotFound            404
@@ -68,6 +70,10 @@ class ManifestError(InputError):
     """A manifest file or document that cannot be used."""
 
 
+class InputLimitExceeded(InputError):
+    """A YAML or JSON text over the limits of ``runbook.safeload``; nothing was built from it."""
+
+
 class ConfigError(RunbookError):
     """The kubeconfig or the chosen context cannot be used."""
 
@@ -114,6 +120,11 @@ class Unreachable(ClusterError):
     """
 
     maybe_applied = False
+
+
+class NotAnApiServer(ClusterError):
+    """The server answered, but not as a Kubernetes API server: 404 on ``/version``, an HTML page,
+    JSON of another shape. Reported as such, never as an empty cluster."""
 
 
 class Unauthorized(ClusterError):
@@ -241,8 +252,10 @@ __all__ = [
     "FixError",
     "Forbidden",
     "InputError",
+    "InputLimitExceeded",
     "Invalid",
     "ManifestError",
+    "NotAnApiServer",
     "NotFound",
     "NotebookError",
     "PartialApply",

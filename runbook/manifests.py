@@ -13,13 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 
+from runbook.deadline import socket_deadline, use_deadline_pools
 from runbook.errors import ManifestError
+from runbook.paths import file_type
+from runbook.safeload import yaml_documents
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 #: manifests larger than this are refused (a runaway URL must not fill memory)
 MAX_BYTES = 16 * 1024 * 1024
+#: seconds a whole manifest fetch may take (connect, headers, body)
+FETCH_TIMEOUT = 30.0
+#: redirects a manifest fetch follows
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -51,21 +59,24 @@ class Manifest:
         return f"{self.obj.get('kind', '?')}/{ns}/{name}" if ns else f"{self.obj.get('kind', '?')}/{name}"
 
 
-def load_manifests(sources: str | Path | Iterable[str | Path]) -> list[Manifest]:
+def load_manifests(sources: str | Path | Iterable[str | Path], *,
+                   fetch_timeout: float | None = FETCH_TIMEOUT) -> list[Manifest]:
     """Read every object from files, directories (sorted, ``*.yaml|*.yml|*.json``) or http(s) URLs.
 
     ``List`` objects (``kind: List`` / ``…List`` with ``items``) are expanded. Empty documents are
-    skipped.
+    skipped. Every text is bounded (``runbook.safeload``); a URL is fetched within
+    ``fetch_timeout`` seconds overall (None or 0: no limit).
 
     Raises:
         ManifestError: a missing path, unreadable file, invalid YAML (file and line named), or a
             document that is not a Kubernetes object (apiVersion/kind missing).
+        InputLimitExceeded: a text too large, too deeply nested or an alias bomb (line named).
     """
     if isinstance(sources, (str, Path)):
         sources = [sources]
     out: list[Manifest] = []
     for src in sources:
-        for name, text in _read_source(str(src)):
+        for name, text in _read_source(str(src), fetch_timeout or None):
             out.extend(parse_manifests(text, name))
     return out
 
@@ -74,19 +85,9 @@ def parse_manifests(text: str, source: str = "<text>") -> list[Manifest]:
     """Parse YAML/JSON text holding one or more documents."""
     out: list[Manifest] = []
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            doc_no = 0
-            while loader.check_node():
-                node = loader.get_node()
-                doc_no += 1
-                if node is None:
-                    continue
-                line = node.start_mark.line + 1
-                obj = loader.construct_document(node)
-                out.extend(_objects(obj, source, doc_no, line))
-        finally:
-            loader.dispose()
+        for doc_no, (line, obj) in enumerate(yaml_documents(text, source, max_bytes=MAX_BYTES),
+                                             start=1):
+            out.extend(_objects(obj, source, doc_no, line))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
@@ -128,9 +129,9 @@ def _objects(obj: Any, source: str, doc: int, line: int) -> Iterator[Manifest]:
     yield Manifest(obj, source, doc, line)
 
 
-def _read_source(src: str) -> Iterator[tuple[str, str]]:
+def _read_source(src: str, fetch_timeout: float | None) -> Iterator[tuple[str, str]]:
     if urllib.parse.urlparse(src).scheme in ("http", "https"):
-        yield src, _fetch(src)
+        yield src, _fetch(src, fetch_timeout)
         return
     path = Path(src).expanduser()
     if path.is_dir():
@@ -141,6 +142,10 @@ def _read_source(src: str) -> Iterator[tuple[str, str]]:
             yield str(f), _read_file(f)
     elif path.is_file():
         yield str(path), _read_file(path)
+    elif path.exists():
+        # a FIFO or device would block the read, or never end: say what it is instead
+        raise ManifestError(f"{src}: is {file_type(path)}, not a file or directory",
+                            hint="pass a regular file, a directory or an http(s) URL")
     else:
         raise ManifestError(f"{src}: no such file or directory", hint="check the path")
 
@@ -154,12 +159,76 @@ def _read_file(path: Path) -> str:
         raise ManifestError(f"{path}: cannot read: {exc}") from None
 
 
-def _fetch(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:  # http(s) only, checked by the caller
-            body: bytes = resp.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ManifestError(f"{url}: cannot fetch: {exc}", hint="check the URL") from None
-    if len(body) > MAX_BYTES:
-        raise ManifestError(f"{url}: larger than {MAX_BYTES // 2**20} MiB")
-    return body.decode("utf-8", errors="replace")
+def _fetch(url: str, timeout: float | None) -> str:
+    """GET an http(s) URL within ``timeout`` seconds overall, following at most
+    :data:`MAX_REDIRECTS` redirects, and only to http(s) URLs.
+
+    Through urllib3 with the proxies of the environment (``HTTPS_PROXY`` …), as urllib did, and
+    with a whole-exchange deadline (``runbook.deadline``), which urllib cannot give.
+    """
+    start = url
+    for _ in range(MAX_REDIRECTS + 1):
+        status, location, body = _get(url, timeout)
+        if status in (301, 302, 303, 307, 308) and location:
+            target = urllib.parse.urljoin(url, location)
+            scheme = urllib.parse.urlparse(target).scheme
+            if scheme not in ("http", "https"):
+                raise ManifestError(f"{start}: redirected to a {scheme or 'relative'} URL "
+                                    f"({target[:200]}); only http and https are followed",
+                                    hint="fetch it yourself and pass the file; nothing was applied")
+            url = target
+            continue
+        if status != 200:
+            raise ManifestError(f"{url}: HTTP {status}", hint="check the URL; nothing was applied")
+        if len(body) > MAX_BYTES:
+            raise ManifestError(f"{url}: larger than {MAX_BYTES // 2**20} MiB")
+        return body.decode("utf-8", errors="replace")
+    raise ManifestError(f"{start}: more than {MAX_REDIRECTS} redirects",
+                        hint="pass the final URL; nothing was applied")
+
+
+def _get(url: str, timeout: float | None) -> tuple[int, str | None, bytes]:
+    """One GET: status, Location header and up to MAX_BYTES + 1 bytes of body."""
+    manager = _pool_manager(url)
+    per_op = urllib3.Timeout(connect=timeout, read=timeout)
+    with socket_deadline(timeout) as watch:
+        try:
+            resp = manager.request("GET", url, redirect=False, retries=False, timeout=per_op,
+                                   preload_content=False,
+                                   headers={"User-Agent": "mesh-runbook", "Accept": "*/*"})
+            try:
+                body: bytes = resp.read(MAX_BYTES + 1)
+            finally:
+                resp.release_conn()
+            if watch.expired:
+                raise TimeoutError("deadline")
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if watch.expired:
+                raise ManifestError(f"{url}: no complete answer within {timeout:g} s",
+                                    hint="the server is too slow or stalled; download the file "
+                                         "and pass it instead") from None
+            raise ManifestError(f"{url}: cannot fetch: {_reason(exc)}",
+                                hint="check the URL (it must answer HTTP/1.x)") from None
+        finally:
+            manager.clear()
+    return resp.status, resp.headers.get("Location"), body
+
+
+def _pool_manager(url: str) -> urllib3.PoolManager:
+    proxy = urllib.request.getproxies().get(urllib.parse.urlparse(url).scheme)
+    host = urllib.parse.urlparse(url).hostname or ""
+    manager = (urllib3.ProxyManager(proxy) if proxy and not urllib.request.proxy_bypass(host)
+               else urllib3.PoolManager())
+    use_deadline_pools(manager)
+    return manager
+
+
+def _reason(exc: BaseException) -> str:
+    # urllib3 wraps the cause (http.client's LineTooLong, BadStatusLine …) in its own texts
+    cause, nested = exc, getattr(exc, "reason", None)
+    while isinstance(nested, BaseException):
+        cause, nested = nested, getattr(nested, "reason", None)
+    args = [a for a in getattr(cause, "args", ()) if isinstance(a, (str, BaseException))]
+    inner = next((a for a in reversed(args) if isinstance(a, BaseException)), None)
+    text = f"{type(inner).__name__}: {inner}" if inner is not None else str(cause)
+    return " ".join(text.split())[:200]

@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from runbook.errors import InputError
+from runbook.safeload import load_yaml
 from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
 from runbook.wellknown import DEFAULT_REVISION, REV_LABEL
 
@@ -56,7 +57,7 @@ def discovery_selectors(mesh_yaml: str | Mapping[str, Any] | None) -> list[Label
         return []
     if isinstance(mesh_yaml, str):
         try:
-            mesh = yaml.safe_load(mesh_yaml) if mesh_yaml.strip() else {}
+            mesh = load_yaml(mesh_yaml, "meshConfig") if mesh_yaml.strip() else {}
         except yaml.YAMLError as exc:
             raise InputError(f"meshConfig is not valid YAML: {str(exc).splitlines()[0]}",
                              hint="check the 'mesh' key of the istiod ConfigMap") from None
@@ -139,7 +140,7 @@ def follow_tag(mesh_yaml: str, revision: str, tag: str, tag_revision: str) -> st
         The new meshConfig YAML, or None when nothing changes (no such expression, or already
         right).
     """
-    mesh = yaml.safe_load(mesh_yaml) or {}
+    mesh = load_yaml(mesh_yaml, "meshConfig") or {}
     if not isinstance(mesh, dict):
         return None
     changed = False

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from runbook.manifests import load_manifests
     from runbook.mesh.observe import analyze_cluster
 
-    objects = load_manifests(args.filename) if args.filename else None
+    # the fetch of a -f URL is a request like any other: --request-timeout bounds it
+    objects = (load_manifests(args.filename, fetch_timeout=args.request_timeout)
+               if args.filename else None)
     with cluster_from_args(args) as cluster:
         result = analyze_cluster(cluster, objects, namespace=args.namespace)
     emit({"messages": result.messages}, args.output, findings=result.findings)

@@ -83,12 +83,37 @@ _SEVERITY_AT_LINE_START = re.compile(r"^(ERROR|WARNING|Error|Warning)\b", re.MUL
 # ----------------------------------------------------------------------------------- arguments
 
 
+#: the command line's limit on each whole request (kubectl's flag; its syntax)
+DEFAULT_REQUEST_TIMEOUT = "3s"
+#: the command line's limit on all of a command's requests together
+DEFAULT_DEADLINE = "2m"
+
+
 def add_cluster_args(p: argparse.ArgumentParser) -> None:
-    """``--kubeconfig`` and ``--context``, with kubectl's meaning (plus the local sandbox)."""
+    """``--kubeconfig``, ``--context`` and ``--request-timeout``, with kubectl's meaning (plus the
+    local sandbox); ``--deadline`` (the whole command) and ``--insecure-plain-http``."""
     p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kube context (default: the current context; 'sandbox' "
                                      "without --kubeconfig attaches to the local sandbox, starting "
                                      "one if none runs)")
+    p.add_argument("--request-timeout", type=_duration, default=DEFAULT_REQUEST_TIMEOUT,
+                   metavar="DURATION",
+                   help="limit on each whole request: connect, headers and body (like kubectl: "
+                        f"0 for none, 30 = 30s, 5s, 1m; default {DEFAULT_REQUEST_TIMEOUT})")
+    p.add_argument("--deadline", type=_duration, default=DEFAULT_DEADLINE, metavar="DURATION",
+                   help="limit on all of the command's requests together, retries included "
+                        f"(same syntax; default {DEFAULT_DEADLINE})")
+    p.add_argument("--insecure-plain-http", action="store_true",
+                   help="allow a kubeconfig server with http:// (credentials travel in clear)")
+
+
+def _duration(text: str) -> float:
+    from runbook.deadline import parse_duration  # only when parsing: keeps --help fast
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_output_arg(p: argparse.ArgumentParser) -> None:
@@ -98,20 +123,12 @@ def add_output_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_from_args(args: argparse.Namespace) -> Cluster:
-    """Connect as ``--kubeconfig``/``--context`` say; a sandbox started for ``--context sandbox``
-    is announced on stderr (it keeps running after the command: the next one attaches to it)."""
+    """Connect as ``--kubeconfig``/``--context``/``--request-timeout``/``--deadline`` say; a
+    sandbox started for ``--context sandbox`` is announced on stderr by the sandbox module."""
     from runbook.kube import connect
-    from runbook.kube.cluster import SANDBOX_CONTEXT
 
-    if args.kubeconfig is None and args.context == SANDBOX_CONTEXT:
-        from runbook.sandbox.process import ensure_running, find_running
-
-        if find_running() is None:
-            info = ensure_running()  # the scenario connect() would start: its default
-            echo(f"runbook {args.command}: started a {info.scenario} sandbox for --context sandbox "
-                 f"(pid {info.pid}, {info.url}); it keeps running — stop it with: runbook sandbox stop",
-                 sys.stderr)
-    return connect(args.kubeconfig, args.context)
+    return connect(args.kubeconfig, args.context, request_timeout=args.request_timeout,
+                   command_timeout=args.deadline, allow_plain_http=args.insecure_plain_http)
 
 
 # ----------------------------------------------------------------------- text for a terminal

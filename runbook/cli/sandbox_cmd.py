@@ -19,7 +19,15 @@ from typing import Any
 from runbook.cli.output import GuardedStream, echo, terminal_width, wrap
 from runbook.errors import InputError
 from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
-from runbook.sandbox.process import admin_request, find_running, serve, stop_running
+from runbook.sandbox.process import (
+    RUNNING,
+    UNHEALTHY,
+    admin_request,
+    check_running,
+    serve,
+    stop_running,
+    unhealthy_error,
+)
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -62,9 +70,16 @@ def run(args: argparse.Namespace) -> int:
         # the server prints its address and kubeconfig path itself; a scenario path is shown as data
         with contextlib.redirect_stdout(GuardedStream(sys.stdout)):
             return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
-    info = find_running()
-    if info is None:
-        raise InputError("no sandbox is running", hint="start one with `runbook sandbox`")
+    info, health = check_running()
+    if args.action == "stop" and health == UNHEALTHY and info is not None:
+        stop_running()
+        echo(f"stopped sandbox pid {info.pid} ({info.url}), which did not answer")
+        return 0
+    if health == UNHEALTHY and info is not None:
+        raise unhealthy_error(info)
+    if info is None or health != RUNNING:
+        gone = f"the sandbox pid {info.pid} ({info.url}) is gone; " if info is not None else ""
+        raise InputError(f"{gone}no sandbox is running", hint="start one with `runbook sandbox`")
     if args.action == "stop":
         stop_running()
         echo(f"stopped sandbox pid {info.pid} ({info.url})")

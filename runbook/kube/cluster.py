@@ -28,9 +28,21 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from runbook.errors import ClusterError, ConfigError, InputError, ServerError, Unreachable
+from runbook.deadline import socket_deadline, use_deadline_pools
+from runbook.errors import (
+    ClusterError,
+    ConfigError,
+    InputError,
+    InputLimitExceeded,
+    NotAnApiServer,
+    NotFound,
+    ServerError,
+    Unreachable,
+)
 from runbook.kinds import ResourceKind
 from runbook.kube.errors import translate_status, translate_transport
+from runbook.paths import file_type
+from runbook.safeload import load_yaml
 
 SANDBOX_CONTEXT = "sandbox"
 JSON = "application/json"
@@ -40,6 +52,8 @@ JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_PATCH,
                "apply": APPLY_PATCH}
+#: seconds a whole request may take from Python (the command line's --request-timeout is 3 s)
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,11 @@ class Cluster:
         namespace: the context's default namespace.
         kubeconfig: path of the kubeconfig used (None in-cluster).
         is_sandbox: whether this is the embedded sandbox.
-        timeout: (connect, read) seconds applied to every request.
+        timeout: (connect, read) seconds for each socket operation of a request.
+        request_timeout: seconds for a whole request (connect, headers and body; None: no limit),
+            like kubectl's ``--request-timeout``.
+        command_timeout: seconds for everything this connection sends, retries and their waits
+            included, counted from its creation (None: no limit) — a command's overall deadline.
         retry: the retry policy.
         requests: the request log of this connection (method, path, status, duration).
     """
@@ -100,8 +118,14 @@ class Cluster:
     kubeconfig: str | None = None
     is_sandbox: bool = False
     timeout: tuple[float, float] = (5.0, 30.0)
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    command_timeout: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     requests: list[RequestRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._deadline_at = (time.monotonic() + self.command_timeout if self.command_timeout
+                             else None)
 
     # ------------------------------------------------------------------ raw requests
 
@@ -145,42 +169,82 @@ class Cluster:
         while True:
             attempt += 1
             headers_in: Any = None
-            try:
-                m, url, hdrs, _, _ = self.api.param_serialize(
-                    method, path, query_params=params, header_params=dict(headers),
-                    auth_settings=["BearerToken"])
-                resp = self.api.call_api(m, url, header_params=hdrs, body=data,
-                                         _request_timeout=timeout or self.timeout)
-                payload, status, headers_in = resp.read(), resp.status, resp.headers
-            except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as exc:
-                if isinstance(exc, k8s_client.ApiException) and exc.status:
-                    payload, status = (exc.body or b""), exc.status
-                else:
-                    # a failure before the request was sent is safe to retry even for writes
-                    if attempt < self.retry.attempts and (may_retry or _not_sent(exc)):
-                        time.sleep(self.retry.delay(attempt - 1))
-                        continue
-                    self._log(method, path, 0, started, attempt)
-                    raise translate_transport(
-                        exc, server=self.server, context=self.context, verb=verb,
-                        resource=resource,
-                        maybe_applied=method not in ("GET", "HEAD") and not _not_sent(exc)
-                    ) from None
+            limit, flag = self._time_limit()
+            if limit is not None and limit <= 0:
+                self._log(method, path, 0, started, attempt - 1)
+                raise translate_transport(TimeoutError(), server=self.server,
+                                          context=self.context, verb=verb, resource=resource,
+                                          deadline=self.command_timeout, deadline_flag=flag)
+            per_op = _capped(timeout or self.timeout, limit)
+            with socket_deadline(limit) as watch:
+                try:
+                    m, url, hdrs, _, _ = self.api.param_serialize(
+                        method, path, query_params=params, header_params=dict(headers),
+                        auth_settings=["BearerToken"])
+                    resp = self.api.call_api(m, url, header_params=hdrs, body=data,
+                                             _request_timeout=per_op)
+                    payload, status, headers_in = resp.read(), resp.status, resp.headers
+                    if watch.expired:
+                        # the cut may look like a short, complete answer: it is none
+                        raise TimeoutError("the request's deadline passed")
+                except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as exc:
+                    if isinstance(exc, k8s_client.ApiException) and exc.status:
+                        payload, status = (exc.body or b""), exc.status
+                    else:
+                        # a failure before the request was sent is safe to retry even for writes;
+                        # a request that used up its deadline is not tried again
+                        if (attempt < self.retry.attempts and not watch.expired
+                                and (may_retry or _not_sent(exc))):
+                            self._wait(self.retry.delay(attempt - 1))
+                            continue
+                        self._log(method, path, 0, started, attempt)
+                        raise translate_transport(
+                            exc, server=self.server, context=self.context, verb=verb,
+                            resource=resource,
+                            maybe_applied=method not in ("GET", "HEAD") and not _not_sent(exc),
+                            deadline=(self.command_timeout if flag == "--deadline" else limit)
+                            if watch.expired else None, deadline_flag=flag,
+                        ) from None
             if 200 <= status < 300:
                 self._log(method, path, status, started, attempt)
                 if raw:
                     return payload
-                return orjson.loads(payload) if payload else {}
+                return self._decode(payload, method, path)
             retry_after = _retry_after(headers_in)
             error = translate_status(status, payload, verb=verb, resource=resource,
                                      namespace=namespace, name=name, context=self.context,
                                      retry_after=retry_after)
             if isinstance(error, ServerError) and may_retry and attempt < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt - 1, retry_after))
+                self._wait(self.retry.delay(attempt - 1, retry_after))
                 continue
             # one record per request, with its final status and how many attempts it took
             self._log(method, path, status, started, attempt)
             raise error
+
+    def _time_limit(self) -> tuple[float | None, str]:
+        """Seconds the next attempt may take, and the option that sets that limit."""
+        if self._deadline_at is None:
+            return self.request_timeout, "--request-timeout"
+        remaining = self._deadline_at - time.monotonic()
+        if self.request_timeout and self.request_timeout <= remaining:
+            return self.request_timeout, "--request-timeout"
+        return remaining, "--deadline"
+
+    def _wait(self, seconds: float) -> None:
+        """A retry's back-off, never past the command's deadline (the next attempt then says so)."""
+        if self._deadline_at is not None:
+            seconds = min(seconds, max(0.0, self._deadline_at - time.monotonic()))
+        time.sleep(seconds)
+
+    def _decode(self, payload: bytes, method: str, path: str) -> Any:
+        try:
+            return orjson.loads(payload) if payload else {}
+        except orjson.JSONDecodeError:
+            raise NotAnApiServer(
+                f"{self.server} (context {self.context!r}) answered {method} {path} with "
+                f"something that is not JSON: {_preview(payload)}",
+                hint="this does not look like a Kubernetes API server: check the kubeconfig's "
+                     "server address (and any proxy in between)") from None
 
     def _log(self, method: str, path: str, status: int, started: float, attempts: int) -> None:
         self.requests.append(RequestRecord(method, path, status,
@@ -367,6 +431,18 @@ class Cluster:
         self.close()
 
 
+def _capped(timeout: tuple[float, float], limit: float | None) -> tuple[float, float]:
+    """Socket timeouts no longer than the whole request's deadline."""
+    if not limit:
+        return timeout
+    return (min(timeout[0], limit), min(timeout[1], limit))
+
+
+def _preview(payload: bytes) -> str:
+    text = " ".join(payload[:120].decode("utf-8", errors="replace").split())
+    return repr(text + ("…" if len(payload) > 120 else ""))
+
+
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -417,8 +493,11 @@ def default_kubeconfig() -> str:
 
 
 def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = SANDBOX_CONTEXT,
-            *, timeout: tuple[float, float] = (5.0, 30.0), retry: RetryPolicy | None = None,
-            check: bool = True) -> Cluster:
+            *, timeout: tuple[float, float] = (5.0, 30.0),
+            request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+            command_timeout: float | None = None,
+            retry: RetryPolicy | None = None, check: bool = True,
+            allow_plain_http: bool = False) -> Cluster:
     """Connect to a cluster the way the notebooks' ``kubeconfig``/``context`` parameters mean it.
 
     Args:
@@ -427,13 +506,20 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
         context: ``"sandbox"`` (the local sandbox when no kubeconfig is given, started with the
             ``seed-incident`` scenario if none runs), None (the kubeconfig's current context) or a
             context name in the kubeconfig.
-        timeout: (connect, read) seconds for every request.
+        timeout: (connect, read) seconds for each socket operation.
+        request_timeout: seconds for each whole request (connect, headers, body); None or 0: no
+            limit.
+        command_timeout: seconds for everything the connection sends from now on, retries
+            included; None or 0: no limit.
         retry: the retry policy (default: reads retried with backoff).
-        check: call ``/version`` once so that an unreachable cluster fails here, clearly.
+        check: call ``/version`` once so that an unreachable cluster, or a server that is not a
+            Kubernetes API server, fails here, clearly.
+        allow_plain_http: accept a ``server: http://…`` (credentials then travel in clear).
 
     Raises:
-        ConfigError: missing or broken kubeconfig, unknown context (the message lists them).
-        Unreachable / Unauthorized: when ``check`` finds the server unusable.
+        ConfigError: missing or broken kubeconfig, unknown context (the message lists them), a
+            plain-HTTP server without ``allow_plain_http``.
+        Unreachable / Unauthorized / NotAnApiServer: when ``check`` finds the server unusable.
     """
     is_sandbox = False
     if kubeconfig is None and context == SANDBOX_CONTEXT:
@@ -468,34 +554,63 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
     # with Retry-After and connection errors) would multiply attempts and hide them from the log.
     configuration.retries = urllib3.Retry(total=0, redirect=0, raise_on_status=False,
                                           respect_retry_after_header=False)
+    if urllib.parse.urlparse(configuration.host).scheme != "https" and not allow_plain_http:
+        raise ConfigError(
+            f"context {context!r} in {path}: server {configuration.host} is not https: the "
+            "credentials and everything read would travel in clear",
+            hint="use the cluster's https address, or pass --insecure-plain-http "
+                 "(allow_plain_http=True) if you accept that")
     api = k8s_client.ApiClient(configuration)
     api.user_agent = "mesh-runbook"
+    use_deadline_pools(api.rest_client.pool_manager)
     cluster = Cluster(
         api=api, context=context, server=configuration.host, user=ctx.get("user"),
         namespace=ctx.get("namespace") or "default", kubeconfig=path,
         is_sandbox=is_sandbox or (context == SANDBOX_CONTEXT and _is_loopback(configuration.host)),
-        timeout=timeout, retry=retry or RetryPolicy())
+        timeout=timeout, request_timeout=request_timeout or None,
+        command_timeout=command_timeout or None, retry=retry or RetryPolicy())
     if check:
         try:
-            cluster.version()
-        except Unreachable:
-            cluster.close()
-            raise
+            _check_api_server(cluster)
         except ClusterError as exc:
-            if exc.status == 401:
+            # a 403 on /version is a hardened cluster, a 5xx a passing fault: later calls say more
+            if isinstance(exc, (Unreachable, NotAnApiServer)) or exc.status in (401, 404):
                 cluster.close()
                 raise
     return cluster
 
 
+def _check_api_server(cluster: Cluster) -> None:
+    """``/version`` must answer like kube-apiserver's: a JSON object with ``gitVersion``."""
+    try:
+        answer = cluster.version()
+    except NotFound as exc:
+        raise NotAnApiServer(
+            f"{cluster.server} (context {cluster.context!r}) has no /version: it is not a "
+            "Kubernetes API server", hint="check the kubeconfig's server address (a path "
+                                          "prefix or proxy in between?)", status=exc.status
+        ) from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("gitVersion"), str):
+        raise NotAnApiServer(
+            f"{cluster.server} (context {cluster.context!r}) answered /version with "
+            f"{_preview(orjson.dumps(answer))}, not a Kubernetes version",
+            hint="check the kubeconfig's server address (a path prefix or proxy in between?)")
+
+
 def _contexts(path: str) -> tuple[dict[str, dict[str, Any]], str | None]:
     file = Path(path).expanduser()
+    if file.exists() and not file.is_file():
+        # a FIFO would block the read (or never end): say what it is
+        raise ConfigError(f"kubeconfig {path} is {file_type(file)}, not a file",
+                          hint="pass a kubeconfig file with --kubeconfig or KUBECONFIG")
     if not file.is_file():
         raise ConfigError(f"kubeconfig {path} does not exist",
                           hint="pass --kubeconfig, set KUBECONFIG, or use the sandbox "
                                "(context 'sandbox' without a kubeconfig)")
     try:
-        data = yaml.safe_load(file.read_text()) or {}
+        data = load_yaml(file.read_bytes(), f"kubeconfig {path}") or {}
+    except InputLimitExceeded as exc:
+        raise ConfigError(exc.message, hint="check the file (kubectl config view)") from None
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"kubeconfig {path} cannot be read: {_clean(exc)}",
                           hint="check the file (kubectl config view)") from None
@@ -519,4 +634,5 @@ def _is_loopback(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-__all__ = ["Cluster", "RequestRecord", "RetryPolicy", "connect", "default_kubeconfig"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "Cluster", "RequestRecord", "RetryPolicy", "connect",
+           "default_kubeconfig"]

@@ -128,18 +128,27 @@ def _not_found_hint(message: str, resource: str) -> str:
 
 
 def translate_transport(exc: BaseException, *, server: str, context: str | None,
-                        verb: str = "", resource: str = "", maybe_applied: bool = False
-                        ) -> Unreachable:
+                        verb: str = "", resource: str = "", maybe_applied: bool = False,
+                        deadline: float | None = None,
+                        deadline_flag: str = "--request-timeout") -> Unreachable:
     """No usable answer: refused, DNS, TLS, timeout or a dropped connection.
 
     Args:
         maybe_applied: the failed request was a write that was sent: the server may have applied
             it before the answer was lost, and the message says so (client-go never retries such a
             write either; kubectl reports it and leaves the check to the user).
+        deadline: the seconds the exchange was given, when its deadline is what cut it.
+        deadline_flag: the option that sets that deadline (named in the hint):
+            ``--request-timeout`` (one request) or ``--deadline`` (the whole command).
     """
     text = " ".join(str(exc).split())[:_MAX_MESSAGE]
     low = text.lower()
-    if "certificate" in low or "ssl" in low or "tls" in low:
+    if deadline is not None:
+        kind = (f"the command's deadline ({deadline:g} s) passed" if deadline_flag == "--deadline"
+                else f"no complete answer within {deadline:g} s")
+        hint = ("the API server (or a proxy in between) is too slow or stalled; try again, or "
+                f"allow more with {deadline_flag} (0: no limit)")
+    elif "certificate" in low or "ssl" in low or "tls" in low:
         kind, hint = "TLS verification failed", "check the kubeconfig's certificate-authority; " \
             "verification is never turned off"
     elif "timed out" in low or "timeout" in low:

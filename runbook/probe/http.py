@@ -106,6 +106,12 @@ COLUMNS = (
 )
 
 DEFAULT_TIMEOUT = 5.0
+#: longest probe run, and longest QPS schedule (a day): run time must fit the clocks' arithmetic
+MAX_DURATION_S = 86400.0
+#: the QPS range: at least one request a day, at most what one loop could ever send
+MIN_QPS, MAX_QPS = 1 / MAX_DURATION_S, 1e6
+#: longest per-request timeout (an hour)
+MAX_TIMEOUT_S = 3600.0
 MAX_CONCURRENCY = 1000
 #: connections a ``qps`` schedule may open when none are given: enough for ``qps × timeout``
 #: requests in flight (each lasts at most the timeout), but no more than this
@@ -1250,8 +1256,10 @@ def probe(
         raise ProbeError("unbounded probe: give count or duration", hint="e.g. count=100 or duration=10")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
         raise ProbeError(f"count must be a positive integer, not {count!r}")
-    if duration is not None and not (isinstance(duration, int | float) and 0 < duration < math.inf):
-        raise ProbeError(f"duration must be a positive number of seconds, not {duration!r}")
+    if duration is not None and not (isinstance(duration, int | float)
+                                     and 0 < duration <= MAX_DURATION_S):
+        raise ProbeError(f"duration must be a positive number of seconds up to {MAX_DURATION_S:g}"
+                         f" (a day), not {duration!r}")
     if concurrency is None:
         concurrency = (min(MAX_AUTO_CONNECTIONS, max(1, math.ceil(qps * timeout)))
                        if isinstance(qps, int | float) and isinstance(timeout, int | float)
@@ -1262,10 +1270,15 @@ def probe(
     if (not isinstance(concurrency, int) or isinstance(concurrency, bool)
             or not 1 <= concurrency <= MAX_CONCURRENCY):
         raise ProbeError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, not {concurrency!r}")
-    if qps is not None and not (isinstance(qps, int | float) and 0 < qps < math.inf):
-        raise ProbeError(f"qps must be a positive number, not {qps!r}")
-    if not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
-        raise ProbeError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if qps is not None and not (isinstance(qps, int | float) and MIN_QPS <= qps <= MAX_QPS):
+        raise ProbeError(f"qps must be a number from {MIN_QPS:g} (one request a day) to "
+                         f"{MAX_QPS:g}, not {qps!r}")
+    if qps is not None and count is not None and (count - 1) / qps > MAX_DURATION_S:
+        raise ProbeError(f"the schedule would last {(count - 1) / qps:.0f} s ({count} requests at "
+                         f"{qps:g}/s), more than a day", hint="raise --qps or lower -n")
+    if not (isinstance(timeout, int | float) and 0 < timeout <= MAX_TIMEOUT_S):
+        raise ProbeError(f"timeout must be a positive number of seconds up to {MAX_TIMEOUT_S:g}, "
+                         f"not {timeout!r}")
     if qps is not None and duration is not None and count is None and duration * qps < 1:
         raise ProbeError(f"the schedule is empty: {duration} s at {qps} requests/s is less than one request")
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from runbook import __version__
 from runbook.errors import InputError
+from runbook.paths import output_folder, refuse_symlinks
 from runbook.report.export import require_chromium
 from runbook.report.notebooks import discover_notebooks, notebooks_dir
 from runbook.report.parameters import read_parameters
-from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, run_notebook
+from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, report_files, run_notebook
 from runbook.report.target import SANDBOX_CONTEXT
 from runbook.sandbox import SandboxInfo, ensure_running, find_running, stop_running
 
@@ -82,6 +83,9 @@ def run_demo(
         raise InputError(f"no NN-*.ipynb notebooks found in {notebooks_dir()}")
     if pdf:
         require_chromium()
+    # refused before a sandbox starts or a notebook runs: nothing is left half done
+    out = output_folder(out_dir)
+    refuse_symlinks([out / "index.html", *(f for nb in series for f in report_files(nb, out))])
     sandbox = find_running()
     started = sandbox is None
     if sandbox is None:
@@ -92,7 +96,6 @@ def run_demo(
             f"the demo needs {DEMO_SCENARIO!r}",
             hint="stop it first (runbook sandbox stop); the demo never changes a sandbox it did "
                  "not start")
-    out = Path(out_dir).expanduser().resolve()
     runs: list[NotebookRun] = []
     failed: NotebookRun | None = None
     result = DemoResult(runs=runs, not_run=[], index_path=out / "index.html", sandbox=sandbox,

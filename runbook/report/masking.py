@@ -34,7 +34,9 @@ import yaml
 from nbconvert.preprocessors import Preprocessor
 
 # which names hold secrets is defined once, next to the audit trail's redaction
+from runbook.errors import InputLimitExceeded
 from runbook.redaction import is_secret_name
+from runbook.safeload import load_yaml
 
 MASK = "[masked]"
 
@@ -222,8 +224,8 @@ def kubeconfig_secrets(paths: Iterable[str | Path]) -> set[str]:
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = load_yaml(path.read_bytes(), str(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, InputLimitExceeded):
         return {}
     return data if isinstance(data, dict) else {}
 

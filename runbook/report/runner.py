@@ -34,7 +34,7 @@ from papermill.exceptions import PapermillExecutionError
 from runbook import __version__
 from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import ConfigError, InputError, NotebookError
-from runbook.paths import HEADLESS_ENV
+from runbook.paths import HEADLESS_ENV, output_folder, refuse_symlinks
 from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
 from runbook.report.kernel import KERNEL_NAME, current_kernel_spec, kernel_manager_class, named_kernel_spec
 from runbook.report.masking import (
@@ -169,8 +169,8 @@ def run_notebook(
                               hint="pass an existing --kubeconfig, or none to use the local sandbox")
         values["kubeconfig"] = str(kube_path)  # absolute: the kernel runs in the notebook's folder
 
-    out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
+    refuse_symlinks(report_files(notebook, out))
     executed = out / f"{notebook.stem}.ipynb"
     if executed == notebook:
         raise InputError(f"--out {out_dir} would overwrite the notebook itself",
@@ -276,6 +276,12 @@ def run_notebook(
         given=frozenset(given), target=target, error=error)
 
 
+def report_files(notebook: Path, out: Path) -> list[Path]:
+    """Every file a run of ``notebook`` writes into ``out`` (executed notebook, reports, audit)."""
+    return [out / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".pdf",
+                                                           ".audit.jsonl")]
+
+
 def _default(declared: Mapping[str, NotebookParameter], name: str) -> Any:
     param = declared.get(name)
     return param.default if param is not None else None
@@ -320,4 +326,4 @@ def _append_to_user_audit_log(records: list[AuditRecord], run_file: Path) -> Non
         log.append(record)
 
 
-__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "run_notebook"]
+__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "report_files", "run_notebook"]

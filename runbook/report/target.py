@@ -15,7 +15,9 @@ from urllib.parse import urlparse
 
 import yaml
 
+from runbook.errors import InputLimitExceeded
 from runbook.kube import default_kubeconfig
+from runbook.safeload import load_yaml
 
 SANDBOX_CONTEXT = "sandbox"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -83,8 +85,8 @@ def describe_target(kubeconfig: str | None, context: str | None) -> Target:
 
 def _load(path: str) -> dict[str, Any] | None:
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = load_yaml(Path(path).read_bytes(), path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, InputLimitExceeded):
         return None
     return data if isinstance(data, dict) else None
 

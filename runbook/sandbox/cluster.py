@@ -41,7 +41,7 @@ import orjson
 import yaml
 
 from runbook import schema as crd_schema
-from runbook.errors import Cause
+from runbook.errors import Cause, InputLimitExceeded
 from runbook.kinds import (
     BUILTIN_KINDS,
     CRDS,
@@ -54,6 +54,7 @@ from runbook.kinds import (
     KindRegistry,
     ResourceKind,
 )
+from runbook.safeload import load_json, load_yaml
 from runbook.sandbox import convert, patching, status, validation
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
@@ -452,9 +453,11 @@ class Cluster:
                 raise status.unsupported_media_type(PATCH_TYPES[:3])
             return self._apply(kind, namespace, name, body, ctx, subresource)
         try:
-            patch_doc = orjson.loads(body)
+            patch_doc = load_json(body, "the patch")
         except orjson.JSONDecodeError as exc:
             raise status.bad_request(f"error decoding patch: {exc}") from None
+        except InputLimitExceeded as exc:
+            raise status.bad_request(exc.message) from None
         view = kind.key == EVENTS_V1.key
         current = self._current(kind, namespace, name, subresource)
         if view:
@@ -483,9 +486,11 @@ class Cluster:
             raise status.bad_request(
                 "PATCH, application/apply-patch+yaml requests must have fieldManager set")
         try:
-            applied = yaml.safe_load(body.decode("utf-8"))
+            applied = load_yaml(body, "the applied configuration")
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise status.bad_request(f"error decoding YAML: {exc}") from None
+        except InputLimitExceeded as exc:
+            raise status.bad_request(exc.message) from None
         if not isinstance(applied, dict):
             raise status.bad_request("the applied configuration must be an object")
         live = self.store.get(kind.key, namespace or "", name)

@@ -27,6 +27,31 @@ ACTIONS = ("error", "latency", "drop", "drop-response", "truncate-watch")
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
 
+#: longest latency a fault may add (a client waits for it, and the sandbox holds the request)
+MAX_LATENCY_SECONDS = 300.0
+
+
+def number_in_range(name: str, value: Any, low: float, high: float, *,
+                    integer: bool = False) -> float:
+    """``value`` as a float when it is a finite number in [low, high] (an int if ``integer``).
+
+    Raises:
+        ValueError: anything else (a bool is no number here), naming the field and the range.
+    """
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (integer and not isinstance(value, int)) or not math.isfinite(value)
+            or not low <= value <= high):
+        shown = repr(value)[:40]
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} from "
+                         f"{_plain(low)} to {_plain(high)}, not {shown}")
+    return float(value)
+
+
+def _plain(number: float) -> str:
+    """``31,622,400`` rather than ``3.16224e+07`` in a message."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+
 @dataclass
 class Fault:
     """One entry of the fault table.
@@ -73,6 +98,22 @@ class Fault:
     fired: int = field(default=0)
 
     def __post_init__(self) -> None:
+        # the admin API builds faults from JSON: every field is checked, so that a bad value is a
+        # 400 now rather than a 500 on every matching request later
+        for name in ("action", "verb", "resource", "path", "message"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string")
+        for name in ("namespace", "name"):
+            if not isinstance(getattr(self, name), (str, type(None))):
+                raise ValueError(f"{name} must be a string or null")
+        number_in_range("status", self.status, 100, 599, integer=True)
+        number_in_range("latency", self.latency, 0, MAX_LATENCY_SECONDS)
+        number_in_range("after_events", self.after_events, 0, 10**9, integer=True)
+        number_in_range("skip", self.skip, 0, 10**9, integer=True)
+        if self.retry_after is not None:
+            number_in_range("retry_after", self.retry_after, 0, 86400, integer=True)
+        if self.times is not None:
+            number_in_range("times", self.times, 0, 10**9, integer=True)
         if self.action not in ACTIONS:
             raise ValueError(f"fault action must be one of {', '.join(ACTIONS)}, not {self.action!r}")
         if not 0.0 <= self.probability <= 1.0:

@@ -5,10 +5,12 @@ starts a :class:`~.sandbox.Sandbox`, writes the state file ``$MESH_RUNBOOK_HOME/
 (pid, url, kubeconfig path, scenario, CA path, admin token), prints ``export KUBECONFIG=…`` and
 runs until SIGINT/SIGTERM, then removes the state file.
 
-:func:`find_running` reads the state file and checks that the process lives and answers; a stale
-file (dead process, or a live process that is not answering as the file says) is removed.
+:func:`check_running` reads the state file and says whether its process is running (alive and
+answering), unhealthy (alive, still a sandbox, but not answering: its state is kept, it holds its
+ports) or gone (the stale file is removed); :func:`find_running` is the running one.
 :func:`ensure_running` returns the running sandbox or starts one in the background and waits
-until it answers.
+until it answers, saying so on stderr (and that it replaces one that is gone); it refuses to start
+a second one next to an unhealthy one.
 """
 
 from __future__ import annotations
@@ -135,17 +137,38 @@ def _answers(info: SandboxInfo) -> bool:
         return False
 
 
-def find_running() -> SandboxInfo | None:
-    """The sandbox another process started, if it is alive and answering; stale state is removed."""
+RUNNING, UNHEALTHY, GONE, NONE = "running", "unhealthy", "gone", "none"
+
+
+def check_running() -> tuple[SandboxInfo | None, str]:
+    """The state file's sandbox and its health: ``running``, ``unhealthy`` (its process lives and
+    is a sandbox, but does not answer — the state is kept: it still holds its ports), ``gone``
+    (dead, or the pid now runs something else: the stale file is removed) or ``none``."""
     info = read_state()
     if info is None:
         if state_path().exists():
             state_path().unlink(missing_ok=True)
-        return None
-    if _alive(info.pid) and _answers(info):
-        return info
+        return None, NONE
+    if _alive(info.pid):
+        if _answers(info):
+            return info, RUNNING
+        if _is_sandbox_process(info.pid):
+            return info, UNHEALTHY
     state_path().unlink(missing_ok=True)
-    return None
+    return info, GONE
+
+
+def unhealthy_error(info: SandboxInfo) -> InputError:
+    """The refusal for a sandbox process that lives but does not answer."""
+    return InputError(f"the sandbox pid {info.pid} ({info.url}) is running but does not answer",
+                      hint="stop it with `runbook sandbox stop` (its log: "
+                           f"{sandbox_dir() / 'sandbox.log'}), then start again")
+
+
+def find_running() -> SandboxInfo | None:
+    """The sandbox another process started, if it is alive and answering."""
+    info, health = check_running()
+    return info if health == RUNNING else None
 
 
 def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> SandboxInfo:
@@ -156,11 +179,16 @@ def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> Sa
     ``runbook sandbox stop``.
 
     Raises:
-        InputError: it did not come up within ``timeout`` seconds (its log is named).
+        InputError: it did not come up within ``timeout`` seconds (its log is named), or a
+            sandbox process lives but does not answer (a second one would fight it for ports).
     """
-    info = find_running()
-    if info is not None:
+    info, health = check_running()
+    if health == RUNNING and info is not None:
         return info
+    if health == UNHEALTHY and info is not None:
+        raise unhealthy_error(info)
+    # never silently: whoever expected the old sandbox learns that its objects are gone
+    replaced = f"the sandbox pid {info.pid} ({info.url}) is gone; " if info is not None else ""
     directory = sandbox_dir()
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "sandbox.log"
@@ -173,6 +201,9 @@ def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> Sa
     while time.monotonic() < deadline:
         info = read_state()
         if info is not None and info.pid == proc.pid and _answers(info):
+            print(f"runbook: {replaced}started a sandbox in the background (scenario {scenario}, "
+                  f"pid {info.pid}, {info.url}); it keeps running — stop it with: runbook sandbox stop",
+                  file=sys.stderr, flush=True)
             return info
         if proc.poll() is not None:
             break
@@ -187,8 +218,8 @@ def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> Sa
 def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
     """Stop the running sandbox (SIGTERM, then wait); returns what was stopped, or None.
 
-    A sandbox process that lives but no longer answers is stopped too (``find_running`` would
-    only forget it) — as long as its command line says it is one (a reused pid is left alone).
+    A sandbox process that lives but no longer answers (``unhealthy``) is stopped too — as long
+    as its command line says it is one (a reused pid is left alone).
     """
     info = read_state()
     if info is None or not _alive(info.pid) or not (_is_sandbox_process(info.pid)
@@ -214,10 +245,15 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
 
     directory = sandbox_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    running = find_running()
-    if running is not None:
+    running, health = check_running()
+    if health == UNHEALTHY and running is not None:
+        raise unhealthy_error(running)
+    if health == RUNNING and running is not None:
         raise InputError(f"a sandbox is already running (pid {running.pid}, {running.url})",
                          hint="use it (runbook sandbox status) or stop it (runbook sandbox stop)")
+    if health == GONE and running is not None:
+        print(f"runbook: the sandbox pid {running.pid} ({running.url}) is gone; starting this one",
+              file=sys.stderr, flush=True)
     kubeconfig = Path(kubeconfig_out).expanduser() if kubeconfig_out else directory / "kubeconfig"
     sandbox = Sandbox(scenario=scenario, port=port, clock=clock, kubeconfig_path=kubeconfig)
     for fault in faults:

@@ -52,6 +52,9 @@ CONTEXT = "sandbox"
 READONLY_CONTEXT = "sandbox-readonly"
 
 
+#: kube-apiserver's idle-connection timeout (Go http.Server IdleTimeout, 90 s)
+IDLE_TIMEOUT_S = 90.0
+
 class Sandbox:
     """A local Kubernetes API server for this project's resources (see the module docstring).
 
@@ -109,6 +112,10 @@ class Sandbox:
         self._stopping = threading.Event()
         self._certs: Certificates | None = None
         self.started_at = 0.0
+        #: seconds a connection may go without a complete request (silent after the TLS
+        #: handshake, headers trickling in, idle between requests) before it is closed, as
+        #: kube-apiserver closes idle connections (the handshake itself: asyncio's 60 s)
+        self.idle_timeout = IDLE_TIMEOUT_S
 
     # ------------------------------------------------------------------ handy views
 
@@ -212,7 +219,8 @@ class Sandbox:
             cert.write_bytes(self._certs.cert_pem)
             key.write_bytes(self._certs.key_pem)
             context.load_cert_chain(cert, key)
-        self._runner = web.AppRunner(self.server.app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.server.app, access_log=None, shutdown_timeout=1.0,
+                                     keepalive_timeout=self.idle_timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=context)
         await site.start()

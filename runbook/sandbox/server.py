@@ -27,16 +27,19 @@ import logging
 import time
 import urllib.parse
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
+import yaml
 from aiohttp import web
 
+from runbook.errors import InputLimitExceeded
 from runbook.kinds import NAMESPACES, PODS, ResourceKind
+from runbook.safeload import check_depth, load_json, load_yaml
 from runbook.sandbox import discovery, printing, protobuf, status
 from runbook.sandbox.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
-from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord
+from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord, number_in_range
 from runbook.sandbox.logs import LogLine, render_lines
 from runbook.sandbox.status import ApiError
 
@@ -579,6 +582,8 @@ class ApiServer:
                 return _json({"cleared": True})
             records = self.requests.records()
             limit = _int_param(request, "limit")
+            if limit is not None and limit < 0:
+                raise status.bad_request(f"limit must be 0 (all) or more, not {limit}")
             if limit:
                 records = records[-limit:]
             return _json({"items": [asdict(r) for r in records]})
@@ -603,21 +608,49 @@ class ApiServer:
             # they run in a worker thread so that the event loop stays free to answer
             loop = asyncio.get_running_loop()
             if what == "advance":
-                seconds = body.get("seconds", 0)
-                if not isinstance(seconds, (int, float)) or seconds < 0:
-                    raise status.bad_request("seconds must be a number >= 0")
-                await loop.run_in_executor(None, sandbox.advance, float(seconds))
+                seconds = _admin_number(body, "seconds", 0, MAX_ADVANCE_SECONDS)
+                if self.cluster.clock.time() + seconds > _LAST_TIME:
+                    raise status.bad_request("advancing that far would take the clock past the "
+                                             "year 9000; reset the sandbox to start over")
+                await loop.run_in_executor(None, sandbox.advance, seconds)
                 return _json({"time": self.cluster.clock.timestamp()})
             if what == "settle":
+                timeout = _admin_number(body, "timeout", 5.0, MAX_SETTLE_SECONDS, low=0.0)
                 try:
-                    await loop.run_in_executor(None, sandbox.settle, float(body.get("timeout", 5.0)))
+                    await loop.run_in_executor(None, sandbox.settle, timeout)
                 except TimeoutError as exc:
                     raise ApiError(504, "Timeout", str(exc)) from None
                 return _json({"settled": True})
             if what == "reset":
+                _admin_fields(body, ())
                 await loop.run_in_executor(None, sandbox.reset)
                 return _json({"reset": True, "scenario": sandbox.scenario})
         raise status.method_not_supported(None, method)
+
+
+#: longest single ``advance`` (a year): timers fire one by one on the way
+MAX_ADVANCE_SECONDS = 366 * 86400.0
+#: longest ``settle`` wait: the request is held that long
+MAX_SETTLE_SECONDS = 300.0
+#: the clock stays well inside what datetime can show (year 9000), whatever is advanced
+_LAST_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _admin_fields(body: Obj, known: tuple[str, ...]) -> None:
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise status.bad_request(f"unknown field(s) {', '.join(unknown)[:200]}; "
+                                 f"known: {', '.join(known) or 'none'}")
+
+
+def _admin_number(body: Obj, name: str, default: float, high: float, *, low: float = 0.0
+                  ) -> float:
+    """The admin body's only field ``name``: a finite number in [low, high] (400 otherwise)."""
+    _admin_fields(body, (name,))
+    try:
+        return number_in_range(name, body.get(name, default), low, high)
+    except ValueError as exc:
+        raise status.bad_request(str(exc)) from None
 
 
 class _Dropped(Exception):
@@ -750,29 +783,35 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 def _decode_json(body: bytes, request: web.Request) -> Any:
+    """The request body as an object, bounded (``runbook.safeload``): parsed only once the request
+    is authenticated and authorised, as kube-apiserver decodes after its filters."""
     content_type = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
-    if content_type == protobuf.MEDIA_TYPE:
-        try:
-            return protobuf.decode_object(body)
-        except protobuf.ProtobufError as exc:
-            raise ApiError(415, "UnsupportedMediaType", f"{exc}; send application/json") from None
-    if content_type in ("application/yaml", "application/x-yaml"):
-        import yaml
-
-        try:
-            return yaml.safe_load(body.decode("utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise status.bad_request(f"error converting YAML to JSON: {exc}") from None
-    if content_type not in ("application/json", "", "*/*"):
-        raise status.unsupported_media_type(["application/json", "application/yaml",
-                                             protobuf.MEDIA_TYPE])
-    if not body.strip():
-        raise status.bad_request("the body of the request was empty")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise status.bad_request(
-            f"couldn't get version/kind; json parse error: {exc}") from None
+        if content_type == protobuf.MEDIA_TYPE:
+            try:
+                decoded = protobuf.decode_object(body)
+            except protobuf.ProtobufError as exc:
+                raise ApiError(415, "UnsupportedMediaType",
+                               f"{exc}; send application/json") from None
+            check_depth(decoded, "the request body")
+            return decoded
+        if content_type in ("application/yaml", "application/x-yaml"):
+            try:
+                return load_yaml(body, "the request body")
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise status.bad_request(f"error converting YAML to JSON: {exc}") from None
+        if content_type not in ("application/json", "", "*/*"):
+            raise status.unsupported_media_type(["application/json", "application/yaml",
+                                                 protobuf.MEDIA_TYPE])
+        if not body.strip():
+            raise status.bad_request("the body of the request was empty")
+        try:
+            return load_json(body, "the request body")
+        except orjson.JSONDecodeError as exc:
+            raise status.bad_request(
+                f"couldn't get version/kind; json parse error: {exc}") from None
+    except InputLimitExceeded as exc:
+        raise status.bad_request(exc.message) from None
 
 
 async def _delete_options(request: web.Request, ctx: RequestContext) -> Obj:

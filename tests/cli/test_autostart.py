@@ -25,8 +25,8 @@ def test_starting_a_sandbox_is_announced_once_with_pid_and_how_to_stop_it(tmp_pa
         state = json.loads((tmp_path / "sandbox" / "state.json").read_text())
         lines = first.stderr.splitlines()
         assert len(lines) == 1, first.stderr
-        assert re.fullmatch(rf"runbook inventory: started a seed-incident sandbox for --context sandbox "
-                            rf"\(pid {state['pid']}, {re.escape(state['url'])}\); it keeps running — "
+        assert re.fullmatch(r"runbook: started a sandbox in the background \(scenario seed-incident, "
+                            rf"pid {state['pid']}, {re.escape(state['url'])}\); it keeps running — "
                             r"stop it with: runbook sandbox stop", lines[0]), lines[0]
         assert json.loads(first.stdout)["control_planes"]  # the output itself stays clean
         again = _runbook(tmp_path, "inventory", "--context", "sandbox", "--table", "control_planes",

@@ -42,6 +42,7 @@ from runbook.errors import InputError
 from runbook.formats.istiod_log import log_line, push_debounce_message, xds_push_message
 from runbook.kinds import CONFIG_MAPS, ENDPOINTS, NAMESPACES, PODS, SERVICES
 from runbook.meshconfig import discovery_selectors, processes_config, watches_namespace
+from runbook.safeload import load_yaml
 from runbook.sandbox.clock import Timer
 from runbook.sandbox.controllers.base import ControllerContext, pod_ready_since
 from runbook.sandbox.istio.injection import Injector, inject, injection_required
@@ -142,8 +143,9 @@ class Istiods:
         if cached is not None and cached[0] == rv:
             return dict(cached[1])
         try:
-            mesh = yaml.safe_load(str((cm.get("data") or {}).get("mesh") or "")) or {}
-        except yaml.YAMLError:
+            mesh = load_yaml(str((cm.get("data") or {}).get("mesh") or ""), "meshConfig") or {}
+        except (yaml.YAMLError, InputError):
+            # istiod logs a meshConfig it cannot read and keeps going without it
             mesh = {}
         if not isinstance(mesh, dict):
             mesh = {}
