@@ -34,6 +34,7 @@ import yaml
 from nbconvert.preprocessors import Preprocessor
 
 # which names hold secrets is defined once, next to the audit trail's redaction
+from runbook.markup import escape_html, escape_markdown
 from runbook.redaction import is_secret_name
 
 MASK = "[masked]"
@@ -106,7 +107,7 @@ class SecretMasker:
             if len(value) < MIN_EXACT_LENGTH:
                 continue
             spellings = {value, html.escape(value), html.escape(value, quote=False), json.dumps(value)[1:-1],
-                         repr(value)[1:-1]}
+                         repr(value)[1:-1], escape_html(value), escape_markdown(value)}
             # a multi-line secret (a PEM file) is also printed line by line
             spellings.update(line.strip() for line in value.splitlines()
                              if len(line.strip()) >= MIN_EXACT_LENGTH and "-----" not in line)
