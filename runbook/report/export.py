@@ -73,7 +73,8 @@ class ParameterRow:
 
 def header_cell(*, notebook: str, status: str, error: str | None, target: Target, started: str,
                 duration_s: float, version: str, parameters: Sequence[ParameterRow],
-                audit_records: Sequence[AuditRecord], audit_path: str | None = None) -> Any:
+                audit_records: Sequence[AuditRecord], audit_path: str | None = None,
+                unfinished_records: Sequence[AuditRecord] = ()) -> Any:
     """The report's header block as a markdown cell (tagged ``mesh-runbook-header``).
 
     The cell holds one HTML block (no blank lines, so markdown passes it through unchanged);
@@ -131,6 +132,14 @@ def header_cell(*, notebook: str, status: str, error: str | None, target: Target
         out.append("<p>No change to the cluster was recorded during this run.</p>")
     if audit_path:
         out.append(f"<p>Audit file of this run: <code>{_md(audit_path)}</code></p>")
+    if unfinished_records:
+        # a killed run left these: the change may or may not be on the cluster
+        out.append('<h3 style="color:#cf222e">Changes started whose outcome is unknown</h3>'
+                   "<p>A run was stopped between sending a change and recording its outcome. "
+                   "Compare each object with the cluster (<code>runbook.fix.reconcile</code>) "
+                   "before changing it again:</p><ul>")
+        out.extend(f"<li>{_md(rec.summary())}</li>" for rec in unfinished_records)
+        out.append("</ul>")
     out.append("</div>")
     cell = nbformat.v4.new_markdown_cell("".join(out))
     cell.metadata["tags"] = [HEADER_TAG]

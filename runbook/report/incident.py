@@ -58,7 +58,7 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from runbook.apps import app_path
-from runbook.audit import AuditLog, AuditRecord
+from runbook.audit import STARTED, AuditLog, AuditRecord
 from runbook.errors import ClusterError, RunbookError
 from runbook.exercise import ExerciseCheck
 from runbook.fix.checks import check_tag_exercise
@@ -215,14 +215,19 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
     except ClusterError:
         return Replay(live, note="the server does not answer the sandbox's admin API: not reset")
     scenario = str((status or {}).get("scenario") or "?")
-    answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset", resource="sandbox")
+    log = audit or AuditLog()
     record = AuditRecord(
         action="reset", plan="replay the incident", step=f"reload scenario {scenario}: every object "
         "is replaced by the scenario's", context=cluster.context, server=cluster.server,
-        user=cluster.user, object=f"sandbox/{scenario}",
-        result="applied" if (answer or {}).get("reset") else "unknown",
+        user=cluster.user, object=f"sandbox/{scenario}", result=STARTED,
         detail=f"the incident was no longer live in {namespace}")
-    (audit or AuditLog()).append(record)
+    log.begin(record)  # written ahead, like every change
+    try:
+        answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset", resource="sandbox")
+    except ClusterError as exc:
+        log.append(record.completed("failed", exc.one_line()))
+        raise
+    log.append(record.completed("applied" if (answer or {}).get("reset") else "unknown"))
     _, after = diagnose_cluster(cluster)
     live_after = incident_live(after, namespace)
     note = (f"sandbox reset to scenario {scenario}: the incident is live again in {namespace}"
