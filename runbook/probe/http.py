@@ -88,6 +88,7 @@ from runbook.errors import ProbeError
 from runbook.frames import frame_records
 from runbook.probe import stats
 from runbook.probe.response import ProtocolError, ResponseParser
+from runbook.redaction import redact_url
 
 #: the kinds of failure a row can carry (``error_kind``); "" means the request got a full response
 ERROR_KINDS = ("refused", "timeout", "reset", "dns", "tls", "http_protocol", "other")
@@ -152,7 +153,7 @@ class ProbeRun:
 
     Attributes:
         samples: the table above.
-        url: the URL probed.
+        url: the URL probed, credentials in it masked (``access_token=[redacted]``).
         host: the ``Host`` header sent.
         method: the HTTP method.
         concurrency: number of connections.
@@ -1254,7 +1255,9 @@ def probe(
                 "latency_ms", "upstream_ms"):
         samples[col] = samples[col].astype("float64")
     return ProbeRun(
-        samples=samples, url=target.url, host=target.host_header, method=method, concurrency=concurrency,
+        # the URL as shown everywhere (CLI, charts, reports): access_token=… values masked
+        samples=samples, url=redact_url(target.url), host=target.host_header, method=method,
+        concurrency=concurrency,
         qps=float(qps) if qps is not None else None, count=count,
         duration=float(duration) if duration is not None else None, timeout=float(timeout),
         label=label or target.host_header, started_at=loop.started_at,
