@@ -60,23 +60,36 @@ def chart_text(value: object, limit: int = CHART_TEXT_LIMIT) -> str:
     return text.replace("$", r"\$")
 
 
-def styled(frame: pd.DataFrame) -> Styler:
-    """``frame.style`` with every cell, index label and column header HTML-escaped.
+class EscapingStyler(Styler):
+    """A ``Styler`` whose ``format`` and ``format_index`` escape HTML unless told otherwise.
 
-    The only way the package makes a ``Styler``: later ``.format(...)`` calls must keep
-    ``escape="html"`` for text columns (pandas escapes before a formatter, per call).
+    pandas escapes per ``format`` call, and a later ``.format(na_rep="—")`` replaces the cells'
+    formatter — escaping included — unless it repeats ``escape="html"``; here it cannot forget.
     """
+
+    # the same parameters as pandas' (passed through); only escape's default differs
+    def format(self, *args: Any, **kwargs: Any) -> Styler:  # type: ignore[override]
+        kwargs.setdefault("escape", "html")
+        return super().format(*args, **kwargs)
+
+    def format_index(self, *args: Any, **kwargs: Any) -> Styler:  # type: ignore[override]
+        kwargs.setdefault("escape", "html")
+        return super().format_index(*args, **kwargs)
+
+
+def styled(frame: pd.DataFrame) -> Styler:
+    """``frame.style`` with every cell, index label and column header HTML-escaped — also after
+    later ``.format(...)`` calls (:class:`EscapingStyler`). The only way the package makes one."""
     clean = frame.copy()
     for col in clean.columns:
         if clean[col].dtype == object:
             clean[col] = clean[col].map(_visible_cell)
-    return (Styler(clean, escape="html")
-            .format_index(escape="html", axis=0)
-            .format_index(escape="html", axis=1))
+    return EscapingStyler(clean).format().format_index(axis=0).format_index(axis=1)
 
 
 def _visible_cell(value: Any) -> Any:
     return visible(value) if isinstance(value, str) else value
 
 
-__all__ = ["CHART_TEXT_LIMIT", "chart_text", "escape_html", "escape_markdown", "styled", "visible"]
+__all__ = ["CHART_TEXT_LIMIT", "EscapingStyler", "chart_text", "escape_html", "escape_markdown",
+           "styled", "visible"]

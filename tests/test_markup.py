@@ -97,6 +97,15 @@ def test_styled_escapes_cells_index_and_headers_and_keeps_data() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in html_text
 
 
+def test_styled_stays_escaped_after_a_later_format_call() -> None:
+    # pandas replaces the cells' formatter, escaping included, on every .format() without escape=
+    frame = pd.DataFrame({"webhook": ["<svg/onload=alert(1)>", None], "t_s": [1.5, 2.0]})
+    html_text = (styled(frame).hide(axis="index").format(na_rep="—")
+                 .format({"t_s": "{:+.2f}"}).to_html())
+    assert parse(html_text).handlers == [] and "&lt;svg/onload=alert(1)&gt;" in html_text
+    assert "+1.50" in html_text and "—" in html_text
+
+
 @pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
 def test_chart_text_draws_every_hostile_string(hostile: str) -> None:
     fig = Figure()
