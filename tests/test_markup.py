@@ -40,26 +40,38 @@ HOSTILE = [
 ]
 
 
-class _Markup(HTMLParser):
-    """Elements, handler attributes and script-like URLs found in an HTML text."""
+class MarkupScan(HTMLParser):
+    """What in an HTML text could run or load: script-like elements, handler attributes, script
+    URLs and anything an ``src`` loads from off the page; and its text (what a reader sees)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
+        self.scripts = 0
         self.handlers: list[str] = []
         self.urls: list[str] = []
+        self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        if tag in ("script", "iframe", "object", "embed"):
+            self.scripts += 1
         for name, value in attrs:
             if name.startswith("on"):
-                self.handlers.append(name)
-            if name in ("href", "src", "action") and value and not value.startswith("#"):
-                self.urls.append(value)
+                self.handlers.append(f"<{tag} {name}={value}>")
+            lowered = (value or "").strip().lower()
+            # a script URL anywhere, or anything loaded from off the file (a link may point out)
+            if (name in ("href", "src", "action", "formaction", "xlink:href")
+                    and lowered.startswith(("javascript:", "vbscript:", "data:text/html"))) or (
+                    name == "src" and not lowered.startswith(("data:", "#"))):
+                self.urls.append(f"<{tag} {name}={(value or '')[:80]}>")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
 
 
-def parse(text: str) -> _Markup:
-    parser = _Markup()
+def parse(text: str) -> MarkupScan:
+    parser = MarkupScan()
     parser.feed(text)
     parser.close()
     return parser

@@ -12,7 +12,6 @@ file itself is requested.
 from __future__ import annotations
 
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from runbook.kube.apply import apply_manifests
 from runbook.report import run_notebook
 from runbook.report.demo import write_index
 from runbook.sandbox import Sandbox
+from tests.test_markup import parse
 
 from .conftest import Ledger
 
@@ -48,36 +48,6 @@ HOSTILE = (
 MARKERS = [f"H{i}" for i in range(1, 11)]
 #: inside the fields the diagnosis parses out of an admission error (no spaces, no quotes)
 PARSED = ("<svg/onload=alert(1)>P1", "<svg/onload=alert(2)>P2")
-
-
-class _Scan(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.scripts = 0
-        self.handlers: list[str] = []
-        self.urls: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "iframe", "object", "embed"):
-            self.scripts += 1
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.handlers.append(f"<{tag} {name}={value}>")
-            if name in ("href", "src", "action", "formaction") and value:
-                lowered = value.strip().lower()
-                if lowered.startswith(("javascript:", "http:", "https:", "//", "vbscript:")):
-                    self.urls.append(f"<{tag} {name}={value[:80]}>")
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def scan(html_text: str) -> _Scan:
-    parser = _Scan()
-    parser.feed(html_text)
-    parser.close()
-    return parser
 
 
 def _plant(cluster: Any) -> None:
@@ -145,7 +115,7 @@ def test_hostile_cluster_text_is_escaped_in_every_report_and_runs_nothing_in_a_b
 
     reached: dict[str, set[str]] = {}
     for page in [*(r.html_path for r in runs), index]:
-        found = scan(page.read_text())
+        found = parse(page.read_text())
         assert found.scripts == 0, f"{page.name}: a script element"
         assert found.handlers == [], f"{page.name}: {found.handlers[:3]}"
         assert found.urls == [], f"{page.name}: {found.urls[:3]}"
