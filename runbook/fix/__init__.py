@@ -13,6 +13,7 @@ from runbook.fix.plans import (
     retarget_webhook,
     set_tag_revision,
 )
+from runbook.fix.reconcile import reconcile
 
 __all__ = [
     "AuditLog",
@@ -29,6 +30,7 @@ __all__ = [
     "choose",
     "plan_from_suggestion",
     "proposed_fix",
+    "reconcile",
     "recreate_suggestion",
     "recreate_workloads",
     "relabel_namespace",

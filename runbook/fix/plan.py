@@ -42,7 +42,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from runbook.audit import AuditLog, AuditRecord
+from runbook.audit import STARTED, AuditLog, AuditRecord
 from runbook.errors import (
     AlreadyExists,
     ClusterError,
@@ -279,6 +279,7 @@ class FixPlan:
         for step in self.steps:
             step.uncertain = False
         for i, step in enumerate(self.steps):
+            entry = self._begin(audit, "apply", step)
             try:
                 step.applied = _send(cluster, step, step.before, step.after, dry_run=False)
             except ClusterError as exc:
@@ -288,7 +289,7 @@ class FixPlan:
                 step.uncertain = unknown
                 result.steps.append(StepResult(step.description, step.label, status, detail))
                 self._record(result, audit, "apply", step,
-                             "refused" if isinstance(exc, Conflict) else status, detail)
+                             "refused" if isinstance(exc, Conflict) else status, detail, entry=entry)
                 outcomes.append(StepOutcome(step.label, status, detail))
                 for rest in self.steps[i + 1:]:
                     result.steps.append(StepResult(rest.description, rest.label, "not-run"))
@@ -311,7 +312,7 @@ class FixPlan:
                                             else "")) from None
             result.steps.append(StepResult(step.description, step.label, "applied"))
             outcomes.append(StepOutcome(step.label, "applied"))
-            self._record(result, audit, "apply", step, "applied")
+            self._record(result, audit, "apply", step, "applied", entry=entry)
         self.applied, self.undone = True, False
         self.history.append(result)
         return result
@@ -351,35 +352,51 @@ class FixPlan:
                 result.steps.append(StepResult(step.description, step.label, "refused",
                                                "this step cannot be undone"))
                 continue
+            current = step.applied
+            entry = self._begin(audit, "undo", step, before=current, after=step.before)
             try:
-                current = step.applied
                 restored = _send(cluster, step, current, step.before, dry_run=False, undo=True)
             except ClusterError as exc:
                 failures += 1
                 detail = _explain(exc, step)
                 result.steps.append(StepResult(step.description, step.label, "failed", detail))
-                self._record(result, audit, "undo", step, "failed", detail)
+                self._record(result, audit, "undo", step, "failed", detail, entry=entry)
                 continue
             step.applied = None
             result.steps.append(StepResult(step.description, step.label, "undone"))
-            self._record(result, audit, "undo", step, "applied", before=current, after=restored)
+            self._record(result, audit, "undo", step, "applied", before=current, after=restored,
+                         entry=entry)
         self.history.append(result)
         if failures == 0:
             self.undone = True
         return result
 
+    def _begin(self, audit: AuditLog | None, action: str, step: Step, *,
+               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None
+               ) -> AuditRecord:
+        # written ahead: a kill between this line and the outcome leaves "started, outcome unknown"
+        return (audit or AuditLog()).begin(self._audit_record(
+            action, step, STARTED, before=before, after=after if after is not None else step.after))
+
     def _record(self, result: PlanResult, audit: AuditLog | None, action: str, step: Step,
                 outcome: str, detail: str = "", *, before: dict[str, Any] | None = None,
-                after: dict[str, Any] | None = None) -> None:
-        rec = AuditRecord(
+                after: dict[str, Any] | None = None, entry: AuditRecord | None = None) -> None:
+        rec = self._audit_record(
+            action, step, outcome, detail, before=before,
+            after=after if after is not None else
+            (step.applied if outcome == "applied" else step.after))
+        if entry is not None:
+            rec.id = entry.id  # the outcome of the change its started record announced
+        result.audit.append(rec)
+        (audit or AuditLog()).append(rec)
+
+    def _audit_record(self, action: str, step: Step, outcome: str, detail: str = "", *,
+                      before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditRecord:
+        return AuditRecord(
             action=action, plan=self.title, step=step.description, context=self.context,
             server=self.server, user=self.user, object=step.label, result=outcome,
             before=comparable(before if before is not None else step.before),
-            after=comparable(after if after is not None else
-                             (step.applied if outcome == "applied" else step.after)),
-            detail=detail)
-        result.audit.append(rec)
-        (audit or AuditLog()).append(rec)
+            after=comparable(after), detail=detail)
 
 
 #: how often a step is re-sent when only the object's status moved on (controllers write status
@@ -397,7 +414,7 @@ CONTROLLER_ANNOTATIONS: tuple[str, ...] = (
 )
 
 
-def _configuration(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+def configuration_of(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     """:func:`comparable` without the controllers' annotations: what a person configured."""
     out = comparable(obj)
     annotations = ((out or {}).get("metadata") or {}).get("annotations")
@@ -450,8 +467,8 @@ def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
                     return None  # the uid precondition failed: ours was deleted, a namesake is new
                 raise
             fresh = cluster.get(step.kind, step.name, step.namespace)
-            if _configuration(fresh) != _configuration(current):
-                if not dry_run and _configuration(fresh) == _configuration(wanted):
+            if configuration_of(fresh) != configuration_of(current):
+                if not dry_run and configuration_of(fresh) == configuration_of(wanted):
                     # a retried guarded write whose first attempt was applied (its answer lost):
                     # the stale precondition refuses the repeat, and the object holds our change
                     return fresh
@@ -470,7 +487,7 @@ def _read_back(cluster: Cluster, step: Step, wanted: dict[str, Any]) -> dict[str
         fresh = cluster.get(step.kind, step.name, step.namespace)
     except NotFound:
         return None
-    return fresh if _configuration(fresh) == _configuration(wanted) else None
+    return fresh if configuration_of(fresh) == configuration_of(wanted) else None
 
 
 def _gone(cluster: Cluster, step: Step, current: dict[str, Any] | None) -> bool:

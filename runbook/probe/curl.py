@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from runbook.probe.http import DEFAULT_TIMEOUT, build_target
+from runbook.redaction import redact_url
 
 #: curl's exit codes for the failures this reports (``man curl`` › EXIT CODES)
 CURL_EXIT = {"dns": 6, "refused": 7, "timeout": 28, "tls": 35, "protocol": 8, "other": 56}
@@ -92,7 +93,7 @@ def curl_head(url: str, *, host: str | None = None, timeout: float = DEFAULT_TIM
         ProbeError: a bad URL or Host (nothing was sent).
     """
     target = build_target(url, host=host, method="HEAD", headers=None)
-    result = HeadResponse(url=target.url, host=target.host_header)
+    result = HeadResponse(url=redact_url(target.url), host=target.host_header)  # as shown
     started = time.perf_counter()
     if target.host.lower().endswith(".invalid"):
         # RFC 6761 §6.4: never looked up (the probe's rule too)

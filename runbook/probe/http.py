@@ -88,6 +88,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ProbeError
 from runbook.probe.response import ProtocolError, ResponseParser
+from runbook.redaction import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,7 +172,7 @@ class ProbeRun:
 
     Attributes:
         samples: the table above.
-        url: the URL probed.
+        url: the URL probed, credentials in it masked (``access_token=[redacted]``).
         host: the ``Host`` header sent.
         method: the HTTP method.
         concurrency: the most connections the run could open (``connections`` in the summary
@@ -1307,7 +1308,9 @@ def probe(
         samples[col] = samples[col].astype("float64")
     samples = mark_http_failures(samples, accepted)
     return ProbeRun(
-        samples=samples, url=target.url, host=target.host_header, method=method, concurrency=concurrency,
+        # the URL as shown everywhere (CLI, charts, reports): access_token=… values masked
+        samples=samples, url=redact_url(target.url), host=target.host_header, method=method,
+        concurrency=concurrency,
         qps=float(qps) if qps is not None else None, count=count,
         duration=float(duration) if duration is not None else None, timeout=float(timeout),
         label=label or target.host_header, started_at=loop.started_at,

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
-from runbook.audit import AuditLog, AuditRecord
+from runbook.audit import STARTED, AuditLog, AuditRecord
 from runbook.errors import InputError, RunbookError
 from runbook.probe.http import ProbeRun, probe
 from runbook.routing import RequestView, first_matching_rule, parse_duration
@@ -120,18 +120,20 @@ def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, v
     label_of = f"VirtualService/{namespace}/{virtual_service}"
 
     def change(ops: list[dict[str, Any]], text: str) -> bool:
-        before = None
+        before = entry = None
         try:
             before = cluster.get(k.VIRTUAL_SERVICES, virtual_service, namespace)
+            # a change to the cluster like any fix's: in the audit trail, written ahead
+            entry = log.begin(_record(cluster, label_of, text, STARTED, before, None))
             after = cluster.patch(k.VIRTUAL_SERVICES, virtual_service, ops, namespace=namespace,
                                   patch_type="json")
         except RunbookError as exc:
             errors.append(f"{text}: {exc}")
-            log.append(_record(cluster, label_of, text, "failed", before, None, exc.one_line()))
+            log.append(_record(cluster, label_of, text, "failed", before, None, exc.one_line(),
+                               entry=entry))
             return False
         result_events.append((datetime.now(UTC), text))
-        # a change to the cluster like any fix's: it belongs in the audit trail
-        log.append(_record(cluster, label_of, text, "applied", before, after))
+        log.append(_record(cluster, label_of, text, "applied", before, after, entry=entry))
         return True
 
     def switch() -> None:
@@ -163,10 +165,14 @@ __all__ = ["FaultWindow", "probe_with_fault"]
 
 
 def _record(cluster: Cluster, obj: str, step: str, result: str, before: dict[str, Any] | None,
-            after: dict[str, Any] | None, detail: str = "") -> AuditRecord:
+            after: dict[str, Any] | None, detail: str = "", *, entry: AuditRecord | None = None
+            ) -> AuditRecord:
     from runbook.kube.objects import comparable  # only with a cluster: `runbook probe` stays light
 
-    return AuditRecord(action="apply", plan="fault window (probe_with_fault)", step=step,
-                       context=cluster.context, server=cluster.server, user=cluster.user,
-                       object=obj, result=result, before=comparable(before),
-                       after=comparable(after), detail=detail)
+    record = AuditRecord(action="apply", plan="fault window (probe_with_fault)", step=step,
+                         context=cluster.context, server=cluster.server, user=cluster.user,
+                         object=obj, result=result, before=comparable(before),
+                         after=comparable(after), detail=detail)
+    if entry is not None:
+        record.id = entry.id  # the outcome of the change its started record announced
+    return record

@@ -7,7 +7,6 @@ writes an ``index.html`` that links every report, and stops the sandbox only if 
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from runbook import __version__
 from runbook.errors import InputError
+from runbook.markup import escape_html
 from runbook.paths import output_folder, refuse_symlinks
 from runbook.report.export import require_chromium
 from runbook.report.notebooks import discover_notebooks, notebooks_dir
@@ -153,20 +153,21 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike[str], *,
         if run.pdf_path is not None:
             links.append(f'<a href="{_rel(run.pdf_path, out)}">pdf</a>')
         changes = len(run.audit_records)
-        rows.append(f"<tr><td>{_e(run.name)}</td><td style=\"color:{color}\">{_e(status)}</td>"
+        rows.append(f"<tr><td>{escape_html(run.name)}</td>"
+                    f"<td style=\"color:{color}\">{escape_html(status)}</td>"
                     f"<td>{run.duration_s:.1f} s</td><td>{changes}</td><td>{' · '.join(links)}</td></tr>")
     for path in not_run:
-        rows.append(f"<tr><td>{_e(path.stem)}</td><td>not run</td><td></td><td></td><td></td></tr>")
-    target = (f"sandbox {_e(sandbox.url)} (scenario {_e(sandbox.scenario)})"
+        rows.append(f"<tr><td>{escape_html(path.stem)}</td><td>not run</td><td></td><td></td><td></td></tr>")
+    target = (f"sandbox {escape_html(sandbox.url)} (scenario {escape_html(sandbox.scenario)})"
               if sandbox is not None else "")
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     total = sum(r.duration_s for r in runs)
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{escape_html(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border-bottom:1px solid #d0d7de;padding:4px 12px;text-align:left}}</style></head>
-<body><h1>{_e(title)}</h1>
-<p>{now} · mesh-runbook {_e(__version__)} · {target} · total {total:.1f} s</p>
+<body><h1>{escape_html(title)}</h1>
+<p>{now} · mesh-runbook {escape_html(__version__)} · {target} · total {total:.1f} s</p>
 <table><tr><th>notebook</th><th>status</th><th>duration</th><th>changes</th><th>files</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
@@ -178,13 +179,9 @@ td,th{{border-bottom:1px solid #d0d7de;padding:4px 12px;text-align:left}}</style
 
 def _rel(path: Path, base: Path) -> str:
     try:
-        return html.escape(path.resolve().relative_to(base.resolve()).as_posix(), quote=True)
+        return escape_html(path.resolve().relative_to(base.resolve()).as_posix())
     except ValueError:
-        return html.escape(path.resolve().as_uri(), quote=True)
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value))
+        return escape_html(path.resolve().as_uri())
 
 
 __all__ = ["DEMO_SCENARIO", "DemoResult", "run_demo", "stop_started_sandbox", "write_index"]

@@ -9,8 +9,11 @@
   label values, buttons as disabled buttons, input values, and the contents of ``Output`` widgets
   appended as ordinary outputs) or, without state, a short note — and drops the widget state, so
   the report loads no widget JavaScript at all.
-* **HTML** comes from nbconvert's ``HTMLExporter`` (``lab`` template); ``image/png`` outputs, i.e.
-  matplotlib charts, are embedded as ``data:`` URIs, so a report is one self-contained file.
+* **HTML** comes from nbconvert's ``HTMLExporter`` with ``templates/mesh_report``: the ``lab``
+  template without the scripts it loads from a CDN (require.js, MathJax, mermaid, the widget
+  manager) and without running ``application/javascript`` outputs; its CSS is inlined and
+  ``image/png`` outputs, i.e. matplotlib charts, are embedded as ``data:`` URIs, so a report is
+  one self-contained file that an offline browser shows whole.
 * **PDF** is rendered from that HTML by the system chromium through Playwright
   (``executable_path``): nbconvert's ``WebPDFExporter`` always launches Playwright's own downloaded
   browser (``chromium.launch`` without ``executable_path``), which this project never downloads.
@@ -22,7 +25,6 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import functools
-import html
 import logging
 import os
 import shutil
@@ -37,12 +39,17 @@ from nbconvert.preprocessors import Preprocessor
 
 from runbook.audit import AuditRecord
 from runbook.errors import InputError
+from runbook.markup import escape_html as _e
+from runbook.markup import escape_markdown as _md
 from runbook.report.masking import SecretMasker
 from runbook.report.target import Target
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 HEADER_TAG = "mesh-runbook-header"
+#: nbconvert's ``lab`` template without anything loaded from the network (templates/mesh_report)
+TEMPLATES = Path(__file__).parent / "templates"
+REPORT_TEMPLATE = "mesh_report"
 CHROMIUM_ENV = "MESH_RUNBOOK_CHROMIUM"
 #: flags that matter for a headless chromium on a CI machine without a display or GPU
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,12 +73,14 @@ class ParameterRow:
 
 def header_cell(*, notebook: str, status: str, error: str | None, target: Target, started: str,
                 duration_s: float, version: str, parameters: Sequence[ParameterRow],
-                audit_records: Sequence[AuditRecord], audit_path: str | None = None) -> Any:
+                audit_records: Sequence[AuditRecord], audit_path: str | None = None,
+                unfinished_records: Sequence[AuditRecord] = ()) -> Any:
     """The report's header block as a markdown cell (tagged ``mesh-runbook-header``).
 
     The cell holds one HTML block (no blank lines, so markdown passes it through unchanged);
-    every value is HTML-escaped. Secrets are not handled here: the masker runs over the whole
-    notebook, this cell included, afterwards.
+    every value is escaped for Markdown too (a value with a blank line in it would otherwise end
+    the block and have the rest read as Markdown). Secrets are not handled here: the masker runs
+    over the whole notebook, this cell included, afterwards.
     """
     outcome = ("completed" if status == "ok" else f"FAILED — {error}" if error else "FAILED")
     color = "#1a7f37" if status == "ok" else "#cf222e"
@@ -90,19 +99,19 @@ def header_cell(*, notebook: str, status: str, error: str | None, target: Target
     ]
     out = ['<div class="mesh-runbook-header" style="border:1px solid #d0d7de;border-radius:6px;'
            'padding:12px 16px;margin-bottom:16px;font-family:sans-serif">',
-           f'<h2 style="margin-top:0">Runbook report: {_e(notebook)}</h2>',
+           f'<h2 style="margin-top:0">Runbook report: {_md(notebook)}</h2>',
            _TABLE]
     for label, value in rows:
         style = f' style="color:{color};font-weight:bold"' if label == "Outcome" else ""
-        out.append(f'<tr><th style="text-align:left;padding-right:16px">{_e(label)}</th>'
-                   f'<td{style}>{_e(value)}</td></tr>')
+        out.append(f'<tr><th style="text-align:left;padding-right:16px">{_md(label)}</th>'
+                   f'<td{style}>{_md(value)}</td></tr>')
     out.append("</table>")
     out.append("<h3>Parameters</h3>")
     if parameters:
         out.append(_TABLE + '<tr><th style="text-align:left">name</th>'
                    '<th style="text-align:left">value</th><th style="text-align:left">set by</th></tr>')
         for p in parameters:
-            out.append(f"<tr><td><code>{_e(p.name)}</code></td><td><code>{_e(repr(p.value))}</code>"
+            out.append(f"<tr><td><code>{_md(p.name)}</code></td><td><code>{_md(repr(p.value))}</code>"
                        f"</td><td>{'this run' if p.given else 'notebook default'}</td></tr>")
         out.append("</table>")
     else:
@@ -116,21 +125,25 @@ def header_cell(*, notebook: str, status: str, error: str | None, target: Target
         for rec in audit_records:
             cells = [rec.time, rec.action, rec.result, rec.object, rec.step, rec.context,
                      rec.user or "?", rec.detail]
-            out.append("<tr>" + "".join(f'<td style="padding-right:8px">{_e(c)}</td>' for c in cells)
+            out.append("<tr>" + "".join(f'<td style="padding-right:8px">{_md(c)}</td>' for c in cells)
                        + "</tr>")
         out.append("</table>")
     else:
         out.append("<p>No change to the cluster was recorded during this run.</p>")
     if audit_path:
-        out.append(f"<p>Audit file of this run: <code>{_e(audit_path)}</code></p>")
+        out.append(f"<p>Audit file of this run: <code>{_md(audit_path)}</code></p>")
+    if unfinished_records:
+        # a killed run left these: the change may or may not be on the cluster
+        out.append('<h3 style="color:#cf222e">Changes started whose outcome is unknown</h3>'
+                   "<p>A run was stopped between sending a change and recording its outcome. "
+                   "Compare each object with the cluster (<code>runbook.fix.reconcile</code>) "
+                   "before changing it again:</p><ul>")
+        out.extend(f"<li>{_md(rec.summary())}</li>" for rec in unfinished_records)
+        out.append("</ul>")
     out.append("</div>")
     cell = nbformat.v4.new_markdown_cell("".join(out))
     cell.metadata["tags"] = [HEADER_TAG]
     return cell
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
 
 
 # ---------------------------------------------------------------------------- widgets
@@ -233,7 +246,8 @@ def _html_exporter() -> HTMLExporter:
     # on the command line (nbconvert fills in a generic alt text itself).
     log = logging.getLogger("runbook.report.nbconvert")
     log.setLevel(logging.ERROR)
-    return HTMLExporter(template_name="lab", log=log)
+    return HTMLExporter(template_name=REPORT_TEMPLATE, extra_template_basedirs=[str(TEMPLATES)],
+                        log=log)
 
 
 def export_html(nb: Any, path: str | os.PathLike[str], masker: SecretMasker | None = None) -> Path:

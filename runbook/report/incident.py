@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import html
 import math
 import socket
 import threading
@@ -59,7 +58,7 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from runbook.apps import app_path
-from runbook.audit import AuditLog, AuditRecord
+from runbook.audit import STARTED, AuditLog, AuditRecord
 from runbook.errors import ClusterError, RunbookError
 from runbook.exercise import ExerciseCheck
 from runbook.fix.checks import check_tag_exercise
@@ -73,6 +72,8 @@ from runbook.fix.flow import (
 )
 from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
+from runbook.markup import chart_text, styled
+from runbook.markup import escape_html as _e
 from runbook.mesh import findings_frame
 from runbook.mesh.diagnose import Inventory, diagnose, inventory
 from runbook.mesh.findings import ERROR, Finding
@@ -215,14 +216,19 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
     except ClusterError:
         return Replay(live, note="the server does not answer the sandbox's admin API: not reset")
     scenario = str((status or {}).get("scenario") or "?")
-    answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset", resource="sandbox")
+    log = audit or AuditLog()
     record = AuditRecord(
         action="reset", plan="replay the incident", step=f"reload scenario {scenario}: every object "
         "is replaced by the scenario's", context=cluster.context, server=cluster.server,
-        user=cluster.user, object=f"sandbox/{scenario}",
-        result="applied" if (answer or {}).get("reset") else "unknown",
+        user=cluster.user, object=f"sandbox/{scenario}", result=STARTED,
         detail=f"the incident was no longer live in {namespace}")
-    (audit or AuditLog()).append(record)
+    log.begin(record)  # written ahead, like every change
+    try:
+        answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset", resource="sandbox")
+    except ClusterError as exc:
+        log.append(record.completed("failed", exc.one_line()))
+        raise
+    log.append(record.completed("applied" if (answer or {}).get("reset") else "unknown"))
     _, after = diagnose_cluster(cluster)
     live_after = incident_live(after, namespace)
     note = (f"sandbox reset to scenario {scenario}: the incident is live again in {namespace}"
@@ -690,8 +696,8 @@ def timeline_chart(run: ProbeRun, events: Sequence[TimelineEvent]) -> Figure:
     """Every request of the recording over time, failures (HTTP >= 400 too) as red crosses, and a
     vertical marker per event that falls inside the recording (:func:`markers`)."""
     fig = latency_timeline(as_failures(run), events=markers(run, events))
-    fig.axes[0].set_title(f"{run.label}: {run.method} {_path(run.url)} (Host: {run.host}) at "
-                          f"{run.qps:g}/s — HTTP >= 400 counted as failed")
+    fig.axes[0].set_title(chart_text(f"{run.label}: {run.method} {_path(run.url)} (Host: {run.host}) "
+                                     f"at {run.qps:g}/s — HTTP >= 400 counted as failed", limit=200))
     _label_boxes(fig)
     return fig
 
@@ -714,7 +720,8 @@ def outcomes_chart(run: ProbeRun, events: Sequence[TimelineEvent], *, bin_s: flo
     ax = fig.add_subplot()
     span = float(s["intended_start"].max()) if len(s) else 0.0
     width = bin_s or _nice(max(span / 30, 5 / run.qps if run.qps else 0.1, 0.1))
-    ax.set_title(f"{run.label}: outcome of each request, per {width:g} s of intended send time")
+    ax.set_title(chart_text(f"{run.label}: outcome of each request, per {width:g} s of intended "
+                            "send time", limit=200))
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel(f"requests per {width:g} s")
     if s.empty:
@@ -736,7 +743,7 @@ def outcomes_chart(run: ProbeRun, events: Sequence[TimelineEvent], *, bin_s: flo
     for when, label in markers(run, events):
         t = run.at(when)
         ax.axvline(t, color="#2c3e50", linewidth=1.2, linestyle="-.")
-        ax.text(t, 1.0, f" {label}", transform=ax.get_xaxis_transform(), rotation=90,
+        ax.text(t, 1.0, f" {chart_text(label)}", transform=ax.get_xaxis_transform(), rotation=90,
                 va="top", ha="right", fontsize=8, color="#2c3e50")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     _label_boxes(fig)
@@ -1115,7 +1122,8 @@ class IncidentReport:
     def events_view(self) -> Styler:
         """The events table, on the recording's clock (``t_s``)."""
         frame = events_frame(self.events(), self.timeline)
-        return left(frame.style.hide(axis="index").format({"t_s": "{:+.2f}"}, na_rep="—"))
+        return left(styled(frame).hide(axis="index").format({"t_s": "{:+.2f}"}, na_rep="—",
+                                                           escape="html"))
 
     def timeline_chart(self) -> Figure | Record:
         """The recording with its event markers (a note when nothing was recorded)."""
@@ -1218,10 +1226,6 @@ def sections_record(title: str, ok: bool | None, sections: Sequence[tuple[str, S
         parts.append(commands_html(commands, "Commands for what is still to do"))
     html_text = f'<div class="mesh-runbook-record" style="{_BOX}">{"".join(parts)}</div>'
     return Record(title, "\n".join(text), html_text, ok)
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value))
 
 
 __all__ = [

@@ -10,10 +10,11 @@ included. So the masker walks the *whole* notebook — cell sources, every text-
 * every secret value it knows exactly: tokens, passwords, client keys and certificates (and the
   files ``client-key``/``tokenFile`` point to) of every user and cluster in the kubeconfigs used,
   plus the values of parameters whose names say they are secret (``token``, ``password`` …);
-* generic shapes: PEM blocks, base64-encoded PEM (``LS0tLS1CRUdJTi…``), JWTs (Kubernetes service
-  account tokens), ``Authorization:`` headers, ``Bearer …``, credentials in URLs, and
-  ``token``/``password``/``client-key-data``-style keys with their values in YAML, JSON, Python
-  reprs and ``key=value`` text.
+* generic shapes: PEM blocks, base64-encoded PEM (``LS0tLS1CRUdJTi…``), ``Authorization:``
+  headers, ``Bearer …``, ``token``/``password``/``client-key-data``-style keys with their values in
+  YAML, JSON, Python reprs and ``key=value`` text, and everything :mod:`runbook.redaction`
+  recognises by value (JWTs, ``ghp_``/``xox…``/AWS keys, credentials and ``access_token=`` in
+  URLs, custom request header values, high-entropy strings).
 
 Known values are replaced with ``[masked]`` wherever they occur; patterns keep the key and the scheme
 (``Authorization: Bearer [masked]``) so the reader still sees *what* was there.
@@ -35,7 +36,8 @@ from nbconvert.preprocessors import Preprocessor
 
 # which names hold secrets is defined once, next to the audit trail's redaction
 from runbook.errors import InputLimitExceeded
-from runbook.redaction import is_secret_name
+from runbook.markup import escape_html, escape_markdown
+from runbook.redaction import is_secret_name, redact_text
 from runbook.safeload import load_yaml
 
 MASK = "[masked]"
@@ -63,16 +65,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
      r"\1" + MASK),
     # base64 of "-----BEGIN": *-data fields of kubeconfigs, caBundles
     (re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/=]{8,}"), MASK),
-    # JWTs: header and payload are base64url JSON objects ('{"' encodes as "eyJ")
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
     # Authorization headers in HTTP dumps, dict reprs and JSON
     (re.compile(r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
                 r"(?:(bearer|basic|token|negotiate|digest)\s+)?" + _NOT_MASKED + r"[^\s\"',}]+"),
      r"\1\2 " + MASK),
     (re.compile(r"(?i)(\bbearer\s+)" + _NOT_MASKED + r"[\w.~+/=-]{8,}"), r"\1" + MASK),
-    # user:password@ in URLs
-    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"']+:)(?!\[masked\])[^/\s@\"']+(@)"),
-     r"\1" + MASK + r"\2"),
     # token: x / "password": "x" / client-key-data=x / --token=x
     (re.compile(r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_KEYS + r")[\"']?\s*[:=]\s*[\"']?)"
                 + _NOT_MASKED + r"[^\s\"',}\]]+"),
@@ -108,7 +105,7 @@ class SecretMasker:
             if len(value) < MIN_EXACT_LENGTH:
                 continue
             spellings = {value, html.escape(value), html.escape(value, quote=False), json.dumps(value)[1:-1],
-                         repr(value)[1:-1]}
+                         repr(value)[1:-1], escape_html(value), escape_markdown(value)}
             # a multi-line secret (a PEM file) is also printed line by line
             spellings.update(line.strip() for line in value.splitlines()
                              if len(line.strip()) >= MIN_EXACT_LENGTH and "-----" not in line)
@@ -124,14 +121,17 @@ class SecretMasker:
         return self._regex.sub(MASK, text)
 
     def mask(self, text: str) -> str:
-        """Replace known values, then secret-shaped text."""
+        """Replace known values, then secret-shaped text (:func:`runbook.redaction.redact_text`:
+        token shapes, URL credentials, custom header values, high-entropy strings, and here also
+        PEM blocks, ``Authorization`` headers and ``key: value`` pairs)."""
         if not text:
             return text
         text = self.mask_known(text)
+        # whole PEM blocks and Authorization values first: the value shapes would cut them up
         for pattern, replacement in _PATTERNS:
             text = pattern.sub(replacement, text)
         # "Authorization: [masked]" without a scheme must not gain a stray space
-        return _AUTH_FIXUP.sub(r"\1" + MASK, text)
+        return redact_text(_AUTH_FIXUP.sub(r"\1" + MASK, text), MASK)
 
     def mask_data(self, data: Any) -> Any:
         """Mask every string inside nested dicts/lists (keys stay; binary image data is skipped)."""

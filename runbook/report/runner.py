@@ -5,7 +5,10 @@ Order of work, and why:
 1. parameters are checked against the notebook's ``parameters`` cell and typed (a typo is an
    error, not a silent default);
 2. papermill executes the notebook in a kernel of *this* interpreter (``runbook.report.kernel``)
-   with ``MESH_RUNBOOK_AUDIT`` pointing at a per-run audit file and ``MESH_RUNBOOK_HEADLESS=1``;
+   with ``MESH_RUNBOOK_HEADLESS=1``; the kernel appends its audit records (written ahead of each
+   write, :mod:`runbook.audit`) to the user's trail itself and to a copy for this run, each
+   tagged with the run's id — so a run killed at any point has lost no record, and a re-run
+   into the same folder appends to the copy rather than deleting it;
    papermill is given no output path, so nothing unmasked is ever written — the executed notebook
    is taken from nbclient's ``on_notebook_start`` hook (papermill does not return it when a cell
    fails);
@@ -20,6 +23,7 @@ import math
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +36,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from runbook import __version__
-from runbook.audit import AuditLog, AuditRecord
+from runbook.audit import AUDIT_COPY_ENV, AUDIT_ENV, RUN_ENV, AuditLog, AuditRecord
 from runbook.errors import ConfigError, InputError, NotebookError
 from runbook.paths import HEADLESS_ENV, output_folder, refuse_symlinks
 from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
@@ -48,8 +52,6 @@ from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
 from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
 from runbook.report.target import Target, describe_target
 
-AUDIT_ENV = "MESH_RUNBOOK_AUDIT"
-
 
 @dataclass
 class NotebookRun:
@@ -63,9 +65,12 @@ class NotebookRun:
         executed_path: the executed, masked ``.ipynb``.
         html_path: the HTML report.
         pdf_path: the PDF report, when asked for.
-        audit_path: the JSONL audit file of this run (records are also appended to the user's
-            audit log).
+        audit_path: the JSONL copy of this run's audit records (appended to, never truncated:
+            earlier runs into the same folder keep theirs); the user's trail holds them too.
         audit_records: the changes the run made.
+        unfinished: changes whose outcome is unknown (``started`` records without an outcome in
+            the user's trail: a run killed mid-write, this one or an earlier one), to reconcile
+            (``runbook.fix.reconcile``).
         parameters: the values the run used, secrets masked (given ones and defaults).
         given: the names set by the caller (the others are the notebook's defaults).
         target: the cluster the run pointed at.
@@ -81,6 +86,7 @@ class NotebookRun:
     pdf_path: Path | None
     audit_path: Path
     audit_records: list[AuditRecord] = field(default_factory=list)
+    unfinished: list[AuditRecord] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()
     target: Target | None = None
@@ -177,10 +183,13 @@ def run_notebook(
                          hint="choose another output folder")
     html_path, audit_path = out / f"{notebook.stem}.html", out / f"{notebook.stem}.audit.jsonl"
     pdf_path = out / f"{notebook.stem}.pdf" if pdf else None
-    for stale in (html_path, audit_path, out / f"{notebook.stem}.pdf"):
-        stale.unlink(missing_ok=True)  # the report must list exactly this run's records
+    for stale in (html_path, out / f"{notebook.stem}.pdf"):
+        stale.unlink(missing_ok=True)  # a failed export must not leave an earlier run's report
 
-    env = {AUDIT_ENV: str(audit_path), HEADLESS_ENV: "1"}
+    user_audit = AuditLog()  # $MESH_RUNBOOK_AUDIT or the home's: the kernel appends there itself
+    run_id = uuid.uuid4().hex[:16]
+    env = {AUDIT_ENV: str(user_audit.path.expanduser().resolve()), AUDIT_COPY_ENV: str(audit_path),
+           RUN_ENV: run_id, HEADLESS_ENV: "1"}
     spec = named_kernel_spec(kernel_name, env) if kernel_name else current_kernel_spec(env)
     progress = _Progress()
 
@@ -240,8 +249,9 @@ def run_notebook(
     masker = SecretMasker(kubeconfig_secrets(target.kubeconfigs))
     effective = {name: values.get(name, p.default) for name, p in declared.items()}
     masker.add(str(v) for k, v in effective.items() if is_secret_name(k) and v is not None)
-    records = AuditLog(audit_path).read()
-    _append_to_user_audit_log(records, audit_path)
+    # the report lists exactly this run's records; the copy may hold earlier runs' too
+    records = [r for r in AuditLog(audit_path).read() if r.run == run_id]
+    unknown = user_audit.unfinished()
 
     status = "ok" if failure is None else "failed"
     error_line = masker.mask(failure[0]) if failure else None
@@ -251,7 +261,7 @@ def run_notebook(
         error=f"cell {failure[1]}: {error_line}" if failure else None, target=target,
         started=started.strftime("%Y-%m-%d %H:%M:%S"), duration_s=duration, version=__version__,
         parameters=[ParameterRow(k, v, k in given) for k, v in shown.items()],
-        audit_records=records, audit_path=str(audit_path)))
+        audit_records=records, audit_path=str(audit_path), unfinished_records=unknown))
     nb, _ = MaskSecretsPreprocessor(masker).preprocess(nb, {})
     nbformat.write(nb, str(executed))
     try:
@@ -272,7 +282,7 @@ def run_notebook(
     return NotebookRun(
         notebook=notebook, status=status, started=started.isoformat(timespec="seconds"),
         duration_s=duration, executed_path=executed, html_path=html_path, pdf_path=pdf_path,
-        audit_path=audit_path, audit_records=records, parameters=shown,
+        audit_path=audit_path, audit_records=records, unfinished=unknown, parameters=shown,
         given=frozenset(given), target=target, error=error)
 
 
@@ -313,17 +323,6 @@ def _mark_stopped_cell(progress: _Progress, line: str) -> int | None:
         "error", ename="NotebookError", evalue=line, traceback=[f"mesh-runbook: {line}"]))
     count = cell.get("execution_count")
     return int(count) if count is not None else index + 1
-
-
-def _append_to_user_audit_log(records: list[AuditRecord], run_file: Path) -> None:
-    # the run's records went to its own file; the user's audit trail must still hold every change
-    if not records:
-        return
-    log = AuditLog()  # the default path of *this* process: $MESH_RUNBOOK_AUDIT or the home one
-    if log.path.expanduser().resolve() == run_file.resolve():
-        return
-    for record in records:
-        log.append(record)
 
 
 __all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "report_files", "run_notebook"]

@@ -24,6 +24,7 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from runbook.markup import chart_text
 from runbook.probe import stats
 from runbook.probe.http import ProbeRun
 
@@ -40,7 +41,8 @@ Event = tuple[datetime | float, str]
 def _title(run: ProbeRun) -> str:
     path = run.url.split("://", 1)[-1]
     path = path[path.find("/"):] if "/" in path else "/"
-    return f"{run.label} — {run.method} {path} (Host: {run.host})"
+    # URL, Host and label come from the user or the cluster: literal text, never mathtext
+    return chart_text(f"{run.label} — {run.method} {path} (Host: {run.host})")
 
 
 def _no_data(ax: Axes, text: str = "no complete responses") -> None:
@@ -184,8 +186,8 @@ def latency_timeline(run: ProbeRun, *, events: Iterable[Event] = (), q: float = 
     for when, text in events:
         t = run.at(when)
         ax.axvline(t, color="#2c3e50", linewidth=1.2, linestyle="-.")
-        ax.text(t, 1.0, f" {text}", transform=ax.get_xaxis_transform(), rotation=90, va="top", ha="right",
-                fontsize=8, color="#2c3e50")
+        ax.text(t, 1.0, f" {chart_text(text)}", transform=ax.get_xaxis_transform(), rotation=90,
+                va="top", ha="right", fontsize=8, color="#2c3e50")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     return fig

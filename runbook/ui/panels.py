@@ -29,7 +29,6 @@ failures are one line in the log, never a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -49,6 +48,7 @@ from runbook.fix.flow import (
 from runbook.fix.plan import FixPlan
 from runbook.fix.plans import plan_from_suggestion
 from runbook.kube import Cluster
+from runbook.markup import escape_html
 from runbook.mesh.diagnose import Inventory
 from runbook.mesh.findings import Finding, FixSuggestion
 from runbook.mesh.rollout import Rollout, wait_for_rollout
@@ -173,7 +173,7 @@ class FixPanel(widgets.VBox):
             self.inventory = inventory
         self._entries = [(f, f.fix) for f in fixable(self.findings) if f.fix is not None]
         self.header.value = (
-            f"<b>Fix panel</b> — {escape(self.cluster.describe())}: {len(self._entries)} fixable "
+            f"<b>Fix panel</b> — {escape_html(self.cluster.describe())}: {len(self._entries)} fixable "
             f"finding{'s' if len(self._entries) != 1 else ''} of {len(self.findings)}")
         self._set_options()
 
@@ -207,8 +207,8 @@ class FixPanel(widgets.VBox):
             self.target.options = [(o.label, o.value) for o in self._choice.options]
             self.target.value = self._choice.selected
             self.target.layout.display = None
-            self.target_help.value = (f'<div style="color:#57606a"><b>{escape(self._choice.title)}'
-                                      f'</b>: {escape(self._choice.help)}</div>')
+            self.target_help.value = (f'<div style="color:#57606a"><b>{escape_html(self._choice.title)}'
+                                      f'</b>: {escape_html(self._choice.help)}</div>')
         else:
             self.target.options = []
             self.target.layout.display = "none"
@@ -246,7 +246,7 @@ class FixPanel(widgets.VBox):
         self.confirm.layout.display = None if need else "none"
         self.confirm_help.value = (
             f'<div style="color:#9a6700">This changes cluster-scoped objects in context '
-            f'<b>{escape(self.cluster.context)}</b> ({escape(self.cluster.server)}): type the '
+            f'<b>{escape_html(self.cluster.context)}</b> ({escape_html(self.cluster.server)}): type the '
             f'context name to enable Apply/Undo.</div>' if need else "")
         ns = self._target_namespace()
         self.recreate_button.description = f"Recreate workloads in {ns}" if ns else "Recreate workloads"

@@ -16,7 +16,6 @@ appended. Nothing here fetches or decides: it renders plans, results and audit r
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,8 @@ from runbook.fix.checks import ExerciseCheck
 from runbook.fix.choices import TargetChoice
 from runbook.fix.flow import FixAttempt
 from runbook.fix.plan import FixPlan, PlanResult
+from runbook.markup import escape_html as _e
+from runbook.markup import styled
 from runbook.mesh.findings import Finding
 from runbook.mesh.rollout import Rollout
 
@@ -91,10 +92,6 @@ class ShownAsRecord:
 
     def __str__(self) -> str:
         return self.record().text
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value))
 
 
 def _head(title: str, ok: bool | None) -> tuple[str, str]:
@@ -327,7 +324,7 @@ def _pods_html(pods: pd.DataFrame) -> str:
         bad = have != total or row["status"] != "Running"
         return ["background-color:#f8d7da;color:#58151c" if bad else ""] * len(row)
 
-    return str(pods.style.apply(paint, axis=1).hide(axis="index").to_html())
+    return str(styled(pods).apply(paint, axis=1).hide(axis="index").to_html())
 
 
 def render_check(check: ExerciseCheck, *, headless: bool = False) -> Record:

@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from runbook.markup import styled
+
 #: background and text colour per severity (dark text keeps rows readable on dark themes too)
 COLOURS: dict[str, str] = {
     "error": "background-color: #f8d7da; color: #58151c",
@@ -87,7 +89,7 @@ def highlight_status(df: pd.DataFrame, column: str, levels: Mapping[str, str] | 
         css = COLOURS.get(sev or "", "")
         return [css] * len(row)
 
-    return left(tidy(df).style.apply(paint, axis=1))
+    return left(styled(tidy(df)).apply(paint, axis=1))
 
 
 def style_findings(df: pd.DataFrame) -> Styler:

@@ -87,7 +87,8 @@ def test_parameters_are_typed_and_the_kernel_is_this_interpreter(
     env = json.loads(lines[1].removeprefix("ENV "))
     assert env["executable"] == sys.executable
     assert env["headless"] == "1"
-    assert env["audit"] == str(tmp_path / "out" / "typed-parameters.audit.jsonl")
+    # the kernel writes the user's trail itself (written ahead), and a copy for the run
+    assert env["audit"] == str((runbook_home() / "audit.jsonl").resolve())
     assert env["cwd"] == str(notebooks)  # like Jupyter: the notebook's folder
     # the header names the cluster the kubeconfig's current context points at
     html = run.html_path.read_text()

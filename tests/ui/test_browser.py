@@ -26,6 +26,7 @@ import pytest
 
 from runbook import kinds as k
 from runbook.apps import app_path
+from runbook.audit import AuditLog
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
 from runbook.kube.objects import comparable
@@ -170,5 +171,6 @@ def test_click_preview_confirm_apply_undo_in_jupyterlab(lab: tuple[str, Path]) -
             finally:
                 browser.close()
         cluster.close()
-    lines = (root / "audit.jsonl").read_text().splitlines()
-    assert len(lines) == 1 + 6 + 6 + 1  # one record per change (applies and undos)
+    audit = AuditLog(root / "audit.jsonl")
+    assert len(audit.read()) == 1 + 6 + 6 + 1  # one record per change (applies and undos)
+    assert audit.unfinished() == []  # each written ahead, each with its outcome

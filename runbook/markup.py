@@ -1,0 +1,95 @@
+"""Text from a cluster made safe to show: the one place that turns it into HTML, Markdown or a chart label.
+
+Everything a cluster holds — event messages, webhook URLs, labels, annotations, ConfigMap data —
+is written by other people. Shown raw, ``<img src=x onerror=…>`` in an Event message runs as script
+in an exported report and in JupyterLab, in the origin of the kernel that holds the kubeconfig. So
+nothing else in the package builds markup from such text: HTML goes through :func:`escape_html`,
+HTML inside a Markdown cell through :func:`escape_markdown`, DataFrames through :func:`styled`
+(pandas' ``Styler`` does not escape cell values unless asked), matplotlib text through
+:func:`chart_text`. ``tests/test_markup.py`` keeps every other module from escaping (or forgetting
+to escape) on its own.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+#: C0/C1 control characters except tab and newline: a NUL or a backspace in an event message
+#: means nothing to a reader and some renderers stop or misplace text at them
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: bidirectional overrides and isolates make text display in another order than it is stored
+#: ("Trojan Source"): a name can then look like another one; shown as their code point instead
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+#: what Markdown (and JupyterLab's MathJax) would interpret outside an HTML block; numeric
+#: references read the same in HTML and stop the Markdown parser from seeing links, images,
+#: emphasis or code spans
+_MARKDOWN = re.compile(r"[\\`*_{}\[\]()#+!|~$\n]")
+#: matplotlib reads ``$…$`` as mathtext (an unbalanced pair fails the whole figure)
+CHART_TEXT_LIMIT = 120
+
+
+def visible(value: object) -> str:
+    """``value`` as text without control characters, bidi controls shown as ``<U+202E>``."""
+    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value))
+    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+def escape_html(value: object) -> str:
+    """``value`` as HTML text: ``& < > " '`` escaped (safe in elements and quoted attributes)."""
+    return html.escape(visible(value), quote=True)
+
+
+def escape_markdown(value: object) -> str:
+    """``value`` for a Markdown cell (or HTML inside one): :func:`escape_html` plus every character
+    Markdown gives a meaning to, newlines included (a blank line would end an HTML block and let
+    the rest be read as Markdown: ``[x](javascript:…)`` links, ``![](http://…)`` images)."""
+    return _MARKDOWN.sub(lambda m: f"&#{ord(m.group())};", escape_html(value))
+
+
+def chart_text(value: object, limit: int = CHART_TEXT_LIMIT) -> str:
+    """``value`` for a matplotlib title, label or annotation: literal dollars (no mathtext), one
+    line, at most ``limit`` characters."""
+    text = " ".join(visible(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+class EscapingStyler(Styler):
+    """A ``Styler`` whose ``format`` and ``format_index`` escape HTML unless told otherwise.
+
+    pandas escapes per ``format`` call, and a later ``.format(na_rep="—")`` replaces the cells'
+    formatter — escaping included — unless it repeats ``escape="html"``; here it cannot forget.
+    """
+
+    # the same parameters as pandas' (passed through); only escape's default differs
+    def format(self, *args: Any, **kwargs: Any) -> Styler:  # type: ignore[override]
+        kwargs.setdefault("escape", "html")
+        return super().format(*args, **kwargs)
+
+    def format_index(self, *args: Any, **kwargs: Any) -> Styler:  # type: ignore[override]
+        kwargs.setdefault("escape", "html")
+        return super().format_index(*args, **kwargs)
+
+
+def styled(frame: pd.DataFrame) -> Styler:
+    """``frame.style`` with every cell, index label and column header HTML-escaped — also after
+    later ``.format(...)`` calls (:class:`EscapingStyler`). The only way the package makes one."""
+    clean = frame.copy()
+    for col in clean.columns:
+        if clean[col].dtype == object:
+            clean[col] = clean[col].map(_visible_cell)
+    return EscapingStyler(clean).format().format_index(axis=0).format_index(axis=1)
+
+
+def _visible_cell(value: Any) -> Any:
+    return visible(value) if isinstance(value, str) else value
+
+
+__all__ = ["CHART_TEXT_LIMIT", "EscapingStyler", "chart_text", "escape_html", "escape_markdown",
+           "styled", "visible"]
