@@ -76,8 +76,8 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV Injection")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SEVERITY_COLOUR = {"ERROR": "\x1b[1;31m", "WARNING": "\x1b[33m", "Error": "\x1b[1;31m",
-                    "Warning": "\x1b[33m"}
-_SEVERITY_AT_LINE_START = re.compile(r"^(ERROR|WARNING|Error|Warning)\b", re.MULTILINE)
+                    "Warning": "\x1b[33m", "NOT TRUSTWORTHY": "\x1b[1;31m"}
+_SEVERITY_AT_LINE_START = re.compile(r"^(ERROR|WARNING|Error|Warning|NOT TRUSTWORTHY)\b", re.MULTILINE)
 
 
 # ----------------------------------------------------------------------------------- arguments
@@ -154,7 +154,8 @@ def echo(text: str, stream: TextIO | None = None, *, end: str = "\n") -> None:
     """Write ``text`` for a person: the one gate of the command line's terminal output.
 
     Every control character but the line breaks is made visible, whatever the caller already did,
-    then severities at the start of a line are coloured when :func:`use_colour` allows.
+    then severities (and the probe's ``NOT TRUSTWORTHY``) at the start of a line are coloured when
+    :func:`use_colour` allows.
     """
     stream = stream or sys.stdout
     safe = _CONTROL_BUT_NEWLINE.sub(_visible, text + end)

@@ -414,8 +414,11 @@ class Measurement(ShownAsRecord):
         lat = (f"; served in p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms"
                if served else "")
         codes = ", ".join(f"{o.outcome} × {o.requests}" for o in outcomes(self.run.samples).itertuples())
+        # latencies of a schedule the probe could not keep describe its own queue: a reviewer is
+        # told, with the probe's own sentence, before reading them
+        untrusted = f" — {summary['verdict']}" if summary["schedule_kept"] is False else ""
         return (f"{self.label}: {served} of {total} requests served ({codes}) at "
-                f"{summary['achieved_qps']:.0f}/s over {summary['elapsed_s']:.1f} s{lat}")
+                f"{summary['achieved_qps']:.0f}/s over {summary['elapsed_s']:.1f} s{lat}{untrusted}")
 
     def record(self) -> Record:
         """The measurement as a record: the headline, the curl equivalent and its answer."""

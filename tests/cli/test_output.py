@@ -77,6 +77,8 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     echo("ERROR   MR101  x", pipe)
     echo("ERROR   MR101  x", tty)
     assert "\x1b" not in pipe.getvalue() and tty.getvalue().startswith("\x1b[1;31mERROR\x1b[0m")
+    echo("NOT TRUSTWORTHY: the schedule was not kept", tty)
+    assert "\n\x1b[1;31mNOT TRUSTWORTHY\x1b[0m: the schedule" in tty.getvalue()
     monkeypatch.setenv("NO_COLOR", "1")
     tty = _Terminal()
     echo("ERROR   MR101  x", tty)

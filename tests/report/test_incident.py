@@ -33,6 +33,7 @@ from runbook.probe import COLUMNS, ProbeRun
 from runbook.report import run_notebook
 from runbook.report.incident import (
     IncidentReport,
+    Measurement,
     Recording,
     TimelineEvent,
     as_failures,
@@ -437,3 +438,13 @@ def test_notebook_06_replays_an_incident_that_was_fixed(tmp_path: Path) -> None:
     assert "Incident in l7-traffic-alpha: resolved" in text
     assert "not attempted" in text
     assert sb.token not in html
+
+
+def test_a_measurement_whose_schedule_was_not_kept_says_so_in_its_headline() -> None:
+    kept = _run([(i / 10, 200, "") for i in range(20)])
+    assert "NOT TRUSTWORTHY" not in Measurement("before", kept.url, HOST, run=kept).headline()
+    late = dataclasses.replace(kept, samples=kept.samples.assign(
+        actual_start=kept.samples["intended_start"] + [i * 0.05 for i in range(20)]))
+    headline = Measurement("before", late.url, HOST, run=late).headline()
+    assert headline.startswith("before: 20 of 20 requests served")
+    assert "— NOT TRUSTWORTHY: the schedule was not kept — requests left " in headline
