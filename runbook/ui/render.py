@@ -307,7 +307,10 @@ def render_rollout(rollout: Rollout, timeout: float, expected_revision: str | No
         else:
             notes.append(f"the applied fix's target reaches revision {expected_revision}, but the "
                          f"pods carry sidecars of {', '.join(revs) or 'none'}")
-    ok = rollout.ok and (not expected_revision or revs == [expected_revision])
+    origin = rollout.origin()
+    if origin is not None:
+        notes.append(origin)
+    ok = rollout.recreated and (not expected_revision or revs == [expected_revision])
     cmds = rollout_commands(rollout.namespace, rollout.deployments["deployment"], timeout)
     table_cols = ["pod", "deployment", "ready", "status", "restarts", "revision", "proxy_image"]
     pods = rollout.pods[table_cols] if not rollout.pods.empty else rollout.pods
