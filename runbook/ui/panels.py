@@ -291,6 +291,30 @@ class FixPanel(widgets.VBox):
 
     # ------------------------------------------------------------------ records
 
+    def state_record(self) -> Record:
+        """The panel as it is now, as a static record: what a report or a reopened notebook
+        shows where the live widget cannot be (its saved state would be the *final* one)."""
+        sel = self.selected
+        lines = [f"Finding: {_label(*sel)}" if sel is not None else "Finding: none proposes a fix"]
+        if self._choice is not None:
+            lines.append(f"{self._choice.title}: {self._choice.label_of(self.target.value)}")
+        lines.append(f"Preview: {self.plan.title}" if self.plan is not None else
+                     "Preview: none yet (press Preview)")
+        lines.append("Apply: " + ("enabled" if not self.apply_button.disabled else "disabled")
+                     + "; Undo: " + ("enabled" if not self.undo_button.disabled else "disabled"))
+        lines.append(f"{len(self.records)} action record(s) so far (each printed where it happened)")
+        return render_note(f"Fix panel at this point — {self.cluster.describe()}: "
+                           f"{len(self._entries)} fixable finding(s) of {len(self.findings)}", lines)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        # A headless run (papermill) keeps no live widget: its report and executed notebook get
+        # the panel as it was at this cell, not the widget's final state (papermill#400).
+        if is_headless():
+            record = self.state_record()
+            return {"text/plain": record.text, "text/html": record.html}
+        bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        return bundle
+
     def emit(self, record: Record, *, to_cell: bool = False) -> Record:
         """Keep ``record`` and show it: in the running cell's output (``to_cell``: the headless
         methods) or in the log widget (button clicks, which run outside any cell).

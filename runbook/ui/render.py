@@ -25,6 +25,7 @@ import pandas as pd
 
 from runbook.audit import AuditRecord
 from runbook.errors import PartialApply, RunbookError
+from runbook.exercise import Preconditions
 from runbook.fix.checks import ExerciseCheck
 from runbook.fix.choices import TargetChoice
 from runbook.fix.flow import FixAttempt
@@ -333,6 +334,13 @@ def _pods_html(pods: pd.DataFrame) -> str:
     return str(pods.style.apply(paint, axis=1).hide(axis="index").to_html())
 
 
+def render_preconditions(pre: Preconditions) -> Record:
+    """A notebook's preconditions: one line saying whether it can start or what to do first,
+    then every condition."""
+    lines = [f"{'✓' if ln.ok else '✗'} {ln.text}" for ln in pre.lines]
+    return _make(pre.todo(), pre.met, [f"  {ln}" for ln in lines], [_list(lines)])
+
+
 def render_check(check: ExerciseCheck, *, headless: bool = False) -> Record:
     """An exercise check; in a headless run it is reported as not attempted (nobody did it)."""
     if headless:
@@ -357,6 +365,7 @@ __all__ = [
     "render_finding",
     "render_note",
     "render_plan",
+    "render_preconditions",
     "render_result",
     "render_rollout",
     "rollout_commands",

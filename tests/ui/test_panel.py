@@ -467,3 +467,22 @@ def test_wait_fails_when_the_pods_come_from_replicasets_older_than_the_fix(
     panel.wait_button.click()
     verdict = panel.records[-1]
     assert verdict.ok and "every pod comes from a ReplicaSet created after the fix" in verdict.text
+
+
+def test_a_headless_run_records_the_panel_as_it_was_at_its_cell(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.paths import HEADLESS_ENV
+
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    live = panel._repr_mimebundle_()
+    assert live is not None and "application/vnd.jupyter.widget-view+json" in live
+    monkeypatch.setenv(HEADLESS_ENV, "1")
+    before = panel._repr_mimebundle_()
+    assert before is not None and set(before) == {"text/plain", "text/html"}
+    assert "Fix panel at this point" in before["text/plain"]
+    assert "Finding: error MR101" in before["text/plain"] and "Preview: none yet" in before["text/plain"]
+    panel.apply_proposed(confirm="sandbox")
+    after = panel._repr_mimebundle_()
+    assert after is not None and "Undo: disabled" in after["text/plain"]  # nobody typed the context
+    assert before["text/plain"] != after["text/plain"]
