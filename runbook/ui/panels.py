@@ -156,6 +156,7 @@ class FixPanel(widgets.VBox):
         self.progress_output = widgets.Output()
         self.log_output = widgets.Output(layout=widgets.Layout(border="1px solid #d0d7de",
                                                                max_height="480px", overflow="auto"))
+        self.log_output.add_class("mesh-runbook-log")  # what a page (and a browser test) looks for
 
         self.finding.observe(self._on_select, names="value")
         self.target.observe(self._on_target, names="value")
@@ -448,7 +449,6 @@ class FixPanel(widgets.VBox):
         self.progress_output.outputs = ()
         with self.progress_output:
             rollout, limit = self._wait(None, None)
-        self.progress_output.outputs = ()  # the verdict below replaces the finished bar
         self.emit(render_rollout(rollout, limit, self._expected_revision))
 
     def _need_plan(self) -> FixPlan:
