@@ -35,6 +35,11 @@ class _Parser(argparse.ArgumentParser):
         # an incident) needs the one line that says what is wrong and where to look
         self.exit(2, f"{self.prog}: {' '.join(message.split())} — see {self.prog} --help\n")
 
+    def format_help(self) -> str:
+        # the subcommands' descriptions are their module docstrings, written for Sphinx: a
+        # terminal shows ``literal`` markup as noise
+        return super().format_help().replace("``", "")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(

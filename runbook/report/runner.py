@@ -65,7 +65,8 @@ class NotebookRun:
         pdf_path: the PDF report, when asked for.
         audit_path: the JSONL audit file of this run (records are also appended to the user's
             audit log).
-        audit_records: the changes the run made.
+        audit_records: every audit record of the run: dry runs and refusals as well as
+            changes (see :attr:`changes`).
         parameters: the values the run used, secrets masked (given ones and defaults).
         given: the names set by the caller (the others are the notebook's defaults).
         target: the cluster the run pointed at.
@@ -90,6 +91,12 @@ class NotebookRun:
     def name(self) -> str:
         """The notebook's file name without ``.ipynb``."""
         return self.notebook.stem
+
+    @property
+    def changes(self) -> list[AuditRecord]:
+        """The records of what the run really changed (applies and undos that were applied; a
+        dry run or a refusal changed nothing)."""
+        return [r for r in self.audit_records if r.result == "applied"]
 
     @property
     def ok(self) -> bool:
