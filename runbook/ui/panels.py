@@ -304,7 +304,7 @@ class FixPanel(widgets.VBox):
         lines.append("Apply: " + ("enabled" if not self.apply_button.disabled else "disabled")
                      + "; Undo: " + ("enabled" if not self.undo_button.disabled else "disabled"))
         lines.append(f"{len(self.records)} action record(s) so far (each printed where it happened)")
-        return render_note(f"Fix panel at this point — {self.cluster.describe()}: "
+        return render_note(f"Fix panel at this point (a static record) — {self.cluster.describe()}: "
                            f"{len(self._entries)} fixable finding(s) of {len(self.findings)}", lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
@@ -315,6 +315,26 @@ class FixPanel(widgets.VBox):
             return {"text/plain": record.text, "text/html": record.html}
         bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """The live panel, then its state as a static record for when it cannot be live.
+
+        A notebook saved and reopened later has no widget models: JupyterLab shows "Error
+        displaying widget: model not found" in place of the panel. The record below it says what
+        the panel showed at this cell; a style hides it while the panel beside it is rendered
+        live (``:has(.widget-vbox)``), and where styles are stripped (an untrusted notebook) it
+        simply shows.
+        """
+        bundle = self._repr_mimebundle_()
+        display(bundle, raw=True)
+        if is_headless():
+            return
+        record = self.state_record()
+        hide = ("<style>.jp-OutputArea-child:has(.widget-vbox) + .jp-OutputArea-child "
+                ".mesh-runbook-static{display:none}</style>")
+        display({"text/plain": record.text,
+                 "text/html": f'{hide}<div class="mesh-runbook-static">{record.html}</div>'},
+                raw=True)
 
     def emit(self, record: Record, *, to_cell: bool = False) -> Record:
         """Keep ``record`` and show it: in the running cell's output (``to_cell``: the headless

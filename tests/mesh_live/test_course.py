@@ -4,7 +4,6 @@ notebook 03's exercise (istiod 1-19-3 no longer watches l7-traffic-alpha)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,22 +11,18 @@ from runbook import kinds as k
 from runbook.apps import app_path
 from runbook.fix import run_fix, set_tag_revision
 from runbook.fix.flow import proposed_fix, recreate_suggestion
-from runbook.kube import Cluster, connect
+from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.course import RESET, check_preconditions
 from runbook.mesh.observe import diagnose_cluster, read_mesh
-from runbook.sandbox import Sandbox
 from runbook.ui.render import render_preconditions
 
 ALPHA = "l7-traffic-alpha"
 
 
 @pytest.fixture
-def live() -> Iterator[Cluster]:
-    with Sandbox(scenario="seed-incident", pod_start_seconds=0.05) as sb:
-        c = connect(sb.kubeconfig_path, "sandbox")
-        yield c
-        c.close()
+def live(seed_cluster: Cluster) -> Cluster:
+    return seed_cluster
 
 
 def _ready(cluster: Cluster, namespace: str, timeout: float = 30.0) -> None:

@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -61,6 +62,18 @@ def _panel_notebook(path: Path, kubeconfig: Path, audit: Path) -> None:
     nbformat.write(nb, str(path))
 
 
+def _type_context_and_apply(page: Any, scope: Any, confirm: Any, apply: Any) -> None:
+    """The retarget is cluster-scoped: Apply waits for the context, typed by hand."""
+    from playwright.sync_api import expect
+
+    expect(apply).to_be_disabled()
+    confirm.fill("sandbox")
+    expect(apply).to_be_enabled(timeout=10_000)
+    apply.click()
+    expect(scope.get_by_text("✓ Applied: Retarget").first).to_be_visible(timeout=30_000)
+    idle(page)
+
+
 def test_click_preview_confirm_apply_undo_in_jupyterlab(
         tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from playwright.sync_api import expect
@@ -82,13 +95,8 @@ def test_click_preview_confirm_apply_undo_in_jupyterlab(
             preview.click()
             expect(page.get_by_text("Preview: Retarget istio-revision-tag-prod-canary").first
                    ).to_be_visible(timeout=30_000)
-            expect(apply).to_be_disabled()  # cluster-scoped: the context must be typed
             confirm = page.get_by_placeholder("type sandbox")
-            confirm.fill("sandbox")
-            expect(apply).to_be_enabled(timeout=10_000)
-            apply.click()
-            expect(page.get_by_text("✓ Applied: Retarget").first).to_be_visible(timeout=30_000)
-            idle(page)
+            _type_context_and_apply(page, page, confirm, apply)
             assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
             # one click recreates: preview, dry run, apply of the namespaced restart
             page.get_by_role("button", name=f"Recreate workloads in {NS}").click()
@@ -175,12 +183,7 @@ def test_the_course_as_a_trainee_clicks_it(tmp_path: Path, request: pytest.Fixtu
             panel.get_by_role("button", name="Dry run").click()
             expect(panel.get_by_text("✓ Dry run").first).to_be_visible(timeout=30_000)
             idle(page)
-            expect(apply).to_be_disabled()
-            confirm.fill("sandbox")
-            expect(apply).to_be_enabled(timeout=10_000)
-            apply.click()
-            expect(panel.get_by_text("✓ Applied: Retarget").first).to_be_visible(timeout=30_000)
-            idle(page)
+            _type_context_and_apply(page, panel, confirm, apply)
             assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
             expect(confirm).to_have_value("")  # one typed name, one cluster-scoped change
 
@@ -211,6 +214,11 @@ def test_the_course_as_a_trainee_clicks_it(tmp_path: Path, request: pytest.Fixtu
             check.locator(".jp-InputArea-editor").click()
             page.keyboard.press("Shift+Enter")
             expect(check.locator(".jp-OutputArea")).to_contain_text("PASSED", timeout=60_000)
+            # the panel's static record (for a reopened notebook) is there, hidden while it is live
+            static = page.locator(".mesh-runbook-static")
+            expect(static).to_have_count(1)
+            expect(static).to_be_hidden()
+            assert "Finding: error MR101" in (static.text_content() or "")
 
             # notebook 05 after the exercise: its first cells say what to do
             open_notebook(page, lab, names[2])
@@ -226,3 +234,4 @@ def test_the_course_as_a_trainee_clicks_it(tmp_path: Path, request: pytest.Fixtu
     assert sorted(p.name for p in shots.glob("*.png")) == [
         "02-run-all.png", "03-after-rollout.png", "03-before-typing.png",
         "05-after-the-exercise.png"]
+
