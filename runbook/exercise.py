@@ -57,6 +57,28 @@ class ExerciseCheck:
         return "\n".join([head, *(f"  {'✓' if ln.ok else '✗'} {ln.text}" for ln in self.lines)])
 
 
+@dataclass
+class Preconditions(ExerciseCheck):
+    """What a notebook relies on before it starts (``runbook.mesh.course``): the same lines as a
+    check, read as "ready to start" rather than "exercise passed"."""
+
+    @property
+    def met(self) -> bool:
+        """Every condition holds."""
+        return all(line.ok for line in self.lines)
+
+    def todo(self) -> str:
+        """One line: ready, or the first condition that does not hold with what to do."""
+        wrong = self.still_wrong
+        if not wrong:
+            return f"{self.title}: everything it relies on holds"
+        more = f" (+{len(wrong) - 1} more below)" if len(wrong) > 1 else ""
+        return f"{self.title}: {wrong[0]}{more}"
+
+    def summary(self) -> str:
+        return "\n".join([self.todo(), *(f"  {'✓' if ln.ok else '✗'} {ln.text}" for ln in self.lines)])
+
+
 def not_attempted(title: str) -> ExerciseCheck:
     """The verdict of a headless run: nobody was there to do the exercise."""
     return ExerciseCheck(title, attempted=False)

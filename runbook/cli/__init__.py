@@ -38,6 +38,11 @@ class _Parser(argparse.ArgumentParser):
         # an incident) needs the one line that says what is wrong and where to look
         self.exit(2, f"{self.prog}: {' '.join(message.split())} — see {self.prog} --help\n")
 
+    def format_help(self) -> str:
+        # the subcommands' descriptions are their module docstrings, written for Sphinx: a
+        # terminal shows ``literal`` markup as noise
+        return super().format_help().replace("``", "")
+
 
 def chosen_command(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv``: the first argument that is not an option (``runbook``

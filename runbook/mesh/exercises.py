@@ -101,9 +101,10 @@ def check_service_hunt(snapshot: Snapshot, answer: Mapping[str, Any], *,
     model = build_model(snapshot)
     homes = sorted(model.services_by_name.get(service, ()))
     where = f"kubectl get svc -A --field-selector metadata.name={service}"
-    if not check.add(bool(homes), f"a Service called {service} exists in "
-                     + (", ".join(homes) if homes else "no namespace of this cluster — choose "
-                        "another `service_name` (one a webhook calls: see webhook_targets)")):
+    # the namespace is the first thing the trainee must find: name it only once it was answered
+    if not check.add(bool(homes), f"a Service called {service} exists in this cluster" if homes
+                     else f"a Service called {service} exists in no namespace of this cluster — "
+                     "choose another `service_name` (one a webhook calls: see webhook_targets)"):
         return check
     ns = _text(answer.get("namespace"))
     if ns is None:

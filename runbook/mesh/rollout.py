@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +123,11 @@ class Rollout:
         deployments: one row per Deployment (see ``DEPLOYMENT_COLUMNS``).
         pods: the pods table (see :func:`pods_table`).
         stuck: one line per Deployment that did not complete, with its latest warning event.
+        retried: pods (names) owned by a ReplicaSet that existed before the fix
+            (``replicasets_before``): the ReplicaSet controller's back-off retry made them, no
+            recreate did. Empty when no such set was given.
+        checked_origin: a set of ReplicaSets from before the fix was given, so the pods' origin
+            was checked.
     """
 
     namespace: str
@@ -131,6 +136,26 @@ class Rollout:
     deployments: pd.DataFrame
     pods: pd.DataFrame
     stuck: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    checked_origin: bool = False
+
+    @property
+    def recreated(self) -> bool:
+        """Complete, and (when checked) every pod comes from a ReplicaSet created after the fix."""
+        return self.ok and not self.retried
+
+    def origin(self) -> str | None:
+        """One line: where the pods come from (None when their origin was not checked)."""
+        if not self.checked_origin or self.pods.empty:
+            return None
+        if not self.retried:
+            return ("every pod comes from a ReplicaSet created after the fix: the workloads "
+                    "were recreated")
+        shown = ", ".join(self.retried[:3]) + (" …" if len(self.retried) > 3 else "")
+        return (f"{len(self.retried)} pod(s) come from ReplicaSets that existed before the fix "
+                f"({shown}): the ReplicaSet controller's back-off retry made them, not a recreate "
+                f"— recreate the workloads (kubectl rollout restart deployment -n "
+                f"{self.namespace}) so that every pod goes through admission now")
 
     def summary(self) -> str:
         if self.deployments.empty:
@@ -138,19 +163,43 @@ class Rollout:
         if self.ok:
             revs = sorted({str(r) for r in self.pods["revision"].dropna()})
             injected = f"; sidecars from revision {', '.join(revs)}" if revs else "; no sidecars"
+            retried = (f" — not recreated: {len(self.retried)} pod(s) from ReplicaSets older "
+                       "than the fix" if self.retried else "")
             return (f"{len(self.deployments)} deployment(s) in {self.namespace} ready after "
-                    f"{self.seconds:.1f}s{injected}")
+                    f"{self.seconds:.1f}s{injected}{retried}")
         return (f"{len(self.stuck)} deployment(s) in {self.namespace} not ready after "
                 f"{self.seconds:.0f}s:\n" + "\n".join(f"  - {s}" for s in self.stuck)
                 + "\nSee notebooks/02-diagnose-pods-not-created.ipynb (runbook diagnose -n "
                 + f"{self.namespace}) for why.")
 
 
+def replicaset_uids(cluster: Cluster, namespace: str) -> frozenset[str]:
+    """The uids of the namespace's ReplicaSets now: read when a fix is applied, so that a later
+    :func:`wait_for_rollout` can tell recreated pods from pods the old ReplicaSets retried."""
+    return frozenset(str(rs["metadata"].get("uid")) for rs in cluster.list(k.REPLICA_SETS, namespace))
+
+
+def retried_pods(pods: Sequence[Mapping[str, Any]], replicasets_before: Collection[str]) -> list[str]:
+    """Names of the pods whose owning ReplicaSet (by uid) is one of ``replicasets_before``."""
+    out = []
+    for pod in pods:
+        refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+        if any(r.get("kind") == "ReplicaSet" and r.get("uid") in replicasets_before for r in refs):
+            out.append(str(pod["metadata"]["name"]))
+    return sorted(out)
+
+
 def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[str] | None = None,
-                     timeout: float = 120.0, poll: float = 0.5, progress: bool = True) -> Rollout:
+                     timeout: float = 120.0, poll: float = 0.5, progress: bool = True,
+                     replicasets_before: Collection[str] | None = None) -> Rollout:
     """Wait until the namespace's Deployments (or the named ones) have completed their rollout.
 
     Never raises on a timeout: the result says what is stuck and why (``.ok`` is False).
+
+    Args:
+        replicasets_before: uids of the ReplicaSets that existed when the fix was applied
+            (:func:`replicaset_uids`). Their pods are listed in ``Rollout.retried``: a Deployment
+            can complete on pods its old ReplicaSet retried with back-off, without any recreate.
 
     Raises:
         InputError: the namespace does not exist, or a named Deployment is not in it.
@@ -203,8 +252,11 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
                      "ready": int(status.get("readyReplicas") or 0),
                      "available": int(status.get("availableReplicas") or 0),
                      "complete": done, "reason": reason})
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    retried = retried_pods(live, replicasets_before) if replicasets_before is not None else []
     return Rollout(namespace, not stuck, time.monotonic() - start,
-                   pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, rss), stuck)
+                   pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, rss), stuck,
+                   retried, replicasets_before is not None)
 
 
 def _condition_reason(dep: Mapping[str, Any]) -> str:

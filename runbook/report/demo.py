@@ -152,7 +152,7 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike[str], *,
                  f'<a href="{_rel(run.executed_path, out)}">notebook</a>']
         if run.pdf_path is not None:
             links.append(f'<a href="{_rel(run.pdf_path, out)}">pdf</a>')
-        changes = len(run.audit_records)
+        changes = len(run.changes)
         rows.append(f"<tr><td>{escape_html(run.name)}</td>"
                     f"<td style=\"color:{color}\">{escape_html(status)}</td>"
                     f"<td>{run.duration_s:.1f} s</td><td>{changes}</td><td>{' · '.join(links)}</td></tr>")

@@ -67,7 +67,8 @@ class NotebookRun:
         pdf_path: the PDF report, when asked for.
         audit_path: the JSONL copy of this run's audit records (appended to, never truncated:
             earlier runs into the same folder keep theirs); the user's trail holds them too.
-        audit_records: the changes the run made.
+        audit_records: every audit record of the run: dry runs and refusals as well as
+            changes (see :attr:`changes`).
         unfinished: changes whose outcome is unknown (``started`` records without an outcome in
             the user's trail: a run killed mid-write, this one or an earlier one), to reconcile
             (``runbook.fix.reconcile``).
@@ -96,6 +97,12 @@ class NotebookRun:
     def name(self) -> str:
         """The notebook's file name without ``.ipynb``."""
         return self.notebook.stem
+
+    @property
+    def changes(self) -> list[AuditRecord]:
+        """The records of what the run really changed (applies and undos that were applied; a
+        dry run or a refusal changed nothing)."""
+        return [r for r in self.audit_records if r.result == "applied"]
 
     @property
     def ok(self) -> bool:

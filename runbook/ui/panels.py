@@ -13,8 +13,17 @@
 The rules the buttons follow are the fix safety model (DESIGN.md): Apply stays disabled until the
 plan was previewed and, when it touches cluster-scoped objects, until the kube context's name is
 typed into the confirmation box; Undo is enabled once something was applied; a change of finding
-or target discards the preview. After an apply the panel offers to recreate the affected
-namespace's workloads and then to wait for the rollout (pods table with the injecting revision).
+or target discards the preview. Only a person fills the confirmation box: code never writes into
+it (a headless call's ``confirm=`` is kept in :attr:`FixPanel.confirmed_in_code`), and it is
+emptied after each cluster-scoped apply or undo, so every such change needs the name typed again.
+
+The panel opens on the proposed fix — the error that explains the symptom (MR101 in the field
+report) — whatever headless calls ran since; any other fix is the trainee's choice. After an apply
+the panel offers **Recreate workloads** (preview, dry run and apply of a ``rollout restart`` in
+one click; a cluster-scoped recreate would wait for the typed context) and **Wait for rollout**,
+whose verdict also says whether the ready pods come from ReplicaSets created after the fix or
+from old ones the controller retried with back-off (which fails it). The log shows the newest
+record first, next to the buttons.
 
 The panel only holds widget state: plans, dry runs, applies, undos, choices and checks are
 :mod:`runbook.fix`; waiting is :func:`runbook.mesh.rollout.wait_for_rollout`; records are
@@ -51,7 +60,7 @@ from runbook.kube import Cluster
 from runbook.markup import escape_html
 from runbook.mesh.diagnose import Inventory
 from runbook.mesh.findings import Finding, FixSuggestion
-from runbook.mesh.rollout import Rollout, wait_for_rollout
+from runbook.mesh.rollout import Rollout, replicaset_uids, wait_for_rollout
 from runbook.paths import is_headless
 from runbook.ui.render import (
     Record,
@@ -120,6 +129,11 @@ class FixPanel(widgets.VBox):
         self._expected_revision: str | None = None
         self._fix_applied = False  # a fix other than recreating was applied from this panel
         self._last_namespace: str | None = None
+        # the namespace's ReplicaSets when the last fix was applied: a later wait tells the pods
+        # of a recreate from the ones those ReplicaSets retried with back-off
+        self._replicasets_before: frozenset[str] | None = None
+        #: (plan title, context) of every change a headless call confirmed with ``confirm=``
+        self.confirmed_in_code: list[tuple[str, str]] = []
 
         self.header = widgets.HTML()
         self.finding = widgets.Dropdown(description="Finding", layout=widgets.Layout(width="98%"))
@@ -142,6 +156,7 @@ class FixPanel(widgets.VBox):
         self.progress_output = widgets.Output()
         self.log_output = widgets.Output(layout=widgets.Layout(border="1px solid #d0d7de",
                                                                max_height="480px", overflow="auto"))
+        self.log_output.add_class("mesh-runbook-log")  # what a page (and a browser test) looks for
 
         self.finding.observe(self._on_select, names="value")
         self.target.observe(self._on_target, names="value")
@@ -150,7 +165,7 @@ class FixPanel(widgets.VBox):
         self.dry_run_button.on_click(self._clicked("dry run", self.dry_run))
         self.apply_button.on_click(self._clicked("apply", self.apply))
         self.undo_button.on_click(self._clicked("undo", self.undo))
-        self.recreate_button.on_click(self._clicked("recreate", self.select_recreate))
+        self.recreate_button.on_click(self._clicked("recreate", self.recreate_clicked))
         self.wait_button.on_click(self._clicked("wait", self._wait_clicked))
 
         super().__init__([
@@ -177,11 +192,18 @@ class FixPanel(widgets.VBox):
             f"finding{'s' if len(self._entries) != 1 else ''} of {len(self.findings)}")
         self._set_options()
 
+    def _proposed_index(self) -> int | None:
+        """The entry of the fix that explains the symptom (:func:`proposed_fix`), else the first."""
+        proposed = proposed_fix(self.findings, self.namespace)
+        index = next((i for i, (f, _s) in enumerate(self._entries)
+                      if proposed is not None and f is proposed), None)
+        return index if index is not None else (0 if self._entries else None)
+
     def _set_options(self, select: int | None = None) -> None:
         options = [(_label(f, s), i) for i, (f, s) in enumerate(self._entries)]
         self.finding.unobserve(self._on_select, names="value")
         self.finding.options = options
-        self.finding.value = select if select is not None else (0 if options else None)
+        self.finding.value = select if select is not None else self._proposed_index()
         self.finding.observe(self._on_select, names="value")
         self._on_select()
 
@@ -244,19 +266,75 @@ class FixPanel(widgets.VBox):
                                     else "nothing applied yet")
         need = [p for p in (plan, undo_plan) if p is not None and p.cluster_scoped]
         self.confirm.layout.display = None if need else "none"
-        self.confirm_help.value = (
-            f'<div style="color:#9a6700">This changes cluster-scoped objects in context '
-            f'<b>{escape_html(self.cluster.context)}</b> ({escape_html(self.cluster.server)}): type the '
-            f'context name to enable Apply/Undo.</div>' if need else "")
+        self.confirm_help.value = self._confirm_help() if need else ""
         ns = self._target_namespace()
         self.recreate_button.description = f"Recreate workloads in {ns}" if ns else "Recreate workloads"
         self.recreate_button.disabled = not (self.applied_plans and ns)
         self.wait_button.disabled = not (self.applied_plans and ns)
 
+    def _confirm_help(self) -> str:
+        where = (f"context <b>{escape_html(self.cluster.context)}</b> "
+                 f"({escape_html(self.cluster.server)})")
+        if self.confirm.value.strip() == self.cluster.context:
+            text = (f"Confirmed: Apply/Undo change cluster-scoped objects in {where}; the box is "
+                    "emptied after each such change.")
+        else:
+            text = (f"This changes cluster-scoped objects in {where}: type the context name to "
+                    "enable Apply/Undo.")
+        if self.confirmed_in_code:
+            title, context = self.confirmed_in_code[-1]
+            text += (f" (A cell confirmed {escape_html(title)} with confirm={escape_html(repr(context))}; "
+                     "that does not confirm anything here.)")
+        return f'<div style="color:#9a6700">{text}</div>'
+
     def _target_namespace(self) -> str | None:
         return self.namespace or self._last_namespace
 
     # ------------------------------------------------------------------ records
+
+    def state_record(self) -> Record:
+        """The panel as it is now, as a static record: what a report or a reopened notebook
+        shows where the live widget cannot be (its saved state would be the *final* one)."""
+        sel = self.selected
+        lines = [f"Finding: {_label(*sel)}" if sel is not None else "Finding: none proposes a fix"]
+        if self._choice is not None:
+            lines.append(f"{self._choice.title}: {self._choice.label_of(self.target.value)}")
+        lines.append(f"Preview: {self.plan.title}" if self.plan is not None else
+                     "Preview: none yet (press Preview)")
+        lines.append("Apply: " + ("enabled" if not self.apply_button.disabled else "disabled")
+                     + "; Undo: " + ("enabled" if not self.undo_button.disabled else "disabled"))
+        lines.append(f"{len(self.records)} action record(s) so far (each printed where it happened)")
+        return render_note(f"Fix panel at this point (a static record) — {self.cluster.describe()}: "
+                           f"{len(self._entries)} fixable finding(s) of {len(self.findings)}", lines)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        # A headless run (papermill) keeps no live widget: its report and executed notebook get
+        # the panel as it was at this cell, not the widget's final state (papermill#400).
+        if is_headless():
+            record = self.state_record()
+            return {"text/plain": record.text, "text/html": record.html}
+        bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        """The live panel, then its state as a static record for when it cannot be live.
+
+        A notebook saved and reopened later has no widget models: JupyterLab shows "Error
+        displaying widget: model not found" in place of the panel. The record below it says what
+        the panel showed at this cell; a style hides it while the panel beside it is rendered
+        live (``:has(.widget-vbox)``), and where styles are stripped (an untrusted notebook) it
+        simply shows.
+        """
+        bundle = self._repr_mimebundle_()
+        display(bundle, raw=True)
+        if is_headless():
+            return
+        record = self.state_record()
+        hide = ("<style>.jp-OutputArea-child:has(.widget-vbox) + .jp-OutputArea-child "
+                ".mesh-runbook-static{display:none}</style>")
+        display({"text/plain": record.text,
+                 "text/html": f'{hide}<div class="mesh-runbook-static">{record.html}</div>'},
+                raw=True)
 
     def emit(self, record: Record, *, to_cell: bool = False) -> Record:
         """Keep ``record`` and show it: in the running cell's output (``to_cell``: the headless
@@ -269,7 +347,8 @@ class FixPanel(widgets.VBox):
         if to_cell:
             display(record)
         else:
-            self.log_output.outputs = (*self.log_output.outputs, record.output())
+            # newest first: the result of a click is next to the buttons, not below older ones
+            self.log_output.outputs = (record.output(), *self.log_output.outputs)
             self._log_only.append(record)
         return record
 
@@ -327,10 +406,11 @@ class FixPanel(widgets.VBox):
             result = plan.apply(self.cluster, confirm=self.confirm.value.strip() or None,
                                 audit=self.audit)
         except PartialApply:
-            self._applied(plan)  # partly: Undo reverts the completed steps
+            self._applied(plan, *self._selected_pair())  # partly: Undo reverts the completed steps
             raise
         self.emit(render_result(result, plan, self.audit.path))
-        self._applied(plan)
+        self._applied(plan, *self._selected_pair())
+        self._spent_confirmation(plan)
 
     def undo(self) -> None:
         """Revert the last applied plan to the exact prior state (Undo button)."""
@@ -344,9 +424,31 @@ class FixPanel(widgets.VBox):
             self.applied_plans.pop()
             if plan is self.plan:
                 self.plan = None
+            self._spent_confirmation(plan)
+
+    def _spent_confirmation(self, plan: FixPlan) -> None:
+        """A typed context confirms one cluster-scoped change: the next one needs it typed again."""
+        if plan.cluster_scoped:
+            self.confirm.value = ""
+
+    def recreate_clicked(self, method: str = "rollout-restart") -> None:
+        """Recreate the workloads (Recreate button): preview, dry run and apply in one click.
+
+        The button says what it does: a ``rollout restart`` changes namespaced Deployments only,
+        so it needs no typed context. A plan that touched cluster-scoped objects would stop after
+        the preview, for the context to be typed and Apply pressed.
+        """
+        self.select_recreate(method)
+        plan = self._need_plan()
+        if not plan.diff() or (plan.cluster_scoped and not self._confirmed(plan)):
+            return
+        result = plan.dry_run(self.cluster, audit=self.audit)
+        self.emit(render_result(result, plan, self.audit.path))
+        if result.ok:
+            self.apply()
 
     def select_recreate(self, method: str = "rollout-restart") -> None:
-        """Select "recreate the workloads" of the namespace and preview it (Recreate button)."""
+        """Select "recreate the workloads" of the namespace and preview it."""
         ns = self._target_namespace()
         if not ns:
             raise RunbookError("no namespace to recreate", hint="pass namespace= to the panel")
@@ -374,18 +476,26 @@ class FixPanel(widgets.VBox):
             raise RunbookError("preview the fix first", hint="press Preview")
         return self.plan
 
-    def _applied(self, plan: FixPlan) -> None:
-        self.applied_plans.append(plan)
+    def _selected_pair(self) -> tuple[Finding | None, FixSuggestion | None]:
         sel = self.selected
-        if sel is not None:
-            finding, suggestion = sel
-            if suggestion.action != "recreate-workloads":
-                self._fix_applied = True
-                self._expected_revision = _reaches(self.suggestion() or suggestion)
-            ns = finding.namespaces[0] if finding is not None and finding.namespaces else \
-                suggestion.params.get("namespace")
-            if ns:
-                self._last_namespace = str(ns)
+        return (sel[0], self.suggestion()) if sel is not None else (None, None)
+
+    def _applied(self, plan: FixPlan, finding: Finding | None,
+                 suggestion: FixSuggestion | None) -> None:
+        """Keep ``plan`` for Undo; after a fix (not a recreate), remember what to recreate."""
+        self.applied_plans.append(plan)
+        if suggestion is None:
+            return
+        ns = finding.namespaces[0] if finding is not None and finding.namespaces else \
+            suggestion.params.get("namespace")
+        if ns:
+            self._last_namespace = str(ns)
+        if suggestion.action != "recreate-workloads":
+            self._fix_applied = True
+            self._expected_revision = _reaches(suggestion)
+            target = self._target_namespace()
+            if target:
+                self._replicasets_before = replicaset_uids(self.cluster, target)
 
     # ------------------------------------------------------------------ headless
 
@@ -413,25 +523,26 @@ class FixPanel(widgets.VBox):
 
     def run(self, fix: Finding | FixSuggestion | None, *, apply: bool = False,
             confirm: str | None = None, choice: str | None = None) -> FixAttempt:
-        """Preview, dry-run and (``apply``) apply one fix; select it in the panel; display the
-        records in the cell. Never raises for a refusal: see ``attempt.error``."""
+        """Preview, dry-run and (``apply``) apply one fix; display the records in the cell.
+        Never raises for a refusal: see ``attempt.error``.
+
+        The panel's widgets are the trainee's: this neither selects the fix in the dropdown nor
+        fills the confirmation box. A change applied here can be undone from the panel (Undo,
+        with the context typed when it is cluster-scoped); ``confirm`` is kept in
+        :attr:`confirmed_in_code`.
+        """
         suggestion = fix.fix if isinstance(fix, Finding) else fix
-        index = next((i for i, (f, s) in enumerate(self._entries)
-                      if fix is not None and (f is fix or s is suggestion)), None)
-        if index is None and suggestion is not None:
+        known = any(fix is not None and (f is fix or s is suggestion) for f, s in self._entries)
+        if not known and suggestion is not None:
             self._entries.append((fix if isinstance(fix, Finding) else None, suggestion))
-            index = len(self._entries) - 1
-        if index is not None:
-            self._set_options(select=index)
-            if choice is not None and self._choice is not None:
-                self.target.value = choice
-        if confirm is not None:
-            self.confirm.value = confirm  # the panel shows what was confirmed (and Undo may use it)
+            self._set_options(select=self.finding.value)  # offered, not chosen
         attempt = run_fix(self.cluster, fix, apply=apply, confirm=confirm, audit=self.audit,
                           choice=choice)
-        self.plan = attempt.plan
         if attempt.plan is not None and attempt.plan.applied and not attempt.plan.undone:
-            self._applied(attempt.plan)
+            self._applied(attempt.plan, attempt.finding,
+                          choose(suggestion, choice) if suggestion is not None else None)
+            if confirm is not None and attempt.plan.cluster_scoped:
+                self.confirmed_in_code.append((attempt.plan.title, confirm))
         for record in render_attempt(attempt, self.audit.path):
             self.emit(record, to_cell=True)
         self._refresh()
@@ -483,7 +594,8 @@ class FixPanel(widgets.VBox):
         limit = self.rollout_timeout if timeout is None else timeout
         # a progress widget is noise in a headless run's report: it would show as a dead widget
         rollout = wait_for_rollout(self.cluster, ns, timeout=limit,
-                                   progress=not is_headless() and limit > 0)
+                                   progress=not is_headless() and limit > 0,
+                                   replicasets_before=self._replicasets_before)
         return rollout, limit
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from runbook.audit import AuditRecord
 from runbook.errors import PartialApply, RunbookError
+from runbook.exercise import Preconditions
 from runbook.fix.checks import ExerciseCheck
 from runbook.fix.choices import TargetChoice
 from runbook.fix.flow import FixAttempt
@@ -304,7 +305,10 @@ def render_rollout(rollout: Rollout, timeout: float, expected_revision: str | No
         else:
             notes.append(f"the applied fix's target reaches revision {expected_revision}, but the "
                          f"pods carry sidecars of {', '.join(revs) or 'none'}")
-    ok = rollout.ok and (not expected_revision or revs == [expected_revision])
+    origin = rollout.origin()
+    if origin is not None:
+        notes.append(origin)
+    ok = rollout.recreated and (not expected_revision or revs == [expected_revision])
     cmds = rollout_commands(rollout.namespace, rollout.deployments["deployment"], timeout)
     table_cols = ["pod", "deployment", "ready", "status", "restarts", "revision", "proxy_image"]
     pods = rollout.pods[table_cols] if not rollout.pods.empty else rollout.pods
@@ -325,6 +329,13 @@ def _pods_html(pods: pd.DataFrame) -> str:
         return ["background-color:#f8d7da;color:#58151c" if bad else ""] * len(row)
 
     return str(styled(pods).apply(paint, axis=1).hide(axis="index").to_html())
+
+
+def render_preconditions(pre: Preconditions) -> Record:
+    """A notebook's preconditions: one line saying whether it can start or what to do first,
+    then every condition."""
+    lines = [f"{'✓' if ln.ok else '✗'} {ln.text}" for ln in pre.lines]
+    return _make(pre.todo(), pre.met, [f"  {ln}" for ln in lines], [_list(lines)])
 
 
 def render_check(check: ExerciseCheck, *, headless: bool = False) -> Record:
@@ -351,6 +362,7 @@ __all__ = [
     "render_finding",
     "render_note",
     "render_plan",
+    "render_preconditions",
     "render_result",
     "render_rollout",
     "rollout_commands",

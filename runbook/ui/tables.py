@@ -3,19 +3,22 @@
 ``style_findings(findings_frame(findings))`` colours error and warning rows;
 ``highlight_status(inventory.namespace_injection, "status")`` does the same for any table by the
 value of one column (injection status, webhook target status, control-plane status, event error
-kind, severity). Both return a pandas ``Styler``: it renders as HTML in Jupyter and in exported
-reports (nbconvert keeps the HTML), and ``.data`` is still the plain DataFrame.
+kind, severity). ``readable(...)`` makes any of them fit a notebook's width: figures rounded, long
+texts shortened with the full value one click away. All return a pandas ``Styler``: it renders
+as HTML in Jupyter and in exported reports (nbconvert keeps the HTML), and ``.data`` is still
+the plain DataFrame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import math
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from runbook.markup import styled
+from runbook.markup import escape_html, styled
 
 #: background and text colour per severity (dark text keeps rows readable on dark themes too)
 COLOURS: dict[str, str] = {
@@ -93,11 +96,72 @@ def highlight_status(df: pd.DataFrame, column: str, levels: Mapping[str, str] | 
 
 
 def style_findings(df: pd.DataFrame) -> Styler:
-    """A :func:`runbook.mesh.findings_frame`, errors red and warnings amber, messages wrapped."""
-    styler = highlight_status(df, "severity")
-    wrap = {"white-space": "pre-wrap", "text-align": "left"}
-    cols: list[Hashable] = [c for c in ("message", "fix_summary", "fix_command")
-                            if c in df.columns]
-    if cols:
-        styler = styler.set_properties(subset=cols, **wrap)
-    return styler.hide(axis="index")
+    """A :func:`runbook.mesh.findings_frame`, errors red and warnings amber; the message and the
+    fix's summary whole and wrapped, other long texts (the fix's command) one click away."""
+    styler = highlight_status(df, "severity").hide(axis="index")
+    whole: list[Hashable] = [c for c in ("message", "fix_summary") if c in df.columns]
+    return readable(styler, whole=whole)
+
+
+# ------------------------------------------------------------------ readable at notebook width
+
+#: longest cell text shown whole; a longer one shows its start, the full text one click away
+CELL_TEXT_MAX = 60
+#: significant digits of a float (99.79964 → 99.8, 0.053545 → 0.0535; integer digits are kept)
+SIGNIFICANT = 3
+
+
+def round_figures(value: float, digits: int = SIGNIFICANT) -> str:
+    """``value`` with ``digits`` significant digits, never dropping integer digits (1172.4 → 1172)."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(digits - 1 - magnitude, 0)
+    return f"{value:.{decimals}f}"
+
+
+def _short_text(value: object, limit: int) -> str:
+    text = str(value)
+    if len(text) <= limit:
+        return escape_html(text)
+    # <details> opens on a click in JupyterLab and in exported reports, with no script
+    return (f"<details><summary>{escape_html(text[:limit - 1])}…</summary>"
+            f"<span style=\"white-space:pre-wrap\">{escape_html(text)}</span></details>")
+
+
+def _cell(value: object, limit: int | None, na_rep: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return na_rep
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return round_figures(value)
+    return _short_text(value, limit) if limit is not None else escape_html(value)
+
+
+def readable(table: pd.DataFrame | Styler, *, limit: int = CELL_TEXT_MAX, na_rep: str = "—",
+             whole: Sequence[Hashable] = ()) -> Styler:
+    """A table that fits a notebook 1,400 px wide: floats rounded to :data:`SIGNIFICANT`
+    digits, texts longer than ``limit`` shortened with the full value one click away
+    (``<details>``), missing values as ``na_rep``. Keeps a Styler's colours; cell text is escaped.
+
+    Args:
+        whole: columns whose text is the lesson itself (a finding's message): shown whole and
+            wrapped, never shortened.
+
+    Put the columns that carry the lesson first before styling (``df[[...]]``): a reader sees
+    the left of a wide table first.
+    """
+    styler = table if isinstance(table, Styler) else styled(tidy(table))
+    columns = list(styler.columns)
+    kept = [c for c in whole if c in columns]
+    short = [c for c in columns if c not in kept]
+    if short:
+        # _cell escapes the text itself (and adds the <details> markup): no second escape
+        styler = styler.format(lambda v: _cell(v, limit, na_rep), subset=short, escape=None)
+    if kept:
+        styler = styler.format(lambda v: _cell(v, None, na_rep), subset=kept, escape=None)
+        styler = styler.set_properties(subset=kept, **{"white-space": "pre-wrap"})
+    return styler

@@ -275,3 +275,12 @@ def test_inventory_object_is_json_ready(incident: Sandbox) -> None:
         inv = inventory_cluster(cluster)
     assert isinstance(inv, Inventory)
     json.dumps(inv.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("command", ["inventory", "diagnose", "analyze", "sandbox"])
+def test_help_shows_no_docstring_markup(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and f"runbook {command}" in out
+    assert "``" not in out

@@ -52,3 +52,30 @@ def test_severity_of_values() -> None:
     assert severity_of(float("nan")) is None
     assert severity_of("custom", {"custom": "warning"}) == "warning"
     assert set(COLOURS) == {"error", "warning", "info"}
+
+
+def test_readable_rounds_figures_and_puts_long_texts_one_click_away() -> None:
+    from runbook.ui.tables import readable, round_figures
+
+    assert [round_figures(v) for v in (99.79964, 0.053545, 1172.4, 0.0, -3.14159)] == [
+        "99.8", "0.0535", "1172", "0", "-3.14"]
+    long = "kubectl patch mutatingwebhookconfiguration istio-revision-tag-prod-canary --type=json <x>"
+    df = pd.DataFrame({"achieved_qps": [99.79964], "fix_command": [long], "message": [long],
+                       "found_in": [None]})
+    html = readable(df, whole=["message"]).to_html()
+    assert "99.8<" in html and "99.79964" not in html
+    # shortened: the start in a <summary>, the whole escaped text one click away
+    assert "<details><summary>kubectl patch mutatingwebhookconfiguration" in html
+    assert html.count("&lt;x&gt;") == 2 and "<x>" not in html
+    assert html.count("<details>") == 1  # the message is shown whole
+    assert ">—<" in html
+
+
+def test_findings_keep_the_message_whole_and_shorten_the_command(seed: World) -> None:
+    df = findings_frame(diagnose(seed.snapshot()))
+    from html import escape
+
+    html = style_findings(df[["severity", "code", "message", "fix_command"]]).to_html()
+    mr101 = df[df["code"] == "MR101"].iloc[0]
+    assert len(mr101["message"]) > 60 and escape(mr101["message"]) in html
+    assert "<details><summary>kubectl" in html

@@ -80,6 +80,7 @@ def test_service_hunt_fails_until_answered_and_on_the_names_suggestion(live) -> 
     empty = check_service_hunt(snap, {}, service=SERVICE)
     assert not empty.passed and empty.attempted
     assert "metadata.name=istiod-1-18-5" in empty.still_wrong[0]
+    assert "istio-canary" not in empty.summary()  # the answer is not given before the attempt
     where_the_tag_looks = check_service_hunt(snap, {"namespace": "istio-system"}, service=SERVICE)
     assert not where_the_tag_looks.passed
     assert "where a webhook looks for it" in where_the_tag_looks.still_wrong[0]

@@ -5,7 +5,6 @@ plausible wrong solutions. Also notebook 04's push verdicts table and the watchi
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from runbook import kinds as k
 from runbook.apps import app_path
 from runbook.exercise import ExerciseCheck
-from runbook.kube import Cluster, connect
+from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.manifests import Manifest, load_manifests
 from runbook.mesh.config_exercises import (
@@ -28,19 +27,14 @@ from runbook.mesh.config_exercises import (
 )
 from runbook.mesh.observe import read_mesh
 from runbook.mesh.rollout import wait_for_rollout
-from runbook.sandbox import Sandbox
 
 ALPHA, BETA = "l7-traffic-alpha", "l7-traffic-beta"
 MINE, HOMEWORK = "my-bookinfo", "nginx-homework"
 
 
 @pytest.fixture
-def live() -> Iterator[Cluster]:
-    """The seed world on a real clock with fast pod starts (rollouts are waited for)."""
-    with Sandbox(scenario="seed-incident", pod_start_seconds=0.05) as sb:
-        c = connect(sb.kubeconfig_path, "sandbox")
-        yield c
-        c.close()
+def live(seed_cluster: Cluster) -> Cluster:
+    return seed_cluster
 
 
 def _namespace(cluster: Cluster, name: str, **labels: str) -> None:

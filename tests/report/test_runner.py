@@ -183,3 +183,22 @@ def test_a_foreign_python3_kernelspec_is_not_used(notebooks: Path, tmp_path: Pat
     with pytest.raises(NotebookError, match=r"typed-parameters\.ipynb: the kernel"):
         run_notebook(notebooks / "typed-parameters.ipynb", out_dir=tmp_path / "out2",
                      kernel_name="python3")
+
+
+def test_the_demo_index_counts_changes_not_dry_runs(tmp_path: Path) -> None:
+    from runbook.audit import AuditRecord
+    from runbook.report.demo import write_index
+    from runbook.report.runner import NotebookRun
+
+    def record(action: str, result: str) -> AuditRecord:
+        return AuditRecord(action, "Rollout restart", "patch", "sandbox", "https://127.0.0.1:1",
+                           "sandbox", "Deployment/ns/details-v1", result)
+
+    run = NotebookRun(Path("05-ingress-latency.ipynb"), "ok", "2026-12-07T00:00:00Z", 1.0,
+                      tmp_path / "05.ipynb", tmp_path / "05.html", None, tmp_path / "a.jsonl",
+                      [record("dry-run", "dry-run")] * 3 + [record("apply", "refused"),
+                                                            record("apply", "applied"),
+                                                            record("undo", "applied")])
+    assert [r.action for r in run.changes] == ["apply", "undo"]
+    index = write_index([run], tmp_path).read_text()
+    assert "<td>1.0 s</td><td>2</td>" in index

@@ -1,23 +1,21 @@
-"""The fix panel in a real JupyterLab, clicked in a real chromium (where a person would click).
+"""The fix panel and the course in a real JupyterLab, clicked in a real chromium, where a trainee
+would click.
 
-A JupyterLab server (127.0.0.1, token, this venv's kernel) opens a notebook that builds the panel
-against a ``seed-incident`` sandbox; the browser clicks Preview, types the context, clicks Apply,
-Recreate workloads, Apply, Wait for rollout and Undo twice, and the test checks the sandbox's
-objects. Every request the page makes to a host other than 127.0.0.1 is aborted (JupyterLab
-would otherwise look for news and updates).
+1. A small notebook builds the panel against a ``seed-incident`` sandbox: Preview, type the
+   context, Apply, Recreate workloads, Wait for rollout, Undo twice — and the sandbox's objects.
+2. The course: Run All on notebooks 02 and 03, then as a trainee in 03's panel (the error finding
+   preselected, Apply disabled until the context is typed, Recreate makes new ReplicaSets, the
+   pods' injecting revision shown), the 03 exercise by hand with kubectl, then notebook 05 says
+   in its first cells what to do.
+
+Screenshots: ``reports/browser/<test>/`` (see ``tests/ui/browser.py``).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import socket
+import json
+import re
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,69 +25,29 @@ import pytest
 from runbook import kinds as k
 from runbook.apps import app_path
 from runbook.audit import AuditLog
-from runbook.kube import connect
+from runbook.fix import set_tag_revision
+from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.kube.objects import comparable
+from runbook.mesh.rollout import injected_revision, wait_for_rollout
 from runbook.sandbox import Sandbox
+from runbook.ui.render import command_sections
 
+from .browser import (
+    chromium_page,
+    copy_notebook,
+    idle,
+    jupyterlab,
+    open_notebook,
+    run_all,
+    screenshot_dir,
+)
 from .conftest import NS, TAG, targets
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-JUPYTER = Path(sys.executable).parent / "jupyter"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server on 127.0.0.1 serving ``tmp_path``; stopped (with its kernels) after."""
-    if not Path(CHROMIUM).exists() or not JUPYTER.exists():
-        pytest.skip("needs chromium and jupyterlab")
-    pytest.importorskip("playwright.sync_api")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
-    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 — closed in the teardown below
-    proc = subprocess.Popen(
-        [str(JUPYTER), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.news_url=", "--LabServerApp.extension_manager=readonly",
-         "--ServerApp.terminals_enabled=False",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start: "
-                                       + (tmp_path / "lab.log").read_text()[-2000:]) from None
-                time.sleep(0.2)
-        yield f"{base}/lab/tree/panel.ipynb?token={token}", tmp_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _notebook(path: Path, kubeconfig: Path, audit: Path) -> None:
+def _panel_notebook(path: Path, kubeconfig: Path, audit: Path) -> None:
     source = "\n".join([
         "from runbook.fix import AuditLog",
         "from runbook.kube import connect",
@@ -105,72 +63,177 @@ def _notebook(path: Path, kubeconfig: Path, audit: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def test_click_preview_confirm_apply_undo_in_jupyterlab(lab: tuple[str, Path]) -> None:
-    from playwright.sync_api import Route, expect, sync_playwright
+def _type_context_and_apply(page: Any, scope: Any, confirm: Any, apply: Any) -> None:
+    """The retarget is cluster-scoped: Apply waits for the context, typed by hand."""
+    from playwright.sync_api import expect
 
-    url, root = lab
-    with Sandbox(scenario="seed-incident", clock="real") as sb:
+    expect(apply).to_be_disabled()
+    confirm.fill("sandbox")
+    expect(apply).to_be_enabled(timeout=10_000)
+    apply.click()
+    expect(scope.get_by_text("✓ Applied: Retarget").first).to_be_visible(timeout=30_000)
+    idle(page)
+
+
+def test_click_preview_confirm_apply_undo_in_jupyterlab(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(request.node.name)
+    with jupyterlab(tmp_path) as lab, Sandbox(scenario="seed-incident", clock="real") as sb:
         cluster = connect(sb.kubeconfig_path, "sandbox")
         apply_manifests(cluster, app_path("bookinfo"), namespace=NS)
         original = cluster.get(k.MUTATING_WEBHOOKS, TAG)
-        _notebook(root / "panel.ipynb", sb.kubeconfig_path, root / "audit.jsonl")
-
-        def local_only(route: Route) -> Any:
-            host = route.request.url.split("/")[2].split(":")[0]
-            return route.continue_() if host == "127.0.0.1" else route.abort()
-
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            try:
-                page.route("**/*", local_only)
-                page.goto(url)
-                cell = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first
-                cell.wait_for(timeout=60_000)
-                # run only once the kernel is connected (a cell run before is silently dropped)
-                expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
-                cell.click()
-                page.keyboard.press("Shift+Enter")
-                preview = page.get_by_role("button", name="Preview")
-                preview.wait_for(timeout=30_000)
-                apply = page.get_by_role("button", name="Apply")
-                expect(apply).to_be_disabled()
-                preview.click()
-                expect(page.get_by_text("Preview: Retarget istio-revision-tag-prod-canary").first
-                       ).to_be_visible(timeout=30_000)
-                expect(apply).to_be_disabled()  # cluster-scoped: the context must be typed
-                page.get_by_placeholder("type sandbox").fill("sandbox")
-                expect(apply).to_be_enabled(timeout=10_000)
-                apply.click()
-                expect(page.get_by_text("✓ Applied: Retarget").first).to_be_visible(timeout=30_000)
-                assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
-                # then the panel offers to recreate and to wait
-                page.get_by_role("button", name=f"Recreate workloads in {NS}").click()
-                expect(page.get_by_text("Preview: Rollout restart of 6").first).to_be_visible(
-                    timeout=30_000)
-                apply.click()
-                expect(page.get_by_text("✓ Applied: Rollout restart of 6").first).to_be_visible(
-                    timeout=30_000)
-                page.get_by_role("button", name="Wait for rollout").click()
-                expect(page.get_by_text(f"6 deployment(s) in {NS} ready").first).to_be_visible(
-                    timeout=90_000)
-                assert "1-19-3" in page.locator(".mesh-runbook-record").last.inner_text()
-                # Undo reverts the newest change first: the restart, then the retarget
-                undo = page.get_by_role("button", name="Undo")
-                undo.click()
-                expect(page.get_by_text("✓ Undone: Rollout restart of 6").first).to_be_visible(
-                    timeout=30_000)
-                undo.click()
-                expect(page.get_by_text("✓ Undone: Retarget").first).to_be_visible(timeout=30_000)
-                assert comparable(cluster.get(k.MUTATING_WEBHOOKS, TAG)) == comparable(original)
-            except Exception:
-                page.screenshot(path=str(root / "failure.png"))  # kept in the test's tmp_path
-                raise
-            finally:
-                browser.close()
+        _panel_notebook(tmp_path / "panel.ipynb", sb.kubeconfig_path, tmp_path / "audit.jsonl")
+        with chromium_page(shots) as page:
+            open_notebook(page, lab, "panel.ipynb")
+            page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
+            page.keyboard.press("Shift+Enter")
+            preview = page.get_by_role("button", name="Preview")
+            preview.wait_for(timeout=30_000)
+            apply = page.get_by_role("button", name="Apply")
+            expect(apply).to_be_disabled()
+            preview.click()
+            expect(page.get_by_text("Preview: Retarget istio-revision-tag-prod-canary").first
+                   ).to_be_visible(timeout=30_000)
+            confirm = page.get_by_placeholder("type sandbox")
+            _type_context_and_apply(page, page, confirm, apply)
+            assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
+            # one click recreates: preview, dry run, apply of the namespaced restart
+            page.get_by_role("button", name=f"Recreate workloads in {NS}").click()
+            expect(page.get_by_text("✓ Applied: Rollout restart of 6").first).to_be_visible(
+                timeout=30_000)
+            idle(page)
+            page.get_by_role("button", name="Wait for rollout").click()
+            expect(page.get_by_text(f"6 deployment(s) in {NS} ready").first).to_be_visible(
+                timeout=180_000)
+            newest = page.locator(".mesh-runbook-log .mesh-runbook-record").first  # newest first
+            assert "1-19-3" in newest.inner_text()
+            page.screenshot(path=str(shots / "after-rollout.png"), full_page=True)
+            # Undo reverts the newest change first: the restart, then the retarget — which is
+            # cluster-scoped, so the context is typed again (the box emptied after the apply)
+            undo = page.get_by_role("button", name="Undo")
+            undo.click()
+            expect(page.get_by_text("✓ Undone: Rollout restart of 6").first).to_be_visible(
+                timeout=30_000)
+            expect(undo).to_be_disabled()
+            confirm.fill("sandbox")
+            expect(undo).to_be_enabled(timeout=10_000)
+            undo.click()
+            expect(page.get_by_text("✓ Undone: Retarget").first).to_be_visible(timeout=30_000)
+            assert comparable(cluster.get(k.MUTATING_WEBHOOKS, TAG)) == comparable(original)
         cluster.close()
-    audit = AuditLog(root / "audit.jsonl")
-    assert len(audit.read()) == 1 + 6 + 6 + 1  # one record per change (applies and undos)
-    assert audit.unfinished() == []  # each written ahead, each with its outcome
+    results = [json.loads(line)["result"] for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    # one record per change (applies and undos) and per dry run (Recreate's own, 6 Deployments)
+    assert results.count("applied") == 1 + 6 + 6 + 1 and results.count("dry-run") == 6
+    assert AuditLog(tmp_path / "audit.jsonl").unfinished() == []  # written ahead, each completed
+
+
+def _replicasets(cluster: Cluster) -> dict[str, str]:
+    """uid → name of the namespace's ReplicaSets."""
+    return {rs["metadata"]["uid"]: rs["metadata"]["name"] for rs in cluster.list(k.REPLICA_SETS, NS)}
+
+
+def _kubectl(kubectl: str, sb: Sandbox, command: str) -> None:
+    """A command as a trainee types it (the preview prints them), run by the real kubectl."""
+    assert command.startswith("kubectl ")
+    done = subprocess.run(["bash", "-c", kubectl + command.removeprefix("kubectl")],
+                          env={"KUBECONFIG": str(sb.kubeconfig_path), "PATH": "/usr/bin:/bin",
+                               "HOME": str(sb.kubeconfig_path.parent)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{command}: {done.stderr}"
+
+
+@pytest.mark.kubectl
+def test_the_course_as_a_trainee_clicks_it(tmp_path: Path, request: pytest.FixtureRequest,
+                                            kubectl: str) -> None:
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(request.node.name)
+    with jupyterlab(tmp_path) as lab, \
+            Sandbox(scenario="seed-incident", clock="real", pod_start_seconds=0.2) as sb:
+        cluster = connect(sb.kubeconfig_path, "sandbox")
+        names = [copy_notebook(n, tmp_path, sb.kubeconfig_path) for n in (
+            "02-diagnose-pods-not-created.ipynb", "03-fix-webhook-and-recreate.ipynb",
+            "05-ingress-latency.ipynb")]
+        with chromium_page(shots) as page:
+            # notebook 02, Run All: the incident is live, the diagnosis names MR101
+            open_notebook(page, lab, names[0])
+            run_all(page)
+            expect(page.get_by_text("the incident is live in l7-traffic-alpha").first).to_be_visible()
+            page.screenshot(path=str(shots / "02-run-all.png"), full_page=True)
+
+            # notebook 03, Run All (apply_fixes = False): nothing changed, the panel is untouched
+            before_fix = _replicasets(cluster)
+            open_notebook(page, lab, names[1])
+            run_all(page)
+            assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
+            panel = page.locator(".widget-vbox", has=page.get_by_role("button", name="Wait for rollout")).last
+            panel.scroll_into_view_if_needed()
+            finding = panel.locator(".widget-dropdown select").first
+            chosen = finding.evaluate("s => s.options[s.selectedIndex].text").replace("\xa0", " ")
+            assert chosen.startswith("error MR101 "), chosen  # the error, not the exercise's answer
+            confirm = panel.get_by_placeholder("type sandbox")
+            apply = panel.get_by_role("button", name="Apply")
+            panel.get_by_role("button", name="Preview").click()
+            expect(panel.get_by_text("Preview: Retarget").first).to_be_visible(timeout=30_000)
+            idle(page)
+            expect(confirm).to_have_value("")  # no cell wrote into it
+            expect(apply).to_be_disabled()
+            expect(panel.get_by_text("type the context name to enable Apply")).to_be_visible()
+            page.screenshot(path=str(shots / "03-before-typing.png"))
+            panel.get_by_role("button", name="Dry run").click()
+            expect(panel.get_by_text("✓ Dry run").first).to_be_visible(timeout=30_000)
+            idle(page)
+            _type_context_and_apply(page, panel, confirm, apply)
+            assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
+            expect(confirm).to_have_value("")  # one typed name, one cluster-scoped change
+
+            # Recreate: new ReplicaSets for every Deployment (not the old ones' back-off retry)
+            panel.get_by_role("button", name=f"Recreate workloads in {NS}").click()
+            expect(panel.get_by_text("✓ Applied: Rollout restart of 6").first).to_be_visible(
+                timeout=30_000)
+            idle(page)
+            panel.get_by_role("button", name="Wait for rollout").click()
+            verdict = panel.locator(".mesh-runbook-log .mesh-runbook-record").first
+            # the panel waits up to rollout_timeout (120 s) for the Deployments
+            expect(verdict).to_contain_text(f"6 deployment(s) in {NS} ready", timeout=180_000)
+            expect(verdict).to_contain_text("every pod comes from a ReplicaSet created after the fix")
+            expect(verdict).to_contain_text("1-19-3")  # the pods' injecting revision
+            page.screenshot(path=str(shots / "03-after-rollout.png"))
+            pods = [p for p in cluster.list(k.PODS, NS) if not p["metadata"].get("deletionTimestamp")]
+            owners = {ref["uid"] for p in pods for ref in p["metadata"]["ownerReferences"]}
+            assert len(pods) == 6 and not owners & set(before_fix), "pods of old ReplicaSets"
+            assert {injected_revision(p) for p in pods} == {"1-19-3"}
+
+            # the exercise by hand: the commands the tag plan's preview prints, then a restart
+            plan = set_tag_revision(cluster, "prod-canary", "1-18-5")
+            for command in [*command_sections(plan, "apply")[-1][1],
+                            f"kubectl rollout restart deployment -n {NS}"]:
+                _kubectl(kubectl, sb, command)
+            assert wait_for_rollout(cluster, NS, timeout=90, progress=False).ok
+            check = page.locator(".jp-Notebook .jp-CodeCell").last
+            check.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            expect(check.locator(".jp-OutputArea")).to_contain_text("PASSED", timeout=60_000)
+            # the panel's static record (for a reopened notebook) is there, hidden while it is live
+            static = page.locator(".mesh-runbook-static")
+            expect(static).to_have_count(1)
+            expect(static).to_be_hidden()
+            assert "Finding: error MR101" in (static.text_content() or "")
+
+            # notebook 05 after the exercise: its first cells say what to do
+            open_notebook(page, lab, names[2])
+            run_all(page)
+            first = page.locator(".jp-Notebook .mesh-runbook-record").first
+            expect(first).to_contain_text(
+                "istiod 1-19-3 (the gateway of istio-canary) does not watch l7-traffic-alpha")
+            expect(first).to_contain_text(re.compile(
+                r"set canary_namespace = 'istio-prod', or runbook sandbox reset"))
+            first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "05-after-the-exercise.png"))
+        cluster.close()
+    assert sorted(p.name for p in shots.glob("*.png")) == [
+        "02-run-all.png", "03-after-rollout.png", "03-before-typing.png",
+        "05-after-the-exercise.png"]
+

@@ -97,7 +97,11 @@ def test_preview_dry_run_apply_undo_by_clicking(
     panel.apply_button.click()
     assert _last(panel).startswith("✓ Applied"), _last(panel)
     assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
-    assert panel.apply_button.disabled and not panel.undo_button.disabled
+    # a typed context confirms one cluster-scoped change: Undo needs it typed again
+    assert panel.confirm.value == "" and panel.apply_button.disabled and panel.undo_button.disabled
+    assert "type the context name" in panel.confirm_help.value
+    panel.confirm.value = "sandbox"
+    assert not panel.undo_button.disabled and "Confirmed" in panel.confirm_help.value
     panel.undo_button.click()
     assert _last(panel).startswith("✓ Undone"), _last(panel)
     assert comparable(cluster.get(k.MUTATING_WEBHOOKS, TAG)) == comparable(original)
@@ -180,11 +184,12 @@ def test_apply_offers_recreate_then_wait(
     panel.apply_button.click()
     assert not panel.recreate_button.disabled and not panel.wait_button.disabled
     assert panel.recreate_button.description == f"Recreate workloads in {NS}"
-    panel.recreate_button.click()
+    panel.recreate_button.click()  # one click: preview, dry run, apply (namespaced: no typing)
     assert panel.plan is not None and panel.plan.title.startswith("Rollout restart of 6")
-    assert "kubectl rollout restart deployment -n l7-traffic-alpha" in _last(panel)
-    assert not panel.plan.cluster_scoped and not panel.apply_button.disabled
-    panel.apply_button.click()
+    assert [r.title.split(":")[0] for r in panel.records[-3:]] == [
+        "Preview", "Dry run (server-side, nothing stored)", "Applied"]
+    assert "kubectl rollout restart deployment -n l7-traffic-alpha" in panel.records[-3].text
+    assert not panel.plan.cluster_scoped and panel.apply_button.disabled
     deps = cluster.list(k.DEPLOYMENTS, NS)
     assert len(deps) == 6
     assert all(RESTARTED in d["spec"]["template"]["metadata"]["annotations"] for d in deps)
@@ -281,7 +286,11 @@ def test_headless_apply_then_recreate(
     attempt = panel.apply_proposed(confirm=cluster.context)
     assert attempt.status == "applied", attempt.summary()
     assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
-    assert panel.applied_plans == [attempt.plan] and not panel.undo_button.disabled
+    assert panel.applied_plans == [attempt.plan]
+    # code confirmed it; the box is the trainee's: Undo waits for the context to be typed
+    assert panel.confirm.value == "" and panel.undo_button.disabled
+    assert panel.confirmed_in_code == [(attempt.plan.title, "sandbox")]  # type: ignore[union-attr]
+    assert "that does not confirm anything here" in panel.confirm_help.value
     recreate = panel.recreate(NS)
     assert recreate.status == "applied"
     assert [(r.action, r.result) for r in audit.read()] == (
@@ -371,3 +380,109 @@ def test_print_log_prints_the_clicked_actions_once(
     assert "2 action records from clicks" in out and "+      namespace: istio-canary" in out
     assert panel.print_log() == []
     assert "No action was taken by clicking" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------- a trainee after Run All
+
+
+def test_cells_never_choose_or_confirm_for_the_trainee(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    """Notebook 03's Run All: the headless proposal, then the alternative previewed by a cell."""
+    from runbook.fix import alternative_fix
+
+    inv, findings = diagnosis
+    panel = FixPanel(cluster, findings, inv, audit, namespace=NS)
+    panel.apply_proposed(apply=False, confirm=cluster.context)
+    panel.update(findings, inv)
+    alternative = alternative_fix(findings, NS)
+    assert alternative is not None and alternative.code == "MR106"
+    panel.run(alternative, apply=False)
+    # the panel still opens on the error that explains the symptom, the box is empty
+    label = dict((v, lb) for lb, v in panel.finding.options)[panel.finding.value]
+    assert label.startswith("error MR101 ")
+    assert panel.confirm.value == "" and panel.plan is None
+    panel.preview_button.click()
+    assert panel.plan is not None and panel.plan.cluster_scoped
+    assert panel.apply_button.disabled and "type the context name" in panel.confirm_help.value
+    panel.apply_button.click()  # even a click on the disabled button changes nothing
+    assert targets(cluster) == ["istio-system/istiod-1-18-5"] * 2
+    assert [r.result for r in audit.read()] == ["dry-run", "dry-run"]
+
+
+def test_the_log_shows_the_newest_record_first(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    panel = _panel(cluster, diagnosis, audit)
+    panel.preview_button.click()
+    panel.dry_run_button.click()
+    texts = [o["data"]["text/plain"] for o in panel.log_output.outputs]
+    assert texts[0].startswith("✓ Dry run") and texts[1].startswith("• Preview:"), texts
+
+
+def _complete(cluster: Cluster) -> None:
+    """What the Deployment controller reports once every replica is updated and available."""
+    for dep in cluster.list(k.DEPLOYMENTS, NS):
+        replicas = dep["spec"].get("replicas", 1)
+        cluster.patch(k.DEPLOYMENTS, dep["metadata"]["name"], {"status": {
+            "observedGeneration": dep["metadata"]["generation"], "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": replicas,
+            "availableReplicas": replicas}}, NS, subresource="status")
+
+
+def _replicaset_with_pod(cluster: Cluster, name: str, revision: str | None = None) -> None:
+    """A ReplicaSet of details-v1 with one pod (injected by ``revision`` when given)."""
+    annotations = {"sidecar.istio.io/status": f'{{"revision": "{revision}"}}'} if revision else {}
+    dep = cluster.get(k.DEPLOYMENTS, "details-v1", NS)
+    rs = cluster.create(k.REPLICA_SETS, {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": NS, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "details-v1",
+            "uid": dep["metadata"]["uid"], "controller": True}]},
+        "spec": {"replicas": 1, "selector": dep["spec"]["selector"],
+                 "template": dep["spec"]["template"]}})
+    cluster.create(k.PODS, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{name}-x1", "namespace": NS, "annotations": annotations,
+                     "labels": dep["spec"]["template"]["metadata"]["labels"],
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                          "name": name, "uid": rs["metadata"]["uid"],
+                                          "controller": True}]},
+        "spec": {"containers": [{"name": "details", "image": "details:1"}]}})
+
+
+def test_wait_fails_when_the_pods_come_from_replicasets_older_than_the_fix(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog) -> None:
+    _replicaset_with_pod(cluster, "details-v1-old")  # failing to create pods before the fix
+    panel = _panel(cluster, diagnosis, audit, namespace=NS, rollout_timeout=0)
+    panel.preview_button.click()
+    panel.confirm.value = "sandbox"
+    panel.apply_button.click()
+    _complete(cluster)  # as if the old ReplicaSet's back-off retry had succeeded: no recreate
+    panel.wait_button.click()
+    verdict = panel.records[-1]
+    assert verdict.ok is False and "not recreated: 1 pod(s)" in verdict.title, verdict.text
+    assert "details-v1-old-x1" in verdict.text and "back-off retry" in verdict.text
+    # a recreate makes a new ReplicaSet (the old one's pods go away): the wait passes
+    cluster.delete(k.PODS, "details-v1-old-x1", NS)
+    _replicaset_with_pod(cluster, "details-v1-new", revision="1-19-3")
+    panel.wait_button.click()
+    verdict = panel.records[-1]
+    assert verdict.ok and "every pod comes from a ReplicaSet created after the fix" in verdict.text
+
+
+def test_a_headless_run_records_the_panel_as_it_was_at_its_cell(
+        cluster: Cluster, diagnosis: tuple[Inventory, list[Finding]], audit: AuditLog,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.paths import HEADLESS_ENV
+
+    panel = _panel(cluster, diagnosis, audit, namespace=NS)
+    live = panel._repr_mimebundle_()
+    assert live is not None and "application/vnd.jupyter.widget-view+json" in live
+    monkeypatch.setenv(HEADLESS_ENV, "1")
+    before = panel._repr_mimebundle_()
+    assert before is not None and set(before) == {"text/plain", "text/html"}
+    assert "Fix panel at this point" in before["text/plain"]
+    assert "Finding: error MR101" in before["text/plain"] and "Preview: none yet" in before["text/plain"]
+    panel.apply_proposed(confirm="sandbox")
+    after = panel._repr_mimebundle_()
+    assert after is not None and "Undo: disabled" in after["text/plain"]  # nobody typed the context
+    assert before["text/plain"] != after["text/plain"]

@@ -68,12 +68,13 @@ def test_fix_from_the_panel_then_the_exercise(world: tuple[Sandbox, Cluster], tm
     panel.apply_button.click()
     assert panel.records[-1].ok, panel.records[-1].text
     assert targets(cluster) == ["istio-canary/istiod-1-18-5"] * 2
-    panel.recreate_button.click()
-    panel.apply_button.click()
+    panel.recreate_button.click()  # preview, dry run and apply in one click
+    assert panel.records[-1].title.startswith("Applied: Rollout restart of 6"), panel.records[-1].text
     panel.wait_button.click()
     rollout = panel.records[-1]
     assert rollout.ok, rollout.text
     assert "6 deployment(s) in l7-traffic-alpha ready" in rollout.title
+    assert "every pod comes from a ReplicaSet created after the fix" in rollout.text
 
     # the pods are injected by the istiod that the retargeted Service really selects
     selected = _revisions_selected_by(cluster, "istio-canary", "istiod-1-18-5")

@@ -1,0 +1,19 @@
+"""Fixtures of the live mesh tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runbook.kube import Cluster, connect
+from runbook.sandbox import Sandbox
+
+
+@pytest.fixture
+def seed_cluster() -> Iterator[Cluster]:
+    """The seed world on a real clock with fast pod starts (rollouts are waited for)."""
+    with Sandbox(scenario="seed-incident", pod_start_seconds=0.05) as sb:
+        c = connect(sb.kubeconfig_path, "sandbox")
+        yield c
+        c.close()
