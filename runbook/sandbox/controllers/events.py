@@ -157,7 +157,8 @@ class EventRecorder:
                host: str, key: tuple[str, ...]) -> Obj | None:
         cluster = self.cluster
         namespace = ref.get("namespace") or "default"
-        ctx = RequestContext(user=f"system:serviceaccount:kube-system:{component}")
+        ctx = RequestContext(user=f"system:serviceaccount:kube-system:{component}",
+                             field_manager=field_manager_of(component))
         now = cluster.clock.timestamp()
         where = self._logged.get(key)
         if where is not None:
@@ -181,6 +182,16 @@ class EventRecorder:
             return None  # e.g. the namespace is terminating: the real recorder gives up too
         self._logged[key] = (namespace, stored["metadata"]["name"])
         return stored
+
+
+#: the field manager of each component's writes: the real server derives it from the client's
+#: user agent (``kube-controller-manager/v1.32.0 (…)/replicaset-controller`` → its first word)
+_MANAGERS = {"kubelet": "kubelet", "default-scheduler": "kube-scheduler"}
+
+
+def field_manager_of(component: str) -> str:
+    """``kubelet``, ``kube-scheduler``, or ``kube-controller-manager`` for every controller."""
+    return _MANAGERS.get(component, "kube-controller-manager")
 
 
 def make_event(ref: Obj, type_: str, reason: str, message: str, component: str, host: str,
