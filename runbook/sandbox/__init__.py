@@ -17,11 +17,13 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
                        controllers=False) — see docs/sandbox.md "The living world"
     scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
+    start_engine(engine, scenario, port, state_dir)   a started engine handle (engines.py)
 """
 
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.cluster import Cluster, RequestContext
+from runbook.sandbox.engines import EngineUnavailable, start_engine
 from runbook.sandbox.faults import (
     Fault,
     FaultTable,
@@ -44,6 +46,7 @@ __all__ = [
     "Change",
     "Clock",
     "Cluster",
+    "EngineUnavailable",
     "Fault",
     "FaultTable",
     "PodLogs",
@@ -58,5 +61,6 @@ __all__ = [
     "find_running",
     "format_fault_spec",
     "parse_fault_spec",
+    "start_engine",
     "stop_running",
 ]
