@@ -64,6 +64,17 @@ def _ip_key(address: Obj) -> tuple[Any, ...]:
         return (1, address["ip"], "")
 
 
+def _pod_ports(spec: Obj, pod: Obj) -> list[tuple[str, int, str]]:
+    """(name, pod port, protocol) of each Service port the pod serves, in the Service's order."""
+    ports = []
+    for svc_port in spec.get("ports") or ():
+        number = target_port(svc_port, pod)
+        if number is not None:
+            ports.append((str(svc_port.get("name") or ""), number,
+                          str(svc_port.get("protocol") or "TCP")))
+    return ports
+
+
 def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
     """The ``subsets`` the controller computes for these pods (already selected)."""
     spec = svc.get("spec") or {}
@@ -76,12 +87,7 @@ def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
             continue
         if pod["metadata"].get("deletionTimestamp") and not publish:
             continue
-        ports: list[tuple[str, int, str]] = []
-        for svc_port in spec.get("ports") or ():
-            number = target_port(svc_port, pod)
-            if number is not None:
-                ports.append((str(svc_port.get("name") or ""), number,
-                              str(svc_port.get("protocol") or "TCP")))
+        ports = _pod_ports(spec, pod)
         if not ports and spec.get("ports"):
             continue
         meta = pod["metadata"]
@@ -116,12 +122,7 @@ def slice_endpoints(svc: Obj, pods: list[Obj]) -> dict[tuple[tuple[str, int, str
         ip = status.get("podIP")
         if not ip or status.get("phase") in ("Succeeded", "Failed"):
             continue
-        ports: list[tuple[str, int, str]] = []
-        for svc_port in spec.get("ports") or ():
-            number = target_port(svc_port, pod)
-            if number is not None:
-                ports.append((str(svc_port.get("name") or ""), number,
-                              str(svc_port.get("protocol") or "TCP")))
+        ports = _pod_ports(spec, pod)
         meta = pod["metadata"]
         terminating = bool(meta.get("deletionTimestamp"))
         ready = pod_ready_since(pod) is not None
