@@ -230,7 +230,7 @@ def _probe(probe: Obj) -> None:
         http_get.setdefault("scheme", "HTTP")
 
 
-#: what the DefaultTolerationSeconds admission plugin (on in every kube-apiserver) adds to a new pod
+#: what the DefaultTolerationSeconds admission plugin (on in every kube-apiserver) adds to a pod
 #: that does not already tolerate these NoExecute taints: evicted 300 s after its node goes away
 _DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",

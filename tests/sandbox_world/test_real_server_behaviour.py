@@ -213,7 +213,7 @@ def test_describe_namespace_has_quota_and_limit_range_sections(sandbox: Sandbox,
                      "spec:\n  hard:\n    pods: \"10\"\n")
     kube("apply", "-f", str(quota), "-n", "default")
     assert kube("get", "quota", "-n", "default", "-o", "name").stdout == "resourcequota/pods\n"
-    # kubectl patches built-in kinds with a strategic merge patch: the new kinds take one too
+    # kubectl patches built-in kinds with a strategic merge patch: these kinds take one too
     kube("patch", "quota", "pods", "-n", "default", "-p", '{"spec":{"hard":{"pods":"20"}}}')
     stored = sandbox.store.get("resourcequotas", "default", "pods")
     assert stored is not None and stored["spec"]["hard"] == {"pods": "20"}
