@@ -126,6 +126,10 @@ SERVICES = _core("Service", "services", short_names=("svc",), subresources=("sta
                         "watch"))
 ENDPOINTS = _core("Endpoints", "endpoints", short_names=("ep",), singular="endpoints")
 EVENTS = _core("Event", "events", short_names=("ev",))
+RESOURCE_QUOTAS = _core("ResourceQuota", "resourcequotas", short_names=("quota",),
+                        subresources=("status",))
+LIMIT_RANGES = _core("LimitRange", "limitranges", short_names=("limits",))
+ENDPOINT_SLICES = ResourceKind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True)
 SERVICE_ACCOUNTS = _core("ServiceAccount", "serviceaccounts", short_names=("sa",))
 CONFIG_MAPS = _core("ConfigMap", "configmaps", short_names=("cm",))
 SECRETS = _core("Secret", "secrets")
@@ -148,6 +152,7 @@ CRDS = ResourceKind("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
 BUILTIN_KINDS: tuple[ResourceKind, ...] = (
     NAMESPACES, NODES, PODS, SERVICES, ENDPOINTS, EVENTS, SERVICE_ACCOUNTS, CONFIG_MAPS, SECRETS,
     DEPLOYMENTS, REPLICA_SETS, EVENTS_V1, MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS, CRDS,
+    ENDPOINT_SLICES, RESOURCE_QUOTAS, LIMIT_RANGES,
 )
 
 _ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")

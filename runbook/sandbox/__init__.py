@@ -17,6 +17,7 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
                        controllers=False) — see docs/sandbox.md "The living world"
     scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
+    start_engine(engine, scenario, port, state_dir)   a started engine handle (engines.py)
 
 The names below are imported on first use (:mod:`runbook.lazy`): ``runbook sandbox status`` and the
 command line's other paths that need one submodule must not load the whole server.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
     from runbook.sandbox.clock import Clock
     from runbook.sandbox.cluster import Cluster, RequestContext
+    from runbook.sandbox.engines import EngineUnavailable, start_engine
     from runbook.sandbox.faults import (
         Fault,
         FaultTable,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AdmissionChain": "admission", "AdmissionRequest": "admission", "Clock": "clock",
     "Cluster": "cluster", "RequestContext": "cluster",
+    "EngineUnavailable": "engines", "start_engine": "engines",
     "Fault": "faults", "FaultTable": "faults", "RequestLog": "faults", "RequestRecord": "faults",
     "format_fault_spec": "faults", "parse_fault_spec": "faults",
     "PodLogs": "logs",
@@ -67,6 +70,7 @@ __all__ = [
     "Change",
     "Clock",
     "Cluster",
+    "EngineUnavailable",
     "Fault",
     "FaultTable",
     "PodLogs",
@@ -81,5 +85,6 @@ __all__ = [
     "find_running",
     "format_fault_spec",
     "parse_fault_spec",
+    "start_engine",
     "stop_running",
 ]

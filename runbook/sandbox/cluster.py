@@ -58,7 +58,7 @@ from runbook.safeload import load_json, load_yaml
 from runbook.sandbox import convert, patching, status, validation
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.defaults import Allocator, apply_defaults
+from runbook.sandbox.defaults import Allocator, apply_defaults, omit_empty
 from runbook.sandbox.discovery import version_priority
 from runbook.sandbox.logs import PodLogs
 from runbook.sandbox.status import ApiError
@@ -124,6 +124,19 @@ PATCH_TYPES = (
 )
 
 
+def pod_grace_period(pod: Obj, requested: int | None) -> int:
+    """Seconds a deleted pod stays Terminating (``CheckGracefulDelete`` of the pod strategy):
+    none for a pod no node runs or one that has finished; else the request's
+    ``gracePeriodSeconds``, or the pod's ``terminationGracePeriodSeconds`` (30 by default)."""
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return 0
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    if requested is None:
+        requested = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    return max(int(requested or 0), 0)
+
+
 @dataclass
 class RequestContext:
     """Who asks and how (the parts of a request that are not the object).
@@ -146,6 +159,12 @@ class RequestContext:
 
 
 SYSTEM = RequestContext(user="system:serviceaccount:kube-system:sandbox-controllers")
+
+
+def system_writer(field_manager: str) -> RequestContext:
+    """The controllers' identity, recording ``field_manager`` in managedFields as the component
+    of a real cluster that writes the same object does (so server-side apply conflicts with it)."""
+    return RequestContext(user=SYSTEM.user, field_manager=field_manager)
 
 
 @dataclass
@@ -410,6 +429,7 @@ class Cluster:
             else:
                 meta.pop("managedFields", None)
                 self._stamp_managed_fields(kind, obj, None, ctx)
+            _sort_managed_fields(obj)
             name = meta.get("name") or ""
             if not name:
                 # generateName: the store picks the name; admission and validation see it first
@@ -571,6 +591,7 @@ class Cluster:
                     self._establish_crd(new)
                 if not managed_by_apply:
                     self._stamp_managed_fields(kind, new, old, ctx, subresource)
+                _sort_managed_fields(new)
                 request = AdmissionRequest("UPDATE", kind, namespace if kind.namespaced else None, name,
                                            new, old, ctx.user, ctx.dry_run, subresource)
                 new = self._admit_and_validate(request, ctx, old)
@@ -637,8 +658,13 @@ class Cluster:
     # ------------------------------------------------------------------ delete
 
     def delete(self, kind: ResourceKind, namespace: str | None, name: str, ctx: RequestContext, *,
-               propagation: str | None = None, preconditions: Obj | None = None) -> tuple[Obj, bool]:
-        """Delete (DELETE); returns ``(object, gone)`` — ``gone`` False while finalizers hold it.
+               propagation: str | None = None, preconditions: Obj | None = None,
+               grace_period: int | None = None) -> tuple[Obj, bool]:
+        """Delete (DELETE); returns ``(object, gone)`` — ``gone`` False while finalizers hold it
+        or, for a pod on a node, while its kubelet stops it (graceful deletion).
+
+        Args:
+            grace_period: DeleteOptions ``gracePeriodSeconds`` (pods; None: the pod's own).
 
         Raises:
             ApiError: 404, 409 on failed preconditions, 400 on an unknown propagation policy.
@@ -669,8 +695,17 @@ class Cluster:
                 return obj, True
             if kind.key == NAMESPACES.key:
                 return self._terminate_namespace(obj), False
-            if meta.get("deletionTimestamp"):
-                return obj, False  # already on its way out
+            if meta.get("deletionTimestamp") and not (
+                    grace_period == 0 and kind.key == PODS.key and not meta.get("finalizers")):
+                return obj, False  # already on its way out (grace 0 ends a pod's grace period)
+            grace = pod_grace_period(obj, grace_period) if kind.key == PODS.key else 0
+            if grace and not meta.get("finalizers") and propagation != "Foreground":
+                # Terminating: the pod's kubelet stops its containers and then deletes it
+                # with grace 0 (the pod strategy's CheckGracefulDelete)
+                held = copy_object(obj)
+                held["metadata"]["deletionTimestamp"] = self.clock.timestamp(after=grace)
+                held["metadata"]["deletionGracePeriodSeconds"] = grace
+                return store.update(kind.key, held), False
             if propagation == "Orphan":
                 self._orphan_dependents(meta.get("uid", ""))
             finalizers = list(meta.get("finalizers") or [])
@@ -856,6 +891,8 @@ class Cluster:
         self.admission.run_mutating(request)
         obj = request.obj
         kind = request.kind
+        if self.crd_for(kind) is None and isinstance(obj, dict):
+            omit_empty(kind.key, obj)
         try:
             causes = list(validation.validate_object(kind, obj, old))
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
@@ -965,7 +1002,8 @@ class Cluster:
         with contextlib.suppress(ApiError):
             self.create(SERVICE_ACCOUNTS, namespace,
                         {"apiVersion": "v1", "kind": "ServiceAccount",
-                         "metadata": {"name": "default", "namespace": namespace}}, SYSTEM)
+                         "metadata": {"name": "default", "namespace": namespace}},
+                        system_writer("kube-controller-manager"))
 
     def _crd_changed(self, change: Change) -> None:
         crd_name = change.obj["metadata"]["name"]
@@ -1017,6 +1055,16 @@ def kind_from_crd(crd: Obj) -> ResourceKind | None:
         short_names=tuple(names.get("shortNames") or ()), subresources=subresources,
         categories=tuple(names.get("categories") or ()),
         singular=names.get("singular") or names["kind"].lower())
+
+
+def _sort_managed_fields(obj: Obj) -> None:
+    """The order the real field manager stores entries in (``sortEncodedManagedFields``):
+    by operation (``Apply`` before ``Update``), then time, manager and apiVersion — so an apply
+    that changes nothing does not reorder them and commit."""
+    entries = obj["metadata"].get("managedFields")
+    if isinstance(entries, list) and len(entries) > 1 and all(isinstance(e, dict) for e in entries):
+        entries.sort(key=lambda e: (str(e.get("operation", "")), str(e.get("time") or ""),
+                                    str(e.get("manager", "")), str(e.get("apiVersion", ""))))
 
 
 def _ignore_managed_fields_times(new: Obj, old: Obj) -> Obj:

@@ -118,6 +118,44 @@ def apply_defaults(kind_key: str, obj: Obj, allocator: Allocator, old: Obj | Non
         fn(obj, allocator, old)
 
 
+#: ObjectMeta's map and list fields: Go's ``omitempty`` drops them when empty, so an object the
+#: real server stores never reads back ``annotations: {}`` (e.g. after a patch removed the last one)
+_META_OMITEMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
+#: other ``omitempty`` map fields of the built-in kinds this project writes, by kind key
+_OMITEMPTY_MAPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "services": (("spec", "selector"),),
+    "configmaps": (("data",), ("binaryData",)),
+    "secrets": (("data",), ("stringData",)),
+    "pods": (("spec", "nodeSelector"),),
+}
+
+
+def omit_empty(kind_key: str, obj: Obj) -> None:
+    """Drop empty ``omitempty`` maps and lists in place, as encoding the Go types does.
+
+    Only fields known to be maps or slices: an empty struct (``resources: {}``, ``emptyDir: {}``)
+    is written by the real server and stays.
+    """
+    metas = [obj.get("metadata")]
+    template = (obj.get("spec") or {}).get("template") if isinstance(obj.get("spec"), dict) else None
+    if isinstance(template, dict):
+        metas.append(template.get("metadata"))
+        template_spec = template.get("spec")
+        if isinstance(template_spec, dict) and template_spec.get("nodeSelector") == {}:
+            del template_spec["nodeSelector"]
+    for meta in metas:
+        if isinstance(meta, dict):
+            for key in _META_OMITEMPTY:
+                if key in meta and meta[key] in ({}, [], None):
+                    del meta[key]
+    for path in _OMITEMPTY_MAPS.get(kind_key, ()):
+        parent: Any = obj
+        for step in path[:-1]:
+            parent = parent.get(step) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(path[-1], 0) in ({}, None):
+            del parent[path[-1]]
+
+
 def _namespace(obj: Obj, _: Allocator, old: Obj | None) -> None:
     name = obj.get("metadata", {}).get("name", "")
     labels = obj["metadata"].setdefault("labels", {})
@@ -175,6 +213,44 @@ def pod_spec_defaults(spec: Obj) -> None:
             c.setdefault("resources", {})
             for port in c.get("ports") or ():
                 port.setdefault("protocol", "TCP")
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                if isinstance(c.get(probe), dict):
+                    _probe(c[probe])
+
+
+def _probe(probe: Obj) -> None:
+    """``SetDefaults_Probe`` and ``SetDefaults_HTTPGetAction``."""
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+    http_get = probe.get("httpGet")
+    if isinstance(http_get, dict):
+        http_get.setdefault("path", "/")
+        http_get.setdefault("scheme", "HTTP")
+
+
+#: what the DefaultTolerationSeconds admission plugin (on in every kube-apiserver) adds to a pod
+#: that does not already tolerate these NoExecute taints: evicted 300 s after its node goes away
+_DEFAULT_TOLERATIONS = (
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+     "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+     "tolerationSeconds": 300},
+)
+
+
+def _default_tolerations(spec: Obj) -> None:
+    tolerations = spec.get("tolerations")
+    if tolerations is not None and not isinstance(tolerations, list):
+        return  # validation reports the wrong type
+    present = list(tolerations or ())
+    for default in _DEFAULT_TOLERATIONS:
+        # the plugin skips a taint already tolerated: same or empty key, NoExecute or empty effect
+        if not any(isinstance(t, dict) and t.get("effect") in ("NoExecute", "", None)
+                   and t.get("key") in (default["key"], "", None) for t in present):
+            present.append(dict(default))
+    spec["tolerations"] = present
 
 
 def _pod(obj: Obj, _: Allocator, old: Obj | None) -> None:
@@ -185,6 +261,7 @@ def _pod(obj: Obj, _: Allocator, old: Obj | None) -> None:
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
+    _default_tolerations(spec)
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", "BestEffort")

@@ -582,6 +582,10 @@ _ROOTS: dict[str, dict[str, _Field]] = {
     "validatingwebhookconfigurations.admissionregistration.k8s.io":
         _root(webhooks=_m("name", "Webhook")),
     "customresourcedefinitions.apiextensions.k8s.io": _root(),
+    # no patchStrategy tags below metadata: maps merge, lists are replaced
+    "resourcequotas": _root(),
+    "limitranges": _root(),
+    "endpointslices.discovery.k8s.io": _root(),
 }
 _ROOT_STRUCTS = {key: f"<root {key}>" for key in _ROOTS}
 for _key, _fields in _ROOTS.items():

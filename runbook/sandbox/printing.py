@@ -293,6 +293,15 @@ _COLUMNS: dict[str, list[Column]] = {
         _col("Selector", "svc.selector", priority=1),
     ],
     "endpoints": [_NAME, _col("Endpoints", "ep.subsets"), _AGE],
+    "endpointslices.discovery.k8s.io": [
+        _NAME,
+        _col("AddressType", "eps.addressType"),
+        _col("Ports", "eps.ports"),
+        _col("Endpoints", "eps.endpoints"),
+        _AGE,
+    ],
+    "resourcequotas": [_NAME, _AGE, _col("Request", "quota.request"),
+                       _col("Limit", "quota.limit")],
     "events": [
         _col("Last Seen", "ev.lastTimestamp"),
         _col("Type", "ev.type"),
@@ -574,6 +583,34 @@ def _endpoints_text(ep: Mapping[str, Any]) -> str:
     return f"{text} + {count - limit} more..." if more else text
 
 
+def _first_three(values: list[str]) -> str:
+    """``listWithMoreString`` of kubectl's printers: three values, then ``+ N more...``."""
+    text = ",".join(values[:3])
+    if len(values) > 3:
+        return f"{text} + {len(values) - 3} more..."
+    return text or "<unset>"
+
+
+def _endpoint_slice_cells(eps: Mapping[str, Any]) -> tuple[str, str]:
+    """``formatDiscoveryPorts`` and ``formatDiscoveryEndpoints``."""
+    ports = [str(p["port"]) if p.get("port") is not None else str(p.get("name") or "*")
+             for p in eps.get("ports") or ()]
+    addresses = [str(a) for e in eps.get("endpoints") or () for a in e.get("addresses") or ()]
+    return _first_three(ports), _first_three(addresses)
+
+
+def _quota_cells(quota: Mapping[str, Any]) -> tuple[str, str]:
+    """``printResourceQuota``: ``name: used/hard`` pairs, requests and limits apart."""
+    status = quota.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    request: list[str] = []
+    limit: list[str] = []
+    for name in sorted(hard):
+        pair = f"{name}: {used.get(name, '0')}/{hard[name]}"
+        (limit if name.startswith("limits.") else request).append(pair)
+    return ", ".join(request), ", ".join(limit)
+
+
 def _event_view(event: Mapping[str, Any]) -> dict[str, Any]:
     """events.k8s.io/v1 events share the core table: map them onto core/v1 field names."""
     if "regarding" not in event and "note" not in event and "deprecatedCount" not in event:
@@ -681,6 +718,12 @@ def _builtin_cells(key: str, obj: Mapping[str, Any], now: datetime,
         return cells, extra, None
     if key == "endpoints":
         return [name, _endpoints_text(obj), created], [], None
+    if key == "endpointslices.discovery.k8s.io":
+        ports, endpoints = _endpoint_slice_cells(obj)
+        return [name, obj.get("addressType") or "", ports, endpoints, created], [], None
+    if key == "resourcequotas":
+        request, limit = _quota_cells(obj)
+        return [name, created, request, limit], [], None
     if key in ("events", "events.events.k8s.io"):
         narrow, wide_cells = _event_cells(obj, now)
         return (wide_cells, [], None) if wide else (narrow, [], None)

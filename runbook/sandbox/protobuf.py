@@ -1,8 +1,8 @@
 """Decoding the Kubernetes protobuf encoding, for the few kinds kubectl's generators send in it.
 
 kubectl 1.32 sends ``Content-Type: application/vnd.kubernetes.protobuf`` when it creates built-in
-objects with its typed clients (``kubectl create namespace|configmap|secret|serviceaccount``,
-``kubectl auth can-i``);
+objects with its typed clients (``kubectl create namespace|configmap|secret|serviceaccount|
+deployment``, ``kubectl auth can-i``);
 ``apply`` and the Python client send JSON. The encoding is the ``k8s\\x00`` magic followed by a
 ``runtime.Unknown`` message whose ``raw`` field holds the object as the Go type's generated
 protobuf message (field numbers from ``k8s.io/api/core/v1/generated.proto`` and
@@ -27,7 +27,7 @@ class ProtobufError(ValueError):
 
 
 # A schema maps field number -> (json name, type, repeated). Types: "string", "bytes", "int",
-# "bool", "time", "map:string", "map:bytes", or a nested schema (dict).
+# "int?" (a pointer: zero kept), "bool", "time", "map:string", "map:bytes", or a nested schema.
 Schema = dict[int, tuple[str, Any, bool]]
 
 _TYPE_META: Schema = {1: ("apiVersion", "string", False), 2: ("kind", "string", False)}
@@ -49,6 +49,34 @@ _OBJECT_REF: Schema = {1: ("kind", "string", False), 2: ("namespace", "string", 
                        5: ("apiVersion", "string", False)}
 _LOCAL_REF: Schema = {1: ("name", "string", False)}
 
+_LABEL_SELECTOR: Schema = {
+    1: ("matchLabels", "map:string", False),
+    2: ("matchExpressions", {1: ("key", "string", False), 2: ("operator", "string", False),
+                             3: ("values", "string", True)}, True)}
+# k8s.io/api/core/v1: what kubectl's generators fill in a pod template (checked by decoding the
+# body of ``kubectl create deployment --image --port --replicas -- CMD`` against its
+# ``--dry-run=client -o json``)
+_CONTAINER: Schema = {
+    1: ("name", "string", False), 2: ("image", "string", False),
+    3: ("command", "string", True), 4: ("args", "string", True),
+    5: ("workingDir", "string", False),
+    6: ("ports", {1: ("name", "string", False), 2: ("hostPort", "int", False),
+                  3: ("containerPort", "int", False), 4: ("protocol", "string", False),
+                  5: ("hostIP", "string", False)}, True),
+    7: ("env", {1: ("name", "string", False), 2: ("value", "string", False)}, True),
+    8: ("resources", {}, False),
+    13: ("terminationMessagePath", "string", False), 14: ("imagePullPolicy", "string", False),
+    20: ("terminationMessagePolicy", "string", False),
+}
+_POD_SPEC: Schema = {
+    2: ("containers", _CONTAINER, True), 3: ("restartPolicy", "string", False),
+    4: ("terminationGracePeriodSeconds", "int?", False), 6: ("dnsPolicy", "string", False),
+    7: ("nodeSelector", "map:string", False), 8: ("serviceAccountName", "string", False),
+    10: ("nodeName", "string", False), 19: ("schedulerName", "string", False),
+    20: ("initContainers", _CONTAINER, True),
+}
+_POD_TEMPLATE: Schema = {1: ("metadata", _OBJECT_META, False), 2: ("spec", _POD_SPEC, False)}
+
 _RESOURCE_ATTRIBUTES: Schema = {
     1: ("namespace", "string", False), 2: ("verb", "string", False), 3: ("group", "string", False),
     4: ("version", "string", False), 5: ("resource", "string", False),
@@ -68,6 +96,14 @@ KINDS: dict[str, Schema] = {
     "ServiceAccount": {1: ("metadata", _OBJECT_META, False), 2: ("secrets", _OBJECT_REF, True),
                        3: ("imagePullSecrets", _LOCAL_REF, True),
                        4: ("automountServiceAccountToken", "bool", False)},
+    # kubectl create deployment (k8s.io/api/apps/v1/generated.proto); status is the server's
+    "Deployment": {1: ("metadata", _OBJECT_META, False), 2: ("spec", {
+        1: ("replicas", "int?", False), 2: ("selector", _LABEL_SELECTOR, False),
+        3: ("template", _POD_TEMPLATE, False),
+        4: ("strategy", {1: ("type", "string", False)}, False),
+        5: ("minReadySeconds", "int", False), 6: ("revisionHistoryLimit", "int?", False),
+        9: ("progressDeadlineSeconds", "int?", False)}, False),
+        3: ("status", {}, False)},
     # kubectl auth can-i (k8s.io/api/authorization/v1/generated.proto)
     "SelfSubjectAccessReview": {1: ("metadata", _OBJECT_META, False), 2: ("spec", {
         1: ("resourceAttributes", _RESOURCE_ATTRIBUTES, False),
@@ -137,8 +173,10 @@ def _message(data: bytes, schema: Schema) -> dict[str, Any]:
             continue  # a field this sandbox does not keep
         name, kind, repeated = schema[number]
         decoded = _value(value, kind)
-        if not repeated and kind in ("string", "int") and not decoded:
-            continue  # Go writes empty strings and zero ints; JSON's omitempty leaves them out
+        if not repeated and kind in ("string", "int", "time") and not decoded:
+            # Go writes empty strings, zero ints and zero times; JSON's omitempty leaves them out
+            # (an ``int?`` is a pointer: a zero sent is a zero meant)
+            continue
         if isinstance(kind, str) and kind.startswith("map:"):
             obj.setdefault(name, {}).update(decoded)
         elif repeated:
@@ -151,7 +189,7 @@ def _message(data: bytes, schema: Schema) -> dict[str, Any]:
 def _value(value: int | bytes, kind: Any) -> Any:
     if isinstance(kind, dict):
         return _message(_bytes(value), kind)
-    if kind == "int":
+    if kind in ("int", "int?"):
         return value if isinstance(value, int) else 0
     if kind == "bool":
         return bool(value)
@@ -162,6 +200,8 @@ def _value(value: int | bytes, kind: Any) -> Any:
     if kind == "time":
         fields = dict(_fields(_bytes(value)))
         seconds = fields.get(1, 0)
+        if not seconds:
+            return None  # metav1.Time's zero value: null in JSON
         when = datetime.fromtimestamp(seconds if isinstance(seconds, int) else 0, tz=UTC)
         return when.strftime("%Y-%m-%dT%H:%M:%SZ")
     if kind in ("map:string", "map:bytes"):

@@ -28,7 +28,7 @@ from pathlib import Path
 from runbook.errors import ManifestError
 from runbook.kinds import CRDS, NAMESPACES, NODES, SERVICES
 from runbook.manifests import Manifest, load_manifests
-from runbook.sandbox.cluster import SYSTEM, Cluster
+from runbook.sandbox.cluster import Cluster, system_writer
 from runbook.sandbox.status import ApiError
 
 Loader = Callable[[Cluster], None]
@@ -36,6 +36,12 @@ Loader = Callable[[Cluster], None]
 OptionLoader = Callable[[Cluster, dict[str, str]], None]
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
+#: who wrote what a scenario holds, as managedFields record it on a real cluster: the API server
+#: its own objects, the kubelet its Node, and ``kubectl apply -f`` (client-side, the field
+#: report's way) every manifest — so ``kubectl apply --server-side`` conflicts as it would there
+_APISERVER = system_writer("kube-apiserver")
+_KUBELET = system_writer("kubelet")
+_MANIFESTS = system_writer("kubectl-client-side-apply")
 _REGISTRY: dict[str, Loader] = {}
 _WITH_OPTIONS: dict[str, OptionLoader] = {}
 #: modules that register the built-in living worlds (imported on first use: they import us)
@@ -128,7 +134,7 @@ def load_empty(cluster: Cluster) -> None:
     """What ``kind create cluster`` leaves behind, minus the control-plane pods."""
     for ns in ("default", "kube-node-lease", "kube-public", "kube-system"):
         cluster.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": ns}}, SYSTEM, keep_status=True)
+                                          "metadata": {"name": ns}}, _APISERVER, keep_status=True)
     now = cluster.clock.timestamp()
     conditions = [
         ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -156,14 +162,14 @@ def load_empty(cluster: Cluster) -> None:
                          "kernelVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
         },
     }
-    cluster.create(NODES, None, node, SYSTEM, keep_status=True)
+    cluster.create(NODES, None, node, _KUBELET, keep_status=True)
     cluster.create(SERVICES, "default", {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": "100.104.0.1", "ports": [
             {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
-    }, SYSTEM)
+    }, _APISERVER)
 
 
 def _order(manifest: Manifest) -> int:
@@ -195,7 +201,7 @@ def apply_manifests(cluster: Cluster, source: str | Path | list[Manifest]) -> in
         if kind.namespaced:
             namespace = (obj.get("metadata") or {}).get("namespace") or "default"
         try:
-            cluster.create(kind, namespace, obj, SYSTEM, keep_status=True)
+            cluster.create(kind, namespace, obj, _MANIFESTS, keep_status=True)
         except ApiError as exc:
             raise ManifestError(f"{m.where}: {m.label}: {exc.message}") from None
     return len(manifests)

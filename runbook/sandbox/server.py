@@ -304,7 +304,8 @@ class ApiServer:
             options = await _delete_options(request, ctx)
             obj, gone = cluster.delete(kind, route.namespace, name, ctx,
                                        propagation=options.get("propagationPolicy"),
-                                       preconditions=options.get("preconditions"))
+                                       preconditions=options.get("preconditions"),
+                                       grace_period=options.get("gracePeriodSeconds"))
             if gone and kind.key not in _DELETE_RETURNS_OBJECT and cluster.crd_for(kind) is None:
                 details: Obj = {"name": name, "kind": kind.plural,
                                 "uid": obj["metadata"].get("uid", "")}
@@ -318,8 +319,7 @@ class ApiServer:
             obj, created = cluster.patch(kind, route.namespace, name,
                                          request.headers.get("Content-Type", ""), body, ctx,
                                          subresource=route.subresource)
-            return _json(cluster.present(kind, obj, route.version), ctx.warnings,
-                         201 if created else 200)
+            return _json(self._written(route, obj), ctx.warnings, 201 if created else 200)
         decoded = _decode_json(body, request)
         if route.verb == "create":
             if route.subresource:
@@ -328,7 +328,14 @@ class ApiServer:
             return _json(cluster.present(kind, obj, route.version), ctx.warnings, 201)
         obj = cluster.update(kind, route.namespace, name, decoded, ctx,
                              subresource=route.subresource)
-        return _json(cluster.present(kind, obj, route.version), ctx.warnings)
+        return _json(self._written(route, obj), ctx.warnings)
+
+    def _written(self, route: Route, obj: Obj) -> Obj:
+        """The answer to a write: the object in the version asked for; a ``scale`` write answers
+        with the autoscaling/v1 Scale as it is (kubectl decodes it by that apiVersion)."""
+        if route.subresource == "scale":
+            return obj
+        return self.cluster.present(route.kind, obj, route.version)
 
     def _list_response(self, request: web.Request, route: Route, page: Any) -> web.StreamResponse:
         cluster, kind = self.cluster, route.kind
@@ -354,7 +361,7 @@ class ApiServer:
         else:
             raws = [orjson.dumps(cluster.present(kind, e.obj, route.version)) for e in page.entries]
         head = orjson.dumps({"kind": kind.list_kind, "apiVersion": wanted, "metadata": meta})
-        body = b"".join((head[:-1], b',"items":[', b",".join(raws), b"]}"))
+        body = b"".join((head[:-1], b',"items":[', b",".join(raws), b"]}\n"))
         return web.Response(body=body, content_type="application/json")
 
     def _object_response(self, request: web.Request, route: Route, obj: Obj) -> web.StreamResponse:
@@ -366,7 +373,7 @@ class ApiServer:
             return _json(table, content_type=_TABLE_TYPE)
         if "as=PartialObjectMetadata" in accept:
             return _json(_partial(obj))
-        return web.Response(body=orjson.dumps(obj), content_type="application/json")
+        return web.Response(body=orjson.dumps(obj, option=_NEWLINE), content_type="application/json")
 
     def _table(self, request: web.Request, route: Route, objs: list[Obj]) -> Obj:
         include = request.query.get("includeObject", "Metadata")
@@ -470,6 +477,7 @@ class ApiServer:
             init = [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or ()]
             if container not in init:
                 raise status.bad_request(f"container {container} is not valid for pod {route.name}")
+        _check_log_status(pod, container, request.query.get("previous", "").lower() in _TRUE)
         since: float | None = None
         if "sinceTime" in request.query:
             try:
@@ -677,11 +685,44 @@ def _drop_answer(request: web.Request) -> NoReturn:
 
 
 _TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+#: kube-apiserver's JSON serializer encodes with Go's json.Encoder, which ends every body with "\n"
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+def _check_log_status(pod: Obj, container: str, previous: bool) -> None:
+    """The kubelet's ``validateContainerLogStatus``: which container states have logs to read.
+
+    The kubelet answers 400 with the error text, which kube-apiserver passes on as a BadRequest
+    Status (``GenericHttpResponseChecker``). Emulated containers never restart, so there is never
+    a previous instance. A pod bound to no node is served from the log seam as it is: a bare
+    sandbox has no scheduler (the real registry answers ``pod … does not have a host assigned``).
+    """
+    pod_status = pod.get("status") or {}
+    name = pod["metadata"]["name"]
+    if previous and not (pod.get("spec") or {}).get("nodeName"):
+        raise status.bad_request(
+            f'previous terminated container "{container}" in pod "{name}" not found')
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return
+    statuses = [*(pod_status.get("initContainerStatuses") or ()),
+                *(pod_status.get("containerStatuses") or ())]
+    found = next((c for c in statuses if c.get("name") == container), None)
+    if found is None:
+        raise status.bad_request(f'container "{container}" in pod "{name}" is not available')
+    if previous:
+        if not (found.get("lastState") or {}).get("terminated"):
+            raise status.bad_request(
+                f'previous terminated container "{container}" in pod "{name}" not found')
+        return
+    waiting = (found.get("state") or {}).get("waiting")
+    if waiting is not None and not (found.get("lastState") or {}).get("terminated"):
+        raise status.bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
+                                 f'{waiting.get("reason", "")}')
 
 
 def _json(obj: Any, warnings: list[str] | None = None, code: int = 200,
           content_type: str = "application/json") -> web.Response:
-    response = web.Response(body=orjson.dumps(obj), status=code)
+    response = web.Response(body=orjson.dumps(obj, option=_NEWLINE), status=code)
     response.headers["Content-Type"] = content_type
     for warning in warnings or ():
         response.headers.add("Warning", f'299 - "{warning}"')
@@ -824,6 +865,11 @@ async def _delete_options(request: web.Request, ctx: RequestContext) -> Obj:
         options = decoded
     if "propagationPolicy" in request.query:
         options["propagationPolicy"] = request.query["propagationPolicy"]
+    if "gracePeriodSeconds" in request.query:
+        options["gracePeriodSeconds"] = _int_param(request, "gracePeriodSeconds")
+    grace = options.get("gracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+        raise status.bad_request("gracePeriodSeconds must be an integer")
     if options.get("orphanDependents") is True and not options.get("propagationPolicy"):
         options["propagationPolicy"] = "Orphan"
     if "All" in (options.get("dryRun") or []):

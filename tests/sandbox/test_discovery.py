@@ -19,7 +19,8 @@ def test_legacy_discovery(api: client.ApiClient, sandbox: Sandbox) -> None:
     assert client.CoreApi(api).get_api_versions().versions == ["v1"]
     groups = {g.name: g.preferred_version.version for g in client.ApisApi(api).get_api_versions().groups}
     assert groups == {"admissionregistration.k8s.io": "v1", "apiextensions.k8s.io": "v1",
-                      "apps": "v1", "authorization.k8s.io": "v1", "events.k8s.io": "v1"}
+                      "apps": "v1", "authorization.k8s.io": "v1", "discovery.k8s.io": "v1",
+                      "events.k8s.io": "v1"}
     core = {r.name: r for r in client.CoreV1Api(api).get_api_resources().resources}
     assert core["pods"].short_names == ["po"] and core["pods"].namespaced
     assert core["pods"].categories == ["all"] and "watch" in core["pods"].verbs

@@ -205,8 +205,21 @@ def test_kubectl_create_sends_protobuf_for_a_few_kinds(kube: KubectlRunner, sand
     assert secret is not None and secret["type"] == "Opaque"
     assert secret["data"] == {"password": "aHVudGVyMg=="}
     assert sandbox.store.get("serviceaccounts", "demo", "robot") is not None
-    refused = kube("create", "deployment", "web", "--image=nginx", "-n", "demo", check=False)
-    assert refused.returncode != 0 and "protobuf bodies of kind Deployment" in refused.stderr
+    made = kube("create", "deployment", "web", "--image=nginx:1.25", "--port=80", "--replicas=0",
+                "-n", "demo", "--", "sleep", "1")
+    assert made.stdout.strip() == "deployment.apps/web created"
+    deployment = sandbox.store.get("deployments.apps", "demo", "web")
+    assert deployment is not None and deployment["spec"]["replicas"] == 0  # a pointer: 0 kept
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    template = deployment["spec"]["template"]
+    assert template["metadata"] == {"labels": {"app": "web"}}  # zero creationTimestamp dropped
+    assert template["spec"]["containers"][0] | {"resources": {}} == {
+        "name": "nginx", "image": "nginx:1.25", "command": ["sleep", "1"],
+        "ports": [{"containerPort": 80, "protocol": "TCP"}], "resources": {},
+        "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File"}
+    refused = kube("create", "job", "j", "--image=busybox", "-n", "demo", check=False)
+    assert refused.returncode != 0
 
 
 def test_auth_can_i(kube: KubectlRunner) -> None:

@@ -19,13 +19,15 @@ from typing import Any
 from runbook.kinds import ResourceKind
 from runbook.sandbox.clock import Timer
 from runbook.sandbox.cluster import Cluster, RequestContext
-from runbook.sandbox.controllers.events import EventRecorder
+from runbook.sandbox.controllers.events import EventRecorder, field_manager_of
 from runbook.sandbox.store import Obj, PreconditionFailed, StoreKeyError
 
 
 def controller_context(component: str) -> RequestContext:
-    """How a controller authenticates: ``system:serviceaccount:kube-system:<component>``."""
-    return RequestContext(user=f"system:serviceaccount:kube-system:{component}")
+    """How a controller authenticates (``system:serviceaccount:kube-system:<component>``) and
+    which field manager its writes record (:func:`~.events.field_manager_of`)."""
+    return RequestContext(user=f"system:serviceaccount:kube-system:{component}",
+                          field_manager=field_manager_of(component))
 
 
 class ControllerContext:
@@ -58,6 +60,14 @@ class ControllerContext:
     @pod_start_seconds.setter
     def pod_start_seconds(self, value: float | None) -> None:
         self._pod_start_seconds = value
+
+    @property
+    def pod_stop_seconds(self) -> float:
+        """How long a Terminating pod's containers take to exit before the kubelet deletes it:
+        1 s on a real clock, 0 on a manual one (gone at the next ``settle``)."""
+        if self.instant or self.clock.mode != "real":
+            return 0.0
+        return 1.0
 
     @property
     def paused(self) -> bool:

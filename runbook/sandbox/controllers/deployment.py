@@ -243,6 +243,14 @@ class DeploymentController:
             ref = controller_of(change.obj)
             if ref is not None and ref.get("kind") == DEPLOYMENTS.kind:
                 self.enqueue((change.obj["metadata"].get("namespace", ""), str(ref.get("name"))))
+        elif change.kind == PODS.key and change.type == "DELETED":
+            # a Recreate rollout waits for the old pods to be gone (the controller's deletePod)
+            ns = change.obj["metadata"].get("namespace", "")
+            rs_ref = controller_of(change.obj)
+            rs = self.ctx.store.get(REPLICA_SETS.key, ns, str(rs_ref.get("name"))) if rs_ref else None
+            ref = controller_of(rs) if rs is not None else None
+            if ref is not None and ref.get("kind") == DEPLOYMENTS.kind:
+                self.enqueue((ns, str(ref.get("name"))))
 
     def enqueue(self, key: tuple[str, str]) -> None:
         self.ctx.enqueue(("deployment", *key), lambda: self.sync(key))

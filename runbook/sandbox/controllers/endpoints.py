@@ -10,7 +10,14 @@ that resolve to different numbers land in different subsets. Labels are the Serv
 ``endpoints.kubernetes.io/last-change-trigger-time`` marks when it last changed. A Service without
 a selector is left alone (its Endpoints are the user's); deleting a Service deletes its Endpoints.
 
-EndpointSlices are not emulated: kubectl and the project read Endpoints.
+The EndpointSlice controller's share is here too (same inputs, same trigger): per Service with a
+selector, ``discovery.k8s.io/v1`` EndpointSlices named ``<service>-<suffix>`` (generateName),
+owned by the Service, labelled ``kubernetes.io/service-name`` and
+``endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io`` plus the Service's
+labels, one per distinct port set, ``addressType: IPv4``, each endpoint with ``addresses``,
+``conditions`` (``ready``, ``serving``, ``terminating``), ``nodeName`` and ``targetRef``; a
+Service without endpoints keeps one placeholder slice (``endpoints``/``ports`` null). kubectl 1.32
+``describe service`` reads these slices for its ``Endpoints:`` lines.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import contextlib
 import ipaddress
 from typing import Any
 
-from runbook.kinds import ENDPOINTS, PODS, SERVICES
+from runbook.kinds import ENDPOINT_SLICES, ENDPOINTS, PODS, SERVICES
 from runbook.routing import container_port
 from runbook.sandbox.controllers.base import ControllerContext, controller_context, pod_ready_since
 from runbook.sandbox.status import ApiError
@@ -27,6 +34,10 @@ from runbook.sandbox.store import Change, Obj
 from runbook.selectors import LabelSelector, Requirement
 
 COMPONENT = "endpoint-controller"
+SLICE_COMPONENT = "endpointslice-controller"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+SLICE_MANAGER = "endpointslice-controller.k8s.io"
 TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
@@ -53,6 +64,17 @@ def _ip_key(address: Obj) -> tuple[Any, ...]:
         return (1, address["ip"], "")
 
 
+def _pod_ports(spec: Obj, pod: Obj) -> list[tuple[str, int, str]]:
+    """(name, pod port, protocol) of each Service port the pod serves, in the Service's order."""
+    ports = []
+    for svc_port in spec.get("ports") or ():
+        number = target_port(svc_port, pod)
+        if number is not None:
+            ports.append((str(svc_port.get("name") or ""), number,
+                          str(svc_port.get("protocol") or "TCP")))
+    return ports
+
+
 def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
     """The ``subsets`` the controller computes for these pods (already selected)."""
     spec = svc.get("spec") or {}
@@ -65,12 +87,7 @@ def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
             continue
         if pod["metadata"].get("deletionTimestamp") and not publish:
             continue
-        ports: list[tuple[str, int, str]] = []
-        for svc_port in spec.get("ports") or ():
-            number = target_port(svc_port, pod)
-            if number is not None:
-                ports.append((str(svc_port.get("name") or ""), number,
-                              str(svc_port.get("protocol") or "TCP")))
+        ports = _pod_ports(spec, pod)
         if not ports and spec.get("ports"):
             continue
         meta = pod["metadata"]
@@ -94,12 +111,41 @@ def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
     return subsets
 
 
+def slice_endpoints(svc: Obj, pods: list[Obj]) -> dict[tuple[tuple[str, int, str], ...], list[Obj]]:
+    """The EndpointSlice controller's endpoints per port set (``podToEndpoint``): every pod with
+    an IP, ready or not, terminating ones marked so."""
+    spec = svc.get("spec") or {}
+    publish = bool(spec.get("publishNotReadyAddresses"))
+    groups: dict[tuple[tuple[str, int, str], ...], list[Obj]] = {}
+    for pod in pods:
+        status = pod.get("status") or {}
+        ip = status.get("podIP")
+        if not ip or status.get("phase") in ("Succeeded", "Failed"):
+            continue
+        ports = _pod_ports(spec, pod)
+        meta = pod["metadata"]
+        terminating = bool(meta.get("deletionTimestamp"))
+        ready = pod_ready_since(pod) is not None
+        endpoint: Obj = {"addresses": [ip], "conditions": {
+            "ready": (publish or ready) and not terminating, "serving": ready,
+            "terminating": terminating}}
+        if (pod.get("spec") or {}).get("nodeName"):
+            endpoint["nodeName"] = pod["spec"]["nodeName"]
+        endpoint["targetRef"] = {"kind": "Pod", "namespace": meta.get("namespace", ""),
+                                 "name": meta["name"], "uid": meta.get("uid", "")}
+        groups.setdefault(tuple(ports), []).append(endpoint)  # in the Service's port order
+    for endpoints in groups.values():
+        endpoints.sort(key=lambda e: _ip_key({"ip": e["addresses"][0], "targetRef": e["targetRef"]}))
+    return groups
+
+
 class EndpointsController:
     """Keeps an Endpoints object per selecting Service (see the module docstring)."""
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
         self.api = controller_context(COMPONENT)
+        self.slice_api = controller_context(SLICE_COMPONENT)
 
     def reset(self) -> None:
         pass
@@ -139,6 +185,7 @@ class EndpointsController:
             return  # the user manages this Service's Endpoints
         pods = [p for p in store.objects(PODS.key, ns)
                 if selector.matches(p["metadata"].get("labels"))]
+        self._sync_slices(svc, pods)
         subsets = endpoint_subsets(svc, pods)
         labels = dict(svc["metadata"].get("labels") or {})
         if (svc.get("spec") or {}).get("clusterIP") == "None":
@@ -164,6 +211,51 @@ class EndpointsController:
                 self.enqueue(key)  # raced with another writer: compute again from fresh state
 
 
+    def _sync_slices(self, svc: Obj, pods: list[Obj]) -> None:
+        """Bring the Service's EndpointSlices to one per port set (a placeholder when empty)."""
+        ctx = self.ctx
+        meta = svc["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        current = sorted((s for s in ctx.store.objects(ENDPOINT_SLICES.key, ns)
+                          if (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == name),
+                         key=lambda s: s["metadata"]["name"])
+        labels = {k: v for k, v in (meta.get("labels") or {}).items()
+                  if k not in (SERVICE_NAME_LABEL, MANAGED_BY_LABEL)}
+        labels.update({SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: SLICE_MANAGER})
+        if (svc.get("spec") or {}).get("clusterIP") == "None":
+            labels[HEADLESS_LABEL] = ""
+        wanted: list[tuple[Any, Any]] = [
+            ([{"name": n, "port": p, "protocol": proto} for n, p, proto in ports], endpoints)
+            for ports, endpoints in sorted(slice_endpoints(svc, pods).items())]
+        if not wanted:
+            wanted = [(None, None)]
+        owner = {"apiVersion": "v1", "kind": "Service", "name": name, "uid": meta.get("uid", ""),
+                 "controller": True, "blockOwnerDeletion": True}
+        for index, (ports, endpoints) in enumerate(wanted):
+            existing = current[index] if index < len(current) else None
+            if existing is not None and existing.get("ports") == ports and \
+                    existing.get("endpoints") == endpoints and \
+                    (existing["metadata"].get("labels") or {}) == labels:
+                continue
+            body: Obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                         "metadata": {"namespace": ns, "labels": labels,
+                                      "annotations": {TRIGGER_ANNOTATION: ctx.clock.timestamp()},
+                                      "ownerReferences": [owner]},
+                         "addressType": "IPv4", "endpoints": endpoints, "ports": ports}
+            with contextlib.suppress(ApiError):
+                if existing is None:
+                    body["metadata"]["generateName"] = f"{name}-"
+                    ctx.cluster.create(ENDPOINT_SLICES, ns, body, self.slice_api)
+                else:
+                    body["metadata"]["name"] = existing["metadata"]["name"]
+                    body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+                    ctx.cluster.update(ENDPOINT_SLICES, ns, body["metadata"]["name"], body,
+                                       self.slice_api)
+        for extra in current[len(wanted):]:
+            with contextlib.suppress(ApiError):
+                ctx.cluster.delete(ENDPOINT_SLICES, ns, extra["metadata"]["name"], self.slice_api)
+
+
 def _endpoint_relevant(change: Change) -> bool:
     old, new = change.old or {}, change.obj
     if (old.get("metadata") or {}).get("labels") != new["metadata"].get("labels"):
@@ -176,4 +268,4 @@ def _endpoint_relevant(change: Change) -> bool:
             or pod_ready_since(old) != pod_ready_since(new))
 
 
-__all__ = ["EndpointsController", "endpoint_subsets", "service_selector"]
+__all__ = ["EndpointsController", "endpoint_subsets", "service_selector", "slice_endpoints"]

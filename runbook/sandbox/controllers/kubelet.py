@@ -7,6 +7,13 @@
   InternalIP, 127.0.0.1), containers waiting in ``ContainerCreating`` (``PodInitializing`` behind
   init containers), conditions ``PodScheduled`` True, ``Initialized``/``Ready``/``ContainersReady``
   False.
+* **Unschedulable** — with no schedulable Ready node (all cordoned or NotReady), the pod stays
+  Pending with ``PodScheduled=False`` (reason ``Unschedulable``) and a ``FailedScheduling``
+  warning from ``default-scheduler`` (``0/1 nodes are available: 1 node(s) were unschedulable.
+  preemption: …``); a change to a node (``kubectl uncordon``) schedules it.
+* **Stop** — a deleted pod on a node is ``Terminating`` (``deletionTimestamp`` = now + its grace
+  period); its containers exit at once, and after ``pod_stop_seconds`` (1 s on a real clock, 0
+  on a manual one) the kubelet deletes it with grace period 0.
 * **Start** — after the context's ``pod_start_seconds`` (1 s on a real clock, 0 on a manual
   one: the next ``settle``/``advance``), the kubelet gives the pod an IP from the pod network,
   runs init containers to completion, starts the containers and reports them ready:
@@ -24,14 +31,16 @@ hold only 254 pods, fewer than the benchmarks create).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import threading
 from collections.abc import Callable
 
 from runbook.kinds import NODES, PODS
-from runbook.sandbox.controllers.base import ControllerContext
-from runbook.sandbox.controllers.events import NORMAL
+from runbook.sandbox.controllers.base import ControllerContext, controller_context
+from runbook.sandbox.controllers.events import NORMAL, WARNING
+from runbook.sandbox.status import ApiError
 from runbook.sandbox.store import Change, Obj, PreconditionFailed, StoreKeyError, copy_object
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
@@ -91,6 +100,24 @@ def image_id(image: str) -> str:
     elif repo.count("/") == 1 and "." not in repo.split("/", 1)[0]:
         repo = f"docker.io/{repo}"
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def unschedulable_message(nodes: list[Obj]) -> str:
+    """The scheduler's ``FitError`` text for a pod no node accepts (the filters this emulation
+    knows: cordoned nodes, and NotReady nodes through their ``not-ready`` taint)."""
+    if not nodes:
+        return "no nodes available to schedule pods"
+    reasons: dict[str, int] = {}
+    for node in nodes:
+        if (node.get("spec") or {}).get("unschedulable"):
+            reason = "node(s) were unschedulable"
+        else:
+            reason = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    total = len(nodes)
+    why = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
+    return (f"0/{total} nodes are available: {why}. preemption: 0/{total} nodes are available: "
+            f"{total} Preemption is not helpful for scheduling.")
 
 
 def _condition(type_: str, status: str, when: str, reason: str = "") -> Obj:
@@ -194,6 +221,7 @@ class Kubelet:
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
+        self.api = controller_context(KUBELET)
         self.ips = PodIPs()
         #: callbacks ``fn(pod)`` run after a pod started (its events recorded)
         self.on_started: list[Callable[[Obj], None]] = []
@@ -202,6 +230,11 @@ class Kubelet:
         self.ips.clear()
 
     def on_change(self, change: Change) -> None:
+        if change.kind == NODES.key and change.type != "DELETED":
+            # a node that became schedulable (uncordon, Ready) moves unschedulable pods back
+            # to the scheduling queue, as the scheduler's node-update event does
+            self.ctx.enqueue(("retry-unschedulable",), self.retry_unschedulable)
+            return
         if change.kind != PODS.key:
             return
         meta = change.obj["metadata"]
@@ -212,6 +245,13 @@ class Kubelet:
             return
         if ip:
             self.ips.reserve(str(ip))
+        if change.type == "MODIFIED" and meta.get("deletionTimestamp") and \
+                not (change.old or {}).get("metadata", {}).get("deletionTimestamp") and \
+                (change.obj.get("spec") or {}).get("nodeName"):
+            key = (meta.get("namespace", ""), meta["name"], meta.get("uid", ""))
+            self.ctx.enqueue(("stop", *key), lambda: self.ctx.after(
+                self.ctx.pod_stop_seconds, lambda: self.stop(key)))
+            return
         if change.type != "ADDED":
             return
         key = (meta.get("namespace", ""), meta["name"], meta.get("uid", ""))
@@ -231,7 +271,8 @@ class Kubelet:
             return
         node = self._pick_node()
         if node is None:
-            return  # no Ready node: the pod stays Pending, as it would
+            self._unschedulable(pod)
+            return
         node_name = node["metadata"]["name"]
         host_ip = next((a.get("address") for a in (node.get("status") or {}).get("addresses") or ()
                         if a.get("type") == "InternalIP"), "127.0.0.1")
@@ -280,6 +321,46 @@ class Kubelet:
                                        host=node, field_path=where)
         for callback in list(self.on_started):
             callback(stored)
+
+    def stop(self, key: tuple[str, str, str]) -> None:
+        """A Terminating pod's containers stopped (emulated containers exit on SIGTERM at once):
+        the kubelet deletes the pod for good, with grace period 0."""
+        ctx = self.ctx
+        pod = ctx.store.get(PODS.key, key[0], key[1])
+        if pod is None or pod["metadata"].get("uid") != key[2]:
+            return
+        with contextlib.suppress(ApiError):
+            ctx.cluster.delete(PODS, key[0], key[1], self.api, grace_period=0,
+                               preconditions={"uid": key[2]})
+
+    def retry_unschedulable(self) -> None:
+        """Try again every pod the scheduler could not place."""
+        for pod in list(self.ctx.store.objects(PODS.key)):
+            meta = pod["metadata"]
+            if not (pod.get("spec") or {}).get("nodeName") and not meta.get("deletionTimestamp"):
+                self.schedule((meta.get("namespace", ""), meta["name"], meta.get("uid", "")))
+
+    def _unschedulable(self, pod: Obj) -> None:
+        """What the scheduler reports when no node fits: the ``PodScheduled=False`` condition
+        (reason ``Unschedulable``) and a ``FailedScheduling`` event, both with its diagnosis."""
+        ctx = self.ctx
+        message = unschedulable_message(list(ctx.store.objects(NODES.key)))
+        current = (pod.get("status") or {}).get("conditions") or []
+        scheduled = next((c for c in current if c.get("type") == "PodScheduled"), None)
+        stored = pod
+        if scheduled is None or scheduled.get("message") != message:
+            updated = copy_object(pod)
+            condition = _condition("PodScheduled", "False", ctx.clock.timestamp(), "Unschedulable")
+            condition["message"] = message
+            updated.setdefault("status", {})["conditions"] = [
+                *(c for c in current if c.get("type") != "PodScheduled"), condition]
+            try:
+                stored = ctx.store.update(PODS.key, updated,
+                                          expect_rv=pod["metadata"]["resourceVersion"])
+            except (PreconditionFailed, StoreKeyError):
+                return
+        ctx.recorder.event(PODS, stored, WARNING, "FailedScheduling", message,
+                           component=SCHEDULER)
 
     def _pick_node(self) -> Obj | None:
         store = self.ctx.store

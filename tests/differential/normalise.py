@@ -1,0 +1,87 @@
+"""What differs between two runs of one engine by design, masked so that only real differences
+remain: ages, uids, IPs, timestamps, resourceVersions, generated names, node ports, container and
+image ids, continue tokens, durations, server addresses, klog prefixes, retry counts, the status
+of workloads read while their controllers work, and the padding kubectl aligns columns with (a
+masked value changes a column's width)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+#: the apiserver's generateName / pod-template-hash alphabet (``rand.SafeEncodeString``)
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+_TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ ", re.M), "<klog> "),
+    (re.compile(r"https://127\.0\.0\.1:\d+"), "https://<server>"),
+    (re.compile(r"(?<=[\w.-])\.[0-9a-f]{16,}\b"), ".<nanos>"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uid>"),
+    (re.compile(r"(containerd|docker)://[0-9a-f]{64}"), r"\1://<id>"),
+    (re.compile(r"sha256:[0-9a-f]{64}"), "sha256:<digest>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"), "<time>"),
+    (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"),
+     "<time>"),
+    (re.compile(r"\b(?!127\.0\.0\.1\b)(\d{1,3}\.){3}\d{1,3}\b"), "<ip>"),
+    (re.compile(rf"\b([a-z0-9]+(?:-[a-z0-9]+)*?)-[{_SAFE}]{{6,10}}-[{_SAFE}]{{5}}\b"),
+     r"\1-<hash>-<sfx>"),
+    (re.compile(rf"\b([a-z0-9]+(?:-[a-z0-9]+)*?)-[{_SAFE}]{{6,10}}\b(?![-.])"), r"\1-<hash>"),
+    (re.compile(rf"(?<=[a-z0-9])-[{_SAFE}]{{5}}\b(?![-.])"), "-<sfx>"),
+    (re.compile(r"\b3[0-2]\d{3}(?=/TCP|/UDP)"), "<nodeport>"),
+    (re.compile(r"(resourceVersion[\"']?:\s*)\"?\d+\"?"), r'\1"<rv>"'),
+    (re.compile(r"\b\d+(\.\d+)?(ms|µs|ns)\b"), "<duration>"),
+    (re.compile(r"(?<![\w.:/-])(\d+[smhdy])(\d+[smh])?(?![\w.:/-])"), "<age>"),
+    (re.compile(r"<invalid>"), "<age>"),
+    # how often a retrying controller has failed depends on when one looks
+    (re.compile(r"\(x\d+ over <age>\)"), "(x<n> over <age>)"),
+)
+#: kinds whose status is a controller's progress: compared in the controller cases, after a wait
+_PROGRESS_KINDS = frozenset({"Deployment", "ReplicaSet", "Pod"})
+#: JSON fields whose values are per-run by design
+_MASKED_KEYS = frozenset({
+    "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "time", "lastTimestamp",
+    "firstTimestamp", "lastTransitionTime", "lastUpdateTime", "lastHeartbeatTime", "startTime",
+    "startedAt", "finishedAt", "eventTime", "continue", "podIP", "hostIP", "clusterIP",
+    "nodePort", "containerID", "imageID", "renewTime", "acquireTime", "selfLink"})
+
+
+def mask_text(text: str) -> str:
+    """Mask a printed output: per-run values replaced, column padding collapsed."""
+    for pattern, replacement in _TEXT_MASKS:
+        text = pattern.sub(replacement, text)
+    lines = [re.sub(r" {2,}", "  ", line.rstrip()) for line in text.splitlines()]
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
+def mask_json(value: Any) -> Any:
+    """Mask a decoded JSON body: per-run fields by name, then every string as text."""
+    if isinstance(value, dict):
+        progress = value.get("kind") in _PROGRESS_KINDS and isinstance(value.get("status"), dict)
+        return {k: ("<masked>" if (k in _MASKED_KEYS and v not in (None, "", 0))
+                    or (progress and k == "status") else mask_json(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_json(v) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+def mask_body(raw: bytes, content_type: str, stream: bool = False) -> Any:
+    """A response body as compared: JSON masked by field (a watch ``stream``: the list of its
+    events, one per line), anything else masked as text."""
+    text = raw.decode("utf-8", "replace")
+    if "json" not in content_type:
+        return mask_text(text)
+    try:
+        if not stream:
+            return mask_json(json.loads(text))
+        events = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:
+        return mask_text(text)
+    # a controller's status writes reach a watch at times that depend on the machine
+    return [mask_json(e) for e in events if not (
+        e.get("type") == "MODIFIED" and (e.get("object") or {}).get("kind") in _PROGRESS_KINDS)]
+
+
+__all__ = ["mask_body", "mask_json", "mask_text"]

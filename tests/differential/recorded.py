@@ -1,0 +1,105 @@
+"""What a real control plane answers at a few steps, recorded from its source code (not measured
+here): the behaviours issue #13 found differing. While the real engine cannot run, these are the
+checks against real behaviour the harness has; each names where upstream the answer comes from.
+
+An expectation maps a dotted path into the step's observation (``body.apiVersion``, ``stderr``)
+to the value it must have; a key ending in ``~`` wants a substring, ``!~`` its absence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+_UNSCHEDULABLE = ("0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes "
+                  "are available: 1 Preemption is not helpful for scheduling.")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The real answer at one step of one case."""
+
+    case: str
+    step: int
+    expect: dict[str, Any]
+    source: str
+
+
+RECORDED: tuple[Recorded, ...] = (
+    Recorded("issue/scale", 5, {"status": 200, "body.apiVersion": "autoscaling/v1",
+                                "body.kind": "Scale"},
+             "pkg/registry/apps/deployment/storage: ScaleREST answers an autoscaling/v1 Scale"),
+    Recorded("issue/scale", 2, {"exit": 0, "stdout": "deployment.apps/web scaled\n", "stderr": ""},
+             "kubectl/pkg/cmd/scale: prints `<resource>/<name> scaled` once the answer decodes"),
+    Recorded("errors/404-object", 0, {"status": 404, "newline": True},
+             "apimachinery runtime/serializer/json: Encode writes with json.Encoder (ends in \\n)"),
+    Recorded("issue/pod-defaults", 2, {"stdout": (
+        '[{"effect":"NoExecute","key":"node.kubernetes.io/not-ready","operator":"Exists",'
+        '"tolerationSeconds":300},{"effect":"NoExecute","key":"node.kubernetes.io/unreachable",'
+        '"operator":"Exists","tolerationSeconds":300}]')},
+             "plugin/pkg/admission/defaulttolerationseconds (enabled by default, 300 s)"),
+    Recorded("issue/pod-defaults", 3, {"stdout~": "Tolerations:  node.kubernetes.io/not-ready:"
+                                                  "NoExecute op=Exists for <age>"},
+             "kubectl describe pod prints the defaulted tolerations"),
+    Recorded("issue/empty-map", 3, {"stdout!~": "annotations"},
+             "k8s.io/apimachinery ObjectMeta: `annotations,omitempty` drops an empty map"),
+    Recorded("issue/logs", 2, {"exit": 1, "stderr": (
+        'Error from server (BadRequest): previous terminated container "web" in pod "web" not '
+        "found\n")},
+             "kubelet kuberuntime validateContainerLogStatus; apiserver GenericHttpResponseChecker "
+             "→ NewBadRequest"),
+    Recorded("issue/cordon", 3, {"stdout~": f"FailedScheduling  {_UNSCHEDULABLE}"},
+             "kube-scheduler FitError.Error() with the NodeUnschedulable plugin's reason and "
+             "defaultpreemption's message"),
+    Recorded("issue/cordon", 4, {"stdout~": '"reason":"Unschedulable","status":"False",'
+                                            '"type":"PodScheduled"'},
+             "kube-scheduler handleSchedulingFailure: PodScheduled=False, reason Unschedulable"),
+    Recorded("issue/describe-svc-endpoints", 0, {"stdout~": "Endpoints:  <ip>:15017",
+                                                 "stdout!~": "Endpoints:  <none>"},
+             "kubectl 1.32 describe service reads discovery.k8s.io/v1 EndpointSlices"),
+    Recorded("issue/describe-ns", 0, {"stdout~": "No resource quota.\n\nNo LimitRange resource.\n"},
+             "kubectl describe namespace: ResourceQuotas and LimitRanges listed (none: these lines)"),
+    Recorded("issue/create-deployment", 0, {"exit": 0, "stdout": "deployment.apps/web created\n"},
+             "kubectl create deployment sends protobuf; kube-apiserver decodes it"),
+    Recorded("issue/terminating", 3, {"stdout": "30"},
+             "pod strategy CheckGracefulDelete: terminationGracePeriodSeconds (30 by default)"),
+    Recorded("issue/ssa-conflict-with-scenario", 0, {
+        "exit": 1, "stderr~": 'Apply failed with 1 conflict: conflict with "kubectl-client-side-'
+                              'apply" using v1: .metadata.labels.istio.io/rev'},
+             "structured-merge-diff: a field another manager set conflicts"),
+    Recorded("errors/422-json-patch-test", 1, {
+        "status": 422, "body.details.causes.0.message": "testing value /data/a failed: test failed"},
+             "gopkg.in/evanphx/json-patch.v4 (kube-apiserver patch.go wraps it in a 422)"),
+)
+
+
+def _lookup(observation: Any, path: str) -> Any:
+    value = observation
+    for part in path.split("."):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def check(recorded: Recorded, observation: dict[str, Any]) -> list[str]:
+    """What in ``observation`` disagrees with the recorded answer (empty: it agrees)."""
+    wrong = []
+    for key, want in recorded.expect.items():
+        if key.endswith("!~"):
+            got = _lookup(observation, key[:-2])
+            if isinstance(got, str) and want in got:
+                wrong.append(f"{key[:-2]} contains {want!r}")
+        elif key.endswith("~"):
+            got = _lookup(observation, key[:-1])
+            if not isinstance(got, str) or want not in got:
+                wrong.append(f"{key[:-1]} lacks {want!r}")
+        elif _lookup(observation, key) != want:
+            wrong.append(f"{key} is {_lookup(observation, key)!r}, not {want!r}")
+    return wrong
+
+
+__all__ = ["RECORDED", "Recorded", "check"]

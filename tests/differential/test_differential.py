@@ -1,0 +1,85 @@
+"""CI for the differential harness: it runs on every change, on both engines when the real one
+can start, and fails on a difference that is not explained in baseline.yaml."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import pytest
+
+from tests.differential.cases import all_cases
+from tests.differential.harness import Observation, compare
+from tests.differential.normalise import mask_text
+from tests.differential.report import Run, load_baseline, stale_docs, unexplained
+from tests.differential.run import run_harness
+from tests.differential.sources import taught_commands
+
+
+@pytest.fixture(scope="session")
+def harness_run(kubectl: str) -> Iterator[Run]:
+    """One run of every case (emulated twice; the real engine when it starts)."""
+    yield run_harness()
+
+
+def test_every_taught_command_is_found_and_classified() -> None:
+    commands = taught_commands()
+    sources = {c.source for c in commands}
+    assert {f"notebooks/0{i}" for i in range(7)} <= {s[:12] for s in sources}
+    assert {"README.md", "docs/sandbox.md"} <= sources
+    for command in commands:
+        assert command.kind in ("runnable", "fragment", "template", "interactive"), command
+        if command.kind == "runnable":
+            assert command.shell.startswith("kubectl ") and "…" not in command.shell
+        else:
+            assert command.reason, command
+    # the notebooks' commands are compared, not skipped
+    runnable = [c for c in commands if c.source.startswith("notebooks/") and c.kind == "runnable"]
+    assert len(runnable) >= 60
+
+
+def test_masking_keeps_what_matters_and_hides_what_differs_by_design() -> None:
+    shown = mask_text("NAME                              READY   AGE\n"
+                      "details-v1-5c9c954967-x2kfb       1/1     4m3s\n"
+                      "E1207 09:13:22.168598  5071 run.go:72] err\n"
+                      "IP: 10.244.0.7  uid: 3583a36b-5a51-4fe1-9e22-121ad645b1e4\n")
+    assert shown == ("NAME  READY  AGE\ndetails-v1-<hash>-<sfx>  1/1  <age>\n<klog> run.go:72] err\n"
+                     "IP: <ip>  uid: <uid>\n")
+    assert mask_text("Error from server (NotFound): pods \"web\" not found") == \
+        "Error from server (NotFound): pods \"web\" not found"
+
+
+def test_a_difference_is_reported_unless_the_baseline_explains_it() -> None:
+    case = next(c for c in all_cases() if c.id == "errors/404-object")
+    left: dict[str, list[Observation]] = {case.id: [{"status": 404, "body": {"reason": "NotFound"}}]}
+    right = copy.deepcopy(left)
+    right[case.id][0]["body"] = {"reason": "Gone"}
+    found = compare(left, right, [case])
+    assert [(d.case, d.step) for d in found] == [("errors/404-object", 0)]
+    assert unexplained(found, {"measured": []}) == found
+    assert unexplained(found, {"measured": [{"case": case.id, "step": 0, "reason": "r"}]}) == []
+
+
+@pytest.mark.slow
+def test_the_emulated_engine_is_deterministic_once_masked(harness_run: Run) -> None:
+    differences = harness_run.self_differences()
+    assert not differences, [f"{d.case} step {d.step}: {d.what}" for d in differences]
+
+
+@pytest.mark.slow
+def test_the_emulated_engine_gives_the_recorded_real_answers(harness_run: Run) -> None:
+    assert harness_run.recorded_failures() == []
+
+
+@pytest.mark.slow
+def test_no_unexplained_difference_from_the_real_engine(harness_run: Run) -> None:
+    if harness_run.kube is None:
+        pytest.skip(f"real engine not available: {harness_run.kube_unavailable}")
+    new = unexplained(harness_run.kube_differences(), load_baseline())
+    assert not new, [f"{d.case} step {d.step}: {d.what}" for d in new]
+
+
+@pytest.mark.slow
+def test_the_generated_documents_are_current(harness_run: Run) -> None:
+    stale = stale_docs(harness_run)
+    assert not stale, f"{stale}: run `python -m tests.differential --write` and commit the result"
