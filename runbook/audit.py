@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.paths import runbook_home
-from runbook.redaction import redact_object
+from runbook.redaction import redact_object, redact_text
 
 _LOCK = threading.Lock()
 AUDIT_ENV = "MESH_RUNBOOK_AUDIT"
@@ -94,6 +94,7 @@ class AuditRecord:
         # copies, not these
         self.before = redact_object(self.before)
         self.after = redact_object(self.after)
+        self.detail = redact_text(self.detail)  # error lines can quote what the server saw
 
     def completed(self, result: str, detail: str | None = None) -> AuditRecord:
         """The outcome of this started change: the same record and ``id``, at the time of now."""

@@ -293,18 +293,20 @@ def build_target(url: str, *, host: str | None, method: str, headers: Mapping[st
     if not isinstance(url, str) or not url.strip():
         raise ProbeError("no URL given", hint="e.g. http://127.0.0.1:31241/productpage")
     url = url.strip()
+    url_shown = redact_url(url)  # what a refusal may repeat: access_token=… values masked
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ProbeError(f"invalid URL {url!r}: {exc}") from None
+        raise ProbeError(f"invalid URL {url_shown!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         if not parts.scheme:
-            raise ProbeError(f"invalid URL {url!r}: no scheme", hint=f"write http://{url}")
-        raise ProbeError(f"invalid URL {url!r}: only http and https are supported, not {parts.scheme!r}")
+            raise ProbeError(f"invalid URL {url_shown!r}: no scheme", hint=f"write http://{url_shown}")
+        raise ProbeError(f"invalid URL {url_shown!r}: only http and https are supported, "
+                         f"not {parts.scheme!r}")
     if not parts.hostname:
-        raise ProbeError(f"invalid URL {url!r}: no host")
+        raise ProbeError(f"invalid URL {url_shown!r}: no host")
     if parts.username is not None or parts.password is not None:
         # the URL is not repeated as given: it holds the password
         where = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
@@ -313,9 +315,9 @@ def build_target(url: str, *, host: str | None, method: str, headers: Mapping[st
         raise ProbeError(f"invalid URL {shown!r}: credentials in URLs are not sent",
                          hint="pass headers={'Authorization': ...} instead")
     if any(c.isspace() for c in url):
-        raise ProbeError(f"invalid URL {url!r}: contains whitespace", hint="percent-encode it (%20)")
+        raise ProbeError(f"invalid URL {url_shown!r}: contains whitespace", hint="percent-encode it (%20)")
     if port == 0:
-        raise ProbeError(f"invalid URL {url!r}: port 0")
+        raise ProbeError(f"invalid URL {url_shown!r}: port 0")
     default_port = 443 if scheme == "https" else 80
     port = port or default_port
     connect_host = parts.hostname

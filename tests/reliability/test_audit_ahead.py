@@ -25,6 +25,7 @@ from runbook import kinds as k
 from runbook.audit import STARTED, AuditLog, AuditRecord
 from runbook.fix import reconcile, retarget_webhook
 from runbook.kube import connect
+from runbook.kube.objects import comparable
 from runbook.paths import runbook_home
 from runbook.sandbox import Sandbox
 from runbook.sandbox.faults import parse_fault_spec
@@ -165,3 +166,43 @@ def test_audit_files_are_private_even_when_they_existed_before(tmp_path: Path, l
     ledger.record("security", check="audit files are readable by their owner only",
                   how="a new trail (and its new folder), and a trail left world-readable before",
                   result="0600 files, 0700 folder")
+
+
+def test_reconcile_tells_applied_from_never_landed_from_changed_since(
+        live_sandbox: Sandbox, tmp_path: Path, ledger: Ledger) -> None:
+    cluster = connect(live_sandbox.kubeconfig_path, "sandbox")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    try:
+        plan = retarget_webhook(cluster, TAG, "istio-canary")
+        step = plan.steps[0]
+
+        def announced() -> AuditRecord:
+            return audit.begin(AuditRecord(
+                action="apply", plan=plan.title, step=step.description, context=cluster.context,
+                server=cluster.server, user=cluster.user, object=step.label, result=STARTED,
+                before=comparable(step.before), after=comparable(step.after)))
+
+        # announced, never sent (the process died before the request): the object is as before
+        never = announced()
+        assert reconcile(cluster, never, audit).result == "failed"
+        # sent and landed, outcome lost
+        plan.apply(cluster, confirm="sandbox", audit=AuditLog(tmp_path / "other.jsonl"))
+        landed = announced()
+        assert reconcile(cluster, landed, audit).result == "applied"
+        # somebody else changed it since: neither before nor after, a person must look
+        live = cluster.get(k.MUTATING_WEBHOOKS, TAG)
+        live["webhooks"][0]["clientConfig"]["service"]["namespace"] = "istio-prod"
+        cluster.replace(k.MUTATING_WEBHOOKS, live)
+        changed = announced()
+        settled = reconcile(cluster, changed, audit)
+        assert settled.result == "unknown" and "check it by hand" in settled.detail
+        assert audit.unfinished() == []
+        with pytest.raises(ValueError, match="only a started record"):
+            reconcile(cluster, settled, audit)
+    finally:
+        cluster.close()
+    ledger.record("security", check="a change of unknown outcome is settled against the live object",
+                  how="started records for a write never sent, one that landed, and one whose "
+                      "object somebody changed since",
+                  result="failed / applied / unknown (check by hand), each appended as the "
+                         "change's outcome")

@@ -16,6 +16,7 @@ import secrets
 import string
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from runbook import kinds as k
@@ -24,6 +25,9 @@ from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
 from runbook.paths import runbook_home
 from runbook.redaction import looks_generated, redact_object, redact_text
+from runbook.report.export import ParameterRow, header_cell, notebook_html
+from runbook.report.masking import SecretMasker
+from runbook.report.target import Target
 from runbook.sandbox import Sandbox
 from tests.probe.conftest import start_backend, stop_backend
 
@@ -89,6 +93,26 @@ def test_values_are_recognised_whatever_their_name() -> None:
     assert redact_text(url) == "http://gw.test/productpage?access_token=[redacted]&page=2"
     code = f'probe(u, headers={{"X-Tenant": "{planted["custom-header"]}", "Host": "gw.test"}})'
     assert redact_text(code) == 'probe(u, headers={"X-Tenant": "[redacted]", "Host": "gw.test"})'
+
+
+def test_parameters_metadata_and_refusals_lose_values_too(tmp_path: Path) -> None:
+    planted = corpus()
+    manifests = f"https://ci:{planted['db-password']}@git.example/raw/app.yaml?token={planted['mytoken']}"
+    nb = nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {
+        "manifests": manifests, "note": planted["github-pat"]}}})
+    nb.cells = [
+        header_cell(notebook="01.ipynb", status="ok", error=None, target=Target(context="prod"),
+                    started="now", duration_s=1.0, version="1",
+                    parameters=[ParameterRow("manifests", manifests, True)], audit_records=[]),
+        nbformat.v4.new_code_cell(f"manifests = {manifests!r}", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": f"<pre>{planted['jwt']}</pre>",
+                                  "application/json": {"ci": planted["aws-key-id"]}})])]
+    masked = SecretMasker().mask_notebook(nb)
+    text = nbformat.writes(masked) + notebook_html(masked)
+    assert [n for n, v in planted.items() if v in text] == []
+    refusal = _cli("probe", f"ftp://gw.test/?access_token={planted['access-token']}")
+    assert refusal["code"] == 2 and planted["access-token"] not in refusal["err"]
+    assert "access_token=[redacted]" in refusal["err"]
 
 
 @pytest.mark.slow
