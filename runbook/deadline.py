@@ -2,10 +2,11 @@
 
 Socket timeouts bound one ``recv`` at a time, so a server that trickles one byte every two seconds,
 or sends headers that never end, keeps a client waiting forever (urllib3's ``Timeout(total=…)``
-bounds the connect and each read, not their sum). :func:`socket_deadline` arms a timer that shuts
-the exchange's socket down when the deadline passes: the blocked read then returns at once, and
-``watch.expired`` tells the caller why it failed. One timer thread per exchange is cheap next to an
-HTTP round trip, and works in any thread (``signal.alarm`` only works in the main one).
+bounds the connect and each read, not their sum). :func:`socket_deadline` arms a deadline that
+shuts the exchange's socket down when it passes: the blocked read then returns at once, and
+``watch.expired`` tells the caller why it failed. One watchdog thread serves every deadline of the
+process (a thread per exchange cost ~0.2 ms, a few per cent of a sandbox list page), and it works
+for requests sent from any thread (``signal.alarm`` only works in the main one).
 
 With urllib3 (the Kubernetes client's transport, and manifest fetches), :func:`use_deadline_pools`
 gives a pool manager connections that hand their sockets to the deadline armed in the sending
@@ -15,8 +16,11 @@ thread by :func:`socket_deadline`.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +36,7 @@ class DeadlineWatch:
 
     seconds: float
     expired: bool = False
+    disarmed: bool = False
     _sockets: list[Callable[[], Iterable[socket.socket | None]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,6 +50,8 @@ class DeadlineWatch:
 
     def _expire(self) -> None:
         with self._lock:
+            if self.disarmed:  # finished as the deadline passed: nothing to cut
+                return
             self.expired = True
             tracked = list(self._sockets)
         for sockets in tracked:
@@ -62,6 +69,40 @@ class DeadlineWatch:
 _ARMED = threading.local()
 
 
+class _Watchdog:
+    """One daemon thread that expires the armed deadlines, earliest first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, DeadlineWatch]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, watch: DeadlineWatch) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), watch))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="runbook-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    if self._heap and self._heap[0][2].disarmed:
+                        heapq.heappop(self._heap)  # finished in time: drop it
+                        continue
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, watch = heapq.heappop(self._heap)
+            if not watch.disarmed:
+                watch._expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextlib.contextmanager
 def socket_deadline(seconds: float | None) -> Iterator[DeadlineWatch]:
     """Arm a deadline of ``seconds`` (None or 0: none) for what this thread sends meanwhile
@@ -70,15 +111,14 @@ def socket_deadline(seconds: float | None) -> Iterator[DeadlineWatch]:
     if not seconds or seconds <= 0:
         yield watch
         return
-    timer = threading.Timer(seconds, watch._expire)
-    timer.daemon = True
     previous = getattr(_ARMED, "watch", None)
     _ARMED.watch = watch
-    timer.start()
+    _WATCHDOG.arm(seconds, watch)
     try:
         yield watch
     finally:
-        timer.cancel()
+        with watch._lock:
+            watch.disarmed = True
         _ARMED.watch = previous
 
 

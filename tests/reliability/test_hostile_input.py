@@ -350,6 +350,21 @@ def test_request_timeout_takes_kubectl_syntax(bare_sandbox: Sandbox) -> None:
                    "--request-timeout", "0", "--table", "control_planes").result == "exit 0"
 
 
+def test_a_short_deadline_armed_after_a_long_one_still_fires_on_time() -> None:
+    from runbook.deadline import socket_deadline
+
+    with socket_deadline(30.0) as long, socket_deadline(0.2) as short:
+        a, b = socket.socketpair()
+        short.track(lambda: (a,))
+        started = time.monotonic()
+        data = a.recv(1)  # returns once the deadline shuts the socket down
+        took = time.monotonic() - started
+        a.close()
+        b.close()
+    assert data == b"" and short.expired and not long.expired
+    assert 0.1 < took < 2.0, took
+
+
 # ---------------------------------------------------------------- analyze -f URL
 
 
