@@ -10,7 +10,7 @@
     [Recreate workloads in l7-traffic-alpha] [Wait for rollout]
     Output log: one record per action
 
-The rules the buttons follow are the fix safety model (DESIGN.md): Apply stays disabled until the
+The rules the buttons follow are the fix safety model (runbook.fix.plan): Apply stays disabled until the
 plan was previewed and, when it touches cluster-scoped objects, until the kube context's name is
 typed into the confirmation box; Undo is enabled once something was applied; a change of finding
 or target discards the preview. Only a person fills the confirmation box: code never writes into
