@@ -38,6 +38,8 @@ REFERENCED = {
         "RBAC fixer role: exactly the writes the fixes make",
     "tests/test_rbac.py::test_deployer_plus_reader_cover_applying_the_apps":
         "RBAC deployer role: exactly what applying the apps needs",
+    "tests/test_markup.py::test_only_runbook_markup_escapes_or_styles":
+        "cluster text reaches HTML only through runbook.markup (no other escaping or Styler)",
 }
 OK, FAILED = "✔", "✘"
 
