@@ -192,7 +192,8 @@ def retried_pods(pods: Sequence[Mapping[str, Any]], replicasets_before: Collecti
 def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[str] | None = None,
                      timeout: float = 120.0, poll: float = 0.5, progress: bool = True,
                      replicasets_before: Collection[str] | None = None) -> Rollout:
-    """Wait until the namespace's Deployments (or the named ones) have completed their rollout.
+    """Wait until the namespace's Deployments (or the named ones) have completed their rollout
+    and the pods they replaced (Terminating) are gone; the pods table holds the others.
 
     Never raises on a timeout: the result says what is stuck and why (``.ok`` is False).
 
@@ -225,7 +226,10 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
                 bar.total = max(total, 1)
                 bar.n = done
                 bar.refresh()
-            complete = all(p[2] for p in progress_rows)
+            # done once the replaced pods are gone too: until then they still serve and
+            # count against the namespace (a real kubelet takes seconds to stop a pod)
+            complete = all(p[2] for p in progress_rows) and not any(
+                p["metadata"].get("deletionTimestamp") for p in cluster.list(k.PODS, namespace))
             elapsed = time.monotonic() - start
             if complete or elapsed >= timeout:
                 break
@@ -233,7 +237,7 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
     finally:
         if bar is not None:
             bar.close()
-    pods = cluster.list(k.PODS, namespace)
+    pods = [p for p in cluster.list(k.PODS, namespace) if not p["metadata"].get("deletionTimestamp")]
     rss = cluster.list(k.REPLICA_SETS, namespace)
     rows, stuck = [], []
     events: list[dict[str, Any]] | None = None
@@ -252,8 +256,7 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
                      "ready": int(status.get("readyReplicas") or 0),
                      "available": int(status.get("availableReplicas") or 0),
                      "complete": done, "reason": reason})
-    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
-    retried = retried_pods(live, replicasets_before) if replicasets_before is not None else []
+    retried = retried_pods(pods, replicasets_before) if replicasets_before is not None else []
     return Rollout(namespace, not stuck, time.monotonic() - start,
                    pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, rss), stuck,
                    retried, replicasets_before is not None)

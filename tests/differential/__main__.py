@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         problems += 1
         print(f"self check: {difference.case} step {difference.step}: {difference.what}")
         print(_diff(difference.left, difference.right))
+    print(f"kubectl: {run.kubectl_version}")
     if run.kube is None:
         print(f"real engine not available: {run.kube_unavailable}")
     for difference in unexplained(run.kube_differences(), load_baseline()):

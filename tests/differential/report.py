@@ -129,7 +129,8 @@ def render_fidelity(run: Run, baseline: dict[str, Any]) -> str:
         "timestamps, resourceVersions, generated names, node ports, retry counts, column "
         "padding) and compares what is left, step by step.",
         "",
-        f"* kubectl: {run.kubectl_version or 'unknown'}",
+        "* kubectl: the machine's (`kubectl version --client` is printed by each run; the "
+        "project targets 1.32).",
         "* emulated engine: run twice; the second run is compared with the first (**self "
         "check**: what the masking leaves must be deterministic, or a comparison with the real "
         "engine would report noise).",
