@@ -236,6 +236,30 @@ def test_notebook_01_refuses_a_bomb_as_its_manifests_parameter(
                   got=f"exit {code}", message=line.strip(), unchanged=f"rv {before} unchanged")
 
 
+def test_a_deeply_nested_sidecar_annotation_is_skipped_not_a_crash(
+        bare_sandbox: Sandbox, ledger: Ledger) -> None:
+    from runbook.kinds import PODS
+    from runbook.wellknown import SIDECAR_STATUS_ANNOTATION
+
+    cluster = connect(bare_sandbox.kubeconfig_path, "sandbox", retry=FAST_RETRY)
+    deep = "[" * 50_000 + "]" * 50_000  # 100 kB: fits the 256 kB annotation budget
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "deep-annotation", "namespace": "default",
+                        "annotations": {SIDECAR_STATUS_ANNOTATION: deep}},
+           "spec": {"containers": [{"name": "app", "image": "app"}]}}
+    try:
+        cluster.create(PODS, pod)
+        outcome = cli_run("inventory", "--kubeconfig", str(bare_sandbox.kubeconfig_path),
+                          "--context", "sandbox", "-o", "json")
+    finally:
+        cluster.delete(PODS, "deep-annotation", "default")
+        cluster.close()
+    assert outcome.result == "exit 0", outcome
+    ledger.record("security", check="a pod annotation sidecar.istio.io/status nested 50,000 deep",
+                  how="runbook inventory against the sandbox holding that pod",
+                  result="exit 0: the annotation is read as unparseable (no RecursionError)")
+
+
 CLI_FILE_ROWS: list[tuple[str, str, Callable[[dict[str, Path]], list[str]], str]] = [
     ("analyze -f <591-byte alias bomb>",
      "CLI", lambda f: ["analyze", "-f", str(f["client-bomb.yaml"])], "aliases expand"),
