@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 import runbook.cli as cli
-from runbook.errors import InputError, InputLimitExceeded, RunbookError
+from runbook.errors import InputError, InputLimitExceeded, NotAnApiServer, RunbookError
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
 from runbook.safeload import MAX_ALIAS_NODES, load_json, load_yaml
@@ -346,6 +346,30 @@ def test_diagnose_against_a_404_server_is_exit_2(tmp_path: Path) -> None:
                                                                          server.url, ca)),
                           "--context", "x")
     assert outcome.result == "exit 2" and "not a Kubernetes API server" in _line(outcome)
+
+
+def test_an_endless_answer_is_cut_at_the_size_limit(tmp_path: Path, ledger: Ledger) -> None:
+    def endless_body(conn: socket.socket, stop: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+        while not stop.is_set():
+            conn.sendall(chunk)
+
+    context, ca = server_tls()
+    with RawServer(endless_body, tls=context) as server:
+        cluster = connect(kubeconfig_for(tmp_path / "kc", server.url, ca), "x", check=False)
+        cluster.max_response_bytes = 4 * 2**20
+        before = rss_bytes()
+        with pytest.raises(NotAnApiServer) as err:
+            cluster.version()
+        cluster.close()
+    assert rss_bytes() - before < RSS_SLACK
+    assert_one_clear_line(str(err.value))
+    assert "more than 4,194,304 bytes" in str(err.value)
+    ledger.record("security", check="an answer that never ends (chunked, 64 KiB chunks)",
+                  how="GET /version with max_response_bytes 4 MiB (default 256 MiB)",
+                  result=f"NotAnApiServer: {err.value.message[:120]}")
 
 
 def test_plain_http_is_refused_before_anything_is_sent(tmp_path: Path, ledger: Ledger) -> None:
