@@ -541,12 +541,16 @@ def test_status_keeps_an_unhealthy_sandbox_and_nothing_starts_a_second(ledger: L
         with pytest.raises(InputError, match="is running but does not answer"):
             ensure_running(scenario="empty")
         assert json.loads(state_path().read_text())["pid"] == proc.pid
-        os.kill(proc.pid, signal.SIGCONT)
-        assert cli_run("sandbox", "status").result == "exit 0"
+        # stop ends it even while it is stopped, and only then forgets it
+        stopped = cli_run("sandbox", "stop")
+        assert stopped.result == "exit 0", stopped
+        assert proc.wait(timeout=20) is not None
+        assert not state_path().exists()
     finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            proc.wait(timeout=30)
     _record(ledger, "CLI", "runbook sandbox status (its process stopped with SIGSTOP)", "exit 2",
             outcome, "state file kept; no second sandbox started")
 
