@@ -555,6 +555,40 @@ def test_status_keeps_an_unhealthy_sandbox_and_nothing_starts_a_second(ledger: L
             outcome, "state file kept; no second sandbox started")
 
 
+def test_bombs_leave_a_sandbox_process_up_and_small(ledger: Ledger) -> None:
+    proc = _start_sandbox_process()
+    try:
+        info = find_running()
+        assert info is not None
+        users = {u["name"]: u["user"]["token"]
+                 for u in yaml.safe_load(info.kubeconfig_path.read_text())["users"]}
+        context = ssl.create_default_context(cafile=str(info.ca_path))
+        before = rss_bytes(proc.pid)
+        codes = []
+        for user, path in (("sandbox-readonly",
+                            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"),
+                           ("sandbox", "/api/v1/namespaces/default/configmaps")):
+            conn = http.client.HTTPSConnection("127.0.0.1", int(info.url.rsplit(":", 1)[1]),
+                                               context=context, timeout=30)
+            conn.request("POST", path, body=BOMB.encode(), headers={
+                "Authorization": f"Bearer {users[user]}", "Content-Type": "application/yaml"})
+            codes.append(conn.getresponse().status)
+            conn.close()
+        grown = rss_bytes(proc.pid) - before
+        assert codes == [400, 400], codes
+        assert grown < RSS_SLACK, f"the sandbox process grew by {grown / 2**20:.0f} MiB"
+        assert cli_run("sandbox", "status").result == "exit 0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    ledger.record("security", check=f"the {len(BOMB)}-byte alias bomb to `runbook sandbox` in its "
+                                    "own process (read-only SelfSubjectAccessReview, admin "
+                                    "ConfigMap)",
+                  how="RSS of the sandbox process from /proc before and after",
+                  result=f"400, 400; RSS {before / 2**20:.0f} MiB → "
+                         f"{(before + grown) / 2**20:.0f} MiB; status still answers")
+
+
 def test_a_sandbox_that_is_gone_is_replaced_out_loud(capsys: pytest.CaptureFixture[str],
                                                      ledger: Ledger) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
