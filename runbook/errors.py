@@ -70,8 +70,12 @@ class ManifestError(InputError):
     """A manifest file or document that cannot be used."""
 
 
-class InputLimitExceeded(InputError):
-    """A YAML or JSON text over the limits of ``runbook.safeload``; nothing was built from it."""
+class InputLimitExceeded(InputError, ValueError):
+    """A YAML or JSON text over the limits of ``runbook.safeload``; nothing was built from it.
+
+    Also a ``ValueError``: code that skips a value it cannot parse (an annotation holding bad
+    JSON) skips one over the limits the same way.
+    """
 
 
 class ConfigError(RunbookError):

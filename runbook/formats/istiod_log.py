@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from runbook.safeload import load_json
+
 
 def go_duration(seconds: float) -> str:
     """Format like Go's ``time.Duration.String()`` (``100.213717ms``, ``3.801250623s``, ``1m2s``)."""
@@ -273,7 +275,7 @@ def parse_push_line(line: str) -> PushLine | None:
     body = _KUBE_TS_PREFIX.sub("", raw, count=1).strip()
     if body.startswith("{"):
         try:
-            record = json.loads(body)
+            record = load_json(body, "an istiod log line")
         except ValueError:
             return None
         if not isinstance(record, dict) or not isinstance(record.get("msg"), str):

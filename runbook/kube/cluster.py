@@ -54,6 +54,8 @@ PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_
                "apply": APPLY_PATCH}
 #: seconds a whole request may take from Python (the command line's --request-timeout is 3 s)
 DEFAULT_REQUEST_TIMEOUT = 30.0
+#: the most one answer may hold (a list comes in pages of 500; a server sending more is hostile)
+MAX_RESPONSE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class Cluster:
             like kubectl's ``--request-timeout``.
         command_timeout: seconds for everything this connection sends, retries and their waits
             included, counted from its creation (None: no limit) — a command's overall deadline.
+        max_response_bytes: the most one answer may hold; more is refused as not from a
+            Kubernetes API server.
         retry: the retry policy.
         requests: the request log of this connection (method, path, status, duration).
     """
@@ -120,6 +124,7 @@ class Cluster:
     timeout: tuple[float, float] = (5.0, 30.0)
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
     command_timeout: float | None = None
+    max_response_bytes: int = MAX_RESPONSE_BYTES
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     requests: list[RequestRecord] = field(default_factory=list)
 
@@ -169,6 +174,7 @@ class Cluster:
         while True:
             attempt += 1
             headers_in: Any = None
+            payload: Any  # bytes from the server; an ApiException's body may be str
             limit, flag = self._time_limit()
             if limit is not None and limit <= 0:
                 self._log(method, path, 0, started, attempt - 1)
@@ -183,7 +189,8 @@ class Cluster:
                         auth_settings=["BearerToken"])
                     resp = self.api.call_api(m, url, header_params=hdrs, body=data,
                                              _request_timeout=per_op)
-                    payload, status, headers_in = resp.read(), resp.status, resp.headers
+                    payload = _read(resp, self.max_response_bytes)
+                    status, headers_in = resp.status, resp.headers
                     if watch.expired:
                         # the cut may look like a short, complete answer: it is none
                         raise TimeoutError("the request's deadline passed")
@@ -205,6 +212,13 @@ class Cluster:
                             deadline=(self.command_timeout if flag == "--deadline" else limit)
                             if watch.expired else None, deadline_flag=flag,
                         ) from None
+            if len(payload) > self.max_response_bytes:
+                self._log(method, path, status, started, attempt)
+                raise NotAnApiServer(
+                    f"{self.server} (context {self.context!r}) answered {method} {path} with more "
+                    f"than {self.max_response_bytes:,} bytes",
+                    hint="no Kubernetes API server sends that for one request (lists come in "
+                         "pages): check the kubeconfig's server address")
             if 200 <= status < 300:
                 self._log(method, path, status, started, attempt)
                 if raw:
@@ -429,6 +443,17 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read(resp: Any, limit: int) -> bytes:
+    """The answer's body, at most ``limit + 1`` bytes of it (urllib3 under the client's
+    RESTResponse, whose own ``read`` takes everything)."""
+    raw = getattr(resp, "response", None)
+    if raw is None:
+        body: bytes = resp.read()
+        return body
+    data: bytes = raw.read(limit + 1, decode_content=True)
+    return data
 
 
 def _capped(timeout: tuple[float, float], limit: float | None) -> tuple[float, float]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.formats.admission import rules_match
 from runbook.routing import is_gateway_proxy
+from runbook.safeload import load_json
 from runbook.selectors import NOTHING, LabelSelector, SelectorError, selector_from_dict
 from runbook.snapshot import RawObject, Snapshot
 
@@ -531,7 +531,7 @@ def _discovery_image(template: Mapping[str, Any]) -> str | None:
 def sidecar_revision(status_annotation: str) -> str | None:
     """The ``revision`` of a ``sidecar.istio.io/status`` annotation (formats.md §7)."""
     try:
-        data = json.loads(status_annotation)
+        data = load_json(status_annotation, wk.SIDECAR_STATUS_ANNOTATION)
     except ValueError:
         return None
     rev = data.get("revision") if isinstance(data, dict) else None

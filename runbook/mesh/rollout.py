@@ -9,7 +9,6 @@ warning event, pointing at the diagnosis notebook.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.errors import InputError, NotFound
 from runbook.kube import Cluster
+from runbook.safeload import load_json
 
 POD_COLUMNS = ["namespace", "pod", "deployment", "ready", "status", "restarts", "revision",
                "proxy_image", "node_ip", "pod_ip"]
@@ -34,7 +34,7 @@ def injected_revision(pod: Mapping[str, Any]) -> str | None:
     if not raw:
         return None
     try:
-        status = json.loads(raw)
+        status = load_json(raw, wk.SIDECAR_STATUS_ANNOTATION)
     except ValueError:
         return None
     rev = status.get("revision") if isinstance(status, dict) else None

@@ -216,10 +216,14 @@ def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> Sa
 
 
 def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
-    """Stop the running sandbox (SIGTERM, then wait); returns what was stopped, or None.
+    """Stop the running sandbox (SIGTERM, then wait; SIGKILL if it outlives ``timeout``);
+    returns what was stopped, or None.
 
     A sandbox process that lives but no longer answers (``unhealthy``) is stopped too — as long
     as its command line says it is one (a reused pid is left alone).
+
+    Raises:
+        InputError: the process outlived SIGKILL too; its state file is kept.
     """
     info = read_state()
     if info is None or not _alive(info.pid) or not (_is_sandbox_process(info.pid)
@@ -227,11 +231,24 @@ def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
         state_path().unlink(missing_ok=True)
         return None
     os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.02)  # waiting for another process to exit
+    # a stopped process (SIGSTOP, a debugger) acts on SIGTERM only once it continues
+    os.kill(info.pid, signal.SIGCONT)
+    if not _wait_exit(info.pid, timeout):
+        os.kill(info.pid, signal.SIGKILL)
+        if not _wait_exit(info.pid, 5.0):
+            raise InputError(f"the sandbox pid {info.pid} did not exit, even on SIGKILL",
+                             hint="look at it (ps), it still holds its ports")
     state_path().unlink(missing_ok=True)
     return info
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)  # waiting for another process to exit: there is no event for it
+    return True
 
 
 def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = None,

@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 import runbook.cli as cli
-from runbook.errors import InputError, InputLimitExceeded, RunbookError
+from runbook.errors import InputError, InputLimitExceeded, NotAnApiServer, RunbookError
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
 from runbook.safeload import MAX_ALIAS_NODES, load_json, load_yaml
@@ -236,32 +236,55 @@ def test_notebook_01_refuses_a_bomb_as_its_manifests_parameter(
                   got=f"exit {code}", message=line.strip(), unchanged=f"rv {before} unchanged")
 
 
-CLI_FILE_ROWS: list[tuple[str, str, Callable[[dict[str, Path]], list[str]], str]] = [
-    ("analyze -f <591-byte alias bomb>",
-     "CLI", lambda f: ["analyze", "-f", str(f["client-bomb.yaml"])], "aliases expand"),
-    ("analyze -f <JSON nested 3,000 deep>",
-     "CLI", lambda f: ["analyze", "-f", str(f["deep.json"])], "nested deeper than 100"),
-    ("analyze -f <YAML nested 400 deep>",
-     "CLI", lambda f: ["analyze", "-f", str(f["deep.yaml"])], "nested deeper than 100"),
-    ("inventory --kubeconfig <JSON nested 3,000 deep>",
-     "CLI", lambda f: ["inventory", "--kubeconfig", str(f["deep.json"])], "nested deeper"),
-    ("analyze -f <a FIFO>",
-     "CLI", lambda f: ["analyze", "-f", str(f["pipe.yaml"])], "is a FIFO (named pipe)"),
-    ("inventory --kubeconfig <a FIFO>",
-     "CLI", lambda f: ["inventory", "--kubeconfig", str(f["pipe.yaml"])], "is a FIFO (named pipe)"),
+def test_a_deeply_nested_sidecar_annotation_is_skipped_not_a_crash(
+        bare_sandbox: Sandbox, ledger: Ledger) -> None:
+    from runbook.kinds import PODS
+    from runbook.wellknown import SIDECAR_STATUS_ANNOTATION
+
+    cluster = connect(bare_sandbox.kubeconfig_path, "sandbox", retry=FAST_RETRY)
+    deep = "[" * 50_000 + "]" * 50_000  # 100 kB: fits the 256 kB annotation budget
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "deep-annotation", "namespace": "default",
+                        "annotations": {SIDECAR_STATUS_ANNOTATION: deep}},
+           "spec": {"containers": [{"name": "app", "image": "app"}]}}
+    try:
+        cluster.create(PODS, pod)
+        outcome = cli_run("inventory", "--kubeconfig", str(bare_sandbox.kubeconfig_path),
+                          "--context", "sandbox", "-o", "json")
+    finally:
+        cluster.delete(PODS, "deep-annotation", "default")
+        cluster.close()
+    assert outcome.result == "exit 0", outcome
+    ledger.record("security", check="a pod annotation sidecar.istio.io/status nested 50,000 deep",
+                  how="runbook inventory against the sandbox holding that pod",
+                  result="exit 0: the annotation is read as unparseable (no RecursionError)")
+
+
+#: (command and flag, the hostile file it is given, part of the expected line)
+CLI_FILE_ROWS: list[tuple[str, str, str]] = [
+    ("analyze -f", "client-bomb.yaml", "aliases expand"),
+    ("analyze -f", "deep.json", "nested deeper than 100"),
+    ("analyze -f", "deep.yaml", "nested deeper than 100"),
+    ("inventory --kubeconfig", "deep.json", "nested deeper than 100"),
+    ("analyze -f", "pipe.yaml", "is a FIFO (named pipe)"),
+    ("inventory --kubeconfig", "pipe.yaml", "is a FIFO (named pipe)"),
 ]
+#: how the report names each hostile file
+FILE_SHOWN = {"client-bomb.yaml": f"<{CLIENT_BOMB_BYTES}-byte alias bomb>",
+              "deep.json": "<JSON nested 3,000 deep>", "deep.yaml": "<YAML nested 400 deep>",
+              "pipe.yaml": "<a FIFO>"}
 
 
-@pytest.mark.parametrize(("shown", "surface", "argv", "part"), CLI_FILE_ROWS,
-                         ids=[r[0] for r in CLI_FILE_ROWS])
+@pytest.mark.parametrize(("command", "file", "part"), CLI_FILE_ROWS,
+                         ids=[f"{c.split()[0]}-{f}" for c, f, _ in CLI_FILE_ROWS])
 def test_hostile_files_are_one_line_and_exit_2(
-        hostile_files: dict[str, Path], ledger: Ledger, shown: str, surface: str,
-        argv: Callable[[dict[str, Path]], list[str]], part: str) -> None:
-    outcome, seconds = timed(lambda: cli_run(*argv(hostile_files)))
+        hostile_files: dict[str, Path], ledger: Ledger, command: str, file: str,
+        part: str) -> None:
+    outcome, seconds = timed(lambda: cli_run(*command.split(), str(hostile_files[file])))
     assert outcome.result == "exit 2", outcome
     assert part in _line(outcome)
     assert seconds < 10, f"took {seconds:.1f} s"
-    _record(ledger, surface, f"runbook {shown}", "exit 2", outcome)
+    _record(ledger, "CLI", f"runbook {command} {FILE_SHOWN[file]}", "exit 2", outcome)
 
 
 def test_json_is_bounded_like_yaml() -> None:
@@ -322,6 +345,30 @@ def test_diagnose_against_a_404_server_is_exit_2(tmp_path: Path) -> None:
                                                                          server.url, ca)),
                           "--context", "x")
     assert outcome.result == "exit 2" and "not a Kubernetes API server" in _line(outcome)
+
+
+def test_an_endless_answer_is_cut_at_the_size_limit(tmp_path: Path, ledger: Ledger) -> None:
+    def endless_body(conn: socket.socket, stop: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+        while not stop.is_set():
+            conn.sendall(chunk)
+
+    context, ca = server_tls()
+    with RawServer(endless_body, tls=context) as server:
+        cluster = connect(kubeconfig_for(tmp_path / "kc", server.url, ca), "x", check=False)
+        cluster.max_response_bytes = 4 * 2**20
+        before = rss_bytes()
+        with pytest.raises(NotAnApiServer) as err:
+            cluster.version()
+        cluster.close()
+    assert rss_bytes() - before < RSS_SLACK
+    assert_one_clear_line(str(err.value))
+    assert "more than 4,194,304 bytes" in str(err.value)
+    ledger.record("security", check="an answer that never ends (chunked, 64 KiB chunks)",
+                  how="GET /version with max_response_bytes 4 MiB (default 256 MiB)",
+                  result=f"NotAnApiServer: {err.value.message[:120]}")
 
 
 def test_plain_http_is_refused_before_anything_is_sent(tmp_path: Path, ledger: Ledger) -> None:
@@ -391,7 +438,7 @@ def test_analyze_url_against_a_hostile_server_is_one_line(
 # ---------------------------------------------------------------- the sandbox's admin API
 
 
-ADMIN_ROWS = [
+ADMIN_ROWS: list[tuple[str, dict[str, Any], str]] = [
     ("advance", {"seconds": 1e308}, "seconds must be a number from 0 to"),
     ("advance", {"seconds": -1}, "seconds must be a number"),
     ("advance", {"seconds": "5"}, "seconds must be a number"),
@@ -493,14 +540,52 @@ def test_status_keeps_an_unhealthy_sandbox_and_nothing_starts_a_second(ledger: L
         with pytest.raises(InputError, match="is running but does not answer"):
             ensure_running(scenario="empty")
         assert json.loads(state_path().read_text())["pid"] == proc.pid
-        os.kill(proc.pid, signal.SIGCONT)
-        assert cli_run("sandbox", "status").result == "exit 0"
+        # stop ends it even while it is stopped, and only then forgets it
+        stopped = cli_run("sandbox", "stop")
+        assert stopped.result == "exit 0", stopped
+        assert proc.wait(timeout=20) is not None
+        assert not state_path().exists()
     finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            proc.wait(timeout=30)
     _record(ledger, "CLI", "runbook sandbox status (its process stopped with SIGSTOP)", "exit 2",
             outcome, "state file kept; no second sandbox started")
+
+
+def test_bombs_leave_a_sandbox_process_up_and_small(ledger: Ledger) -> None:
+    proc = _start_sandbox_process()
+    try:
+        info = find_running()
+        assert info is not None
+        users = {u["name"]: u["user"]["token"]
+                 for u in yaml.safe_load(info.kubeconfig_path.read_text())["users"]}
+        context = ssl.create_default_context(cafile=str(info.ca_path))
+        before = rss_bytes(proc.pid)
+        codes = []
+        for user, path in (("sandbox-readonly",
+                            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"),
+                           ("sandbox", "/api/v1/namespaces/default/configmaps")):
+            conn = http.client.HTTPSConnection("127.0.0.1", int(info.url.rsplit(":", 1)[1]),
+                                               context=context, timeout=30)
+            conn.request("POST", path, body=BOMB.encode(), headers={
+                "Authorization": f"Bearer {users[user]}", "Content-Type": "application/yaml"})
+            codes.append(conn.getresponse().status)
+            conn.close()
+        grown = rss_bytes(proc.pid) - before
+        assert codes == [400, 400], codes
+        assert grown < RSS_SLACK, f"the sandbox process grew by {grown / 2**20:.0f} MiB"
+        assert cli_run("sandbox", "status").result == "exit 0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    ledger.record("security", check=f"the {len(BOMB)}-byte alias bomb to `runbook sandbox` in its "
+                                    "own process (read-only SelfSubjectAccessReview, admin "
+                                    "ConfigMap)",
+                  how="RSS of the sandbox process from /proc before and after",
+                  result=f"400, 400; RSS {before / 2**20:.0f} MiB → "
+                         f"{(before + grown) / 2**20:.0f} MiB; status still answers")
 
 
 def test_a_sandbox_that_is_gone_is_replaced_out_loud(capsys: pytest.CaptureFixture[str],

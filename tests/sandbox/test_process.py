@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -101,17 +102,12 @@ def test_stop_also_stops_a_sandbox_that_no_longer_answers() -> None:
     info = ensure_running(scenario="empty")
     os.kill(info.pid, signal.SIGSTOP)  # alive, but answers nothing (as a wedged server would)
     try:
-        stopped = stop_running(timeout=0.5)
+        stopped = stop_running(timeout=5)
         assert stopped is not None and stopped.pid == info.pid
         assert not state_path().exists()
     finally:
-        os.kill(info.pid, signal.SIGCONT)  # the SIGTERM it got is delivered now: it exits
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pid, _ = os.waitpid(info.pid, os.WNOHANG)  # our child: reap it
-        if pid:
-            break
-        time.sleep(0.05)  # waiting for another process to exit
-    else:
-        os.kill(info.pid, signal.SIGKILL)
-        pytest.fail("the sandbox did not exit after SIGTERM")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGCONT)
+    # stop_running continued it, waited for its exit and reaped it (our child): it is gone
+    with pytest.raises(ProcessLookupError):
+        os.kill(info.pid, 0)

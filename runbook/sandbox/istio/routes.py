@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -70,6 +69,7 @@ from runbook.routing import (
     vs_hosts,
     weighted,
 )
+from runbook.safeload import load_json
 from runbook.sandbox.controllers.base import pod_ready_since
 from runbook.sandbox.controllers.endpoints import service_selector, target_port
 from runbook.sandbox.istio.backends import PodApp, pod_app
@@ -357,7 +357,7 @@ def proxy_revision(pod: Obj) -> str:
     status = (meta.get("annotations") or {}).get(SIDECAR_STATUS_ANNOTATION)
     if status:
         try:
-            value = json.loads(status).get("revision")
+            value = load_json(status, SIDECAR_STATUS_ANNOTATION).get("revision")
         except (ValueError, AttributeError):
             value = None
         if value:
