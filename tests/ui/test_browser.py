@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from runbook.sandbox import Sandbox
 from runbook.ui.render import command_sections
 
 from .browser import (
+    Lab,
     chromium_page,
     copy_notebook,
     idle,
@@ -221,6 +224,9 @@ def test_the_course_as_a_trainee_clicks_it(tmp_path: Path, request: pytest.Fixtu
             expect(static).to_have_count(1)
             expect(static).to_be_hidden()
             assert "Finding: error MR101" in (static.text_content() or "")
+            page.keyboard.press("Escape")
+            page.keyboard.press("Control+s")
+            _saved_with(page, tmp_path / names[1], "Fix panel at this point")
 
             # notebook 05 after the exercise: its first cells say what to do
             open_notebook(page, lab, names[2])
@@ -232,8 +238,38 @@ def test_the_course_as_a_trainee_clicks_it(tmp_path: Path, request: pytest.Fixtu
                 r"set canary_namespace = 'istio-prod', or runbook sandbox reset"))
             first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "05-after-the-exercise.png"))
+
+            # notebook 03 reopened later, its kernel gone: a static record where the panel was
+            _shut_down_kernels(lab)
+            open_notebook(page, lab, names[1])
+            expect(page.get_by_text("Error displaying widget: model not found")).to_be_visible(
+                timeout=30_000)
+            static = page.locator(".mesh-runbook-static")
+            expect(static).to_be_visible()
+            expect(static).to_contain_text("Finding: error MR101")
+            static.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "03-reopened.png"))
         cluster.close()
     assert sorted(p.name for p in shots.glob("*.png")) == [
-        "02-run-all.png", "03-after-rollout.png", "03-before-typing.png",
+        "02-run-all.png", "03-after-rollout.png", "03-before-typing.png", "03-reopened.png",
         "05-after-the-exercise.png"]
+
+
+def _saved_with(page: Any, path: Path, text: str, timeout: float = 60.0) -> None:
+    """Wait for JupyterLab's save to reach the file, keeping Playwright's event loop running
+    (the save's request passes the page's route handler, which runs only meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, f"{path.name} was not saved with {text!r}"
+        page.wait_for_timeout(200)
+
+
+def _shut_down_kernels(lab: Lab) -> None:
+    """What closing Jupyter does: every kernel gone, and its widget models with it."""
+    with urllib.request.urlopen(f"{lab.base}/api/kernels?token={lab.token}", timeout=10) as r:
+        kernels = json.load(r)
+    for kernel in kernels:
+        request = urllib.request.Request(
+            f"{lab.base}/api/kernels/{kernel['id']}?token={lab.token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
 
