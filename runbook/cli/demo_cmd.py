@@ -20,6 +20,7 @@ from pathlib import Path
 
 from runbook.report.demo import DemoResult, run_demo
 from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun
+from runbook.sandbox.engines import ENGINES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--pdf", action="store_true", help="also write PDFs (needs the system chromium)")
     p.add_argument("--keep-sandbox", action="store_true",
                    help="leave the sandbox running when the demo started it")
+    p.add_argument("--engine", choices=ENGINES, default="emulated",
+                   help="the sandbox's engine when the demo starts one: emulated (default) or "
+                        "kube (a real control plane; see runbook sandbox --help)")
     p.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
                    help=f"seconds one cell may run (default {DEFAULT_CELL_TIMEOUT_S:g})")
     p.set_defaults(run=run)
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"running {notebook.name} …", file=sys.stderr, flush=True)
 
     result = run_demo(args.out, pdf=args.pdf, keep_sandbox=args.keep_sandbox,
-                      timeout=args.timeout, on_start=started)
+                      timeout=args.timeout, on_start=started, engine=args.engine)
     print(format_table(result))
     if result.failed is not None and result.failed.error is not None:
         print(f"runbook demo: {result.failed.error.one_line()}", file=sys.stderr)

@@ -83,6 +83,8 @@ from runbook.paths import is_headless, runbook_home
 from runbook.probe import IngressAddress, ProbeRun, curl_head, ingress_address, probe
 from runbook.probe.curl import HeadResponse
 from runbook.probe.stats import compare_runs
+from runbook.sandbox import SandboxInfo, find_running
+from runbook.sandbox.process import reset_running
 from runbook.snapshot import Snapshot
 from runbook.ui.charts import ERROR_COLOR, compare_runs_chart, latency_timeline
 from runbook.ui.render import (
@@ -209,17 +211,27 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
     if not enabled:
         return Replay(live, note="replay_incident = False: the report describes the sandbox as it is "
                                  f"(nothing blocks pod creation in {namespace})")
-    try:
-        status = cluster.request("GET", SANDBOX_STATUS_PATH, verb="get", resource="sandbox status")
-    except ClusterError:
-        return Replay(live, note="the server does not answer the sandbox's admin API: not reset")
-    scenario = str((status or {}).get("scenario") or "?")
-    answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset", resource="sandbox")
+    real_engine = _real_engine_serving(cluster.server)
+    if real_engine is not None:
+        # the real engine has no admin API: its own process resets it (runbook sandbox reset)
+        scenario = real_engine.scenario
+        reset_running(real_engine)
+        applied = True
+    else:
+        try:
+            status = cluster.request("GET", SANDBOX_STATUS_PATH, verb="get",
+                                     resource="sandbox status")
+        except ClusterError:
+            return Replay(live, note="the server does not answer the sandbox's admin API: not reset")
+        scenario = str((status or {}).get("scenario") or "?")
+        answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset",
+                                 resource="sandbox")
+        applied = bool((answer or {}).get("reset"))
     record = AuditRecord(
         action="reset", plan="replay the incident", step=f"reload scenario {scenario}: every object "
         "is replaced by the scenario's", context=cluster.context, server=cluster.server,
         user=cluster.user, object=f"sandbox/{scenario}",
-        result="applied" if (answer or {}).get("reset") else "unknown",
+        result="applied" if applied else "unknown",
         detail=f"the incident was no longer live in {namespace}")
     (audit or AuditLog()).append(record)
     _, after = diagnose_cluster(cluster)
@@ -228,6 +240,12 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
             if live_after else f"sandbox reset to scenario {scenario}, but nothing blocks pod "
                                f"creation in {namespace}: this scenario has no incident to replay")
     return Replay(live, True, live_after, scenario, note, [record])
+
+
+def _real_engine_serving(server: str) -> SandboxInfo | None:
+    """The running sandbox when it is the real engine serving ``server`` (else None)."""
+    info = find_running()
+    return info if info is not None and info.engine == "kube" and info.url == server else None
 
 
 # ------------------------------------------------------------------------------------ tables

@@ -17,11 +17,14 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
                        controllers=False) — see docs/sandbox.md "The living world"
     scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
+    start_engine(engine, …)    either engine behind one contract: "emulated" (this package's
+                               server) or "kube" (a real control plane, runbook.sandbox.realkube)
 """
 
 from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.cluster import Cluster, RequestContext
+from runbook.sandbox.engines import ENGINES, EmulatedEngine, Engine, start_engine
 from runbook.sandbox.faults import (
     Fault,
     FaultTable,
@@ -38,12 +41,15 @@ from runbook.sandbox.store import Change, Store
 from runbook.sandbox.world import World
 
 __all__ = [
+    "ENGINES",
     "AdmissionChain",
     "AdmissionRequest",
     "ApiError",
     "Change",
     "Clock",
     "Cluster",
+    "EmulatedEngine",
+    "Engine",
     "Fault",
     "FaultTable",
     "PodLogs",
@@ -58,5 +64,6 @@ __all__ = [
     "find_running",
     "format_fault_spec",
     "parse_fault_spec",
+    "start_engine",
     "stop_running",
 ]
