@@ -62,7 +62,7 @@ def _diagnose_s(kubeconfig: Path) -> float:
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "runbook.cli", "diagnose", "--kubeconfig",
+        subprocess.run([sys.executable, "-m", "runbook", "diagnose", "--kubeconfig",
                         str(kubeconfig), "--context", "sandbox", "-n", ALPHA, "-o", "json"],
                        capture_output=True, timeout=120, check=False)
         times.append(time.perf_counter() - started)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.notebook
 
 def test_the_demo_runs_every_notebook_on_the_real_engine(engine_binary: Path,
                                                          tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "runbook.cli", "demo", "--engine", "kube",
+    done = subprocess.run([sys.executable, "-m", "runbook", "demo", "--engine", "kube",
                            "--out", str(tmp_path / "reports")], capture_output=True, text=True,
                           timeout=1200, check=False, env=dict(os.environ))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -37,7 +37,7 @@ spec:
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300
          ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runbook.cli", "sandbox", "--engine", "kube",
+    return subprocess.run([sys.executable, "-m", "runbook", "sandbox", "--engine", "kube",
                            *args], capture_output=True, text=True, timeout=timeout, check=False,
                           env={**os.environ, **(env or {})})
 
@@ -111,7 +111,7 @@ def test_a_scenario_the_apiserver_refuses_names_object_and_reason(engine_binary:
 
 
 def _start(tmp_path: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "runbook.cli", "sandbox", "--engine", "kube",
+    proc = subprocess.Popen([sys.executable, "-m", "runbook", "sandbox", "--engine", "kube",
                              "--scenario", "empty"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     wait_for(lambda: (read_state() is not None and read_state().pid == proc.pid)  # type: ignore[union-attr]

@@ -71,7 +71,10 @@ class ApiClient:
                 headers={"Content-Type": content_type},
                 timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             raw = await resp.read()
-            answer: Obj = json.loads(raw) if raw else {}
+            try:
+                answer: Obj = json.loads(raw) if raw else {}
+            except ValueError:  # e.g. "404 page not found" for a kind not served yet
+                answer = {}
             if resp.status >= 400:
                 raise KubeApiError(resp.status, str(answer.get("reason") or resp.reason),
                                    str(answer.get("message") or raw[:200].decode(errors="replace")))

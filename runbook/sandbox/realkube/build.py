@@ -10,6 +10,7 @@ later builds of changed sources fast.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -26,6 +27,7 @@ BINARY = "mesh-engine"
 #: the Go module of the engine, in a source checkout next to the package
 MODULE_DIR = Path(__file__).resolve().parents[3] / "engines" / "kube"
 SOURCE_SUFFIXES = (".go", ".mod", ".sum")
+STALE_DAYS = 7
 #: the Go command to use (empty: behave as if Go were not installed)
 GO_ENV = "MESH_RUNBOOK_GO"
 GO_INSTALL_HINT = ("install Go 1.26 or later (https://go.dev/doc/install) and put `go` on PATH, "
@@ -115,6 +117,27 @@ def ensure_binary(progress: Callable[[str], None] | None = None,
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    # one build at a time (tests, a CLI and CI may ask at once); the others wait for its result
+    with open(target.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_file():
+            _build(go, module_dir, target, progress)
+    _remove_stale(target.parent)
+    return target
+
+
+def _remove_stale(current: Path) -> None:
+    """Binaries (200 MB each) of sources unused for :data:`STALE_DAYS` go: another checkout may
+    still use a recent one, and a running engine keeps its open file anyway."""
+    cutoff = time.time() - STALE_DAYS * 86400
+    for other in current.parent.glob("engine-*"):
+        binary = other / BINARY
+        if other != current and binary.exists() and binary.stat().st_atime < cutoff:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _build(go: str, module_dir: Path, target: Path,
+           progress: Callable[[str], None] | None) -> None:
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     say(f"building the real engine (kube-apiserver, controller-manager, scheduler, etcd) into "
         f"{target.parent} — the first build takes many minutes")
@@ -136,7 +159,6 @@ def ensure_binary(progress: Callable[[str], None] | None = None,
                          hint=f"every error is in {log}")
     os.replace(partial, target)
     say(f"built the real engine in {time.monotonic() - started:.0f} s")
-    return target
 
 
 __all__ = ["BINARY", "MODULE_DIR", "BuildError", "binary_path", "cache_root", "ensure_binary",

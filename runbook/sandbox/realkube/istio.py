@@ -103,8 +103,8 @@ class Mirror:
             try:
                 async for type_, obj in api.watch(kind):
                     self.apply(kind, type_, obj)
-            except (KubeApiError, OSError, aiohttp.ClientError, TimeoutError):
-                await asyncio.sleep(1.0)
+            except (KubeApiError, OSError, aiohttp.ClientError, TimeoutError, ValueError):
+                await asyncio.sleep(0.5)
 
 
 class IstioBridge:
@@ -232,7 +232,10 @@ class IstioBridge:
 
         default.sni_callback = pick
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_post("/{path:.*}", lambda request: self._review(request, key))
+        async def review(request: web.Request) -> web.Response:
+            return await self._review(request, key)
+
+        app.router.add_post("/{path:.*}", review)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=default)

@@ -254,7 +254,7 @@ class NodeAgent:
             try:
                 async for type_, pod in self.api.watch(PODS, None, params):
                     self._pod_event(type_, pod)
-            except (TimeoutError, KubeApiError, OSError, aiohttp.ClientError) as exc:
+            except (TimeoutError, KubeApiError, OSError, aiohttp.ClientError, ValueError) as exc:
                 self.errors.append(f"pod watch: {exc}")
                 await asyncio.sleep(1.0)
 
