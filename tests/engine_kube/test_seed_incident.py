@@ -157,3 +157,17 @@ def test_05_the_readonly_context_may_read_but_not_write(seed_engine: KubeEngine,
     denied = kc("create", "namespace", "nope", "--context", "sandbox-readonly", check=False)
     assert denied.returncode == 1
     assert 'User "sandbox-readonly" cannot create resource "namespaces"' in denied.stderr
+
+
+def test_06_runbook_applies_older_istio_versions_as_the_real_apiserver_requires(
+        seed_engine: KubeEngine) -> None:
+    # server-side apply of a v1alpha3 object must use the v1alpha3 path: the real apiserver
+    # refuses it at the preferred version's path ("invalid object type"); the emulator did not
+    from runbook.apps import app_path
+    from runbook.kube import connect
+    from runbook.kube.apply import apply_manifests
+
+    with connect(seed_engine.kubeconfig_path, "sandbox") as cluster:
+        applied = apply_manifests(cluster, app_path("sample-gateway-fixed"),
+                                  namespace="l7-traffic-beta")
+    assert set(applied["action"]) == {"created"}, applied.to_dict("records")
