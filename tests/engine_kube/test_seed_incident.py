@@ -171,3 +171,15 @@ def test_06_runbook_applies_older_istio_versions_as_the_real_apiserver_requires(
         applied = apply_manifests(cluster, app_path("sample-gateway-fixed"),
                                   namespace="l7-traffic-beta")
     assert set(applied["action"]) == {"created"}, applied.to_dict("records")
+
+
+def test_07_runbook_reads_istiod_logs_as_kube_apiserver_serves_them(
+        seed_engine: KubeEngine, kc: Kubectl) -> None:
+    # kube-apiserver answers a pods/log request that accepts only text/plain with 406
+    from runbook.kube import connect
+
+    istiod = kc("get", "pods", "-n", "istio-prod", "-l", "app=istiod", "-o",
+                "jsonpath={.items[0].metadata.name}").stdout
+    with connect(seed_engine.kubeconfig_path, "sandbox") as cluster:
+        text = cluster.logs("istio-prod", istiod, container="discovery", tail_lines=50)
+    assert "All caches have been synced up" in text
