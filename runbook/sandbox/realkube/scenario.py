@@ -68,12 +68,20 @@ def _scale_manifests(scenario: str) -> list[Manifest]:
     from runbook.sandbox.clock import Clock
     from runbook.sandbox.cluster import Cluster
     from runbook.sandbox.scenarios import load_scenario
+    from runbook.sandbox.world import World
 
     options = {**KUBE_SCALE_DEFAULTS, **parse_options(scenario.partition(":")[2])}
     seed = scenario_manifests("seed-incident") or []
     cluster = Cluster(Clock("real"))
-    load_scenario(cluster, "scale:" + ",".join(f"{k}={v}" for k, v in options.items()),
-                  run_work=False)
+    # the scale builder reads the running istiods and the tags' failures from a living world
+    world = World(cluster)
+    try:
+        with world.loading():
+            load_scenario(cluster, "scale:" + ",".join(f"{k}={v}" for k, v in options.items()),
+                          run_work=False)
+            world.drain()
+    finally:
+        world.stop()
     known = {(m.obj.get("kind"), (m.obj.get("metadata") or {}).get("namespace"),
               (m.obj.get("metadata") or {}).get("name")) for m in seed}
     extra: list[Manifest] = []
