@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from runbook.cli.output import echo
 from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
+from runbook.sandbox.engines import ENGINES
 
 if TYPE_CHECKING:
     from runbook.report.demo import DemoResult
@@ -36,6 +37,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pdf", action="store_true", help="also write PDFs (needs the system chromium)")
     p.add_argument("--keep-sandbox", action="store_true",
                    help="leave the sandbox running when the demo started it")
+    p.add_argument("--engine", choices=ENGINES, default="emulated",
+                   help="the sandbox's engine when the demo starts one: emulated (default) or "
+                        "kube (a real control plane; see runbook sandbox --help)")
     p.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
                    help=f"seconds one cell may run (default {DEFAULT_CELL_TIMEOUT_S:g})")
     p.set_defaults(run=run)
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         echo(f"running {notebook.name} …", sys.stderr)
 
     result = run_demo(args.out, pdf=args.pdf, keep_sandbox=args.keep_sandbox,
-                      timeout=args.timeout, on_start=started)
+                      timeout=args.timeout, on_start=started, engine=args.engine)
     echo(format_table(result))
     if result.failed is not None and result.failed.error is not None:
         echo(f"runbook demo: {result.failed.error.one_line()}", sys.stderr)

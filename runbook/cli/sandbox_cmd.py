@@ -6,6 +6,11 @@ SIGTERM. ``--faults SPEC…`` puts injected API faults in force from the first r
 ``--faults list:pods:503:times=3,retry-after=1 update:*:409:times=2`` (syntax: docs/sandbox.md ›
 Faults). ``status`` shows the running one (found through ``$MESH_RUNBOOK_HOME/sandbox/state.json``),
 ``stop`` stops it, ``reset`` reloads its scenario.
+
+``--engine kube`` runs a real control plane instead of the emulated one: kube-apiserver,
+kube-controller-manager, kube-scheduler and etcd built from the official Go modules (the first
+run builds them with ``go build``: many minutes), node agents in place of kubelets, and the
+emulated istiods as real admission webhooks (docs/sandbox.md › The real engine).
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from typing import Any
 
 from runbook.cli.output import GuardedStream, echo, terminal_width, wrap
 from runbook.errors import InputError
+from runbook.sandbox.engines import ENGINES
 from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
 from runbook.sandbox.process import (
     RUNNING,
     UNHEALTHY,
+    SandboxInfo,
     admin_request,
     check_running,
+    reset_running,
     serve,
     stop_running,
     unhealthy_error,
@@ -42,6 +50,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="empty", metavar="NAME|PATH",
                    help="a built-in scenario (seed-incident, …; a wrong name lists them) or a "
                         "file/directory of YAML manifests (default empty)")
+    p.add_argument("--engine", choices=ENGINES, default="emulated",
+                   help="emulated (default): the embedded Python API server; kube: a real "
+                        "kube-apiserver, controller manager and scheduler (needs Go; the first "
+                        "start builds them)")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default 0: any free)")
     p.add_argument("--kubeconfig-out", metavar="PATH",
                    help="where to write the kubeconfig (default $MESH_RUNBOOK_HOME/sandbox/kubeconfig)")
@@ -69,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                              hint="or 0 for any free port")
         # the server prints its address and kubeconfig path itself; a scenario path is shown as data
         with contextlib.redirect_stdout(GuardedStream(sys.stdout)):
-            return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults)
+            return serve(args.scenario, args.port, args.kubeconfig_out, args.clock, faults=faults,
+                         engine=args.engine)
     info, health = check_running()
     if args.action == "stop" and health == UNHEALTHY and info is not None:
         stop_running()
@@ -85,9 +98,11 @@ def run(args: argparse.Namespace) -> int:
         echo(f"stopped sandbox pid {info.pid} ({info.url})")
         return 0
     if args.action == "reset":
-        admin_request(info, "POST", "/sandbox/v1/reset")
+        reset_running(info)
         echo(f"reset sandbox {info.url} to scenario {info.scenario}")
         return 0
+    if info.engine == "kube":
+        return _print_kube_status(info, args.output)
     status = admin_request(info, "GET", "/sandbox/v1/status")
     if args.output == "json":
         echo(json.dumps(status, indent=2))
@@ -108,6 +123,23 @@ def run(args: argparse.Namespace) -> int:
     # a path or a reason longer than the terminal continues under its value, not at column 0
     echo("\n".join(wrapped for line in lines
                    for wrapped in wrap(line, width, " " * (19 if line.startswith("  ") else 12), first="")))
+    return 0
+
+
+def _print_kube_status(info: SandboxInfo, output: str) -> int:
+    """The real engine has no admin API: its state file and the apiserver's own answers."""
+    version = admin_request(info, "GET", "/version")
+    nodes = admin_request(info, "GET", "/api/v1/nodes")["items"]
+    status = {"url": info.url, "pid": info.pid, "engine": info.engine, "scenario": info.scenario,
+              "version": version.get("gitVersion"), "nodes": [n["metadata"]["name"] for n in nodes],
+              "kubeconfig": str(info.kubeconfig_path)}
+    if output == "json":
+        echo(json.dumps(status, indent=2))
+        return 0
+    echo(f"url:        {info.url}\npid:        {info.pid}\nengine:     kube "
+          f"(kube-apiserver {status['version']})\nscenario:   {info.scenario}\n"
+          f"nodes:      {', '.join(status['nodes'])}\nkubeconfig: {info.kubeconfig_path}\n"
+          f"export KUBECONFIG={info.kubeconfig_path}")
     return 0
 
 

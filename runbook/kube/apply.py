@@ -17,6 +17,7 @@ objects that name another one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,11 @@ def _resolve(m: Manifest, registry: KindRegistry, namespace: str | None) -> _Ite
     meta = obj.setdefault("metadata", {})
     name = str(meta.get("name") or "")
     kind = registry.by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+    version = str(obj.get("apiVersion", "")).rpartition("/")[2]
+    if kind is not None and version in kind.versions:
+        # server-side apply decodes the body as the URL's version: a v1alpha3 object sent to
+        # the v1beta1 path is refused ("invalid object type"); kubectl uses the object's version
+        kind = dataclasses.replace(kind, version=version)
     if kind is None:
         return _Item(m, None, meta.get("namespace"), name,
                      f'no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"'

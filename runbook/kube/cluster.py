@@ -421,7 +421,9 @@ class Cluster:
             query={"container": container, "tailLines": tail_lines, "sinceSeconds": since_seconds,
                    "sinceTime": since_time, "timestamps": timestamps or None,
                    "limitBytes": limit_bytes},
-            accept="text/plain", verb="get", resource="pods/log", namespace=namespace, name=pod,
+            # what kubectl sends: kube-apiserver answers "Accept: text/plain" alone with 406
+            accept="application/json, */*", verb="get", resource="pods/log", namespace=namespace,
+            name=pod,
             raw=True)
         return payload.decode("utf-8", errors="replace")
 

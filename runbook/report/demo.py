@@ -63,6 +63,7 @@ def run_demo(
     timeout: float = DEFAULT_CELL_TIMEOUT_S,
     on_start: Callable[[Path], None] | None = None,
     on_done: Callable[[NotebookRun], None] | None = None,
+    engine: str = "emulated",
 ) -> DemoResult:
     """Run the notebook series against a ``seed-incident`` sandbox and write the reports.
 
@@ -73,6 +74,8 @@ def run_demo(
         notebooks: the series (default: :func:`discover_notebooks`).
         timeout: seconds one cell may run.
         on_start, on_done: progress callbacks (the CLI prints a line per notebook).
+        engine: the sandbox's engine when the demo starts one (``emulated`` or ``kube``); a
+            running sandbox must have it.
 
     Raises:
         InputError: no notebooks; a running sandbox with another scenario; ``pdf`` without
@@ -89,7 +92,13 @@ def run_demo(
     sandbox = find_running()
     started = sandbox is None
     if sandbox is None:
-        sandbox = ensure_running(scenario=DEMO_SCENARIO)
+        sandbox = ensure_running(scenario=DEMO_SCENARIO, engine=engine)
+    elif sandbox.engine != engine:
+        raise InputError(
+            f"a sandbox of engine {sandbox.engine!r} is running (pid {sandbox.pid}); the demo was "
+            f"asked for {engine!r}",
+            hint="stop it first (runbook sandbox stop), or run the demo with --engine "
+                 f"{sandbox.engine}")
     elif sandbox.scenario != DEMO_SCENARIO:
         raise InputError(
             f"a sandbox with scenario {sandbox.scenario!r} is running (pid {sandbox.pid}); "

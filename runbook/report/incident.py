@@ -59,7 +59,7 @@ from pandas.io.formats.style import Styler
 
 from runbook.apps import app_path
 from runbook.audit import STARTED, AuditLog, AuditRecord
-from runbook.errors import ClusterError, RunbookError
+from runbook.errors import ClusterError, InputError, RunbookError
 from runbook.exercise import ExerciseCheck
 from runbook.fix.checks import check_tag_exercise
 from runbook.fix.flow import (
@@ -85,6 +85,8 @@ from runbook.probe import IngressAddress, ProbeRun, curl_head, ingress_address, 
 from runbook.probe.curl import HeadResponse
 from runbook.probe.http import mark_http_failures
 from runbook.probe.stats import compare_runs
+from runbook.sandbox import SandboxInfo, find_running
+from runbook.sandbox.process import reset_running
 from runbook.snapshot import Snapshot
 from runbook.ui.charts import ERROR_COLOR, compare_runs_chart, latency_timeline
 from runbook.ui.render import (
@@ -211,11 +213,15 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
     if not enabled:
         return Replay(live, note="replay_incident = False: the report describes the sandbox as it is "
                                  f"(nothing blocks pod creation in {namespace})")
-    try:
-        status = cluster.request("GET", SANDBOX_STATUS_PATH, verb="get", resource="sandbox status")
-    except ClusterError:
-        return Replay(live, note="the server does not answer the sandbox's admin API: not reset")
-    scenario = str((status or {}).get("scenario") or "?")
+    real_engine = _real_engine_serving(cluster.server)
+    if real_engine is not None:
+        scenario = real_engine.scenario  # the real engine has no admin API: its process resets it
+    else:
+        try:
+            status = cluster.request("GET", SANDBOX_STATUS_PATH, verb="get", resource="sandbox status")
+        except ClusterError:
+            return Replay(live, note="the server does not answer the sandbox's admin API: not reset")
+        scenario = str((status or {}).get("scenario") or "?")
     log = audit or AuditLog()
     record = AuditRecord(
         action="reset", plan="replay the incident", step=f"reload scenario {scenario}: every object "
@@ -224,17 +230,29 @@ def replay_incident(cluster: Cluster, namespace: str, *, enabled: bool = True,
         detail=f"the incident was no longer live in {namespace}")
     log.begin(record)  # written ahead, like every change
     try:
-        answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset", resource="sandbox")
-    except ClusterError as exc:
+        if real_engine is not None:
+            reset_running(real_engine)
+            applied = True
+        else:
+            answer = cluster.request("POST", SANDBOX_RESET_PATH, body={}, verb="reset",
+                                     resource="sandbox")
+            applied = bool((answer or {}).get("reset"))
+    except (ClusterError, InputError) as exc:
         log.append(record.completed("failed", exc.one_line()))
         raise
-    log.append(record.completed("applied" if (answer or {}).get("reset") else "unknown"))
+    log.append(record.completed("applied" if applied else "unknown"))
     _, after = diagnose_cluster(cluster)
     live_after = incident_live(after, namespace)
     note = (f"sandbox reset to scenario {scenario}: the incident is live again in {namespace}"
             if live_after else f"sandbox reset to scenario {scenario}, but nothing blocks pod "
                                f"creation in {namespace}: this scenario has no incident to replay")
     return Replay(live, True, live_after, scenario, note, [record])
+
+
+def _real_engine_serving(server: str) -> SandboxInfo | None:
+    """The running sandbox when it is the real engine serving ``server`` (else None)."""
+    info = find_running()
+    return info if info is not None and info.engine == "kube" and info.url == server else None
 
 
 # ------------------------------------------------------------------------------------ tables

@@ -17,7 +17,8 @@ Seams for in-process code (controllers, admission webhooks, emulated istiod)::
     Sandbox.world      World: controllers, webhook dispatcher, emulated istiods (None when
                        controllers=False) — see docs/sandbox.md "The living world"
     scenarios.register(name)   add a scenario loader (register_with_options: name:k=v,…)
-    start_engine(engine, scenario, port, state_dir)   a started engine handle (engines.py)
+    start_engine(engine, …)    either engine behind one contract: "emulated" (this package's
+                               server) or "kube" (a real control plane, runbook.sandbox.realkube)
 
 The names below are imported on first use (:mod:`runbook.lazy`): ``runbook sandbox status`` and the
 command line's other paths that need one submodule must not load the whole server.
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
     from runbook.sandbox.clock import Clock
     from runbook.sandbox.cluster import Cluster, RequestContext
-    from runbook.sandbox.engines import EngineUnavailable, start_engine
+    from runbook.sandbox.engines import ENGINES, EmulatedEngine, Engine, start_engine
     from runbook.sandbox.faults import (
         Fault,
         FaultTable,
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AdmissionChain": "admission", "AdmissionRequest": "admission", "Clock": "clock",
     "Cluster": "cluster", "RequestContext": "cluster",
-    "EngineUnavailable": "engines", "start_engine": "engines",
+    "ENGINES": "engines", "EmulatedEngine": "engines", "Engine": "engines",
+    "start_engine": "engines",
     "Fault": "faults", "FaultTable": "faults", "RequestLog": "faults", "RequestRecord": "faults",
     "format_fault_spec": "faults", "parse_fault_spec": "faults",
     "PodLogs": "logs",
@@ -64,13 +66,15 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
+    "ENGINES",
     "AdmissionChain",
     "AdmissionRequest",
     "ApiError",
     "Change",
     "Clock",
     "Cluster",
-    "EngineUnavailable",
+    "EmulatedEngine",
+    "Engine",
     "Fault",
     "FaultTable",
     "PodLogs",

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig-out", default=None)
     parser.add_argument("--clock", choices=("real", "manual"), default="real")
+    parser.add_argument("--engine", choices=("emulated", "kube"), default="emulated")
     for option in ("namespaces", "replicasets", "events", "broken"):
         parser.add_argument(f"--scale-{option}", type=int, default=None, metavar="N",
                             help=f"scale scenario: {option}")
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--scale-* options need --scenario scale")
         scenario = "scale:" + ",".join(filter(None, (options, given)))
     try:
-        return serve(scenario, args.port, args.kubeconfig_out, args.clock)
+        return serve(scenario, args.port, args.kubeconfig_out, args.clock, engine=args.engine)
     except RunbookError as exc:
         print(f"sandbox: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code

@@ -1,58 +1,130 @@
-"""The sandbox's engines behind one call: ``start_engine(engine, scenario, port, state_dir)``.
+"""Two engines behind one contract: ``start_engine("emulated"|"kube", …)``.
 
-* ``emulated`` — this package's API server, controllers and Istio (:class:`~.sandbox.Sandbox`)
-  on a real clock, so that it behaves in time as a real control plane does;
-* ``kube`` — the real kube-apiserver, controller-manager and scheduler (issue #12). It is not
-  part of this build: asking for it raises :class:`EngineUnavailable` saying so.
+::
 
-The handle a caller gets is started, a context manager, and has ``url``, ``kubeconfig_path``,
-``ca_path``, ``engine``, ``stop()`` and ``reset()`` whichever engine runs.
+    with start_engine("kube", scenario="seed-incident") as engine:
+        engine.url, engine.kubeconfig_path, engine.ca_path, engine.engine
+        engine.reset()
+
+``emulated`` (the default) is :class:`~runbook.sandbox.sandbox.Sandbox`: pure Python, starts in
+under a second, a drivable clock, fault injection. ``kube`` is
+:class:`~runbook.sandbox.realkube.engine.KubeEngine`: the real kube-apiserver,
+kube-controller-manager and kube-scheduler built from the official Go modules, embedded etcd,
+node agents standing in for kubelets, the emulated istiods as real admission webhooks. Both write
+the same kubeconfig (contexts ``sandbox`` and ``sandbox-readonly``); code above cannot tell which
+one runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runbook.sandbox.sandbox import Sandbox
+from runbook.errors import InputError
+
+if TYPE_CHECKING:  # the server is imported when an engine starts: ENGINES alone stays cheap (--help)
+    from runbook.sandbox.sandbox import Sandbox
 
 ENGINES = ("emulated", "kube")
 
 
-class EngineUnavailable(RuntimeError):
-    """The engine asked for cannot run here (not built, or unknown); ``str()`` says what to do."""
+class Engine(Protocol):
+    """What both engines offer once started."""
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def kubeconfig_path(self) -> Path: ...
+
+    @property
+    def ca_path(self) -> Path: ...
+
+    @property
+    def token(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
-class EmulatedEngine(Sandbox):
-    """The emulated engine: a :class:`Sandbox` on a real clock."""
+class EmulatedEngine:
+    """The emulated engine behind the common contract (``.sandbox`` is the Sandbox itself)."""
 
     engine = "emulated"
 
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    @property
+    def url(self) -> str:
+        return self.sandbox.url
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.sandbox.kubeconfig_path
+
+    @property
+    def ca_path(self) -> Path:
+        return self.sandbox.ca_path
+
+    @property
+    def token(self) -> str:
+        return self.sandbox.token
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+    def reset(self) -> None:
+        self.sandbox.reset()
+
+    def __enter__(self) -> EmulatedEngine:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def check_engine(engine: str) -> None:
+    """Raises InputError for an engine name that is not one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+
 
 def start_engine(engine: str = "emulated", scenario: str = "empty", port: int = 0,
-                 state_dir: Path | None = None) -> EmulatedEngine:
-    """Start an engine serving ``scenario`` on 127.0.0.1 (``port`` 0: any free port).
+                 state_dir: Path | None = None) -> Engine:
+    """A started engine (a context manager that stops it).
 
     Args:
         engine: ``emulated`` or ``kube``.
-        scenario: a scenario name or a path of manifests.
-        port: the API server's port.
-        state_dir: where its kubeconfig and CA go (a temporary directory when None).
+        scenario: a scenario name or a path of YAML manifests.
+        port: the API server's port on 127.0.0.1 (0: any free port).
+        state_dir: where the engine keeps its files (kubeconfig, and for ``kube`` the run
+            directory with etcd's data); default a temporary directory removed on stop.
 
     Raises:
-        EngineUnavailable: ``kube`` in a build without the real engine, or an unknown name.
+        InputError: an unknown engine or scenario, a port in use, or (``kube``) no Go or a
+            failed build.
     """
+    check_engine(engine)
     if engine == "kube":
-        raise EngineUnavailable(
-            "the real engine (--engine kube) is not part of this build: use --engine emulated, "
-            "or build it (issue #12) and retry")
-    if engine != "emulated":
-        raise EngineUnavailable(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+        from runbook.sandbox.realkube.engine import KubeEngine
+
+        return KubeEngine(scenario=scenario, port=port, state_dir=state_dir).start()
+    from runbook.sandbox.sandbox import Sandbox
+
     kubeconfig = state_dir / "kubeconfig" if state_dir is not None else None
-    if state_dir is not None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    handle = EmulatedEngine(scenario=scenario, port=port, clock="real", kubeconfig_path=kubeconfig)
-    handle.start()
-    return handle
+    return EmulatedEngine(Sandbox(scenario=scenario, port=port, kubeconfig_path=kubeconfig).start())
 
 
-__all__ = ["ENGINES", "EmulatedEngine", "EngineUnavailable", "start_engine"]
+__all__ = ["ENGINES", "EmulatedEngine", "Engine", "check_engine", "start_engine"]

@@ -24,7 +24,13 @@ from runbook.kinds import MUTATING_WEBHOOKS
 from runbook.manifests import Manifest, load_manifests
 from runbook.meshconfig import follow_tag
 from runbook.sandbox.cluster import Cluster
-from runbook.sandbox.scenarios import SCENARIO_DIR, apply_manifests, load_empty, register
+from runbook.sandbox.scenarios import (
+    SCENARIO_DIR,
+    apply_manifests,
+    load_empty,
+    register,
+    register_manifests,
+)
 from runbook.sandbox.store import copy_object
 from runbook.wellknown import INJECTOR_APP, REV_LABEL, TAG_LABEL
 
@@ -32,6 +38,7 @@ ISTIO_CRDS = SCENARIO_DIR / "istio-crds.yaml"
 SEED_DIR = SCENARIO_DIR / "seed-incident"
 
 
+@register_manifests("seed-incident")
 def seed_manifests() -> list[Manifest]:
     """The Istio CRDs and the seed-incident manifests, in load order (fresh copies: loading
     takes the objects over)."""
@@ -108,13 +115,19 @@ def load_seed_incident(cluster: Cluster) -> None:
     apply_manifests(cluster, seed_manifests())
 
 
+@register_manifests("healthy")
+def healthy_manifests() -> list[Manifest]:
+    """The seed manifests with every revision tag calling its revision's injector."""
+    return follow_tags_in_discovery_selectors(retarget_tag_webhooks(seed_manifests()))
+
+
 @register("healthy")
 def load_healthy(cluster: Cluster) -> None:
     """The field report's cluster with every revision tag calling its revision's injector."""
     load_empty(cluster)
-    apply_manifests(cluster, follow_tags_in_discovery_selectors(
-        retarget_tag_webhooks(seed_manifests())))
+    apply_manifests(cluster, healthy_manifests())
 
 
-__all__ = ["ISTIO_CRDS", "SEED_DIR", "follow_tags_in_discovery_selectors", "load_healthy",
+__all__ = ["ISTIO_CRDS", "SEED_DIR", "follow_tags_in_discovery_selectors", "healthy_manifests",
+           "load_healthy",
            "load_seed_incident", "retarget_tag_webhooks", "seed_manifests"]

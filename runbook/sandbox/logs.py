@@ -9,11 +9,16 @@ writes with :meth:`PodLogs.append`; the API reads with :meth:`PodLogs.read` and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
 
 MAX_LINES = 50_000
 
@@ -125,3 +130,49 @@ def render_lines(lines: list[LogLine], *, tail_lines: int | None = None,
     if limit_bytes is not None:
         text = text.encode()[:limit_bytes].decode(errors="ignore")
     return text
+
+
+async def serve_log(request: web.Request, logs: PodLogs, key: Key, options: dict[str, Any], *,
+                    follow: bool, stopping: threading.Event | asyncio.Event,
+                    gone: Callable[[], bool]) -> web.StreamResponse:
+    """Answer a log request: the text at once, or (``follow``) a chunked stream of the lines so
+    far and every new one until the pod is ``gone``, the client leaves or ``stopping`` is set.
+
+    Args:
+        key: (namespace, pod, container).
+        options: :func:`render_lines` keyword arguments.
+    """
+    namespace, pod, container = key
+    if not follow:
+        text = logs.read(namespace, pod, container, **options)
+        return web.Response(text=text, content_type="text/plain")
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    timestamps = bool(options.get("timestamps"))
+
+    def on_line(line: LogLine) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed under a racing append
+            loop.call_soon_threadsafe(queue.put_nowait, line.render(timestamps))
+
+    # follow before answering: a line written once the client has its headers must arrive
+    so_far, stop = logs.follow(namespace, pod, container, on_line)
+    response = web.StreamResponse()
+    response.content_type = "text/plain"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(render_lines(so_far, **options).encode())
+    try:
+        while not stopping.is_set():
+            try:
+                chunk = await asyncio.wait_for(queue.get(), 1.0)
+            except TimeoutError:
+                if gone() or request.transport is None or request.transport.is_closing():
+                    break
+                continue
+            await response.write(chunk.encode())
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        stop()
+    return response

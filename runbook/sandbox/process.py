@@ -16,6 +16,7 @@ a second one next to an unhealthy one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -50,6 +51,8 @@ class SandboxInfo:
         scenario: the scenario it was started with.
         token: the bearer token of user ``sandbox`` (for the admin API).
         started_at: epoch seconds.
+        engine: ``emulated`` or ``kube`` (files written before engines existed: emulated).
+        resets: how many resets the process has done (``kube`` resets on SIGHUP and counts).
     """
 
     pid: int
@@ -59,6 +62,8 @@ class SandboxInfo:
     scenario: str
     token: str
     started_at: float
+    engine: str = "emulated"
+    resets: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +87,8 @@ def read_state() -> SandboxInfo | None:
         data = json.loads(state_path().read_text())
         return SandboxInfo(int(data["pid"]), str(data["url"]), Path(data["kubeconfig_path"]),
                            Path(data["ca_path"]), str(data["scenario"]), str(data["token"]),
-                           float(data["started_at"]))
+                           float(data["started_at"]), str(data.get("engine", "emulated")),
+                           int(data.get("resets", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -171,12 +177,20 @@ def find_running() -> SandboxInfo | None:
     return info if health == RUNNING else None
 
 
-def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> SandboxInfo:
-    """The running sandbox, or a new background one started with ``scenario``.
+#: how long a background real engine may take to come up (its first start builds it: longer)
+KUBE_START_TIMEOUT = 180.0
+
+
+def ensure_running(scenario: str = "seed-incident", timeout: float | None = None,
+                   engine: str = "emulated") -> SandboxInfo:
+    """The running sandbox, or a new background one started with ``scenario`` and ``engine``.
 
     An already running sandbox is returned as it is, whatever its scenario (``reset`` or stop it
     to change). The new process survives this one (own session); stop it with
     ``runbook sandbox stop``.
+
+    Args:
+        timeout: seconds to wait (default 30, or :data:`KUBE_START_TIMEOUT` for ``kube``).
 
     Raises:
         InputError: it did not come up within ``timeout`` seconds (its log is named), or a
@@ -189,20 +203,24 @@ def ensure_running(scenario: str = "seed-incident", timeout: float = 30.0) -> Sa
         raise unhealthy_error(info)
     # never silently: whoever expected the old sandbox learns that its objects are gone
     replaced = f"the sandbox pid {info.pid} ({info.url}) is gone; " if info is not None else ""
+    if timeout is None:
+        timeout = KUBE_START_TIMEOUT if engine == "kube" else 30.0
     directory = sandbox_dir()
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "sandbox.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runbook.sandbox", "--scenario", scenario, "--port", "0"],
+            [sys.executable, "-m", "runbook.sandbox", "--scenario", scenario, "--port", "0",
+             "--engine", engine],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=os.environ.copy())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = read_state()
         if info is not None and info.pid == proc.pid and _answers(info):
-            print(f"runbook: {replaced}started a sandbox in the background (scenario {scenario}, "
-                  f"pid {info.pid}, {info.url}); it keeps running — stop it with: runbook sandbox stop",
+            which = f"scenario {scenario}, " + ("engine kube, " if engine == "kube" else "")
+            print(f"runbook: {replaced}started a sandbox in the background ({which}pid {info.pid}, "
+                  f"{info.url}); it keeps running — stop it with: runbook sandbox stop",
                   file=sys.stderr, flush=True)
             return info
         if proc.poll() is not None:
@@ -233,8 +251,14 @@ def stop_running(timeout: float = 10.0) -> SandboxInfo | None:
     os.kill(info.pid, signal.SIGTERM)
     # a stopped process (SIGSTOP, a debugger) acts on SIGTERM only once it continues
     os.kill(info.pid, signal.SIGCONT)
+    if info.engine == "kube":
+        timeout = max(timeout, 60.0)  # four processes shut down, etcd last
     if not _wait_exit(info.pid, timeout):
-        os.kill(info.pid, signal.SIGKILL)
+        # a background sandbox leads its own process group: the real engine's components go too
+        if os.getpgid(info.pid) == info.pid:
+            os.killpg(info.pid, signal.SIGKILL)
+        else:
+            os.kill(info.pid, signal.SIGKILL)
         if not _wait_exit(info.pid, 5.0):
             raise InputError(f"the sandbox pid {info.pid} did not exit, even on SIGKILL",
                              hint="look at it (ps), it still holds its ports")
@@ -251,15 +275,55 @@ def _wait_exit(pid: int, timeout: float) -> bool:
     return True
 
 
+def _write_state(info: SandboxInfo) -> None:
+    tmp = state_path().with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(info.to_json(), fh)
+    os.replace(tmp, state_path())  # atomic: readers never see half a file
+
+
+def reset_running(info: SandboxInfo, timeout: float = 300.0) -> None:
+    """Reset the running sandbox to its scenario and wait until it is done.
+
+    The emulated engine resets through its admin API; the real engine's process resets on
+    SIGHUP and counts the resets in the state file.
+
+    Raises:
+        InputError: the reset did not finish within ``timeout`` seconds.
+    """
+    if info.engine != "kube":
+        admin_request(info, "POST", "/sandbox/v1/reset", timeout=timeout)
+        return
+    os.kill(info.pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = read_state()
+        if current is None or current.pid != info.pid:
+            raise InputError("the sandbox stopped during the reset",
+                             hint=f"see {sandbox_dir() / 'sandbox.log'} or start it again")
+        if current.resets > info.resets:
+            return
+        time.sleep(0.1)  # another process's work: its state file is the only signal
+    raise InputError(f"the reset did not finish within {timeout:.0f} s",
+                     hint="see the sandbox's output; `runbook sandbox stop` and start it again")
+
+
 def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = None,
-          clock: str = "real", quiet: bool = False, faults: Sequence[Fault] = ()) -> int:
+          clock: str = "real", quiet: bool = False, faults: Sequence[Fault] = (),
+          engine: str = "emulated") -> int:
     """Run a sandbox in the foreground until SIGINT/SIGTERM (``runbook sandbox``).
 
     Args:
         faults: put in force before the first request (``runbook sandbox --faults SPEC…``).
+        engine: ``emulated`` or ``kube`` (the real control plane; no manual clock, no faults).
     """
-    from runbook.sandbox.sandbox import Sandbox
+    from runbook.sandbox.engines import check_engine
 
+    check_engine(engine)
+    if engine == "kube" and (clock != "real" or faults):
+        raise InputError("--clock manual and --faults are features of the emulated engine",
+                         hint="drop them, or use --engine emulated")
     directory = sandbox_dir()
     directory.mkdir(parents=True, exist_ok=True)
     running, health = check_running()
@@ -272,6 +336,10 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
         print(f"runbook: the sandbox pid {running.pid} ({running.url}) is gone; starting this one",
               file=sys.stderr, flush=True)
     kubeconfig = Path(kubeconfig_out).expanduser() if kubeconfig_out else directory / "kubeconfig"
+    if engine == "kube":
+        return _serve_kube(scenario, port, kubeconfig, quiet)
+    from runbook.sandbox.sandbox import Sandbox
+
     sandbox = Sandbox(scenario=scenario, port=port, clock=clock, kubeconfig_path=kubeconfig)
     for fault in faults:
         sandbox.faults.add(fault)
@@ -283,13 +351,8 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         sandbox.start()
-        info = SandboxInfo(os.getpid(), sandbox.url, sandbox.kubeconfig_path, sandbox.ca_path,
-                           scenario, sandbox.token, sandbox.started_at)
-        tmp = state_path().with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info.to_json(), fh)
-        os.replace(tmp, state_path())  # atomic: readers never see half a file
+        _write_state(SandboxInfo(os.getpid(), sandbox.url, sandbox.kubeconfig_path,
+                                 sandbox.ca_path, scenario, sandbox.token, sandbox.started_at))
         if not quiet:
             print(f"sandbox serving {sandbox.url} (scenario {scenario}, clock {clock})", flush=True)
             print(f"export KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
@@ -301,11 +364,60 @@ def serve(scenario: str = "empty", port: int = 0, kubeconfig_out: str | None = N
             pass
     finally:
         sandbox.stop()
-        current = read_state()
-        if current is not None and current.pid == os.getpid():
-            state_path().unlink(missing_ok=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _forget_own_state(previous)
     if not quiet:
         print("sandbox stopped", flush=True)
     return 0
+
+
+def _forget_own_state(previous: dict[signal.Signals, Any]) -> None:
+    current = read_state()
+    if current is not None and current.pid == os.getpid():
+        state_path().unlink(missing_ok=True)
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _serve_kube(scenario: str, port: int, kubeconfig: Path, quiet: bool) -> int:
+    """``serve`` for the real engine: SIGHUP resets, a component that dies stops it all."""
+    from runbook.sandbox.realkube.engine import KubeEngine
+
+    stop, reset = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        (reset if signum == signal.SIGHUP else stop).set()
+
+    engine = KubeEngine(scenario=scenario, port=port, state_dir=sandbox_dir(),
+                        kubeconfig_path=kubeconfig, on_failure=lambda reason: stop.set(),
+                        progress=(lambda line: None) if quiet else
+                        (lambda line: print(line, flush=True)))
+    previous = {s: signal.signal(s, on_signal)
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        engine.start()
+        info = SandboxInfo(os.getpid(), engine.url, engine.kubeconfig_path, engine.ca_path,
+                           scenario, engine.token, engine.started_at, engine="kube")
+        _write_state(info)
+        if not quiet:
+            print(f"sandbox serving {engine.url} (engine kube, scenario {scenario})", flush=True)
+            print(f"export KUBECONFIG={engine.kubeconfig_path}", flush=True)
+        while not stop.wait(0.25):
+            if reset.is_set():
+                reset.clear()
+                engine.reset()
+                info = dataclasses.replace(info, resets=info.resets + 1)
+                _write_state(info)
+                if not quiet:
+                    print(f"reset to scenario {scenario}", flush=True)
+    finally:
+        engine.stop()
+        _forget_own_state(previous)
+    if engine.failure:
+        raise ComponentFailure(f"the real engine stopped: {engine.failure}")
+    if not quiet:
+        print("sandbox stopped", flush=True)
+    return 0
+
+
+class ComponentFailure(InputError):
+    """A component of the real engine exited; everything else was stopped."""

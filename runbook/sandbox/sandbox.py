@@ -338,29 +338,42 @@ class Sandbox:
     def kubeconfig(self) -> dict[str, Any]:
         """The kubeconfig as a dict: contexts ``sandbox`` and ``sandbox-readonly``."""
         assert self._certs is not None
-        import base64
-
-        ca = base64.b64encode(self._certs.ca_pem).decode()
-        return {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "sandbox", "cluster": {
-                "server": self.url, "certificate-authority-data": ca}}],
-            "users": [{"name": USER, "user": {"token": self.token}},
-                      {"name": READONLY_USER, "user": {"token": self.readonly_token}}],
-            "contexts": [
-                {"name": CONTEXT, "context": {"cluster": "sandbox", "user": USER,
-                                              "namespace": "default"}},
-                {"name": READONLY_CONTEXT, "context": {"cluster": "sandbox", "user": READONLY_USER,
-                                                       "namespace": "default"}},
-            ],
-            "current-context": CONTEXT,
-        }
+        return sandbox_kubeconfig(self.url, self._certs.ca_pem, self.token, self.readonly_token)
 
     def _write_kubeconfig(self) -> None:
         assert self._certs is not None
-        self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
-        # The file holds credentials: readable by its owner only.
-        fd = os.open(self.kubeconfig_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(self.kubeconfig(), fh, sort_keys=False)
-        self.ca_path.write_bytes(self._certs.ca_pem)
+        write_kubeconfig(self.kubeconfig_path, self.kubeconfig(), self._certs.ca_pem)
+
+
+def sandbox_kubeconfig(url: str, ca_pem: bytes, token: str, readonly_token: str) -> dict[str, Any]:
+    """A sandbox's kubeconfig (either engine): cluster ``sandbox`` at ``url`` trusting
+    ``ca_pem``, contexts ``sandbox`` (user ``sandbox``) and ``sandbox-readonly``."""
+    import base64
+
+    ca = base64.b64encode(ca_pem).decode()
+    return {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "sandbox", "cluster": {
+            "server": url, "certificate-authority-data": ca}}],
+        "users": [{"name": USER, "user": {"token": token}},
+                  {"name": READONLY_USER, "user": {"token": readonly_token}}],
+        "contexts": [
+            {"name": CONTEXT, "context": {"cluster": "sandbox", "user": USER,
+                                          "namespace": "default"}},
+            {"name": READONLY_CONTEXT, "context": {"cluster": "sandbox", "user": READONLY_USER,
+                                                   "namespace": "default"}},
+        ],
+        "current-context": CONTEXT,
+    }
+
+
+def write_kubeconfig(path: Path, kubeconfig: dict[str, Any], ca_pem: bytes) -> Path:
+    """Write the kubeconfig (owner-only: it holds credentials) and its CA next to it as
+    ``<name>.ca.crt``; returns the CA's path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(kubeconfig, fh, sort_keys=False)
+    ca_path = path.with_name(path.name + ".ca.crt")
+    ca_path.write_bytes(ca_pem)
+    return ca_path

@@ -32,6 +32,8 @@ from runbook.sandbox.cluster import Cluster, system_writer
 from runbook.sandbox.status import ApiError
 
 Loader = Callable[[Cluster], None]
+#: a scenario as manifests, for engines that load it through an API (``--engine kube``)
+ManifestSource = Callable[[], list[Manifest]]
 #: a loader that takes ``name:key=value,…`` options (``scale:namespaces=100``)
 OptionLoader = Callable[[Cluster, dict[str, str]], None]
 
@@ -44,6 +46,7 @@ _KUBELET = system_writer("kubelet")
 _MANIFESTS = system_writer("kubectl-client-side-apply")
 _REGISTRY: dict[str, Loader] = {}
 _WITH_OPTIONS: dict[str, OptionLoader] = {}
+_MANIFEST_SOURCES: dict[str, ManifestSource] = {"empty": list}
 #: modules that register the built-in living worlds (imported on first use: they import us)
 _BUILTIN_MODULES = ("runbook.sandbox.incident", "runbook.sandbox.scale")
 
@@ -66,6 +69,39 @@ def register_with_options(name: str) -> Callable[[OptionLoader], OptionLoader]:
         return fn
 
     return wrap
+
+
+def register_manifests(name: str) -> Callable[[ManifestSource], ManifestSource]:
+    """Decorator: the manifests of scenario ``name`` on top of ``empty`` (what
+    :func:`scenario_manifests` gives for it)."""
+
+    def wrap(fn: ManifestSource) -> ManifestSource:
+        _MANIFEST_SOURCES[name] = fn
+        return fn
+
+    return wrap
+
+
+def scenario_manifests(scenario: str) -> list[Manifest] | None:
+    """A scenario as the manifests to apply on top of an empty cluster, in file order: a name
+    registered with :func:`register_manifests`, a scenario directory, or a path. None for a
+    scenario that only a loader builds (``scale``).
+
+    Raises:
+        ManifestError: an unknown name that is not a path either, or unreadable YAML.
+    """
+    _load_builtin()
+    base = scenario.partition(":")[0]
+    if scenario in _MANIFEST_SOURCES:
+        return _MANIFEST_SOURCES[scenario]()
+    if scenario in _REGISTRY or base in _WITH_OPTIONS:
+        return None
+    if (SCENARIO_DIR / scenario).is_dir() and "/" not in scenario:
+        return load_manifests(SCENARIO_DIR / scenario)
+    if Path(scenario).expanduser().exists():
+        return load_manifests(Path(scenario).expanduser())
+    raise ManifestError(f"unknown scenario {scenario!r}",
+                        hint=f"use one of {', '.join(names())} or a path to YAML manifests")
 
 
 def parse_options(text: str) -> dict[str, str]:
@@ -172,7 +208,8 @@ def load_empty(cluster: Cluster) -> None:
     }, _APISERVER)
 
 
-def _order(manifest: Manifest) -> int:
+def load_order(manifest: Manifest) -> int:
+    """Where a manifest goes in a scenario load: CRDs, then Namespaces, then the rest."""
     kind = manifest.obj.get("kind")
     if kind == CRDS.kind:
         return 0
@@ -190,7 +227,7 @@ def apply_manifests(cluster: Cluster, source: str | Path | list[Manifest]) -> in
         ManifestError: invalid YAML, an unknown kind, or an object the API refuses.
     """
     loaded = source if isinstance(source, list) else load_manifests(source)
-    manifests = sorted(loaded, key=_order)  # sorted() is stable: file order kept
+    manifests = sorted(loaded, key=load_order)  # sorted() is stable: file order kept
     for m in manifests:
         obj = m.obj
         kind = cluster.kinds.by_kind(str(obj["apiVersion"]), str(obj["kind"]))

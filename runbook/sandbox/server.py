@@ -40,7 +40,7 @@ from runbook.safeload import check_depth, load_json, load_yaml
 from runbook.sandbox import discovery, printing, protobuf, status
 from runbook.sandbox.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
 from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord, number_in_range
-from runbook.sandbox.logs import LogLine, render_lines
+from runbook.sandbox.logs import serve_log
 from runbook.sandbox.status import ApiError
 
 if TYPE_CHECKING:
@@ -494,39 +494,11 @@ class ApiServer:
         options: dict[str, Any] = {"tail_lines": _int_param(request, "tailLines"), "since": since,
                                    "timestamps": timestamps,
                                    "limit_bytes": _int_param(request, "limitBytes")}
-        if request.query.get("follow", "").lower() not in _TRUE:
-            text = self.cluster.logs.read(ns, route.name, container, **options)
-            return web.Response(text=text, content_type="text/plain")
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str] = asyncio.Queue()
-
-        def on_line(line: LogLine) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed under a racing append
-                loop.call_soon_threadsafe(queue.put_nowait, line.render(timestamps))
-
-        # follow before answering: a line written once the client has its headers must arrive
-        so_far, stop = self.cluster.logs.follow(ns, route.name, container, on_line)
-        response = web.StreamResponse()
-        response.content_type = "text/plain"
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        await response.write(render_lines(so_far, **options).encode())
-        try:
-            while not self.stopping.is_set():
-                try:
-                    chunk = await asyncio.wait_for(queue.get(), 1.0)
-                except TimeoutError:
-                    gone = self.cluster.store.get(PODS.key, ns, route.name) is None
-                    if gone or request.transport is None or request.transport.is_closing():
-                        break
-                    continue
-                await response.write(chunk.encode())
-            await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            stop()
-        return response
+        follow = request.query.get("follow", "").lower() in _TRUE
+        pod_name = route.name
+        return await serve_log(request, self.cluster.logs, (ns, pod_name, container), options,
+                               follow=follow, stopping=self.stopping,
+                               gone=lambda: self.cluster.store.get(PODS.key, ns, pod_name) is None)
 
     # ------------------------------------------------------------------ discovery, openapi
 

@@ -97,7 +97,7 @@ def _run_case(session: _Session, case: Case, ns: str) -> list[Observation]:
 
 def run_engine(engine: str, cases: Iterable[Case] | None = None,
                progress: Callable[[str], None] | None = None) -> dict[str, list[Observation]]:
-    """Every case's observations on a fresh ``engine`` (``EngineUnavailable`` if it cannot
+    """Every case's observations on a fresh ``engine`` (``BuildError`` when the real one cannot
     start). Shared cases run first on one engine per scenario; ``fresh`` cases each on a reset
     world."""
     chosen = list(cases if cases is not None else all_cases())

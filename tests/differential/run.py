@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 
-from runbook.sandbox import EngineUnavailable
+from runbook.sandbox.realkube.build import BuildError, find_go
 from tests.differential.cases import Case, all_cases
 from tests.differential.harness import run_engine
 from tests.differential.report import Run
@@ -32,7 +32,9 @@ def run_harness(cases: list[Case] | None = None,
     reason = ""
     try:
         kube = run_engine("kube", chosen, progress)
-    except EngineUnavailable as exc:
+    except BuildError as exc:
+        if find_go() is not None:
+            raise  # Go is here: a failed build is a failure, not a reason to skip the comparison
         reason = str(exc)
     return Run(emulated, again, kube, reason, kubectl_version(), chosen)
 
