@@ -6,9 +6,12 @@ needs registering. Targets come from the issues; each result says whether it met
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import pkgutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,21 @@ def at_least(benchmark: str, metric: str, value: float, target: float, note: str
 
 def at_most(benchmark: str, metric: str, value: float, target: float, note: str = "") -> Result:
     return Result(benchmark, metric, value, f"<= {target:g}", value <= target, note)
+
+
+@contextlib.contextmanager
+def own_home(prefix: str) -> Iterator[Path]:
+    """A fresh ``MESH_RUNBOOK_HOME`` for the block: a sandbox started inside is nobody else's."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    previous = os.environ.get("MESH_RUNBOOK_HOME")
+    os.environ["MESH_RUNBOOK_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if previous is None:
+            os.environ.pop("MESH_RUNBOOK_HOME", None)
+        else:
+            os.environ["MESH_RUNBOOK_HOME"] = previous
 
 
 def discover() -> dict[str, Callable[[], list[Result]]]:
