@@ -151,3 +151,22 @@ def test_a_component_that_dies_stops_the_engine_and_is_named(engine_binary: Path
     assert line.startswith(f"runbook sandbox: the real engine stopped: {component} exited "
                            "with status -9"), err
     _assert_nothing_left(children)
+
+
+def test_a_failed_build_is_one_line_naming_go_s_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.sandbox.realkube.build import BuildError, ensure_binary, find_go
+
+    if find_go() is None:
+        pytest.skip("go is not installed: the real engine cannot be built")
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "go.mod").write_text("module broken\n\ngo 1.26.0\n")
+    (module / "main.go").write_text("package main\n\nfunc main() { undefinedCall() }\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(BuildError) as caught:
+        ensure_binary(progress=lambda line: None, module_dir=module)
+    line = caught.value.one_line()
+    assert "\n" not in line and "`go build` of the real engine failed" in line
+    assert "undefined: undefinedCall" in line and "build.log" in line
+    assert not list((tmp_path / "cache").rglob("mesh-engine*"))  # nothing half-built is kept
