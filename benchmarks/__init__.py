@@ -96,6 +96,21 @@ def sandbox_process(args: Sequence[str], *, start_timeout: float) -> Iterator[Sa
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_home(prefix: str) -> Iterator[Path]:
+    """A fresh ``MESH_RUNBOOK_HOME`` for the block: a sandbox started inside is nobody else's."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    previous = os.environ.get("MESH_RUNBOOK_HOME")
+    os.environ["MESH_RUNBOOK_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if previous is None:
+            os.environ.pop("MESH_RUNBOOK_HOME", None)
+        else:
+            os.environ["MESH_RUNBOOK_HOME"] = previous
+
+
 def discover() -> dict[str, Callable[[], list[Result]]]:
     """Every ``*_bench`` module in this package, by short name."""
     found: dict[str, Callable[[], list[Result]]] = {}

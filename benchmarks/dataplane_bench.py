@@ -16,14 +16,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import Result, at_least
+from benchmarks import Result, at_least, own_home
 from runbook.apps import app_path
 from runbook.kinds import SERVICES
 from runbook.kube import connect
@@ -55,20 +53,12 @@ def _free_node_port() -> int:
 
 
 def run() -> list[Result]:
-    home = tempfile.mkdtemp(prefix="dataplane-bench-")
-    previous = os.environ.get("MESH_RUNBOOK_HOME")
-    os.environ["MESH_RUNBOOK_HOME"] = home
-    try:
+    with own_home("dataplane-bench-"):
         info = ensure_running(scenario="seed-incident")
         try:
             return _measure(Path(info.kubeconfig_path))
         finally:
             stop_running()
-    finally:
-        if previous is None:
-            os.environ.pop("MESH_RUNBOOK_HOME", None)
-        else:
-            os.environ["MESH_RUNBOOK_HOME"] = previous
 
 
 def _measure(kubeconfig: Path) -> list[Result]:

@@ -22,7 +22,6 @@ Only 127.0.0.1 is contacted; the engines are stopped at the end.
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import statistics
@@ -32,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import Result, at_most
+from benchmarks import Result, at_most, own_home
 from runbook.sandbox import ENGINES, ensure_running, stop_running
 from runbook.sandbox.realkube.build import binary_path, ensure_binary, find_go
 from runbook.sandbox.realkube.engine import KubeEngine
@@ -118,15 +117,8 @@ def run() -> list[Result]:
     return results
 
 
-def _isolated_home() -> dict[str, str]:
-    return {**os.environ, "MESH_RUNBOOK_HOME": tempfile.mkdtemp(prefix="engine-bench-home-")}
-
-
 def _diagnose_on(engine_name: str) -> float:
-    env = _isolated_home()
-    previous = os.environ.get("MESH_RUNBOOK_HOME")
-    os.environ["MESH_RUNBOOK_HOME"] = env["MESH_RUNBOOK_HOME"]
-    try:
+    with own_home("engine-bench-home-") as home:
         info = ensure_running("seed-incident", engine=engine_name)
         try:
             _kubectl(info.kubeconfig_path, "apply", "-f", str(BOOKINFO), "-n", ALPHA)
@@ -134,24 +126,18 @@ def _diagnose_on(engine_name: str) -> float:
             return _diagnose_s(info.kubeconfig_path)
         finally:
             stop_running()
-    finally:
-        if previous is None:
-            os.environ.pop("MESH_RUNBOOK_HOME", None)
-        else:
-            os.environ["MESH_RUNBOOK_HOME"] = previous
-        shutil.rmtree(env["MESH_RUNBOOK_HOME"], ignore_errors=True)
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _demo_s(engine_name: str) -> float:
-    env = _isolated_home()
-    out = Path(env["MESH_RUNBOOK_HOME"]) / "reports"
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "runbook", "demo", "--engine", engine_name,
-                           "--out", str(out)], env=env, capture_output=True, text=True,
-                          timeout=1800, check=False)
-    took = time.perf_counter() - started
-    _say(f"demo on {engine_name}: exit {done.returncode}\n{done.stdout}")
-    shutil.rmtree(env["MESH_RUNBOOK_HOME"], ignore_errors=True)
+    with own_home("engine-bench-home-") as home:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "runbook", "demo", "--engine", engine_name,
+                               "--out", str(home / "reports")], capture_output=True, text=True,
+                              timeout=1800, check=False)
+        took = time.perf_counter() - started
+        _say(f"demo on {engine_name}: exit {done.returncode}\n{done.stdout}")
+        shutil.rmtree(home, ignore_errors=True)
     return took if done.returncode == 0 else float("nan")
 
 

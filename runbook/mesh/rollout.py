@@ -89,6 +89,16 @@ def _owner(obj: Mapping[str, Any], kind: str) -> str | None:
     return None
 
 
+def _pods_add_up(cluster: Cluster, namespace: str, deployments: set[str], desired: int) -> bool:
+    """Whether no pod is terminating and the deployments' live pods are exactly ``desired``."""
+    pods = cluster.list(k.PODS, namespace)
+    if any(p["metadata"].get("deletionTimestamp") for p in pods):
+        return False
+    owned = {str(rs["metadata"]["name"]) for rs in cluster.list(k.REPLICA_SETS, namespace)
+             if _owner(rs, "Deployment") in deployments}
+    return sum(1 for p in pods if _owner(p, "ReplicaSet") in owned) == desired
+
+
 def deployment_progress(deployment: Mapping[str, Any]) -> tuple[int, int, bool]:
     """(desired, ready-and-updated, complete) as ``kubectl rollout status`` judges it."""
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
@@ -227,9 +237,11 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
                 bar.n = done
                 bar.refresh()
             # done once the replaced pods are gone too: until then they still serve and
-            # count against the namespace (a real kubelet takes seconds to stop a pod)
-            complete = all(p[2] for p in progress_rows) and not any(
-                p["metadata"].get("deletionTimestamp") for p in cluster.list(k.PODS, namespace))
+            # count against the namespace (a real kubelet takes seconds to stop a pod). An old
+            # ReplicaSet's back-off retry can also create a pod just before it is scaled down,
+            # which the Deployment's status does not count yet: the pods themselves must add up.
+            complete = all(p[2] for p in progress_rows) and _pods_add_up(
+                cluster, namespace, {d["metadata"]["name"] for d in deps}, sum(p[0] for p in progress_rows))
             elapsed = time.monotonic() - start
             if complete or elapsed >= timeout:
                 break

@@ -117,8 +117,9 @@ def test_03_the_report_fix_heals_it_with_injected_pods(seed_engine: KubeEngine,
     kc("rollout", "restart", "deployment", "-n", ALPHA)
 
     def all_running() -> list[dict] | None:  # type: ignore[type-arg]
-        pods = [p for p in _json(kc, "get", "pods", "-n", ALPHA)["items"]
-                if not p["metadata"].get("deletionTimestamp")]
+        pods = _json(kc, "get", "pods", "-n", ALPHA)["items"]
+        if any(p["metadata"].get("deletionTimestamp") for p in pods):
+            return None  # the old ReplicaSets' pods are still Terminating (kubelet's grace)
         ready = [p for p in pods if p.get("status", {}).get("phase") == "Running" and all(
             c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
         return pods if len(pods) == len(BOOKINFO_DEPLOYMENTS) == len(ready) else None

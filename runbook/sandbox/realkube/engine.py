@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 
 from runbook.errors import InputError
 from runbook.kinds import NAMESPACES, NODES, ResourceKind
-from runbook.sandbox.logs import PodLogs
 from runbook.sandbox.realkube.api import ApiClient
 from runbook.sandbox.realkube.build import MODULE_DIR, ensure_binary
 from runbook.sandbox.realkube.controlplane import (
@@ -112,7 +111,6 @@ class KubeEngine:
         self.failure: str | None = None
         self.run_dir: Path | None = None
         self.control_plane: ControlPlane | None = None
-        self.logs = PodLogs()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._monitor: threading.Thread | None = None
@@ -307,20 +305,5 @@ class KubeEngine:
         for client in self._clients:
             await client.close()
         self._clients = []
-
-    # ------------------------------------------------------------------ views
-
-    def status(self) -> dict[str, Any]:
-        """What ``runbook sandbox status`` shows for this engine."""
-        plane = self.control_plane
-        return {"url": self.url, "engine": self.engine, "scenario": self.scenario,
-                "kubeconfig": str(self.kubeconfig_path),
-                "components": plane.pids() if plane is not None else {},
-                "runDir": str(self.run_dir), "failure": self.failure,
-                "nodes": [a.name for a in self._agents]}
-
-    def node_errors(self) -> list[str]:
-        return [e for a in self._agents for e in a.errors]
-
 
 __all__ = ["KubeEngine"]

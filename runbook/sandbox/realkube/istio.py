@@ -126,6 +126,7 @@ class IstioBridge:
         self.dataplane = DataPlane(self.mirror.cluster, self.istiods)
         self.mirror.cluster.store.subscribe(self._on_change)
         self._listeners: dict[tuple[str, str], tuple[str, web.AppRunner]] = {}
+        self._served: set[tuple[str, str]] = set()  # istiod pods with a listener (or opening)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -193,10 +194,11 @@ class IstioBridge:
         running = (change.type != "DELETED" and (pod.get("status") or {}).get("phase") == "Running"
                    and not meta.get("deletionTimestamp"))
         ip = (pod.get("status") or {}).get("podIP")
-        if running and ip and istiod_of(pod) is not None and key not in self._listeners:
-            self._listeners[key] = (str(ip), None)  # type: ignore[assignment]  # claimed
-            self._loop.create_task(self._open_listener(key, pod, str(ip)))
-        elif not running and key in self._listeners:
+        if running and ip and istiod_of(pod) is not None and key not in self._served:
+            self._served.add(key)
+            self._loop.create_task(self._open_listener(key, str(ip)))
+        elif not running and key in self._served:
+            self._served.discard(key)
             self._loop.create_task(self._close_listener(key))
 
     def _follow_custom_kinds(self) -> None:
@@ -223,7 +225,7 @@ class IstioBridge:
             self._contexts[server_name] = context
         return context
 
-    async def _open_listener(self, key: tuple[str, str], pod: Obj, ip: str) -> None:
+    async def _open_listener(self, key: tuple[str, str], ip: str) -> None:
         default = self._context_for("istiod.svc")
 
         def pick(sock: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
@@ -232,6 +234,7 @@ class IstioBridge:
 
         default.sni_callback = pick
         app = web.Application(client_max_size=16 * 1024 * 1024)
+
         async def review(request: web.Request) -> web.Response:
             return await self._review(request, key)
 
@@ -240,17 +243,19 @@ class IstioBridge:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=default)
         await site.start()
+        if key not in self._served:  # the pod stopped while the listener was opening
+            await runner.cleanup()
+            return
         server: Any = site._server
         port = int(server.sockets[0].getsockname()[1])
         self._listeners[key] = (ip, runner)
         self.egress.add_route(ip, WEBHOOK_PORT, port)
 
     async def _close_listener(self, key: tuple[str, str]) -> None:
-        ip, runner = self._listeners.pop(key, ("", None))
-        if ip:
-            self.egress.remove_route(ip, WEBHOOK_PORT)
-        if runner is not None:
-            await runner.cleanup()
+        listener = self._listeners.pop(key, None)
+        if listener is not None:
+            self.egress.remove_route(listener[0], WEBHOOK_PORT)
+            await listener[1].cleanup()
 
     async def _review(self, request: web.Request, key: tuple[str, str]) -> web.Response:
         review = await request.json()

@@ -188,6 +188,7 @@ class NodeAgent:
         self.pods: dict[tuple[str, str], str] = {}  # (namespace, name) -> uid of pods here
         self._tasks: list[asyncio.Task[None]] = []
         self._pod_tasks: dict[str, asyncio.Task[None]] = {}
+        self._terminating: set[str] = set()  # uids whose task is the termination
         self._runner: web.AppRunner | None = None
         self.kubelet_port = 0
         self.stopping = asyncio.Event()
@@ -264,6 +265,7 @@ class NodeAgent:
         where = (str(meta.get("namespace", "")), str(meta["name"]))
         if type_ == "DELETED":
             self.pods.pop(where, None)
+            self._terminating.discard(uid)
             self.addresses.release(uid)
             self.on_gone(pod)
             task = self._pod_tasks.pop(uid, None)
@@ -271,18 +273,16 @@ class NodeAgent:
                 task.cancel()
             return
         if uid in self._pod_tasks and not self._pod_tasks[uid].done():
-            if meta.get("deletionTimestamp") and not getattr(self._pod_tasks[uid], "deleting",
-                                                               False):
-                self._pod_tasks[uid].cancel()
+            if meta.get("deletionTimestamp") and uid not in self._terminating:
+                self._pod_tasks[uid].cancel()  # deleted while starting: stop instead
             else:
                 return
         self.pods[where] = uid
         phase = (pod.get("status") or {}).get("phase")
         loop = asyncio.get_running_loop()
         if meta.get("deletionTimestamp"):
-            task = loop.create_task(self._terminate(pod))
-            task.deleting = True  # type: ignore[attr-defined]
-            self._pod_tasks[uid] = task
+            self._terminating.add(uid)
+            self._pod_tasks[uid] = loop.create_task(self._terminate(pod))
         elif phase in (None, "Pending"):
             self._pod_tasks[uid] = loop.create_task(self._start(pod))
         elif phase == "Running":
