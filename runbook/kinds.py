@@ -170,8 +170,10 @@ GATEWAYS = _istio("Gateway", "gateways", ("gw",))
 VIRTUAL_SERVICES = _istio("VirtualService", "virtualservices", ("vs",))
 DESTINATION_RULES = _istio("DestinationRule", "destinationrules", ("dr",))
 ISTIO_NETWORKING_KINDS: tuple[ResourceKind, ...] = (GATEWAYS, VIRTUAL_SERVICES, DESTINATION_RULES)
+#: read by the config analyzer (destination hosts); the sandbox bundles no CRD for it
+SERVICE_ENTRIES = _istio("ServiceEntry", "serviceentries", ("se",))
 
-ALL_KNOWN_KINDS: tuple[ResourceKind, ...] = BUILTIN_KINDS + ISTIO_NETWORKING_KINDS
+ALL_KNOWN_KINDS: tuple[ResourceKind, ...] = BUILTIN_KINDS + ISTIO_NETWORKING_KINDS + (SERVICE_ENTRIES,)
 
 
 class KindRegistry:

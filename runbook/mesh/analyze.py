@@ -23,19 +23,24 @@ applicable"), and istio/istio#44047.
 code      level    meaning (and where it differs from upstream)
 ========  =======  ==========================================================================
 IST0101   Error    ReferencedResourceNotFound, "Referenced %s not found: %q": a VirtualService
-                   gateway (Kiali KIA1102), a route/mirror destination host that is no
-                   Service or ServiceEntry host (KIA1101; short names resolve in the
-                   VirtualService's namespace), ``host:port`` not on the Service, a
-                   ``host+subset`` no DestinationRule defines (KIA1107), a Gateway selector
-                   that matches no workload (KIA0302).
+                   gateway (Kiali KIA1102), a route/mirror destination host (an empty
+                   destination too) that no Service or ServiceEntry visible from the
+                   VirtualService's namespace defines (KIA1101; ``exportTo`` and the Service
+                   annotation ``networking.istio.io/exportTo`` honoured, wildcard ServiceEntry
+                   hosts cover their suffix — ``runbook.mesh.visibility``), ``host:port`` not
+                   on the Service or ServiceEntry, a ``host+subset`` no DestinationRule
+                   defines, whether or not the host exists (KIA1107), a Gateway selector that
+                   matches no workload (KIA0302).
 IST0106   Error    SchemaValidationError: the object does not validate against the CRD's
                    openAPIV3Schema (the cluster's CRD, else ours in
                    ``sandbox/scenarios/istio-crds.yaml``); unknown fields included, as
                    ``kubectl apply`` (fieldValidation=Strict) rejects them.
-IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: two VirtualServices for the same
-                   host on the mesh gateway.
-IST0112   Error    VirtualServiceDestinationPortSelectorRequired: destination Service exposes
-                   several ports and the route names none.
+IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: VirtualServices on the mesh
+                   gateway whose hosts overlap (wildcards included) in a namespace both are
+                   exported to; one message per VirtualService naming all of them, as
+                   istioctl counts them.
+IST0112   Error    VirtualServiceDestinationPortSelectorRequired: the destination Service or
+                   ServiceEntry declares several ports and the route names none.
 IST0132   Warning  VirtualServiceHostNotFoundInGateway: no VirtualService host is covered by
                    the hosts of a Gateway it binds to.
 IST0162   Warning  GatewayPortNotDefinedOnService: a server port is neither a port nor a target
@@ -94,6 +99,7 @@ from runbook.manifests import Manifest
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
 from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
+from runbook.mesh.visibility import HostEntry, HostTable, export_scopes, scopes_meet
 from runbook.routing import (
     container_port,
     host_intersection,
@@ -418,8 +424,8 @@ class _Checker:
         for svc in self.services:
             self.services_by_ns[svc.namespace or ""].append(svc)
         self.service_fqdns = {self._fqdn(s.name, s.namespace or ""): s for s in self.services}
-        self.entry_hosts = [(h, it) for it in world.of(ISTIO_GROUP, SERVICE_ENTRY)
-                            for h in it.spec.get("hosts") or [] if isinstance(h, str)]
+        self.hosts = HostTable([s.obj for s in self.services],
+                               [se.obj for se in world.of(ISTIO_GROUP, SERVICE_ENTRY)])
         self.subsets_by_host: dict[str, dict[str, list[_Item]]] = defaultdict(lambda: defaultdict(list))
         for dr in world.of(ISTIO_GROUP, DESTINATION_RULE):
             host = self._resolve(str(dr.spec.get("host") or ""), dr.namespace or "")
@@ -430,10 +436,17 @@ class _Checker:
                              for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE)
                              for _, d in route_destinations(vs.spec) if d.get("subset")}
         self.vs_by_host: dict[str, list[_Item]] = defaultdict(list)
+        #: VirtualServices on the mesh gateway: (namespace, name) → (export scopes, hosts)
+        self.mesh_hosts: dict[tuple[str | None, str], tuple[frozenset[str], list[str]]] = {}
         for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE):
             for h in {self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
                       if isinstance(h, str)}:
                 self.vs_by_host[h].append(vs)
+            if MESH_GATEWAY in _bound_gateways(vs.spec, vs.namespace or ""):
+                self.mesh_hosts[(vs.namespace, vs.name)] = (
+                    export_scopes(vs.spec.get("exportTo"), vs.namespace or ""),
+                    [self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
+                     if isinstance(h, str)])
         self._gateway_cache: dict[tuple[str | None, str], _GatewayView] = {}
         self._ports_cache: dict[tuple[str, ...], tuple[set[int], dict[str, list[str]]]] = {}
 
@@ -578,40 +591,49 @@ class _Checker:
         services_known = self.world.known("", "Service")
         if not services_known:
             self.skip("services could not be read: destination hosts not checked")
+        export_to = vs.spec.get("exportTo")
         for where, dest in route_destinations(vs.spec):
             host = str(dest.get("host") or "")
-            if not host:
-                continue
-            fqdn = self._resolve(host, ns)
-            svc = self.service_fqdns.get(fqdn)
-            entry = self._entry_for(fqdn)
-            if services_known and svc is None and entry is None:
-                hint = ""
-                two = host.split(".")
-                if len(two) == 2 and self._fqdn(two[0], two[1]) in self.service_fqdns:
-                    hint = f" (did you mean {self._fqdn(two[0], two[1])}?)"
-                reftype = "mirror host" if where.endswith("mirror") else "host"
-                self.add(vs, "Error", "IST0101", f'Referenced {reftype} not found: "{host}"{hint}',
-                         see_also="KIA1101", evidence=[f"{where}: {host} → {fqdn}"])
-                continue
-            if svc is not None:
-                ports = [p.get("port") for p in (svc.spec.get("ports") or [])]
-                number = (dest.get("port") or {}).get("number")
-                if number is not None and number not in ports:
-                    self.add(vs, "Error", "IST0101",
-                             f'Referenced host:port not found: "{host}:{number}"',
-                             evidence=[f"Service {svc.ref} ports: {ports}"])
-                elif number is None and len(ports) > 1:
-                    self.add(vs, "Error", "IST0112",
-                             f'This VirtualService routes to a service "{host}" that exposes '
-                             f"multiple ports {ports}. Specifying a port in the destination is "
-                             "required to disambiguate.")
+            reftype = "mirror host" if where.endswith("mirror") else "host"
+            entry = self.hosts.lookup(host, ns, export_to)
+            if services_known and entry is None:
+                self.add(vs, "Error", "IST0101", f'Referenced {reftype} not found: "{host}"'
+                         + self._host_hint(host), see_also="KIA1101",
+                         evidence=[f"{where}: {host or '(empty destination)'} → "
+                                   f"{self._resolve(host, ns) if host else 'no host'}",
+                                   *(f"{e.ref} defines it but is not exported to {ns} "
+                                     f"(exportTo {', '.join(sorted(e.scopes))})"
+                                     for e in self.hosts.hidden(host, ns))])
+            elif entry is not None:
+                self.check_destination_port(vs, host, dest, entry)
+            # Istio checks subsets on their own (analyzers/virtualservice/destinationrules.go):
+            # a subset is missing whether or not its host exists
             subset = dest.get("subset")
             if subset and self.world.known(ISTIO_GROUP, DESTINATION_RULE) and \
-                    not self.subsets_by_host.get(fqdn, {}).get(str(subset)):
+                    not self.subsets_by_host.get(self._resolve(host, ns), {}).get(str(subset)):
                 self.add(vs, "Error", "IST0101",
                          f'Referenced host+subset in destinationrule not found: "{host}+{subset}"',
                          see_also="KIA1107")
+
+    def _host_hint(self, host: str) -> str:
+        two = host.split(".")
+        if len(two) == 2 and self._fqdn(two[0], two[1]) in self.service_fqdns:
+            return f" (did you mean {self._fqdn(two[0], two[1])}?)"
+        return ""
+
+    def check_destination_port(self, vs: _Item, host: str, dest: Mapping[str, Any],
+                               entry: HostEntry) -> None:
+        """Istio's ``checkServiceEntryPorts``: the same rule for Services and ServiceEntries."""
+        number = (dest.get("port") or {}).get("number")
+        ports = list(entry.ports)
+        if number is not None and number not in ports:
+            self.add(vs, "Error", "IST0101", f'Referenced host:port not found: "{host}:{number}"',
+                     evidence=[f"{entry.ref} ports: {ports}"])
+        elif number is None and len(ports) > 1:
+            self.add(vs, "Error", "IST0112",
+                     f'This VirtualService routes to a service "{host}" that exposes multiple '
+                     f"ports [{' '.join(str(p) for p in ports)}]. Specifying a port in the "
+                     "destination is required to disambiguate.", evidence=[f"{entry.ref}"])
 
     def check_source_matches(self, vs: _Item) -> None:
         top = [g for g in vs.spec.get("gateways") or [] if isinstance(g, str)]
@@ -649,8 +671,9 @@ class _Checker:
                          evidence=[f"gateway proxies: {', '.join(w.ref for w in proxies) or 'unknown'}"])
 
     def check_conflicts(self, vs: _Item) -> None:
+        self.check_mesh_conflicts(vs)
         ns = vs.namespace or ""
-        my_gateways = _bound_gateways(vs.spec, ns)
+        my_gateways = _bound_gateways(vs.spec, ns) - {MESH_GATEWAY}
         reported: set[tuple[str, str | None, str]] = set()
         for h in vs.spec.get("hosts") or []:
             if not isinstance(h, str):
@@ -659,24 +682,40 @@ class _Checker:
             for other in self.vs_by_host.get(host, []):
                 if (other.namespace, other.name) == (vs.namespace, vs.name):
                     continue
-                o_ns = other.namespace or ""
-                for gw in sorted(my_gateways & _bound_gateways(other.spec, o_ns)):
+                for gw in sorted(my_gateways & _bound_gateways(other.spec, other.namespace or "")):
                     if (gw, other.namespace, other.name) in reported:
                         continue
                     reported.add((gw, other.namespace, other.name))
-                    if gw == MESH_GATEWAY:
-                        names = ", ".join(sorted([f"{vs.name}.{ns}", f"{other.name}.{o_ns}"]))
-                        self.add(vs, "Error", "IST0109",
-                                 f"The VirtualServices {names} associated with mesh gateway define "
-                                 f"the same host {host} which can lead to undefined behavior. This "
-                                 "can be fixed by merging the conflicting VirtualServices into a "
-                                 "single resource.")
-                    else:
-                        self.add(vs, "Warning", "KIA1106",
-                                 f"More than one Virtual Service for same host: {other.ref} also "
-                                 f"routes {host} on gateway {gw}; Istio merges their rules in "
-                                 "creation order, so the first match wins — merge them into one "
-                                 "VirtualService.")
+                    self.add(vs, "Warning", "KIA1106",
+                             f"More than one Virtual Service for same host: {other.ref} also "
+                             f"routes {host} on gateway {gw}; Istio merges their rules in "
+                             "creation order, so the first match wins — merge them into one "
+                             "VirtualService.")
+
+    def check_mesh_conflicts(self, vs: _Item) -> None:
+        """IST0109 as istioctl counts it: once per VirtualService, naming every VirtualService
+        on the mesh gateway whose hosts overlap its own (wildcards included) in a namespace both
+        are exported to."""
+        mine = self.mesh_hosts.get((vs.namespace, vs.name))
+        if mine is None:
+            return
+        scopes, hosts = mine
+        clashes: list[tuple[str, str]] = []  # (other VirtualService, the host of ours it overlaps)
+        for (o_ns, o_name), (o_scopes, o_hosts) in self.mesh_hosts.items():
+            if (o_ns, o_name) == (vs.namespace, vs.name) or not scopes_meet(scopes, o_scopes):
+                continue
+            host = next((h for h in hosts for o in o_hosts if hosts_overlap(h, o)), None)
+            if host is not None:
+                clashes.append((f"{o_ns}/{o_name}", host))
+        if not clashes:
+            return
+        names = ",".join(sorted([f"{vs.namespace}/{vs.name}", *(c for c, _ in clashes)]))
+        scope = "*" if "*" in scopes else sorted(scopes)[0]
+        self.add(vs, "Error", "IST0109",
+                 f"The VirtualServices {names} associated with mesh gateway define the same host "
+                 f"{scope}/{clashes[0][1]} which can lead to undefined behavior. This can be fixed "
+                 "by merging the conflicting VirtualServices into a single resource.",
+                 evidence=[f"{other} also routes {host}" for other, host in clashes])
 
     def check_programmed_with_gateway(self, vs: _Item, gw: _Item) -> None:
         view = self._gateway(gw)
@@ -859,7 +898,7 @@ class _Checker:
         fqdn = self._resolve(host, ns)
         svc = self.service_fqdns.get(fqdn)
         known = self.world.known("", "Service")
-        if known and svc is None and self._entry_for(fqdn) is None:
+        if known and self.hosts.lookup(host, ns, dr.spec.get("exportTo")) is None:
             self.add(dr, "Warning", "IST0174",
                      f"The host {host} defined in the DestinationRule does not match any services in "
                      "the mesh.", see_also="KIA0202", evidence=[f"{host} → {fqdn}"])
@@ -895,12 +934,6 @@ class _Checker:
     def _resolve(self, host: str, namespace: str) -> str:
         """Short names are relative to the referring object's namespace (Istio's rule)."""
         return resolve_host(host, namespace)
-
-    def _entry_for(self, fqdn: str) -> _Item | None:
-        for h, it in self.entry_hosts:
-            if hosts_overlap(h, fqdn):
-                return it
-        return None
 
     def _workloads(self) -> list[_Workload]:
         world = self.world
