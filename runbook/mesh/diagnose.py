@@ -42,6 +42,12 @@ from runbook.mesh.findings import (
     sort_findings,
 )
 from runbook.mesh.injection import namespace_injection, resolve_injection
+from runbook.mesh.injector_chains import (
+    deadlock_findings,
+    injector_deadlocks,
+    labels_text,
+    uninjected_pod_findings,
+)
 from runbook.mesh.model import (
     SYSTEM_NAMESPACES,
     MeshModel,
@@ -159,6 +165,9 @@ class _Diagnosis:
         self.by_ns = {rec.namespace: rec for rec in self.injection}
         # (configuration, target address) already explained by a failing-pods chain
         self.covered: set[tuple[str, str]] = set()
+        # targets whose only istiod cannot start because of the webhook that calls it (MR111)
+        self.deadlocked = {lock.webhook.target.address for lock in injector_deadlocks(model)
+                           if lock.webhook.target is not None}
 
     def run(self) -> list[Finding]:
         self.unreadable_kinds()
@@ -166,6 +175,8 @@ class _Diagnosis:
         self.pod_creation_chains()
         self.broken_targets()
         self.overlaps()
+        self.out.extend(deadlock_findings(self.m))
+        self.out.extend(uninjected_pod_findings(self.m, self.injection))
         self.namespace_labels()
         self.claimed_revisions()
         self.stale_sidecars()
@@ -276,7 +287,7 @@ class _Diagnosis:
                                 "configuration was changed since")
             labels = self.m.namespaces.get(ns)
             if labels is not None:
-                evidence.append(f"namespace {ns} labels {_labels(labels)} match namespaceSelector "
+                evidence.append(f"namespace {ns} labels {labels_text(labels)} match namespaceSelector "
                                 f"{w.namespace_selector}")
         target = w.target if w else None
         if target is None and err.service is not None and err.service_namespace is not None:
@@ -353,6 +364,10 @@ class _Diagnosis:
                 "no_endpoints", "no_service_port", "headless", "unsupported_type")):
             why = target.detail if target is not None else cause
             pods = self._istiod_state(target)
+            if target is not None and target.address in self.deadlocked:
+                return (f"{head} finds no istiod to answer ({why}){pods} — and istiod's own pods "
+                        "are created through this webhook, so restarting istiod cannot help: "
+                        "see MR111 for the way out", None)
             return (f"{head} finds no istiod to answer ({why}){pods} — bring the istiod pods "
                     f"back (kubectl get pods -n {target.namespace if target else '<ns>'} -l "
                     f"app=istiod) or point the webhook at a revision that runs", None)
@@ -570,7 +585,7 @@ class _Diagnosis:
                 f"to occur twice. — remove the configuration of the revision you no longer use "
                 f"(istioctl tag remove / istioctl uninstall --revision)",
                 evidence=[f"{o.webhook.key} and {', '.join(o.others)} both match namespace labels "
-                          f"{_labels(o.namespace_labels)} and pod labels {_labels(o.pod_labels)}"
+                          f"{labels_text(o.namespace_labels)} and pod labels {labels_text(o.pod_labels)}"
                           for o in items] + ([f"namespaces injected twice: {', '.join(affected)}"]
                                              if affected else []),
                 namespaces=affected))
@@ -594,7 +609,7 @@ class _Diagnosis:
                     f"[{wk.INJECTION_LABEL}={rec.injection_label} {wk.REV_LABEL}={rec.rev_label}] "
                     f"— {wk.INJECTION_LABEL} takes precedence ({injects} injects); remove it to "
                     f"use {wk.REV_LABEL}={rec.rev_label}",
-                    evidence=[f"namespace labels {_labels(rec.labels)}", rec.detail],
+                    evidence=[f"namespace labels {labels_text(rec.labels)}", rec.detail],
                     fix=FixSuggestion(
                         "relabel-namespace",
                         {"namespace": ns, "revision": rec.rev_label, "drop_injection_label": True,
@@ -614,7 +629,7 @@ class _Diagnosis:
                     f"namespace {ns} is labelled {label} but no injector serves it: its pods "
                     f"start without a sidecar — label it with a revision or tag that exists"
                     + (f" ({', '.join(offer)})" if offer else " (none is installed)"),
-                    evidence=[f"namespace labels {_labels(rec.labels)}",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
                               f"revisions and tags with an injector: {', '.join(offer) or 'none'}",
                               f"kubectl label namespace {ns} {wk.REV_LABEL}=<revision-or-tag> "
                               "--overwrite"],
@@ -627,7 +642,7 @@ class _Diagnosis:
                     f"namespace {ns} {wk.REV_LABEL}=<revision-or-tag>' to enable it, or 'kubectl "
                     f"label namespace {ns} {wk.INJECTION_LABEL}=disabled' to explicitly mark it "
                     f"as not needing injection.",
-                    evidence=[f"namespace labels {_labels(rec.labels)}",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
                               f"revisions and tags: {', '.join(offer) or 'none'}"],
                     namespaces=[ns]))
 
@@ -733,7 +748,7 @@ class _Diagnosis:
                     f"{cm} (key mesh), or bind the namespace to a revision that watches it"
                     + (f" ({', '.join(watchers)})" if watchers else ""),
                     evidence=[f"istiod {rev}: {scope.describe_selectors()}",
-                              f"namespace labels: {_labels(rec.labels)}",
+                              f"namespace labels: {labels_text(rec.labels)}",
                               f"revisions that watch {rec.namespace}: "
                               f"{', '.join(watchers) or 'none'}"],
                     namespaces=[rec.namespace]))
@@ -828,10 +843,6 @@ def _istioctl_caveat(model: MeshModel, fix: FixSuggestion | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return "{" + ", ".join(f"{a}={b}" for a, b in sorted(labels.items())) + "}"
 
 
 _FORBIDDEN = re.compile(

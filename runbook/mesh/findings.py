@@ -61,6 +61,15 @@ MR110    warning   A namespace's pods are injected by (or carry sidecars of) a r
                    tag's namespaces into the new revision's selectors.
 MR109    info      No Istio control plane found (no ``app=istiod`` Deployment, no injector webhook):
                    the tables are empty.
+MR111    error     The injector deadlock: an injector webhook (failurePolicy Fail) calls a Service
+                   whose istiod has no ready pod, and that istiod's own pods match the webhook's
+                   selectors — no istiod pod can ever start, restarting it cannot help. Fix:
+                   ``remove-label`` (the namespace label that makes istiod's namespace match),
+                   else the ``kubectl patch`` to failurePolicy Ignore until istiod runs.
+MR112    warning   Pods run without a sidecar in a namespace an injector with failurePolicy
+                   Ignore serves: the apiserver skipped the failing call and admitted them
+                   unmutated (found from the pods and the webhook; no event records it). Fix:
+                   ``recreate-workloads`` once the target answers.
 ======== ========= ===========================================================================
 
 Fix actions (``FixSuggestion.action``) and their ``params``. The keys that
@@ -141,6 +150,8 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("MR108", WARNING, "KindNotReadable", "mesh-runbook"),
     CodeInfo("MR109", INFO, "NoIstioControlPlane", "mesh-runbook"),
     CodeInfo("MR110", WARNING, "InjectingRevisionDoesNotWatchNamespace", "mesh-runbook"),
+    CodeInfo("MR111", ERROR, "InjectorDeadlock", "mesh-runbook; runbook.mesh.injector_chains"),
+    CodeInfo("MR112", WARNING, "PodsAdmittedWithoutSidecar", "mesh-runbook; runbook.mesh.injector_chains"),
 )}
 
 
