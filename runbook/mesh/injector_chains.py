@@ -32,12 +32,29 @@ _NOBODY_ANSWERS = ("no_endpoints",)
 
 @dataclass(frozen=True)
 class Deadlock:
-    """An injector webhook whose only istiod cannot start because of that webhook."""
+    """An injector webhook whose only istiod cannot start because of that webhook.
+
+    Attributes:
+        remove_label: the namespace label whose removal lets istiod's pods pass every webhook
+            (None when no single removal does).
+        disable_works: labelling the namespace ``istio-injection=disabled`` lets them pass (every
+            Istio injector webhook requires that label absent or ``enabled``).
+    """
 
     webhook: Webhook
     istiods: tuple[Istiod, ...]
-    #: namespace labels whose removal takes istiod's namespace out of the webhook's selector
-    way_out_labels: tuple[str, ...]
+    remove_label: str | None
+    disable_works: bool
+
+
+def _blocking(model: MeshModel, namespace_labels: dict[str, str], pod_labels: dict[str, str]
+              ) -> list[Webhook]:
+    """Injector webhooks that would reject an istiod pod create: they intercept it, fail closed,
+    and nobody answers behind their target."""
+    return [w for w in model.injectors()
+            if w.target is not None and w.target.exists and w.target.status in _NOBODY_ANSWERS
+            and w.failure_policy != "Ignore" and w.matches_pod_create
+            and _intercepts(w, namespace_labels, pod_labels)]
 
 
 def injector_deadlocks(model: MeshModel) -> list[Deadlock]:
@@ -56,12 +73,20 @@ def injector_deadlocks(model: MeshModel) -> list[Deadlock]:
         if not caught:
             continue
         labels = model.namespaces.get(caught[0].namespace) or {}
-        way_out = tuple(key for key in (wk.INJECTION_LABEL, wk.REV_LABEL) if key in labels
-                        and not w.namespace_selector.matches(
-                            {a: b for a, b in labels.items() if a != key}))
+        # a label removal only helps when no other webhook (e.g. the per-pod rev.object… one,
+        # which takes istiod's own istio.io/rev pod label) catches the pods instead
+        removal = next((key for key in (wk.INJECTION_LABEL, wk.REV_LABEL) if key in labels
+                        and _all_pass(model, {a: b for a, b in labels.items() if a != key},
+                                      caught)), None)
+        disable = _all_pass(model, {**labels, wk.INJECTION_LABEL: "disabled"}, caught)
         seen.add((w.configuration, t.address))
-        out.append(Deadlock(w, caught, way_out))
+        out.append(Deadlock(w, caught, removal, disable))
     return out
+
+
+def _all_pass(model: MeshModel, namespace_labels: dict[str, str], istiods: Iterable[Istiod]
+              ) -> bool:
+    return not any(_blocking(model, namespace_labels, d.template_labels) for d in istiods)
 
 
 def _intercepts(w: Webhook, namespace_labels: dict[str, str] | None, pod_labels: dict[str, str]
@@ -89,16 +114,23 @@ def deadlock_findings(model: MeshModel) -> list[Finding]:
               f"objectSelector {w.object_selector}" for d in lock.istiods),
         ]
         fix = None
-        if lock.way_out_labels:
-            label = lock.way_out_labels[0]
+        if lock.remove_label is not None:
+            label = lock.remove_label
             current = (model.namespaces.get(ns) or {}).get(label)
             fix = FixSuggestion(
                 "remove-label", {"namespace": ns, "label": label, "current_value": current},
                 f"kubectl label namespace {ns} {label}-",
-                f"remove {label} from {ns}: {w.configuration} no longer intercepts istiod's pods, "
-                "so the ReplicaSet controller can create them (label it again once istiod runs, "
-                "if its pods should be injected at all)")
+                f"remove {label} from {ns}: no injector intercepts istiod's pods any more, so the "
+                "ReplicaSet controller can create them (label it again once istiod runs, if its "
+                "pods should be injected at all)")
             way_out = f"remove the label {label} from namespace {ns} ({fix.command})"
+        elif lock.disable_works:
+            way_out = (f"take {ns} out of every injector (kubectl label namespace {ns} "
+                       f"{wk.INJECTION_LABEL}=disabled --overwrite"
+                       + (f"; kubectl label namespace {ns} {wk.REV_LABEL}-"
+                          if wk.REV_LABEL in (model.namespaces.get(ns) or {}) else "")
+                       + "); removing istio.io/rev alone is not enough: the per-pod webhook "
+                       "takes istiod's own istio.io/rev pod label")
         else:
             way_out = (f"set failurePolicy Ignore on {w.configuration} webhooks[{w.index}] until "
                        f"istiod runs (kubectl patch mutatingwebhookconfiguration {w.configuration} "

@@ -41,14 +41,26 @@ def test_the_injector_deadlock_is_named_with_its_way_out(healthy: World) -> None
     assert lock.severity == "error"
     assert lock.subject.name == "istio-sidecar-injector-1-19-3"
     assert "no istiod pod can ever start and restarting istiod cannot help" in lock.message
-    assert lock.fix is not None and lock.fix.action == "remove-label"
-    assert lock.fix.params == {"namespace": "istio-system", "label": wk.REV_LABEL,
-                               "current_value": "1-19-3"}
-    assert lock.fix.command == f"kubectl label namespace istio-system {wk.REV_LABEL}-"
+    # Istio's per-pod webhook (rev.object…) would take istiod's istio.io/rev pod label once the
+    # namespace label is gone: only istio-injection=disabled gets the pods through
+    assert lock.fix is None
+    assert f"kubectl label namespace istio-system {wk.INJECTION_LABEL}=disabled --overwrite" \
+        in lock.message
     assert any("match objectSelector" in e for e in lock.evidence)
     # istiod's own failing ReplicaSet: the chain no longer says "bring the istiod pods back"
     chain = next(f for f in findings if f.code == "MR101" and f.subject.name == "istio-system")
     assert "see MR111" in chain.message and "bring the istiod pods back" not in chain.message
+
+
+def test_a_namespace_only_injector_deadlock_is_ended_by_removing_the_label(healthy: World) -> None:
+    world = _lock(healthy)
+    cfg = world.find("MutatingWebhookConfiguration", "istio-sidecar-injector-1-19-3")
+    cfg["webhooks"] = cfg["webhooks"][:1]          # rev.namespace… only
+    lock = only(diagnose(world.snapshot()), "MR111")
+    assert lock.fix is not None and lock.fix.action == "remove-label"
+    assert lock.fix.params == {"namespace": "istio-system", "label": wk.REV_LABEL,
+                               "current_value": "1-19-3"}
+    assert lock.fix.command == f"kubectl label namespace istio-system {wk.REV_LABEL}-"
 
 
 def test_istiod_that_opts_out_of_injection_is_no_deadlock(healthy: World) -> None:

@@ -1,0 +1,91 @@
+"""The injection failure chains reproduced on the emulated cluster (over HTTP, official client):
+the injector deadlock — diagnosed, its way out applied, istiod back — and pods admitted without a
+sidecar under ``failurePolicy: Ignore``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runbook import kinds as k
+from runbook import wellknown as wk
+from runbook.apps import app_path
+from runbook.kube import Cluster, connect
+from runbook.kube.apply import apply_manifests
+from runbook.mesh.findings import Finding
+from runbook.mesh.observe import diagnose_cluster
+
+PROD = "istio-prod"          # revision 1-18-5, served by Service istio-prod/istiod
+BETA = "l7-traffic-beta"     # bound to 1-18-5
+PROD_INJECTOR = "istio-sidecar-injector-1-18-5-istio-prod"
+
+
+def _only(findings: list[Finding], code: str) -> Finding:
+    found = [f for f in findings if f.code == code]
+    assert len(found) == 1, [(f.code, f.message) for f in findings]
+    return found[0]
+
+
+def _istiod_ready(cluster: Cluster) -> int:
+    dep = cluster.get(k.DEPLOYMENTS, "istiod-1-18-5", PROD)
+    return int((dep.get("status") or {}).get("readyReplicas") or 0)
+
+
+def _scale_istiod(cluster: Cluster, replicas: int) -> None:
+    cluster.patch(k.DEPLOYMENTS, "istiod-1-18-5", {"spec": {"replicas": replicas}}, PROD)
+
+
+def test_the_injector_deadlock_and_its_way_out(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox, 1.0)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        assert _istiod_ready(cluster) == 1
+        # an operator "injects everything in istio-prod too" and istiod's template lost its opt-out
+        _scale_istiod(cluster, 0)
+        world_settle(seed_sandbox, 1.0)
+        cluster.patch(k.NAMESPACES, PROD, {"metadata": {"labels": {wk.REV_LABEL: "1-18-5"}}})
+        cluster.patch(k.DEPLOYMENTS, "istiod-1-18-5", [
+            {"op": "remove", "path": "/spec/template/metadata/labels/sidecar.istio.io~1inject"}],
+            PROD, patch_type="json")
+        _scale_istiod(cluster, 1)
+        world_settle(seed_sandbox, 30.0)
+        assert _istiod_ready(cluster) == 0                    # nothing can start it
+
+        _, findings = diagnose_cluster(cluster)
+        lock = _only(findings, "MR111")
+        assert lock.subject.name == PROD_INJECTOR
+        chain = next(f for f in findings if f.code == "MR101" and f.subject.name == PROD)
+        assert "see MR111" in chain.message
+        # the per-pod webhook takes istiod's istio.io/rev label: the way out is the disable label
+        command = f"kubectl label namespace {PROD} {wk.INJECTION_LABEL}=disabled --overwrite"
+        assert lock.fix is None and command in lock.message
+        cluster.patch(k.NAMESPACES, PROD, {"metadata": {"labels": {
+            wk.INJECTION_LABEL: "disabled", wk.REV_LABEL: None}}})
+        # the ReplicaSet controller retries with back-off; istiod's pod passes admission now
+        world_settle(seed_sandbox, 120.0)
+        assert _istiod_ready(cluster) == 1
+        assert "MR111" not in [f.code for f in diagnose_cluster(cluster)[1]]
+    finally:
+        cluster.close()
+
+
+def test_failure_policy_ignore_starts_pods_without_sidecars(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox, 1.0)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        cfg: dict[str, Any] = cluster.get(k.MUTATING_WEBHOOKS, PROD_INJECTOR)
+        cluster.patch(k.MUTATING_WEBHOOKS, PROD_INJECTOR, [
+            {"op": "replace", "path": f"/webhooks/{i}/failurePolicy", "value": "Ignore"}
+            for i in range(len(cfg["webhooks"]))], patch_type="json")
+        _scale_istiod(cluster, 0)                        # the injector's target answers nobody
+        world_settle(seed_sandbox, 1.0)
+        apply_manifests(cluster, app_path("bookinfo"), namespace=BETA)
+        world_settle(seed_sandbox, 5.0)
+        pods = cluster.list(k.PODS, BETA)
+        assert pods and not any(c["name"] == "istio-proxy" for p in pods
+                                for c in p["spec"]["containers"])
+
+        finding = _only(diagnose_cluster(cluster, namespace=BETA)[1], "MR112")
+        assert finding.subject.name == BETA and "repair the target first" in finding.message
+        assert finding.fix is not None and "productpage-v1" in finding.fix.params["deployments"]
+    finally:
+        cluster.close()
