@@ -46,6 +46,7 @@ from runbook.mesh.injector_chains import (
     deadlock_findings,
     injector_deadlocks,
     labels_text,
+    missing_proxy_findings,
     uninjected_pod_findings,
 )
 from runbook.mesh.model import (
@@ -177,6 +178,7 @@ class _Diagnosis:
         self.overlaps()
         self.out.extend(deadlock_findings(self.m))
         self.out.extend(uninjected_pod_findings(self.m, self.injection))
+        self.out.extend(missing_proxy_findings(self.m))
         self.namespace_labels()
         self.claimed_revisions()
         self.stale_sidecars()

@@ -20,6 +20,10 @@ IST0102  info      NamespaceNotInjected: a namespace that runs workloads has nei
                    not enabled for Istio injection. Run 'kubectl label namespace …'"). Istio
                    reports every non-system namespace; we report only namespaces with workloads
                    and skip those that host Istio's own control plane or gateways.
+IST0103  warning   PodMissingProxy, as istioctl reports it (one per pod): a pod of an injected
+                   namespace (``istio.io/rev`` without ``istio-injection``, or
+                   ``istio-injection=enabled``) without an ``istio-proxy`` container, not opted
+                   out, not on the host network. Fix: ``recreate-workloads``.
 IST0123  warning   NamespaceMultipleInjectionLabels: the namespace has both ``istio-injection``
                    and ``istio.io/rev`` (Istio: level Warning; older wording "The namespace has
                    both new and legacy injection labels. Run 'kubectl label namespace <ns>
@@ -134,6 +138,8 @@ class CodeInfo:
 CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0102", INFO, "NamespaceNotInjected",
              "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go"),
+    CodeInfo("IST0103", WARNING, "PodMissingProxy",
+             "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go"),
     CodeInfo("IST0123", WARNING, "NamespaceMultipleInjectionLabels",
              "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go"),
     CodeInfo("IST0139", ERROR, "InvalidWebhook",

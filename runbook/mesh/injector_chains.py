@@ -21,10 +21,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh.findings import ERROR, WARNING, Finding, FixSuggestion, Subject
 from runbook.mesh.injection import NamespaceInjection
-from runbook.mesh.model import Istiod, MeshModel, Pod, Webhook, meta
+from runbook.mesh.model import SYSTEM_NAMESPACES, Istiod, MeshModel, Pod, Webhook, meta
+from runbook.routing import PROXY_CONTAINER
 
 #: target statuses under which no istiod answers although its Service exists
 _NOBODY_ANSWERS = ("no_endpoints",)
@@ -198,6 +200,62 @@ def uninjected_pod_findings(model: MeshModel, injection: Iterable[NamespaceInjec
                       f"{w.client_config()}, failurePolicy Ignore",
                       f"namespace labels {labels_text(rec.labels)}"],
             fix=fix, namespaces=[rec.namespace]))
+    return findings
+
+
+def _injected_by_istio_rule(labels: dict[str, str]) -> bool:
+    """Istio's ``injection.Analyzer``: a namespace counts as injected when it has ``istio.io/rev``
+    (and no ``istio-injection``, IST0123's case) or ``istio-injection=enabled``."""
+    injection = labels.get(wk.INJECTION_LABEL, "")
+    if wk.REV_LABEL in labels:
+        return injection == ""
+    return injection == "enabled"
+
+
+def missing_proxy_findings(model: MeshModel) -> list[Finding]:
+    """IST0103 as istioctl reports it, one per pod: a pod of an injected namespace (not
+    ``istio-system`` nor a system namespace) without an ``istio-proxy`` container, unless it opts
+    out (``sidecar.istio.io/inject: false`` label or annotation) or uses the host network
+    (istio/istio ``analyzers/injection/injection.go``). An ``istio-proxy`` init container (native
+    sidecar) or a ``sidecar.istio.io/status`` annotation counts as a proxy too."""
+    findings = []
+    for raw in model.snapshot.items(k.PODS):
+        m = meta(raw)
+        ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
+        labels = model.namespaces.get(ns)
+        if (labels is None or ns == "istio-system" or ns in SYSTEM_NAMESPACES
+                or not _injected_by_istio_rule(labels)):
+            continue
+        opt = (m.get("labels") or {}).get(wk.INJECT_POD_LABEL,
+                                          (m.get("annotations") or {}).get(wk.INJECT_POD_LABEL, ""))
+        spec = raw.get("spec") or {}
+        if str(opt).lower() == "false" or spec.get("hostNetwork"):
+            continue
+        # native sidecars (Istio ≥ 1.19 with ENABLE_NATIVE_SIDECARS) run istio-proxy as an init
+        # container; the injector's status annotation is proof of injection too
+        if (wk.SIDECAR_STATUS_ANNOTATION in (m.get("annotations") or {})
+                or any(c.get("name") == PROXY_CONTAINER
+                       for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])])):
+            continue
+        pod = model.pods.get((ns, name))
+        deployments = _deployments_of(model, ns, [pod]) if pod is not None else []
+        fix = None
+        if deployments:
+            fix = FixSuggestion(
+                "recreate-workloads",
+                {"namespace": ns, "deployments": deployments, "replicasets": [], "pods": [name],
+                 "method": "rollout-restart"},
+                f"kubectl rollout restart deployment -n {ns} {' '.join(deployments)}",
+                f"rollout restart Deployment {deployments[0]} in {ns}: its new pods pass the "
+                "injector")
+        findings.append(Finding(
+            "IST0103", WARNING, Subject("Pod", ns, name),
+            f"The pod {ns}/{name} is missing the Istio proxy. This can often be resolved by "
+            "restarting or redeploying the workload.",
+            evidence=[f"namespace {ns} labels {labels_text(labels)}",
+                      "containers: " + ", ".join(str(c.get("name"))
+                                                 for c in spec.get("containers") or [])],
+            fix=fix, namespaces=[ns]))
     return findings
 
 

@@ -131,3 +131,40 @@ def test_no_mr112_for_injected_pods_fail_policy_or_opted_out_pods(upstream: Path
     assert "MR112" not in codes(diagnose(fail_policy.snapshot()))
     opted_out = _uninjected(_ignoring(healthy_world(upstream)), **{wk.INJECT_POD_LABEL: "false"})
     assert "MR112" not in codes(diagnose(opted_out.snapshot()))
+
+
+# ------------------------------------------------------------------------------------ IST0103
+
+
+def _missing(world: World) -> list[str]:
+    return sorted(f.subject.name for f in diagnose(world.snapshot()) if f.code == "IST0103")
+
+
+def test_ist0103_one_per_pod_without_proxy(upstream: Path) -> None:
+    world = _uninjected(healthy_world(upstream))
+    findings = [f for f in diagnose(world.snapshot()) if f.code == "IST0103"]
+    pods = sorted(p["metadata"]["name"] for p in world.of_kind("Pod", "shop"))
+    assert sorted(f.subject.name for f in findings) == pods
+    first = findings[0]
+    assert first.severity == "warning" and first.subject.kind == "Pod"
+    assert first.message == (f"The pod shop/{first.subject.name} is missing the Istio proxy. This "
+                             "can often be resolved by restarting or redeploying the workload.")
+    assert first.fix is not None and first.fix.action == "recreate-workloads"
+
+
+def test_ist0103_negatives(upstream: Path) -> None:
+    assert _missing(healthy_world(upstream)) == []                        # injected pods
+    opted_out = _uninjected(healthy_world(upstream), **{wk.INJECT_POD_LABEL: "false"})
+    assert _missing(opted_out) == []
+    host_network = _uninjected(healthy_world(upstream))
+    for pod in host_network.of_kind("Pod", "shop"):
+        pod["spec"]["hostNetwork"] = True
+    assert _missing(host_network) == []
+    native = _uninjected(healthy_world(upstream))
+    for pod in native.of_kind("Pod", "shop"):
+        pod["spec"]["initContainers"] = [{"name": "istio-proxy", "image": "proxyv2",
+                                          "restartPolicy": "Always"}]
+    assert _missing(native) == []
+    disabled = _uninjected(healthy_world(upstream))
+    disabled.find("Namespace", "shop")["metadata"]["labels"][wk.INJECTION_LABEL] = "disabled"
+    assert _missing(disabled) == []         # both labels: IST0123's case, not an injected one
