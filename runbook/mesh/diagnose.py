@@ -457,7 +457,25 @@ class _Diagnosis:
                 plan.alternative = self._to_claimed(w, same_config, serving)  # type: ignore[arg-type]
         elif plan.serving is not None:
             plan.primary = self._to_claimed(w, same_config, serving)  # type: ignore[arg-type]
+        elif w.tag and claimed and claimed not in self.m.revisions():
+            self._tag_of_removed_revision(w, claimed, plan)
         return plan
+
+    def _tag_of_removed_revision(self, w: Webhook, claimed: str, plan: _Retarget) -> None:
+        """A tag still naming a revision whose istiod is gone: re-point it at the revision that
+        runs when only one does (else name them all; choosing is the operator's call)."""
+        running = self.m.revisions()
+        plan.note = (f"tag {w.tag} claims revision {claimed}, which no istiod runs any more "
+                     f"(removed?); running: {', '.join(running) or 'none'} — re-point the tag "
+                     f"(istioctl tag set {w.tag} --revision <revision> --overwrite) or remove it "
+                     f"(istioctl tag remove {w.tag})")
+        serving = self._serving(running[0], w.target.port if w.target else 443) \
+            if len(running) == 1 else None
+        if serving is not None:
+            cfg_hooks = [h for h in self.m.webhooks if h.configuration == w.configuration
+                         and h.kind == w.kind]
+            plan.primary = _set_tag_fix(self.m, w.tag or "", running[0], w.configuration,
+                                        cfg_hooks, *serving)
 
     def _to_claimed(self, w: Webhook, hooks: list[Webhook],
                     serving: tuple[Target, Webhook | None]) -> FixSuggestion:

@@ -9,6 +9,7 @@ from typing import Any
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.apps import app_path
+from runbook.fix import plan_from_suggestion, set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.findings import Finding
@@ -87,5 +88,37 @@ def test_failure_policy_ignore_starts_pods_without_sidecars(seed_sandbox, world_
         finding = _only(diagnose_cluster(cluster, namespace=BETA)[1], "MR112")
         assert finding.subject.name == BETA and "repair the target first" in finding.message
         assert finding.fix is not None and "productpage-v1" in finding.fix.params["deployments"]
+    finally:
+        cluster.close()
+
+
+def test_a_revision_removed_while_its_tag_still_points_at_it(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox, 1.0)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        # the incident fixed the good way (the tag really serves 1-18-5) …
+        set_tag_revision(cluster, "prod-canary", "1-18-5").apply(cluster, confirm="sandbox")
+        # … then revision 1-18-5 is uninstalled while the tag still names it
+        cluster.delete(k.DEPLOYMENTS, "istiod-1-18-5", PROD)
+        cluster.delete(k.SERVICES, "istiod", PROD)
+        cluster.delete(k.MUTATING_WEBHOOKS, PROD_INJECTOR)
+        world_settle(seed_sandbox, 1.0)
+
+        _, findings = diagnose_cluster(cluster)
+        tag = next(f for f in findings if f.subject.name == "istio-revision-tag-prod-canary")
+        assert tag.code == "IST0139"
+        assert any("claims revision 1-18-5, which no istiod runs any more" in e
+                   for e in tag.evidence)
+        assert tag.fix is not None and tag.fix.action == "set-tag-revision"
+        assert tag.fix.command == "istioctl tag set prod-canary --revision 1-19-3 -i istio-canary --overwrite"
+        # the namespace labelled with the removed revision itself: MR104
+        assert any(f.code == "MR104" and f.subject.name == BETA for f in findings)
+
+        plan_from_suggestion(cluster, tag.fix).apply(cluster, confirm="sandbox")
+        apply_manifests(cluster, app_path("bookinfo"), namespace="l7-traffic-alpha")
+        world_settle(seed_sandbox, 5.0)
+        pods = cluster.list(k.PODS, "l7-traffic-alpha")
+        assert pods and all(any(c["name"] == "istio-proxy" for c in p["spec"]["containers"])
+                            for p in pods)
     finally:
         cluster.close()
