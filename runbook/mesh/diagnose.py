@@ -47,6 +47,7 @@ from runbook.mesh.injector_chains import (
     injector_deadlocks,
     labels_text,
     missing_proxy_findings,
+    refused_port_detail,
     uninjected_pod_findings,
 )
 from runbook.mesh.model import (
@@ -385,6 +386,8 @@ class _Diagnosis:
                                 "the webhook's logs",
         }
         hint = hints.get(kind, "read the cause and the webhook's logs")
+        if kind == "connection_refused" and target is not None:
+            hint = refused_port_detail(self.m, target) or hint
         return f"{head} failed: {cause} — {hint}", None
 
     def _istiod_state(self, target: Target | None) -> str:

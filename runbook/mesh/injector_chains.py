@@ -25,8 +25,17 @@ from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh.findings import ERROR, WARNING, Finding, FixSuggestion, Subject
 from runbook.mesh.injection import NamespaceInjection
-from runbook.mesh.model import SYSTEM_NAMESPACES, Istiod, MeshModel, Pod, Webhook, meta
-from runbook.routing import PROXY_CONTAINER
+from runbook.mesh.model import (
+    SYSTEM_NAMESPACES,
+    Istiod,
+    MeshModel,
+    Pod,
+    Target,
+    Webhook,
+    labels_of,
+    meta,
+)
+from runbook.routing import PROXY_CONTAINER, container_port
 
 #: target statuses under which no istiod answers although its Service exists
 _NOBODY_ANSWERS = ("no_endpoints",)
@@ -257,6 +266,37 @@ def missing_proxy_findings(model: MeshModel) -> list[Finding]:
                                                  for c in spec.get("containers") or [])],
             fix=fix, namespaces=[ns]))
     return findings
+
+
+def refused_port_detail(model: MeshModel, target: Target) -> str | None:
+    """Why a connection to a webhook's Service is refused, when the objects show it: the
+    Service sends the port to a ``targetPort`` on which no container of the istiod pods behind
+    it listens (the apiserver dials the pod IP on that port)."""
+    svc = model.services.get((target.namespace, target.name))
+    if svc is None:
+        return None
+    port = next((p for p in (svc.get("spec") or {}).get("ports") or []
+                 if p.get("port") == target.port), None)
+    if port is None:
+        return None
+    for dep in model.deployments_by_ns.get(target.namespace, []):
+        if labels_of(dep).get("app") != wk.ISTIOD_APP:
+            continue
+        template = (dep.get("spec") or {}).get("template") or {}
+        revision = labels_of(dep).get(wk.REV_LABEL) or wk.DEFAULT_REVISION  # as MeshModel reads it
+        if target.selected_revisions and revision not in target.selected_revisions:
+            continue
+        wanted = port.get("targetPort", port.get("port"))
+        number = container_port(wanted, template)
+        listening = sorted({int(cp["containerPort"])
+                            for c in (template.get("spec") or {}).get("containers") or []
+                            for cp in c.get("ports") or [] if isinstance(cp.get("containerPort"), int)})
+        if listening and number not in listening:
+            return (f"Service {target.namespace}/{target.name} sends port {target.port} to "
+                    f"targetPort {wanted}, but istiod {meta(dep).get('name')} listens on "
+                    f"{', '.join(map(str, listening))} (the webhook port is 15017): set the "
+                    "Service's targetPort to istiod's webhook port")
+    return None
 
 
 def _deployments_of(model: MeshModel, namespace: str, pods: Iterable[Pod]) -> list[str]:

@@ -122,3 +122,24 @@ def test_a_revision_removed_while_its_tag_still_points_at_it(seed_sandbox, world
                             for p in pods)
     finally:
         cluster.close()
+
+
+def test_connection_refused_names_the_wrong_target_port(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox, 1.0)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        svc = cluster.get(k.SERVICES, "istiod", PROD)
+        index = next(i for i, p in enumerate(svc["spec"]["ports"]) if p["port"] == 443)
+        cluster.patch(k.SERVICES, "istiod", [
+            {"op": "replace", "path": f"/spec/ports/{index}/targetPort", "value": 15018}],
+            PROD, patch_type="json")
+        world_settle(seed_sandbox, 1.0)
+        apply_manifests(cluster, app_path("bookinfo"), namespace=BETA)
+        world_settle(seed_sandbox, 5.0)
+        chain = next(f for f in diagnose_cluster(cluster, namespace=BETA)[1]
+                     if f.code == "MR101")
+        assert "connection refused" in chain.message
+        assert (f"Service {PROD}/istiod sends port 443 to targetPort 15018, but istiod "
+                "istiod-1-18-5 listens on") in chain.message
+    finally:
+        cluster.close()
