@@ -81,21 +81,17 @@ rather than guessed: :attr:`AnalysisResult.skipped` lists them.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.errors import Cause
 from runbook.manifests import Manifest
+from runbook.mesh.analysis_world import Item, Workload, World, build_world
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
 from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
@@ -147,8 +143,6 @@ ISTIO_GROUP = "networking.istio.io"
 GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
 SERVICE_ENTRY = "ServiceEntry"
 MESH_GATEWAY = "mesh"
-#: our own CRDs for the Istio networking kinds (used when the cluster's CRDs are unknown)
-BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "istio-crds.yaml"
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
 
 
@@ -198,170 +192,6 @@ class _Message:
     evidence: tuple[str, ...] = ()
 
 
-# ------------------------------------------------------------------------------------ world
-
-
-@dataclass
-class _Item:
-    """One object of the analysed world, with where it came from."""
-
-    obj: RawObject
-    group: str
-    kind: str
-    namespace: str | None
-    name: str
-    source: str | None
-    from_file: bool
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(labels_of(self.obj))
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec = self.obj.get("spec")
-        return spec if isinstance(spec, dict) else {}
-
-    @property
-    def version(self) -> str:
-        return str(self.obj.get("apiVersion", "")).rpartition("/")[2]
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
-
-
-@dataclass
-class _Workload:
-    """Pods that share a controller (or one bare pod): what a selector can select."""
-
-    namespace: str
-    kind: str
-    name: str
-    labels: dict[str, str]
-    template: dict[str, Any]
-    pods: list[RawObject]
-    is_gateway: bool = False
-    revision: str | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-class _World:
-    """Files and cluster objects resolved together, indexed for the checks."""
-
-    def __init__(self, items: list[_Item], readable: set[tuple[str, str]],
-                 crds: list[RawObject] | None) -> None:
-        self.items = items
-        self.readable = readable
-        self.by_kind: dict[tuple[str, str], dict[tuple[str | None, str], _Item]] = defaultdict(dict)
-        for it in items:
-            self.by_kind[(it.group, it.kind)][(it.namespace, it.name)] = it
-        #: CRDs to judge custom resources by; authoritative when they are the cluster's (or given)
-        self.crds_authoritative = crds is not None
-        self.crds: list[RawObject] = crds if crds is not None else _bundled_crds()
-
-    def of(self, group: str, kind: str) -> list[_Item]:
-        return list(self.by_kind.get((group, kind), {}).values())
-
-    def get(self, group: str, kind: str, namespace: str | None, name: str) -> _Item | None:
-        return self.by_kind.get((group, kind), {}).get((namespace, name))
-
-    def known(self, group: str, kind: str) -> bool:
-        """Whether the world's view of this kind is complete enough to say "not found"."""
-        return (group, kind) in self.readable
-
-    def snapshot(self) -> Snapshot:
-        """The world as a Snapshot (for functions shared with the diagnosis)."""
-        registry = k.default_registry()
-        objects: dict[str, list[RawObject]] = {}
-        for kind in registry:
-            if (kind.group, kind.kind) in self.readable:
-                objects[kind.key] = [it.obj for it in self.of(kind.group, kind.kind)]
-        return Snapshot(objects=objects)
-
-
-def _normalise(objects: Sequence[RawObject | Manifest]) -> list[tuple[RawObject, str | None]]:
-    out: list[tuple[RawObject, str | None]] = []
-    for o in objects:
-        if isinstance(o, Manifest):
-            out.append((o.obj, f"{o.source}:{o.line}"))
-        elif isinstance(o, Mapping):
-            out.append((dict(o), None))
-        else:
-            raise TypeError(f"analyze() takes dicts or Manifests, got {type(o).__name__}")
-    return out
-
-
-def _scope_of(group: str, kind: str, crds: list[RawObject]) -> bool:
-    """Whether a kind is namespaced (unknown kinds: yes, like most)."""
-    for rk in k.ALL_KNOWN_KINDS:
-        if rk.group == group and rk.kind == kind:
-            return rk.namespaced
-    for crd in crds:
-        spec = crd.get("spec") or {}
-        if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
-            return spec.get("scope") != "Cluster"
-    return True
-
-
-def _build_world(objects: Sequence[RawObject | Manifest], snapshot: Snapshot | None,
-                 namespace: str | None, crds: list[RawObject] | None) -> _World:
-    registry = k.default_registry()
-    items: dict[tuple[str, str, str | None, str], _Item] = {}
-    readable: set[tuple[str, str]] = set()
-    snapshot_crds: list[RawObject] = []
-    if snapshot is not None:
-        snapshot_crds = snapshot.items(k.CRDS)
-        plural_kinds = {
-            f"{(c.get('spec') or {}).get('names', {}).get('plural')}.{(c.get('spec') or {}).get('group')}":
-            (c.get("spec") or {}).get("names", {}).get("kind") for c in snapshot_crds}
-        for key, objs in snapshot.objects.items():
-            rk = registry.by_key(key)
-            group = rk.group if rk else key.partition(".")[2]
-            kind_name = rk.kind if rk else plural_kinds.get(key)
-            readable.add((group, kind_name or ""))
-            for obj in objs:
-                kind = kind_name or str(obj.get("kind", ""))
-                m = meta(obj)
-                obj_ns = m.get("namespace") if _scope_of(group, kind, snapshot_crds) else None
-                items[(group, kind, obj_ns, m.get("name", ""))] = _Item(
-                    obj, group, kind, obj_ns, m.get("name", ""), None, False)
-    file_crds = [o for o, _ in _normalise(objects) if o.get("kind") == "CustomResourceDefinition"]
-    for obj, source in _normalise(objects):
-        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-        kind = str(obj.get("kind", ""))
-        readable.add((group, kind))
-        obj = copy.copy(obj)
-        m = dict(meta(obj))
-        ns: str | None = None
-        if _scope_of(group, kind, snapshot_crds + file_crds):
-            # like `kubectl apply -n`: the flag places objects that name no namespace
-            ns = m.get("namespace") or namespace or "default"
-            m["namespace"] = ns
-        obj["metadata"] = m
-        items[(group, kind, ns, m.get("name", ""))] = _Item(
-            obj, group, kind, ns, str(m.get("name", "")), source, True)
-    if crds is None and snapshot is not None and snapshot.readable(k.CRDS):
-        # the cluster's CRDs (with any the files add) are what the apiserver will judge by
-        crds = [it.obj for it in items.values() if (it.group, it.kind) == (k.CRDS.group, k.CRDS.kind)]
-    return _World(list(items.values()), readable, crds)
-
-
-@cache
-def _bundled_crds_cached() -> tuple[RawObject, ...]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return tuple(d for d in yaml.load_all(BUNDLED_CRDS.read_text(encoding="utf-8"), Loader=loader) if d)
-
-
-def _bundled_crds() -> list[RawObject]:
-    # parsed once: the schema engine caches compiled schemas per object, so one shared,
-    # never-mutated copy keeps repeated analyses fast
-    return list(_bundled_crds_cached())
-
-
 # ----------------------------------------------------------------------------------- analyze
 
 
@@ -382,7 +212,7 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
     Returns:
         An :class:`AnalysisResult` (see the module docstring for the codes).
     """
-    world = _build_world(list(objects or []), snapshot, namespace,
+    world = build_world(list(objects or []), snapshot, namespace,
                          list(crds) if crds is not None else None)
     if objects:
         subjects = [it for it in world.items if it.from_file]
@@ -399,7 +229,7 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
 class _Checker:
     """Runs every check over the subjects; messages are collected, never raised."""
 
-    def __init__(self, world: _World) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.messages: list[_Message] = []
         self.skipped: list[str] = []
@@ -411,8 +241,8 @@ class _Checker:
                      if w.tag and w.claimed_revision}
         self.workloads = self._workloads()
         # indexes: selectors are evaluated per Gateway/subset, over every workload otherwise
-        self.workloads_by_ns: dict[str, list[_Workload]] = defaultdict(list)
-        self.workloads_by_label: dict[tuple[str, str], list[_Workload]] = defaultdict(list)
+        self.workloads_by_ns: dict[str, list[Workload]] = defaultdict(list)
+        self.workloads_by_label: dict[tuple[str, str], list[Workload]] = defaultdict(list)
         for w in self.workloads:
             self.workloads_by_ns[w.namespace].append(w)
             pairs = {pair for labels in [w.labels, *(labels_of(p) for p in w.pods)]
@@ -420,13 +250,13 @@ class _Checker:
             for pair in pairs:
                 self.workloads_by_label[pair].append(w)
         self.services = world.of("", "Service")
-        self.services_by_ns: dict[str, list[_Item]] = defaultdict(list)
+        self.services_by_ns: dict[str, list[Item]] = defaultdict(list)
         for svc in self.services:
             self.services_by_ns[svc.namespace or ""].append(svc)
         self.service_fqdns = {self._fqdn(s.name, s.namespace or ""): s for s in self.services}
         self.hosts = HostTable([s.obj for s in self.services],
                                [se.obj for se in world.of(ISTIO_GROUP, SERVICE_ENTRY)])
-        self.subsets_by_host: dict[str, dict[str, list[_Item]]] = defaultdict(lambda: defaultdict(list))
+        self.subsets_by_host: dict[str, dict[str, list[Item]]] = defaultdict(lambda: defaultdict(list))
         for dr in world.of(ISTIO_GROUP, DESTINATION_RULE):
             host = self._resolve(str(dr.spec.get("host") or ""), dr.namespace or "")
             for subset in dr.spec.get("subsets") or []:
@@ -435,7 +265,7 @@ class _Checker:
         self.used_subsets = {(self._resolve(d.get("host", ""), vs.namespace or ""), d.get("subset"))
                              for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE)
                              for _, d in route_destinations(vs.spec) if d.get("subset")}
-        self.vs_by_host: dict[str, list[_Item]] = defaultdict(list)
+        self.vs_by_host: dict[str, list[Item]] = defaultdict(list)
         #: VirtualServices on the mesh gateway: (namespace, name) → (export scopes, hosts)
         self.mesh_hosts: dict[tuple[str | None, str], tuple[frozenset[str], list[str]]] = {}
         for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE):
@@ -452,7 +282,7 @@ class _Checker:
 
     # ------------------------------------------------------------------------------- output
 
-    def add(self, it: _Item, level: str, code: str, message: str, *, see_also: str | None = None,
+    def add(self, it: Item, level: str, code: str, message: str, *, see_also: str | None = None,
             evidence: Iterable[str] = ()) -> None:
         self.messages.append(_Message(level, code, it.kind, it.namespace, it.name, message,
                                       it.source, see_also, tuple(evidence)))
@@ -483,7 +313,7 @@ class _Checker:
 
     # ------------------------------------------------------------------------------- checks
 
-    def check(self, it: _Item) -> None:
+    def check(self, it: Item) -> None:
         self.check_namespace(it)
         self.check_kind_and_schema(it)
         if it.group != ISTIO_GROUP:
@@ -495,7 +325,7 @@ class _Checker:
         elif it.kind == DESTINATION_RULE:
             self.check_destination_rule(it)
 
-    def check_namespace(self, it: _Item) -> None:
+    def check_namespace(self, it: Item) -> None:
         if it.namespace is None:
             return
         if not self.world.known("", "Namespace"):
@@ -508,7 +338,7 @@ class _Checker:
 
     # -------------------------------------------------------------------- kinds and schemas
 
-    def check_kind_and_schema(self, it: _Item) -> None:
+    def check_kind_and_schema(self, it: Item) -> None:
         if _builtin_group(it.group):
             return  # built-in kinds: the apiserver's own validation, not ours
         crd = next((c for c in self.world.crds
@@ -550,7 +380,7 @@ class _Checker:
 
     # ------------------------------------------------------------------- virtual services
 
-    def check_virtual_service(self, vs: _Item) -> None:
+    def check_virtual_service(self, vs: Item) -> None:
         spec = vs.spec
         ns = vs.namespace or ""
         hosts = [h for h in spec.get("hosts") or [] if isinstance(h, str)]
@@ -576,7 +406,7 @@ class _Checker:
         self.check_source_matches(vs)
         self.check_conflicts(vs)
 
-    def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: _Item) -> bool:
+    def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: Item) -> bool:
         gw_hosts = []
         for server in gw.spec.get("servers") or []:
             for h in (server or {}).get("hosts") or []:
@@ -586,7 +416,7 @@ class _Checker:
                     gw_hosts.append(host)
         return any(hosts_overlap(g, v) for g in gw_hosts for v in vs_hosts)
 
-    def check_destinations(self, vs: _Item) -> None:
+    def check_destinations(self, vs: Item) -> None:
         ns = vs.namespace or ""
         services_known = self.world.known("", "Service")
         if not services_known:
@@ -621,7 +451,7 @@ class _Checker:
             return f" (did you mean {self._fqdn(two[0], two[1])}?)"
         return ""
 
-    def check_destination_port(self, vs: _Item, host: str, dest: Mapping[str, Any],
+    def check_destination_port(self, vs: Item, host: str, dest: Mapping[str, Any],
                                entry: HostEntry) -> None:
         """Istio's ``checkServiceEntryPorts``: the same rule for Services and ServiceEntries."""
         number = (dest.get("port") or {}).get("number")
@@ -635,7 +465,7 @@ class _Checker:
                      f"ports [{' '.join(str(p) for p in ports)}]. Specifying a port in the "
                      "destination is required to disambiguate.", evidence=[f"{entry.ref}"])
 
-    def check_source_matches(self, vs: _Item) -> None:
+    def check_source_matches(self, vs: Item) -> None:
         top = [g for g in vs.spec.get("gateways") or [] if isinstance(g, str)]
         for i, rule in enumerate(vs.spec.get("http") or []):
             if not isinstance(rule, Mapping):
@@ -670,7 +500,7 @@ class _Checker:
                          + ". Remove it, or add 'mesh' to gateways to apply it to sidecars.",
                          evidence=[f"gateway proxies: {', '.join(w.ref for w in proxies) or 'unknown'}"])
 
-    def check_conflicts(self, vs: _Item) -> None:
+    def check_conflicts(self, vs: Item) -> None:
         self.check_mesh_conflicts(vs)
         ns = vs.namespace or ""
         my_gateways = _bound_gateways(vs.spec, ns) - {MESH_GATEWAY}
@@ -692,7 +522,7 @@ class _Checker:
                              "creation order, so the first match wins — merge them into one "
                              "VirtualService.")
 
-    def check_mesh_conflicts(self, vs: _Item) -> None:
+    def check_mesh_conflicts(self, vs: Item) -> None:
         """IST0109 as istioctl counts it: once per VirtualService, naming every VirtualService
         on the mesh gateway whose hosts overlap its own (wildcards included) in a namespace both
         are exported to."""
@@ -717,7 +547,7 @@ class _Checker:
                  "by merging the conflicting VirtualServices into a single resource.",
                  evidence=[f"{other} also routes {host}" for other, host in clashes])
 
-    def check_programmed_with_gateway(self, vs: _Item, gw: _Item) -> None:
+    def check_programmed_with_gateway(self, vs: Item, gw: Item) -> None:
         view = self._gateway(gw)
         if not view.groups:
             return
@@ -737,7 +567,7 @@ class _Checker:
 
     # ------------------------------------------------------------------------- gateways
 
-    def check_gateway(self, gw: _Item) -> None:
+    def check_gateway(self, gw: Item) -> None:
         view = self._gateway(gw)
         if view.unknown:
             self.skip("pods and deployments could not be read: Gateway selectors not checked")
@@ -783,7 +613,7 @@ class _Checker:
                      "that revision watch the namespace.", see_also="istio/istio#44047")
         self.check_gateway_ports(gw, view)
 
-    def check_gateway_ports(self, gw: _Item, view: _GatewayView) -> None:
+    def check_gateway_ports(self, gw: Item, view: _GatewayView) -> None:
         all_workloads = [w for ws in view.groups.values() for w in ws]
         ports, services = self._service_ports(all_workloads)
         if not services:
@@ -799,14 +629,14 @@ class _Checker:
                          evidence=[f"Service {ref}: {', '.join(ps)}"
                                    for ref, ps in sorted(services.items())])
 
-    def _gateway(self, gw: _Item) -> _GatewayView:
+    def _gateway(self, gw: Item) -> _GatewayView:
         key = (gw.namespace, gw.name)
         view = self._gateway_cache.get(key)
         if view is None:
             view = self._gateway_cache[key] = self._make_gateway_view(gw)
         return view
 
-    def _make_gateway_view(self, gw: _Item) -> _GatewayView:
+    def _make_gateway_view(self, gw: Item) -> _GatewayView:
         raw = gw.spec.get("selector")
         view = _GatewayView()
         if not (self.world.known("", "Pod") or self.world.known("apps", "Deployment")):
@@ -847,7 +677,7 @@ class _Checker:
                 view.programmed[rev] = True
         return view
 
-    def _ignores(self, rev: str, it: _Item) -> str | None:
+    def _ignores(self, rev: str, it: Item) -> str | None:
         """Why istiod ``rev`` does not take ``it`` in (None when it does)."""
         scope = self.scopes.get(rev)
         if scope is None:
@@ -859,7 +689,7 @@ class _Checker:
                     f"which istiod {rev} ignores")
         return None
 
-    def _service_ports(self, workloads: Iterable[_Workload]) -> tuple[set[int], dict[str, list[str]]]:
+    def _service_ports(self, workloads: Iterable[Workload]) -> tuple[set[int], dict[str, list[str]]]:
         """Ports and target ports of the Services that select these workloads (TCP only, like
         Istio's analyzer), and per Service its ports as ``80→8080`` for messages."""
         chosen = list(workloads)
@@ -869,7 +699,7 @@ class _Checker:
             cached = self._ports_cache[key] = self._compute_service_ports(chosen)
         return cached
 
-    def _compute_service_ports(self, workloads: list[_Workload]) -> tuple[set[int], dict[str, list[str]]]:
+    def _compute_service_ports(self, workloads: list[Workload]) -> tuple[set[int], dict[str, list[str]]]:
         ports: set[int] = set()
         described: dict[str, list[str]] = {}
         for w in workloads:
@@ -892,7 +722,7 @@ class _Checker:
 
     # ------------------------------------------------------------------ destination rules
 
-    def check_destination_rule(self, dr: _Item) -> None:
+    def check_destination_rule(self, dr: Item) -> None:
         ns = dr.namespace or ""
         host = str(dr.spec.get("host") or "")
         fqdn = self._resolve(host, ns)
@@ -935,7 +765,7 @@ class _Checker:
         """Short names are relative to the referring object's namespace (Istio's rule)."""
         return resolve_host(host, namespace)
 
-    def _workloads(self) -> list[_Workload]:
+    def _workloads(self) -> list[Workload]:
         world = self.world
         rs_owner: dict[tuple[str, str], str] = {}
         for rs in world.of("apps", "ReplicaSet"):
@@ -944,11 +774,11 @@ class _Checker:
                 rs_owner[(rs.namespace or "", rs.name)] = str(owner.get("name"))
         # the diagnosis' rule for "this pod template is a gateway proxy", reused so both agree
         gateway_deployments = {(g.namespace, g.name) for g in self.model.gateways}
-        out: dict[tuple[str, str, str], _Workload] = {}
+        out: dict[tuple[str, str, str], Workload] = {}
         for dep in world.of("apps", "Deployment"):
             replicas = dep.spec.get("replicas", 1)
             template = dep.spec.get("template") or {}
-            w = _Workload(dep.namespace or "", "Deployment", dep.name, dict(labels_of(template)),
+            w = Workload(dep.namespace or "", "Deployment", dep.name, dict(labels_of(template)),
                           template, [], (dep.namespace, dep.name) in gateway_deployments)
             w.revision = labels_of(template).get(wk.REV_LABEL) or dep.labels.get(wk.REV_LABEL)
             if replicas == 0:
@@ -959,7 +789,7 @@ class _Checker:
             dep_name = rs_owner.get((pod.namespace or "", str(owner.get("name")))) if owner else None
             found = out.get(("Deployment", pod.namespace or "", dep_name or ""))
             if found is None:
-                found = out.setdefault(("Pod", pod.namespace or "", pod.name), _Workload(
+                found = out.setdefault(("Pod", pod.namespace or "", pod.name), Workload(
                     pod.namespace or "", "Pod", pod.name, pod.labels, pod.obj, [],
                     is_gateway_proxy(pod.obj), pod.labels.get(wk.REV_LABEL)))
             w = found
@@ -978,9 +808,9 @@ class _GatewayView:
     """What one Gateway's selector reaches, and who programs it."""
 
     selector_text: str = ""
-    gateways: list[_Workload] = field(default_factory=list)
-    others: list[_Workload] = field(default_factory=list)
-    groups: dict[tuple[str, str, str], list[_Workload]] = field(default_factory=lambda: defaultdict(list))
+    gateways: list[Workload] = field(default_factory=list)
+    others: list[Workload] = field(default_factory=list)
+    groups: dict[tuple[str, str, str], list[Workload]] = field(default_factory=lambda: defaultdict(list))
     programmed: dict[str, bool] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     unknown: bool = False
@@ -999,14 +829,14 @@ def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return next((r for r in refs if r.get("controller")), refs[0] if refs else None)
 
 
-def _selects(selector: LabelSelector, w: _Workload) -> bool:
+def _selects(selector: LabelSelector, w: Workload) -> bool:
     """The selector matches the workload's pod template or one of its pods."""
     if w.labels and selector.matches(w.labels):
         return True
     return any(selector.matches(labels_of(p)) for p in w.pods)
 
 
-def _has_labels(w: _Workload, wanted: Mapping[str, str]) -> bool:
+def _has_labels(w: Workload, wanted: Mapping[str, str]) -> bool:
     """All ``wanted`` labels on the pod template or on one of the pods (a Service selector)."""
     candidates = ([w.labels] if w.labels else []) + [labels_of(p) for p in w.pods]
     return any(all(c.get(a) == b for a, b in wanted.items()) for c in candidates)

@@ -171,15 +171,9 @@ def test_ist0103_negatives(upstream: Path) -> None:
 
 
 def test_connection_refused_without_a_port_mismatch_keeps_the_general_hint(healthy: World) -> None:
-    healthy.add({"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": "late", "labels": {wk.REV_LABEL: "stable"}}})
-    healthy.add(*[o for o in healthy.of_kind("Deployment", "shop")
-                  if o["metadata"]["name"] == "ratings-v1"], namespace="late")
-    failure = fmt.internal_error(fmt.webhook_call_failed(
-        "rev.namespace.sidecar-injector.istio.io",
-        fmt.webhook_service_url(ISTIOD, "istio-system", 443, "/inject"),
-        "dial tcp 100.96.0.3:15017: connect: connection refused"))
-    healthy.run_deployment("late", "ratings-v1", pod_hash="r4n8w2k6", failure=failure)
+    healthy.fail_in_new_namespace("late", "ratings-v1",
+                                  "dial tcp 100.96.0.3:15017: connect: connection refused",
+                                  pod_hash="r4n8w2k6")
     chain = only(diagnose(healthy.snapshot()), "MR101")
     assert "nothing listens behind the Service" in chain.message
     assert "sends port 443 to targetPort" not in chain.message
