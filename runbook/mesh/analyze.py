@@ -41,6 +41,10 @@ IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: VirtualServices on
                    istioctl counts them.
 IST0112   Error    VirtualServiceDestinationPortSelectorRequired: the destination Service or
                    ServiceEntry declares several ports and the route names none.
+IST0130   Warning  VirtualServiceUnreachableRule: a rule after a rule without matches, or
+                   whose matches all repeat earlier ones (``runbook.mesh.route_rules``).
+IST0131   Info     VirtualServiceIneffectiveMatch: a match identical to one of an earlier rule
+                   (Istio's newer prefix-overlap cases are not reported).
 IST0132   Warning  VirtualServiceHostNotFoundInGateway: no VirtualService host is covered by
                    the hosts of a Gateway it binds to.
 IST0162   Warning  GatewayPortNotDefinedOnService: a server port is neither a port nor a target
@@ -95,6 +99,7 @@ from runbook.mesh.analysis_world import Item, Workload, World, build_world
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
 from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
+from runbook.mesh.route_rules import unreachable_rules
 from runbook.mesh.visibility import HostEntry, HostTable, export_scopes, scopes_meet
 from runbook.routing import (
     container_port,
@@ -123,6 +128,8 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
              "istio messages.yaml IST0109"),
     CodeInfo("IST0112", ERROR, "VirtualServiceDestinationPortSelectorRequired",
              "istio messages.yaml IST0112"),
+    CodeInfo("IST0130", WARNING, "VirtualServiceUnreachableRule", "istio messages.yaml IST0130"),
+    CodeInfo("IST0131", INFO, "VirtualServiceIneffectiveMatch", "istio messages.yaml IST0131"),
     CodeInfo("IST0132", WARNING, "VirtualServiceHostNotFoundInGateway", "istio messages.yaml IST0132"),
     CodeInfo("IST0162", WARNING, "GatewayPortNotDefinedOnService", "istio.io analysis/ist0162"),
     CodeInfo("IST0173", ERROR, "DestinationRuleSubsetNotSelectPods", "istio.io analysis/ist0173"),
@@ -405,6 +412,8 @@ class _Checker:
         self.check_destinations(vs)
         self.check_source_matches(vs)
         self.check_conflicts(vs)
+        for level, code, text in unreachable_rules(vs.spec):
+            self.add(vs, level, code, text)
 
     def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: Item) -> bool:
         gw_hosts = []
