@@ -41,6 +41,9 @@ IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: VirtualServices on
                    istioctl counts them.
 IST0112   Error    VirtualServiceDestinationPortSelectorRequired: the destination Service or
                    ServiceEntry declares several ports and the route names none.
+IST0127   Warning  NoMatchingWorkloadsFound: an AuthorizationPolicy whose selector matches no
+                   in-mesh pod (``runbook.mesh.policies``); its ``source.namespaces`` that match
+                   no namespace are IST0101.
 IST0130   Warning  VirtualServiceUnreachableRule: a rule after a rule without matches, or
                    whose matches all repeat earlier ones (``runbook.mesh.route_rules``).
 IST0131   Info     VirtualServiceIneffectiveMatch: a match identical to one of an earlier rule
@@ -98,9 +101,16 @@ from runbook.manifests import Manifest
 from runbook.mesh.analysis_world import Item, Workload, World, build_world
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
 from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
+from runbook.mesh.policies import (
+    AUTHORIZATION_POLICY,
+    SECURITY_GROUP,
+    authorization_policy_messages,
+    in_mesh,
+)
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
 from runbook.mesh.route_rules import unreachable_rules
 from runbook.mesh.visibility import HostEntry, HostTable, export_scopes, scopes_meet
+from runbook.meshconfig import root_namespace
 from runbook.routing import (
     container_port,
     host_intersection,
@@ -128,6 +138,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
              "istio messages.yaml IST0109"),
     CodeInfo("IST0112", ERROR, "VirtualServiceDestinationPortSelectorRequired",
              "istio messages.yaml IST0112"),
+    CodeInfo("IST0127", WARNING, "NoMatchingWorkloadsFound", "istio messages.yaml IST0127"),
     CodeInfo("IST0130", WARNING, "VirtualServiceUnreachableRule", "istio messages.yaml IST0130"),
     CodeInfo("IST0131", INFO, "VirtualServiceIneffectiveMatch", "istio messages.yaml IST0131"),
     CodeInfo("IST0132", WARNING, "VirtualServiceHostNotFoundInGateway", "istio messages.yaml IST0132"),
@@ -225,7 +236,8 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
         subjects = [it for it in world.items if it.from_file]
     else:
         subjects = [it for it in world.items
-                    if it.group == ISTIO_GROUP and it.kind in _CONFIG_KINDS
+                    if ((it.group == ISTIO_GROUP and it.kind in _CONFIG_KINDS)
+                        or (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY))
                     and (namespace is None or it.namespace == namespace)]
     checker = _Checker(world)
     for it in subjects:
@@ -286,6 +298,7 @@ class _Checker:
                      if isinstance(h, str)])
         self._gateway_cache: dict[tuple[str | None, str], _GatewayView] = {}
         self._ports_cache: dict[tuple[str, ...], tuple[set[int], dict[str, list[str]]]] = {}
+        self._mesh_pod_labels: dict[str, list[dict[str, str]]] | None = None
 
     # ------------------------------------------------------------------------------- output
 
@@ -323,6 +336,8 @@ class _Checker:
     def check(self, it: Item) -> None:
         self.check_namespace(it)
         self.check_kind_and_schema(it)
+        if (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY):
+            self.check_authorization_policy(it)
         if it.group != ISTIO_GROUP:
             return
         if it.kind == VIRTUAL_SERVICE:
@@ -728,6 +743,31 @@ class _Checker:
                     if label not in text:
                         text.append(label)
         return ports, described
+
+    # --------------------------------------------------------------- authorization policies
+
+    def check_authorization_policy(self, policy: Item) -> None:
+        if not (self.world.known("", "Pod") and self.world.known("", "Namespace")):
+            self.skip("pods or namespaces could not be read: AuthorizationPolicies not checked")
+            return
+        if self._mesh_pod_labels is None:
+            self._mesh_pod_labels = defaultdict(list)
+            for pod in self.world.of("", "Pod"):
+                if in_mesh(pod.obj):
+                    self._mesh_pod_labels[pod.namespace or ""].append(pod.labels)
+        for level, code, text in authorization_policy_messages(
+                policy.obj, self.namespaces, self._mesh_pod_labels, self._root_namespaces()):
+            self.add(policy, level, code, text)
+
+    def _root_namespaces(self) -> set[str]:
+        """Each control plane's meshConfig ``rootNamespace`` (Istio's default: istio-system)."""
+        roots = set()
+        for scope in self.scopes.values():
+            cm = (self.world.get("", "ConfigMap", scope.namespace, scope.configmap)
+                  if scope.configmap else None)
+            mesh = ((cm.obj.get("data") or {}).get("mesh") if cm is not None else None)
+            roots.add(root_namespace(mesh, scope.namespace))
+        return roots or {"istio-system"}
 
     # ------------------------------------------------------------------ destination rules
 
