@@ -59,3 +59,28 @@ def test_service_entries_are_read_from_the_cluster(seed_sandbox, world_settle) -
         assert "IST0101" not in after.codes(), after.messages.to_string()
     finally:
         cluster.close()
+
+
+def test_authorization_policies_are_read_from_the_cluster(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        crd = {**SERVICE_ENTRY_CRD, "metadata": {"name": "authorizationpolicies.security.istio.io"},
+               "spec": {**SERVICE_ENTRY_CRD["spec"], "group": "security.istio.io",
+                        "names": {"kind": "AuthorizationPolicy",
+                                  "listKind": "AuthorizationPolicyList",
+                                  "plural": "authorizationpolicies",
+                                  "singular": "authorizationpolicy"}}}
+        cluster.create(k.CRDS, crd)
+        world_settle(seed_sandbox)
+        cluster.create(k.AUTHORIZATION_POLICIES, {
+            "apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "nobody", "namespace": NS},
+            "spec": {"selector": {"matchLabels": {"app": "ghost"}}}}, NS)
+        result = analyze(snapshot=read_mesh(cluster, with_config=True), namespace=NS)
+        rows = result.messages[result.messages["code"] == "IST0127"]
+        assert list(rows["name"]) == ["nobody"]
+        assert list(rows["message"]) == [
+            "No matching workloads for this resource with the following labels: app=ghost"]
+    finally:
+        cluster.close()
