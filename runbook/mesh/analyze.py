@@ -39,6 +39,11 @@ IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: VirtualServices on
                    gateway whose hosts overlap (wildcards included) in a namespace both are
                    exported to; one message per VirtualService naming all of them, as
                    istioctl counts them.
+IST0110   Error    ConflictingSidecarWorkloadSelectors: several Sidecars select the same pod
+                   (``runbook.mesh.sidecars``); a Sidecar selector that selects no pod of its
+                   namespace is IST0101.
+IST0111   Error    MultipleSidecarsWithoutWorkloadSelectors: several selector-less Sidecars in
+                   one namespace.
 IST0112   Error    VirtualServiceDestinationPortSelectorRequired: the destination Service or
                    ServiceEntry declares several ports and the route names none.
 IST0127   Warning  NoMatchingWorkloadsFound: an AuthorizationPolicy whose selector matches no
@@ -109,6 +114,7 @@ from runbook.mesh.policies import (
 )
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
 from runbook.mesh.route_rules import unreachable_rules
+from runbook.mesh.sidecars import SidecarMessages, sidecar_messages
 from runbook.mesh.visibility import HostEntry, HostTable, export_scopes, scopes_meet
 from runbook.meshconfig import root_namespace
 from runbook.routing import (
@@ -136,6 +142,9 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0106", ERROR, "SchemaValidationError", "istio messages.yaml IST0106"),
     CodeInfo("IST0109", ERROR, "ConflictingMeshGatewayVirtualServiceHosts",
              "istio messages.yaml IST0109"),
+    CodeInfo("IST0110", ERROR, "ConflictingSidecarWorkloadSelectors", "istio messages.yaml IST0110"),
+    CodeInfo("IST0111", ERROR, "MultipleSidecarsWithoutWorkloadSelectors",
+             "istio messages.yaml IST0111"),
     CodeInfo("IST0112", ERROR, "VirtualServiceDestinationPortSelectorRequired",
              "istio messages.yaml IST0112"),
     CodeInfo("IST0127", WARNING, "NoMatchingWorkloadsFound", "istio messages.yaml IST0127"),
@@ -159,7 +168,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
 
 ISTIO_GROUP = "networking.istio.io"
 GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
-SERVICE_ENTRY = "ServiceEntry"
+SERVICE_ENTRY, SIDECAR = "ServiceEntry", "Sidecar"
 MESH_GATEWAY = "mesh"
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
 
@@ -236,7 +245,7 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
         subjects = [it for it in world.items if it.from_file]
     else:
         subjects = [it for it in world.items
-                    if ((it.group == ISTIO_GROUP and it.kind in _CONFIG_KINDS)
+                    if ((it.group == ISTIO_GROUP and it.kind in (*_CONFIG_KINDS, SIDECAR))
                         or (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY))
                     and (namespace is None or it.namespace == namespace)]
     checker = _Checker(world)
@@ -299,6 +308,7 @@ class _Checker:
         self._gateway_cache: dict[tuple[str | None, str], _GatewayView] = {}
         self._ports_cache: dict[tuple[str, ...], tuple[set[int], dict[str, list[str]]]] = {}
         self._mesh_pod_labels: dict[str, list[dict[str, str]]] | None = None
+        self._sidecar_messages: SidecarMessages | None = None
 
     # ------------------------------------------------------------------------------- output
 
@@ -346,6 +356,8 @@ class _Checker:
             self.check_gateway(it)
         elif it.kind == DESTINATION_RULE:
             self.check_destination_rule(it)
+        elif it.kind == SIDECAR:
+            self.check_sidecar(it)
 
     def check_namespace(self, it: Item) -> None:
         if it.namespace is None:
@@ -743,6 +755,22 @@ class _Checker:
                     if label not in text:
                         text.append(label)
         return ports, described
+
+    # ---------------------------------------------------------------------------- sidecars
+
+    def check_sidecar(self, sidecar: Item) -> None:
+        if not self.world.known("", "Pod"):
+            self.skip("pods could not be read: Sidecar workload selectors not checked")
+            return
+        if self._sidecar_messages is None:
+            pods: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+            for pod in self.world.of("", "Pod"):
+                pods[pod.namespace or ""].append((pod.name, pod.labels))
+            self._sidecar_messages = sidecar_messages(
+                [it.obj for it in self.world.of(ISTIO_GROUP, SIDECAR)], pods)
+        for level, code, text in self._sidecar_messages.get((sidecar.namespace or "", sidecar.name),
+                                                            []):
+            self.add(sidecar, level, code, text)
 
     # --------------------------------------------------------------- authorization policies
 
