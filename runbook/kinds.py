@@ -170,8 +170,17 @@ GATEWAYS = _istio("Gateway", "gateways", ("gw",))
 VIRTUAL_SERVICES = _istio("VirtualService", "virtualservices", ("vs",))
 DESTINATION_RULES = _istio("DestinationRule", "destinationrules", ("dr",))
 ISTIO_NETWORKING_KINDS: tuple[ResourceKind, ...] = (GATEWAYS, VIRTUAL_SERVICES, DESTINATION_RULES)
+#: read by the config analyzer (destination hosts); the sandbox bundles no CRD for it
+SERVICE_ENTRIES = _istio("ServiceEntry", "serviceentries", ("se",))
+#: read by the config analyzer (IST0110, IST0111, Sidecar selectors)
+SIDECARS = _istio("Sidecar", "sidecars", ())
+#: read by the config analyzer (IST0127, namespaces of sources; v1beta1: Istio 1.18 has no v1)
+AUTHORIZATION_POLICIES = ResourceKind("security.istio.io", "v1beta1", "AuthorizationPolicy",
+                                      "authorizationpolicies", True, versions=("v1beta1", "v1"),
+                                      categories=("istio-io", "security-istio-io"))
 
-ALL_KNOWN_KINDS: tuple[ResourceKind, ...] = BUILTIN_KINDS + ISTIO_NETWORKING_KINDS
+ALL_KNOWN_KINDS: tuple[ResourceKind, ...] = (
+    BUILTIN_KINDS + ISTIO_NETWORKING_KINDS + (SERVICE_ENTRIES, SIDECARS, AUTHORIZATION_POLICIES))
 
 
 class KindRegistry:

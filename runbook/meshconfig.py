@@ -82,6 +82,17 @@ def discovery_selectors(mesh_yaml: str | Mapping[str, Any] | None) -> list[Label
     return selectors
 
 
+def root_namespace(mesh_yaml: str | None, default: str) -> str:
+    """meshConfig ``rootNamespace`` (config there applies mesh-wide); ``default`` — istiod's own
+    namespace, as ``istioctl install`` sets it — when unset or unreadable."""
+    try:
+        mesh = load_yaml(mesh_yaml, "meshConfig") if mesh_yaml and mesh_yaml.strip() else {}
+    except (yaml.YAMLError, InputError):
+        return default
+    value = mesh.get("rootNamespace") if isinstance(mesh, Mapping) else None
+    return str(value) if value else default
+
+
 def watches_namespace(selectors: list[LabelSelector], namespace_labels: Mapping[str, str] | None
                       ) -> bool:
     """Whether an istiod with these discovery selectors watches a namespace with these labels.

@@ -26,7 +26,8 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
     k.EVENTS, k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,
 )
 #: what the config analyzer reads in addition
-CONFIG_KINDS: tuple[ResourceKind, ...] = (*k.ISTIO_NETWORKING_KINDS, k.CRDS)
+CONFIG_KINDS: tuple[ResourceKind, ...] = (
+    *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES, k.CRDS)
 
 #: server-side filters that keep large reads small without losing what the mesh layer needs
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {

@@ -23,19 +23,36 @@ applicable"), and istio/istio#44047.
 code      level    meaning (and where it differs from upstream)
 ========  =======  ==========================================================================
 IST0101   Error    ReferencedResourceNotFound, "Referenced %s not found: %q": a VirtualService
-                   gateway (Kiali KIA1102), a route/mirror destination host that is no
-                   Service or ServiceEntry host (KIA1101; short names resolve in the
-                   VirtualService's namespace), ``host:port`` not on the Service, a
-                   ``host+subset`` no DestinationRule defines (KIA1107), a Gateway selector
-                   that matches no workload (KIA0302).
+                   gateway (Kiali KIA1102), a route/mirror destination host (an empty
+                   destination too) that no Service or ServiceEntry visible from the
+                   VirtualService's namespace defines (KIA1101; ``exportTo`` and the Service
+                   annotation ``networking.istio.io/exportTo`` honoured, wildcard ServiceEntry
+                   hosts cover their suffix — ``runbook.mesh.visibility``), ``host:port`` not
+                   on the Service or ServiceEntry, a ``host+subset`` no DestinationRule
+                   defines, whether or not the host exists (KIA1107), a Gateway selector that
+                   matches no workload (KIA0302).
 IST0106   Error    SchemaValidationError: the object does not validate against the CRD's
                    openAPIV3Schema (the cluster's CRD, else ours in
                    ``sandbox/scenarios/istio-crds.yaml``); unknown fields included, as
                    ``kubectl apply`` (fieldValidation=Strict) rejects them.
-IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: two VirtualServices for the same
-                   host on the mesh gateway.
-IST0112   Error    VirtualServiceDestinationPortSelectorRequired: destination Service exposes
-                   several ports and the route names none.
+IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: VirtualServices on the mesh
+                   gateway whose hosts overlap (wildcards included) in a namespace both are
+                   exported to; one message per VirtualService naming all of them, as
+                   istioctl counts them.
+IST0110   Error    ConflictingSidecarWorkloadSelectors: several Sidecars select the same pod
+                   (``runbook.mesh.sidecars``); a Sidecar selector that selects no pod of its
+                   namespace is IST0101.
+IST0111   Error    MultipleSidecarsWithoutWorkloadSelectors: several selector-less Sidecars in
+                   one namespace.
+IST0112   Error    VirtualServiceDestinationPortSelectorRequired: the destination Service or
+                   ServiceEntry declares several ports and the route names none.
+IST0127   Warning  NoMatchingWorkloadsFound: an AuthorizationPolicy whose selector matches no
+                   in-mesh pod (``runbook.mesh.policies``); its ``source.namespaces`` that match
+                   no namespace are IST0101.
+IST0130   Warning  VirtualServiceUnreachableRule: a rule after a rule without matches, or
+                   whose matches all repeat earlier ones (``runbook.mesh.route_rules``).
+IST0131   Info     VirtualServiceIneffectiveMatch: a match identical to one of an earlier rule
+                   (Istio's newer prefix-overlap cases are not reported).
 IST0132   Warning  VirtualServiceHostNotFoundInGateway: no VirtualService host is covered by
                    the hosts of a Gateway it binds to.
 IST0162   Warning  GatewayPortNotDefinedOnService: a server port is neither a port nor a target
@@ -76,26 +93,32 @@ rather than guessed: :attr:`AnalysisResult.skipped` lists them.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.errors import Cause
 from runbook.manifests import Manifest
+from runbook.mesh.analysis_gateways import GatewayChecks, GatewayView, has_labels
+from runbook.mesh.analysis_world import Item, Workload, World, build_world
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
 from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
+from runbook.mesh.policies import (
+    AUTHORIZATION_POLICY,
+    SECURITY_GROUP,
+    authorization_policy_messages,
+    in_mesh,
+)
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
+from runbook.mesh.route_rules import unreachable_rules
+from runbook.mesh.sidecars import SidecarMessages, sidecar_messages
+from runbook.mesh.visibility import HostEntry, HostTable, export_scopes, scopes_meet
+from runbook.meshconfig import root_namespace
 from runbook.routing import (
-    container_port,
     host_intersection,
     is_gateway_proxy,
     resolve_host,
@@ -104,7 +127,6 @@ from runbook.routing import (
     split_gateway_ref,
 )
 from runbook.schema import validate_against_schema
-from runbook.selectors import EVERYTHING, LabelSelector, SelectorError, selector_from_dict
 from runbook.snapshot import RawObject, Snapshot
 
 #: columns of :attr:`AnalysisResult.messages`
@@ -119,8 +141,14 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0106", ERROR, "SchemaValidationError", "istio messages.yaml IST0106"),
     CodeInfo("IST0109", ERROR, "ConflictingMeshGatewayVirtualServiceHosts",
              "istio messages.yaml IST0109"),
+    CodeInfo("IST0110", ERROR, "ConflictingSidecarWorkloadSelectors", "istio messages.yaml IST0110"),
+    CodeInfo("IST0111", ERROR, "MultipleSidecarsWithoutWorkloadSelectors",
+             "istio messages.yaml IST0111"),
     CodeInfo("IST0112", ERROR, "VirtualServiceDestinationPortSelectorRequired",
              "istio messages.yaml IST0112"),
+    CodeInfo("IST0127", WARNING, "NoMatchingWorkloadsFound", "istio messages.yaml IST0127"),
+    CodeInfo("IST0130", WARNING, "VirtualServiceUnreachableRule", "istio messages.yaml IST0130"),
+    CodeInfo("IST0131", INFO, "VirtualServiceIneffectiveMatch", "istio messages.yaml IST0131"),
     CodeInfo("IST0132", WARNING, "VirtualServiceHostNotFoundInGateway", "istio messages.yaml IST0132"),
     CodeInfo("IST0162", WARNING, "GatewayPortNotDefinedOnService", "istio.io analysis/ist0162"),
     CodeInfo("IST0173", ERROR, "DestinationRuleSubsetNotSelectPods", "istio.io analysis/ist0173"),
@@ -139,10 +167,8 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
 
 ISTIO_GROUP = "networking.istio.io"
 GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
-SERVICE_ENTRY = "ServiceEntry"
+SERVICE_ENTRY, SIDECAR = "ServiceEntry", "Sidecar"
 MESH_GATEWAY = "mesh"
-#: our own CRDs for the Istio networking kinds (used when the cluster's CRDs are unknown)
-BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "istio-crds.yaml"
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
 
 
@@ -192,170 +218,6 @@ class _Message:
     evidence: tuple[str, ...] = ()
 
 
-# ------------------------------------------------------------------------------------ world
-
-
-@dataclass
-class _Item:
-    """One object of the analysed world, with where it came from."""
-
-    obj: RawObject
-    group: str
-    kind: str
-    namespace: str | None
-    name: str
-    source: str | None
-    from_file: bool
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(labels_of(self.obj))
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec = self.obj.get("spec")
-        return spec if isinstance(spec, dict) else {}
-
-    @property
-    def version(self) -> str:
-        return str(self.obj.get("apiVersion", "")).rpartition("/")[2]
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
-
-
-@dataclass
-class _Workload:
-    """Pods that share a controller (or one bare pod): what a selector can select."""
-
-    namespace: str
-    kind: str
-    name: str
-    labels: dict[str, str]
-    template: dict[str, Any]
-    pods: list[RawObject]
-    is_gateway: bool = False
-    revision: str | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-class _World:
-    """Files and cluster objects resolved together, indexed for the checks."""
-
-    def __init__(self, items: list[_Item], readable: set[tuple[str, str]],
-                 crds: list[RawObject] | None) -> None:
-        self.items = items
-        self.readable = readable
-        self.by_kind: dict[tuple[str, str], dict[tuple[str | None, str], _Item]] = defaultdict(dict)
-        for it in items:
-            self.by_kind[(it.group, it.kind)][(it.namespace, it.name)] = it
-        #: CRDs to judge custom resources by; authoritative when they are the cluster's (or given)
-        self.crds_authoritative = crds is not None
-        self.crds: list[RawObject] = crds if crds is not None else _bundled_crds()
-
-    def of(self, group: str, kind: str) -> list[_Item]:
-        return list(self.by_kind.get((group, kind), {}).values())
-
-    def get(self, group: str, kind: str, namespace: str | None, name: str) -> _Item | None:
-        return self.by_kind.get((group, kind), {}).get((namespace, name))
-
-    def known(self, group: str, kind: str) -> bool:
-        """Whether the world's view of this kind is complete enough to say "not found"."""
-        return (group, kind) in self.readable
-
-    def snapshot(self) -> Snapshot:
-        """The world as a Snapshot (for functions shared with the diagnosis)."""
-        registry = k.default_registry()
-        objects: dict[str, list[RawObject]] = {}
-        for kind in registry:
-            if (kind.group, kind.kind) in self.readable:
-                objects[kind.key] = [it.obj for it in self.of(kind.group, kind.kind)]
-        return Snapshot(objects=objects)
-
-
-def _normalise(objects: Sequence[RawObject | Manifest]) -> list[tuple[RawObject, str | None]]:
-    out: list[tuple[RawObject, str | None]] = []
-    for o in objects:
-        if isinstance(o, Manifest):
-            out.append((o.obj, f"{o.source}:{o.line}"))
-        elif isinstance(o, Mapping):
-            out.append((dict(o), None))
-        else:
-            raise TypeError(f"analyze() takes dicts or Manifests, got {type(o).__name__}")
-    return out
-
-
-def _scope_of(group: str, kind: str, crds: list[RawObject]) -> bool:
-    """Whether a kind is namespaced (unknown kinds: yes, like most)."""
-    for rk in k.ALL_KNOWN_KINDS:
-        if rk.group == group and rk.kind == kind:
-            return rk.namespaced
-    for crd in crds:
-        spec = crd.get("spec") or {}
-        if spec.get("group") == group and (spec.get("names") or {}).get("kind") == kind:
-            return spec.get("scope") != "Cluster"
-    return True
-
-
-def _build_world(objects: Sequence[RawObject | Manifest], snapshot: Snapshot | None,
-                 namespace: str | None, crds: list[RawObject] | None) -> _World:
-    registry = k.default_registry()
-    items: dict[tuple[str, str, str | None, str], _Item] = {}
-    readable: set[tuple[str, str]] = set()
-    snapshot_crds: list[RawObject] = []
-    if snapshot is not None:
-        snapshot_crds = snapshot.items(k.CRDS)
-        plural_kinds = {
-            f"{(c.get('spec') or {}).get('names', {}).get('plural')}.{(c.get('spec') or {}).get('group')}":
-            (c.get("spec") or {}).get("names", {}).get("kind") for c in snapshot_crds}
-        for key, objs in snapshot.objects.items():
-            rk = registry.by_key(key)
-            group = rk.group if rk else key.partition(".")[2]
-            kind_name = rk.kind if rk else plural_kinds.get(key)
-            readable.add((group, kind_name or ""))
-            for obj in objs:
-                kind = kind_name or str(obj.get("kind", ""))
-                m = meta(obj)
-                obj_ns = m.get("namespace") if _scope_of(group, kind, snapshot_crds) else None
-                items[(group, kind, obj_ns, m.get("name", ""))] = _Item(
-                    obj, group, kind, obj_ns, m.get("name", ""), None, False)
-    file_crds = [o for o, _ in _normalise(objects) if o.get("kind") == "CustomResourceDefinition"]
-    for obj, source in _normalise(objects):
-        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-        kind = str(obj.get("kind", ""))
-        readable.add((group, kind))
-        obj = copy.copy(obj)
-        m = dict(meta(obj))
-        ns: str | None = None
-        if _scope_of(group, kind, snapshot_crds + file_crds):
-            # like `kubectl apply -n`: the flag places objects that name no namespace
-            ns = m.get("namespace") or namespace or "default"
-            m["namespace"] = ns
-        obj["metadata"] = m
-        items[(group, kind, ns, m.get("name", ""))] = _Item(
-            obj, group, kind, ns, str(m.get("name", "")), source, True)
-    if crds is None and snapshot is not None and snapshot.readable(k.CRDS):
-        # the cluster's CRDs (with any the files add) are what the apiserver will judge by
-        crds = [it.obj for it in items.values() if (it.group, it.kind) == (k.CRDS.group, k.CRDS.kind)]
-    return _World(list(items.values()), readable, crds)
-
-
-@cache
-def _bundled_crds_cached() -> tuple[RawObject, ...]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return tuple(d for d in yaml.load_all(BUNDLED_CRDS.read_text(encoding="utf-8"), Loader=loader) if d)
-
-
-def _bundled_crds() -> list[RawObject]:
-    # parsed once: the schema engine caches compiled schemas per object, so one shared,
-    # never-mutated copy keeps repeated analyses fast
-    return list(_bundled_crds_cached())
-
-
 # ----------------------------------------------------------------------------------- analyze
 
 
@@ -376,13 +238,14 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
     Returns:
         An :class:`AnalysisResult` (see the module docstring for the codes).
     """
-    world = _build_world(list(objects or []), snapshot, namespace,
+    world = build_world(list(objects or []), snapshot, namespace,
                          list(crds) if crds is not None else None)
     if objects:
         subjects = [it for it in world.items if it.from_file]
     else:
         subjects = [it for it in world.items
-                    if it.group == ISTIO_GROUP and it.kind in _CONFIG_KINDS
+                    if ((it.group == ISTIO_GROUP and it.kind in (*_CONFIG_KINDS, SIDECAR))
+                        or (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY))
                     and (namespace is None or it.namespace == namespace)]
     checker = _Checker(world)
     for it in subjects:
@@ -390,10 +253,10 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
     return checker.result()
 
 
-class _Checker:
+class _Checker(GatewayChecks):
     """Runs every check over the subjects; messages are collected, never raised."""
 
-    def __init__(self, world: _World) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.messages: list[_Message] = []
         self.skipped: list[str] = []
@@ -405,8 +268,8 @@ class _Checker:
                      if w.tag and w.claimed_revision}
         self.workloads = self._workloads()
         # indexes: selectors are evaluated per Gateway/subset, over every workload otherwise
-        self.workloads_by_ns: dict[str, list[_Workload]] = defaultdict(list)
-        self.workloads_by_label: dict[tuple[str, str], list[_Workload]] = defaultdict(list)
+        self.workloads_by_ns: dict[str, list[Workload]] = defaultdict(list)
+        self.workloads_by_label: dict[tuple[str, str], list[Workload]] = defaultdict(list)
         for w in self.workloads:
             self.workloads_by_ns[w.namespace].append(w)
             pairs = {pair for labels in [w.labels, *(labels_of(p) for p in w.pods)]
@@ -414,13 +277,13 @@ class _Checker:
             for pair in pairs:
                 self.workloads_by_label[pair].append(w)
         self.services = world.of("", "Service")
-        self.services_by_ns: dict[str, list[_Item]] = defaultdict(list)
+        self.services_by_ns: dict[str, list[Item]] = defaultdict(list)
         for svc in self.services:
             self.services_by_ns[svc.namespace or ""].append(svc)
         self.service_fqdns = {self._fqdn(s.name, s.namespace or ""): s for s in self.services}
-        self.entry_hosts = [(h, it) for it in world.of(ISTIO_GROUP, SERVICE_ENTRY)
-                            for h in it.spec.get("hosts") or [] if isinstance(h, str)]
-        self.subsets_by_host: dict[str, dict[str, list[_Item]]] = defaultdict(lambda: defaultdict(list))
+        self.hosts = HostTable([s.obj for s in self.services],
+                               [se.obj for se in world.of(ISTIO_GROUP, SERVICE_ENTRY)])
+        self.subsets_by_host: dict[str, dict[str, list[Item]]] = defaultdict(lambda: defaultdict(list))
         for dr in world.of(ISTIO_GROUP, DESTINATION_RULE):
             host = self._resolve(str(dr.spec.get("host") or ""), dr.namespace or "")
             for subset in dr.spec.get("subsets") or []:
@@ -429,17 +292,26 @@ class _Checker:
         self.used_subsets = {(self._resolve(d.get("host", ""), vs.namespace or ""), d.get("subset"))
                              for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE)
                              for _, d in route_destinations(vs.spec) if d.get("subset")}
-        self.vs_by_host: dict[str, list[_Item]] = defaultdict(list)
+        self.vs_by_host: dict[str, list[Item]] = defaultdict(list)
+        #: VirtualServices on the mesh gateway: (namespace, name) → (export scopes, hosts)
+        self.mesh_hosts: dict[tuple[str | None, str], tuple[frozenset[str], list[str]]] = {}
         for vs in world.of(ISTIO_GROUP, VIRTUAL_SERVICE):
             for h in {self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
                       if isinstance(h, str)}:
                 self.vs_by_host[h].append(vs)
-        self._gateway_cache: dict[tuple[str | None, str], _GatewayView] = {}
+            if MESH_GATEWAY in _bound_gateways(vs.spec, vs.namespace or ""):
+                self.mesh_hosts[(vs.namespace, vs.name)] = (
+                    export_scopes(vs.spec.get("exportTo"), vs.namespace or ""),
+                    [self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
+                     if isinstance(h, str)])
+        self._gateway_cache: dict[tuple[str | None, str], GatewayView] = {}
         self._ports_cache: dict[tuple[str, ...], tuple[set[int], dict[str, list[str]]]] = {}
+        self._mesh_pod_labels: dict[str, list[dict[str, str]]] | None = None
+        self._sidecar_messages: SidecarMessages | None = None
 
     # ------------------------------------------------------------------------------- output
 
-    def add(self, it: _Item, level: str, code: str, message: str, *, see_also: str | None = None,
+    def add(self, it: Item, level: str, code: str, message: str, *, see_also: str | None = None,
             evidence: Iterable[str] = ()) -> None:
         self.messages.append(_Message(level, code, it.kind, it.namespace, it.name, message,
                                       it.source, see_also, tuple(evidence)))
@@ -470,9 +342,11 @@ class _Checker:
 
     # ------------------------------------------------------------------------------- checks
 
-    def check(self, it: _Item) -> None:
+    def check(self, it: Item) -> None:
         self.check_namespace(it)
         self.check_kind_and_schema(it)
+        if (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY):
+            self.check_authorization_policy(it)
         if it.group != ISTIO_GROUP:
             return
         if it.kind == VIRTUAL_SERVICE:
@@ -481,8 +355,10 @@ class _Checker:
             self.check_gateway(it)
         elif it.kind == DESTINATION_RULE:
             self.check_destination_rule(it)
+        elif it.kind == SIDECAR:
+            self.check_sidecar(it)
 
-    def check_namespace(self, it: _Item) -> None:
+    def check_namespace(self, it: Item) -> None:
         if it.namespace is None:
             return
         if not self.world.known("", "Namespace"):
@@ -495,7 +371,7 @@ class _Checker:
 
     # -------------------------------------------------------------------- kinds and schemas
 
-    def check_kind_and_schema(self, it: _Item) -> None:
+    def check_kind_and_schema(self, it: Item) -> None:
         if _builtin_group(it.group):
             return  # built-in kinds: the apiserver's own validation, not ours
         crd = next((c for c in self.world.crds
@@ -537,7 +413,7 @@ class _Checker:
 
     # ------------------------------------------------------------------- virtual services
 
-    def check_virtual_service(self, vs: _Item) -> None:
+    def check_virtual_service(self, vs: Item) -> None:
         spec = vs.spec
         ns = vs.namespace or ""
         hosts = [h for h in spec.get("hosts") or [] if isinstance(h, str)]
@@ -562,8 +438,10 @@ class _Checker:
         self.check_destinations(vs)
         self.check_source_matches(vs)
         self.check_conflicts(vs)
+        for level, code, text in unreachable_rules(vs.spec):
+            self.add(vs, level, code, text)
 
-    def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: _Item) -> bool:
+    def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: Item) -> bool:
         gw_hosts = []
         for server in gw.spec.get("servers") or []:
             for h in (server or {}).get("hosts") or []:
@@ -573,47 +451,56 @@ class _Checker:
                     gw_hosts.append(host)
         return any(hosts_overlap(g, v) for g in gw_hosts for v in vs_hosts)
 
-    def check_destinations(self, vs: _Item) -> None:
+    def check_destinations(self, vs: Item) -> None:
         ns = vs.namespace or ""
         services_known = self.world.known("", "Service")
         if not services_known:
             self.skip("services could not be read: destination hosts not checked")
+        export_to = vs.spec.get("exportTo")
         for where, dest in route_destinations(vs.spec):
             host = str(dest.get("host") or "")
-            if not host:
-                continue
-            fqdn = self._resolve(host, ns)
-            svc = self.service_fqdns.get(fqdn)
-            entry = self._entry_for(fqdn)
-            if services_known and svc is None and entry is None:
-                hint = ""
-                two = host.split(".")
-                if len(two) == 2 and self._fqdn(two[0], two[1]) in self.service_fqdns:
-                    hint = f" (did you mean {self._fqdn(two[0], two[1])}?)"
-                reftype = "mirror host" if where.endswith("mirror") else "host"
-                self.add(vs, "Error", "IST0101", f'Referenced {reftype} not found: "{host}"{hint}',
-                         see_also="KIA1101", evidence=[f"{where}: {host} → {fqdn}"])
-                continue
-            if svc is not None:
-                ports = [p.get("port") for p in (svc.spec.get("ports") or [])]
-                number = (dest.get("port") or {}).get("number")
-                if number is not None and number not in ports:
-                    self.add(vs, "Error", "IST0101",
-                             f'Referenced host:port not found: "{host}:{number}"',
-                             evidence=[f"Service {svc.ref} ports: {ports}"])
-                elif number is None and len(ports) > 1:
-                    self.add(vs, "Error", "IST0112",
-                             f'This VirtualService routes to a service "{host}" that exposes '
-                             f"multiple ports {ports}. Specifying a port in the destination is "
-                             "required to disambiguate.")
+            reftype = "mirror host" if where.endswith("mirror") else "host"
+            entry = self.hosts.lookup(host, ns, export_to)
+            if services_known and entry is None:
+                self.add(vs, "Error", "IST0101", f'Referenced {reftype} not found: "{host}"'
+                         + self._host_hint(host), see_also="KIA1101",
+                         evidence=[f"{where}: {host or '(empty destination)'} → "
+                                   f"{self._resolve(host, ns) if host else 'no host'}",
+                                   *(f"{e.ref} defines it but is not exported to {ns} "
+                                     f"(exportTo {', '.join(sorted(e.scopes))})"
+                                     for e in self.hosts.hidden(host, ns))])
+            elif entry is not None:
+                self.check_destination_port(vs, host, dest, entry)
+            # Istio checks subsets on their own (analyzers/virtualservice/destinationrules.go):
+            # a subset is missing whether or not its host exists
             subset = dest.get("subset")
             if subset and self.world.known(ISTIO_GROUP, DESTINATION_RULE) and \
-                    not self.subsets_by_host.get(fqdn, {}).get(str(subset)):
+                    not self.subsets_by_host.get(self._resolve(host, ns), {}).get(str(subset)):
                 self.add(vs, "Error", "IST0101",
                          f'Referenced host+subset in destinationrule not found: "{host}+{subset}"',
                          see_also="KIA1107")
 
-    def check_source_matches(self, vs: _Item) -> None:
+    def _host_hint(self, host: str) -> str:
+        two = host.split(".")
+        if len(two) == 2 and self._fqdn(two[0], two[1]) in self.service_fqdns:
+            return f" (did you mean {self._fqdn(two[0], two[1])}?)"
+        return ""
+
+    def check_destination_port(self, vs: Item, host: str, dest: Mapping[str, Any],
+                               entry: HostEntry) -> None:
+        """Istio's ``checkServiceEntryPorts``: the same rule for Services and ServiceEntries."""
+        number = (dest.get("port") or {}).get("number")
+        ports = list(entry.ports)
+        if number is not None and number not in ports:
+            self.add(vs, "Error", "IST0101", f'Referenced host:port not found: "{host}:{number}"',
+                     evidence=[f"{entry.ref} ports: {ports}"])
+        elif number is None and len(ports) > 1:
+            self.add(vs, "Error", "IST0112",
+                     f'This VirtualService routes to a service "{host}" that exposes multiple '
+                     f"ports [{' '.join(str(p) for p in ports)}]. Specifying a port in the "
+                     "destination is required to disambiguate.", evidence=[f"{entry.ref}"])
+
+    def check_source_matches(self, vs: Item) -> None:
         top = [g for g in vs.spec.get("gateways") or [] if isinstance(g, str)]
         for i, rule in enumerate(vs.spec.get("http") or []):
             if not isinstance(rule, Mapping):
@@ -631,7 +518,7 @@ class _Checker:
                            if (gw := self.world.get(ISTIO_GROUP, GATEWAY,
                                                     *split_gateway_ref(g, vs.namespace or "")))
                            for w in self._gateway(gw).gateways]
-                if any(_has_labels(w, labels) and (not source_ns or w.namespace == source_ns)
+                if any(has_labels(w, labels) and (not source_ns or w.namespace == source_ns)
                        for w in proxies):
                     continue  # it does match the gateway proxy itself — deliberate, presumably
                 what = ", ".join(f"{a}: {b}" for a, b in labels.items()) if labels else ""
@@ -648,9 +535,10 @@ class _Checker:
                          + ". Remove it, or add 'mesh' to gateways to apply it to sidecars.",
                          evidence=[f"gateway proxies: {', '.join(w.ref for w in proxies) or 'unknown'}"])
 
-    def check_conflicts(self, vs: _Item) -> None:
+    def check_conflicts(self, vs: Item) -> None:
+        self.check_mesh_conflicts(vs)
         ns = vs.namespace or ""
-        my_gateways = _bound_gateways(vs.spec, ns)
+        my_gateways = _bound_gateways(vs.spec, ns) - {MESH_GATEWAY}
         reported: set[tuple[str, str | None, str]] = set()
         for h in vs.spec.get("hosts") or []:
             if not isinstance(h, str):
@@ -659,26 +547,42 @@ class _Checker:
             for other in self.vs_by_host.get(host, []):
                 if (other.namespace, other.name) == (vs.namespace, vs.name):
                     continue
-                o_ns = other.namespace or ""
-                for gw in sorted(my_gateways & _bound_gateways(other.spec, o_ns)):
+                for gw in sorted(my_gateways & _bound_gateways(other.spec, other.namespace or "")):
                     if (gw, other.namespace, other.name) in reported:
                         continue
                     reported.add((gw, other.namespace, other.name))
-                    if gw == MESH_GATEWAY:
-                        names = ", ".join(sorted([f"{vs.name}.{ns}", f"{other.name}.{o_ns}"]))
-                        self.add(vs, "Error", "IST0109",
-                                 f"The VirtualServices {names} associated with mesh gateway define "
-                                 f"the same host {host} which can lead to undefined behavior. This "
-                                 "can be fixed by merging the conflicting VirtualServices into a "
-                                 "single resource.")
-                    else:
-                        self.add(vs, "Warning", "KIA1106",
-                                 f"More than one Virtual Service for same host: {other.ref} also "
-                                 f"routes {host} on gateway {gw}; Istio merges their rules in "
-                                 "creation order, so the first match wins — merge them into one "
-                                 "VirtualService.")
+                    self.add(vs, "Warning", "KIA1106",
+                             f"More than one Virtual Service for same host: {other.ref} also "
+                             f"routes {host} on gateway {gw}; Istio merges their rules in "
+                             "creation order, so the first match wins — merge them into one "
+                             "VirtualService.")
 
-    def check_programmed_with_gateway(self, vs: _Item, gw: _Item) -> None:
+    def check_mesh_conflicts(self, vs: Item) -> None:
+        """IST0109 as istioctl counts it: once per VirtualService, naming every VirtualService
+        on the mesh gateway whose hosts overlap its own (wildcards included) in a namespace both
+        are exported to."""
+        mine = self.mesh_hosts.get((vs.namespace, vs.name))
+        if mine is None:
+            return
+        scopes, hosts = mine
+        clashes: list[tuple[str, str]] = []  # (other VirtualService, the host of ours it overlaps)
+        for (o_ns, o_name), (o_scopes, o_hosts) in self.mesh_hosts.items():
+            if (o_ns, o_name) == (vs.namespace, vs.name) or not scopes_meet(scopes, o_scopes):
+                continue
+            host = next((h for h in hosts for o in o_hosts if hosts_overlap(h, o)), None)
+            if host is not None:
+                clashes.append((f"{o_ns}/{o_name}", host))
+        if not clashes:
+            return
+        names = ",".join(sorted([f"{vs.namespace}/{vs.name}", *(c for c, _ in clashes)]))
+        scope = "*" if "*" in scopes else sorted(scopes)[0]
+        self.add(vs, "Error", "IST0109",
+                 f"The VirtualServices {names} associated with mesh gateway define the same host "
+                 f"{scope}/{clashes[0][1]} which can lead to undefined behavior. This can be fixed "
+                 "by merging the conflicting VirtualServices into a single resource.",
+                 evidence=[f"{other} also routes {host}" for other, host in clashes])
+
+    def check_programmed_with_gateway(self, vs: Item, gw: Item) -> None:
         view = self._gateway(gw)
         if not view.groups:
             return
@@ -696,170 +600,56 @@ class _Checker:
                  "revision (or remove istio.io/rev), or make that revision watch the namespace.",
                  see_also="istio/istio#44047")
 
-    # ------------------------------------------------------------------------- gateways
+    # ---------------------------------------------------------------------------- sidecars
 
-    def check_gateway(self, gw: _Item) -> None:
-        view = self._gateway(gw)
-        if view.unknown:
-            self.skip("pods and deployments could not be read: Gateway selectors not checked")
+    def check_sidecar(self, sidecar: Item) -> None:
+        if not self.world.known("", "Pod"):
+            self.skip("pods could not be read: Sidecar workload selectors not checked")
             return
-        if view.error:
-            self.add(gw, "Error", "IST0106", f"Schema validation error: spec.selector: {view.error}")
+        if self._sidecar_messages is None:
+            pods: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+            for pod in self.world.of("", "Pod"):
+                pods[pod.namespace or ""].append((pod.name, pod.labels))
+            self._sidecar_messages = sidecar_messages(
+                [it.obj for it in self.world.of(ISTIO_GROUP, SIDECAR)], pods)
+        for level, code, text in self._sidecar_messages.get((sidecar.namespace or "", sidecar.name),
+                                                            []):
+            self.add(sidecar, level, code, text)
+
+    # --------------------------------------------------------------- authorization policies
+
+    def check_authorization_policy(self, policy: Item) -> None:
+        if not (self.world.known("", "Pod") and self.world.known("", "Namespace")):
+            self.skip("pods or namespaces could not be read: AuthorizationPolicies not checked")
             return
-        selector = view.selector_text
-        if not view.gateways and not view.others:
-            self.add(gw, "Error", "IST0101", f'Referenced selector not found: "{selector}"',
-                     see_also="KIA0302")
-            return
-        if not view.gateways:
-            self.add(gw, "Error", "MR204",
-                     f"selector {selector} matches only workloads that are not gateway proxies "
-                     f"({', '.join(w.ref for w in view.others)}): no gateway will apply this "
-                     "config. Select the ingress gateway pods (e.g. istio: ingressgateway).")
-            return
-        if view.others:
-            self.add(gw, "Info", "MR203",
-                     f"selector {selector} also matches {len(view.others)} workload(s) that are not "
-                     f"gateways ({', '.join(w.ref for w in view.others)}); harmless, but a selector "
-                     "naming the gateway (istio: ingressgateway) says what is meant.")
-        parts = []
-        for (ns, name, rev), workloads in sorted(view.groups.items()):
-            services = self._service_ports(workloads)[1]
-            exposed = "; ".join(f"Service {ref} {', '.join(ps)}" for ref, ps in sorted(services.items()))
-            parts.append(f"{ns}/{name} (revision {rev}; {exposed or 'no Service'})")
-        programmed = [rev for rev, ok in view.programmed.items() if ok]
-        not_programmed = [f"{rev}: {view.reasons[rev]}" for rev, ok in view.programmed.items()
-                          if not ok]
-        text = f"selects gateway workload(s) {'; '.join(parts)}"
-        if programmed:
-            text += f"; programmed by istiod revision(s) {', '.join(programmed)}"
-        if not_programmed:
-            text += f"; not by {'; '.join(not_programmed)}"
-        self.add(gw, "Info", "MR201", text)
-        if not programmed:
-            self.add(gw, "Error", "MR202",
-                     "no control plane programs this Gateway's pods: "
-                     + "; ".join(not_programmed)
-                     + ". Label it for the revision its pods run (or remove istio.io/rev), or make "
-                     "that revision watch the namespace.", see_also="istio/istio#44047")
-        self.check_gateway_ports(gw, view)
+        if self._mesh_pod_labels is None:
+            self._mesh_pod_labels = defaultdict(list)
+            for pod in self.world.of("", "Pod"):
+                if in_mesh(pod.obj):
+                    self._mesh_pod_labels[pod.namespace or ""].append(pod.labels)
+        for level, code, text in authorization_policy_messages(
+                policy.obj, self.namespaces, self._mesh_pod_labels, self._root_namespaces()):
+            self.add(policy, level, code, text)
 
-    def check_gateway_ports(self, gw: _Item, view: _GatewayView) -> None:
-        all_workloads = [w for ws in view.groups.values() for w in ws]
-        ports, services = self._service_ports(all_workloads)
-        if not services:
-            return
-        for server in gw.spec.get("servers") or []:
-            number = ((server or {}).get("port") or {}).get("number")
-            if isinstance(number, int) and number not in ports:
-                self.add(gw, "Warning", "IST0162",
-                         f"The gateway is listening on a target port (port {number}) that is not "
-                         "defined in the Service associated with its workload instances (Pod "
-                         f"selector {view.selector_text}). If you need to access the gateway port "
-                         "through the gateway Service, it will not be available.",
-                         evidence=[f"Service {ref}: {', '.join(ps)}"
-                                   for ref, ps in sorted(services.items())])
-
-    def _gateway(self, gw: _Item) -> _GatewayView:
-        key = (gw.namespace, gw.name)
-        view = self._gateway_cache.get(key)
-        if view is None:
-            view = self._gateway_cache[key] = self._make_gateway_view(gw)
-        return view
-
-    def _make_gateway_view(self, gw: _Item) -> _GatewayView:
-        raw = gw.spec.get("selector")
-        view = _GatewayView()
-        if not (self.world.known("", "Pod") or self.world.known("apps", "Deployment")):
-            view.unknown = True
-            return view
-        try:
-            selector = (selector_from_dict({"matchLabels": raw}) if raw else EVERYTHING)
-        except SelectorError as exc:
-            view.error = str(exc)
-            return view
-        view.selector_text = ",".join(f"{a}={b}" for a, b in sorted((raw or {}).items())) or "<all>"
-        # an Istio Gateway selects workloads in every namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)
-        first = min((str(a), str(b)) for a, b in raw.items()) if raw else None
-        candidates = self.workloads_by_label.get(first, []) if first else self.workloads
-        for w in candidates:
-            if not _selects(selector, w):
-                continue
-            if w.is_gateway:
-                view.gateways.append(w)
-                view.groups[(w.namespace, w.name, w.revision or wk.DEFAULT_REVISION)].append(w)
-            else:
-                view.others.append(w)
-        ns_labels = self.namespaces.get(gw.namespace or "", {})
-        for (_, _, rev) in view.groups:
-            scope = self.scopes.get(rev)
-            if scope is None:
-                view.programmed[rev] = False
-                view.reasons[rev] = f"no istiod of revision {rev} was found"
-            elif not scope.watches(ns_labels):
-                view.programmed[rev] = False
-                view.reasons[rev] = (f"istiod {rev} does not watch namespace {gw.namespace} "
-                                     f"({scope.describe_selectors()})")
-            elif not scope.processes(gw.labels):
-                view.programmed[rev] = False
-                view.reasons[rev] = (f"the Gateway is labelled {wk.REV_LABEL}="
-                                     f"{gw.labels.get(wk.REV_LABEL)}, which istiod {rev} ignores")
-            else:
-                view.programmed[rev] = True
-        return view
-
-    def _ignores(self, rev: str, it: _Item) -> str | None:
-        """Why istiod ``rev`` does not take ``it`` in (None when it does)."""
-        scope = self.scopes.get(rev)
-        if scope is None:
-            return f"no istiod of revision {rev} was found"
-        if not scope.watches(self.namespaces.get(it.namespace or "", {})):
-            return f"istiod {rev} does not watch namespace {it.namespace}"
-        if not scope.processes(it.labels):
-            return (f"this {it.kind} is labelled {wk.REV_LABEL}={it.labels.get(wk.REV_LABEL)}, "
-                    f"which istiod {rev} ignores")
-        return None
-
-    def _service_ports(self, workloads: Iterable[_Workload]) -> tuple[set[int], dict[str, list[str]]]:
-        """Ports and target ports of the Services that select these workloads (TCP only, like
-        Istio's analyzer), and per Service its ports as ``80→8080`` for messages."""
-        chosen = list(workloads)
-        key = tuple(sorted(w.ref for w in chosen))
-        cached = self._ports_cache.get(key)
-        if cached is None:
-            cached = self._ports_cache[key] = self._compute_service_ports(chosen)
-        return cached
-
-    def _compute_service_ports(self, workloads: list[_Workload]) -> tuple[set[int], dict[str, list[str]]]:
-        ports: set[int] = set()
-        described: dict[str, list[str]] = {}
-        for w in workloads:
-            for svc in self.services_by_ns.get(w.namespace, []):
-                selector = svc.spec.get("selector") or {}
-                if not selector or not _has_labels(w, selector):
-                    continue
-                text = described.setdefault(svc.ref, [])
-                for p in svc.spec.get("ports") or []:
-                    if (p.get("protocol") or "TCP") != "TCP" or not isinstance(p.get("port"), int):
-                        continue
-                    ports.add(p["port"])
-                    target = container_port(p.get("targetPort"), w.template)
-                    if target is not None:
-                        ports.add(target)
-                    label = f"{p['port']}→{target}" if target not in (None, p["port"]) else str(p["port"])
-                    if label not in text:
-                        text.append(label)
-        return ports, described
+    def _root_namespaces(self) -> set[str]:
+        """Each control plane's meshConfig ``rootNamespace`` (Istio's default: istio-system)."""
+        roots = set()
+        for scope in self.scopes.values():
+            cm = (self.world.get("", "ConfigMap", scope.namespace, scope.configmap)
+                  if scope.configmap else None)
+            mesh = ((cm.obj.get("data") or {}).get("mesh") if cm is not None else None)
+            roots.add(root_namespace(mesh, scope.namespace))
+        return roots or {"istio-system"}
 
     # ------------------------------------------------------------------ destination rules
 
-    def check_destination_rule(self, dr: _Item) -> None:
+    def check_destination_rule(self, dr: Item) -> None:
         ns = dr.namespace or ""
         host = str(dr.spec.get("host") or "")
         fqdn = self._resolve(host, ns)
         svc = self.service_fqdns.get(fqdn)
         known = self.world.known("", "Service")
-        if known and svc is None and self._entry_for(fqdn) is None:
+        if known and self.hosts.lookup(host, ns, dr.spec.get("exportTo")) is None:
             self.add(dr, "Warning", "IST0174",
                      f"The host {host} defined in the DestinationRule does not match any services in "
                      "the mesh.", see_also="KIA0202", evidence=[f"{host} → {fqdn}"])
@@ -878,7 +668,7 @@ class _Checker:
             if not selector_map:
                 continue  # a Service without selector: its endpoints are managed by hand
             wanted = {**selector_map, **{str(a): str(b) for a, b in (subset.get("labels") or {}).items()}}
-            if not any(_has_labels(w, wanted)
+            if not any(has_labels(w, wanted)
                        for w in self.workloads_by_ns.get(svc.namespace or "", [])):
                 self.add(dr, "Error", "IST0173",
                          f"The Subset {name} defined in the DestinationRule does not select any pods. "
@@ -896,13 +686,7 @@ class _Checker:
         """Short names are relative to the referring object's namespace (Istio's rule)."""
         return resolve_host(host, namespace)
 
-    def _entry_for(self, fqdn: str) -> _Item | None:
-        for h, it in self.entry_hosts:
-            if hosts_overlap(h, fqdn):
-                return it
-        return None
-
-    def _workloads(self) -> list[_Workload]:
+    def _workloads(self) -> list[Workload]:
         world = self.world
         rs_owner: dict[tuple[str, str], str] = {}
         for rs in world.of("apps", "ReplicaSet"):
@@ -911,11 +695,11 @@ class _Checker:
                 rs_owner[(rs.namespace or "", rs.name)] = str(owner.get("name"))
         # the diagnosis' rule for "this pod template is a gateway proxy", reused so both agree
         gateway_deployments = {(g.namespace, g.name) for g in self.model.gateways}
-        out: dict[tuple[str, str, str], _Workload] = {}
+        out: dict[tuple[str, str, str], Workload] = {}
         for dep in world.of("apps", "Deployment"):
             replicas = dep.spec.get("replicas", 1)
             template = dep.spec.get("template") or {}
-            w = _Workload(dep.namespace or "", "Deployment", dep.name, dict(labels_of(template)),
+            w = Workload(dep.namespace or "", "Deployment", dep.name, dict(labels_of(template)),
                           template, [], (dep.namespace, dep.name) in gateway_deployments)
             w.revision = labels_of(template).get(wk.REV_LABEL) or dep.labels.get(wk.REV_LABEL)
             if replicas == 0:
@@ -926,7 +710,7 @@ class _Checker:
             dep_name = rs_owner.get((pod.namespace or "", str(owner.get("name")))) if owner else None
             found = out.get(("Deployment", pod.namespace or "", dep_name or ""))
             if found is None:
-                found = out.setdefault(("Pod", pod.namespace or "", pod.name), _Workload(
+                found = out.setdefault(("Pod", pod.namespace or "", pod.name), Workload(
                     pod.namespace or "", "Pod", pod.name, pod.labels, pod.obj, [],
                     is_gateway_proxy(pod.obj), pod.labels.get(wk.REV_LABEL)))
             w = found
@@ -940,20 +724,6 @@ class _Checker:
         return [w for w in out.values() if w.labels or w.pods]
 
 
-@dataclass
-class _GatewayView:
-    """What one Gateway's selector reaches, and who programs it."""
-
-    selector_text: str = ""
-    gateways: list[_Workload] = field(default_factory=list)
-    others: list[_Workload] = field(default_factory=list)
-    groups: dict[tuple[str, str, str], list[_Workload]] = field(default_factory=lambda: defaultdict(list))
-    programmed: dict[str, bool] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)
-    unknown: bool = False
-    error: str | None = None
-
-
 # ------------------------------------------------------------------------------ small helpers
 
 
@@ -964,19 +734,6 @@ def _cause_text(cause: Cause) -> str:
 def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     refs = meta(obj).get("ownerReferences") or []
     return next((r for r in refs if r.get("controller")), refs[0] if refs else None)
-
-
-def _selects(selector: LabelSelector, w: _Workload) -> bool:
-    """The selector matches the workload's pod template or one of its pods."""
-    if w.labels and selector.matches(w.labels):
-        return True
-    return any(selector.matches(labels_of(p)) for p in w.pods)
-
-
-def _has_labels(w: _Workload, wanted: Mapping[str, str]) -> bool:
-    """All ``wanted`` labels on the pod template or on one of the pods (a Service selector)."""
-    candidates = ([w.labels] if w.labels else []) + [labels_of(p) for p in w.pods]
-    return any(all(c.get(a) == b for a, b in wanted.items()) for c in candidates)
 
 
 #: API groups served by kube-apiserver itself (no CRD); everything else needs one

@@ -42,6 +42,14 @@ from runbook.mesh.findings import (
     sort_findings,
 )
 from runbook.mesh.injection import namespace_injection, resolve_injection
+from runbook.mesh.injector_chains import (
+    deadlock_findings,
+    injector_deadlocks,
+    labels_text,
+    missing_proxy_findings,
+    refused_port_detail,
+    uninjected_pod_findings,
+)
 from runbook.mesh.model import (
     SYSTEM_NAMESPACES,
     MeshModel,
@@ -159,6 +167,9 @@ class _Diagnosis:
         self.by_ns = {rec.namespace: rec for rec in self.injection}
         # (configuration, target address) already explained by a failing-pods chain
         self.covered: set[tuple[str, str]] = set()
+        # targets whose only istiod cannot start because of the webhook that calls it (MR111)
+        self.deadlocked = {lock.webhook.target.address for lock in injector_deadlocks(model)
+                           if lock.webhook.target is not None}
 
     def run(self) -> list[Finding]:
         self.unreadable_kinds()
@@ -166,6 +177,9 @@ class _Diagnosis:
         self.pod_creation_chains()
         self.broken_targets()
         self.overlaps()
+        self.out.extend(deadlock_findings(self.m))
+        self.out.extend(uninjected_pod_findings(self.m, self.injection))
+        self.out.extend(missing_proxy_findings(self.m))
         self.namespace_labels()
         self.claimed_revisions()
         self.stale_sidecars()
@@ -276,7 +290,7 @@ class _Diagnosis:
                                 "configuration was changed since")
             labels = self.m.namespaces.get(ns)
             if labels is not None:
-                evidence.append(f"namespace {ns} labels {_labels(labels)} match namespaceSelector "
+                evidence.append(f"namespace {ns} labels {labels_text(labels)} match namespaceSelector "
                                 f"{w.namespace_selector}")
         target = w.target if w else None
         if target is None and err.service is not None and err.service_namespace is not None:
@@ -353,6 +367,10 @@ class _Diagnosis:
                 "no_endpoints", "no_service_port", "headless", "unsupported_type")):
             why = target.detail if target is not None else cause
             pods = self._istiod_state(target)
+            if target is not None and target.address in self.deadlocked:
+                return (f"{head} finds no istiod to answer ({why}){pods} — and istiod's own pods "
+                        "are created through this webhook, so restarting istiod cannot help: "
+                        "see MR111 for the way out", None)
             return (f"{head} finds no istiod to answer ({why}){pods} — bring the istiod pods "
                     f"back (kubectl get pods -n {target.namespace if target else '<ns>'} -l "
                     f"app=istiod) or point the webhook at a revision that runs", None)
@@ -368,6 +386,8 @@ class _Diagnosis:
                                 "the webhook's logs",
         }
         hint = hints.get(kind, "read the cause and the webhook's logs")
+        if kind == "connection_refused" and target is not None:
+            hint = refused_port_detail(self.m, target) or hint
         return f"{head} failed: {cause} — {hint}", None
 
     def _istiod_state(self, target: Target | None) -> str:
@@ -440,7 +460,25 @@ class _Diagnosis:
                 plan.alternative = self._to_claimed(w, same_config, serving)  # type: ignore[arg-type]
         elif plan.serving is not None:
             plan.primary = self._to_claimed(w, same_config, serving)  # type: ignore[arg-type]
+        elif w.tag and claimed and claimed not in self.m.revisions():
+            self._tag_of_removed_revision(w, claimed, plan)
         return plan
+
+    def _tag_of_removed_revision(self, w: Webhook, claimed: str, plan: _Retarget) -> None:
+        """A tag still naming a revision whose istiod is gone: re-point it at the revision that
+        runs when only one does (else name them all; choosing is the operator's call)."""
+        running = self.m.revisions()
+        plan.note = (f"tag {w.tag} claims revision {claimed}, which no istiod runs any more "
+                     f"(removed?); running: {', '.join(running) or 'none'} — re-point the tag "
+                     f"(istioctl tag set {w.tag} --revision <revision> --overwrite) or remove it "
+                     f"(istioctl tag remove {w.tag})")
+        serving = self._serving(running[0], w.target.port if w.target else 443) \
+            if len(running) == 1 else None
+        if serving is not None:
+            cfg_hooks = [h for h in self.m.webhooks if h.configuration == w.configuration
+                         and h.kind == w.kind]
+            plan.primary = _set_tag_fix(self.m, w.tag or "", running[0], w.configuration,
+                                        cfg_hooks, *serving)
 
     def _to_claimed(self, w: Webhook, hooks: list[Webhook],
                     serving: tuple[Target, Webhook | None]) -> FixSuggestion:
@@ -570,7 +608,7 @@ class _Diagnosis:
                 f"to occur twice. — remove the configuration of the revision you no longer use "
                 f"(istioctl tag remove / istioctl uninstall --revision)",
                 evidence=[f"{o.webhook.key} and {', '.join(o.others)} both match namespace labels "
-                          f"{_labels(o.namespace_labels)} and pod labels {_labels(o.pod_labels)}"
+                          f"{labels_text(o.namespace_labels)} and pod labels {labels_text(o.pod_labels)}"
                           for o in items] + ([f"namespaces injected twice: {', '.join(affected)}"]
                                              if affected else []),
                 namespaces=affected))
@@ -594,7 +632,7 @@ class _Diagnosis:
                     f"[{wk.INJECTION_LABEL}={rec.injection_label} {wk.REV_LABEL}={rec.rev_label}] "
                     f"— {wk.INJECTION_LABEL} takes precedence ({injects} injects); remove it to "
                     f"use {wk.REV_LABEL}={rec.rev_label}",
-                    evidence=[f"namespace labels {_labels(rec.labels)}", rec.detail],
+                    evidence=[f"namespace labels {labels_text(rec.labels)}", rec.detail],
                     fix=FixSuggestion(
                         "relabel-namespace",
                         {"namespace": ns, "revision": rec.rev_label, "drop_injection_label": True,
@@ -614,7 +652,7 @@ class _Diagnosis:
                     f"namespace {ns} is labelled {label} but no injector serves it: its pods "
                     f"start without a sidecar — label it with a revision or tag that exists"
                     + (f" ({', '.join(offer)})" if offer else " (none is installed)"),
-                    evidence=[f"namespace labels {_labels(rec.labels)}",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
                               f"revisions and tags with an injector: {', '.join(offer) or 'none'}",
                               f"kubectl label namespace {ns} {wk.REV_LABEL}=<revision-or-tag> "
                               "--overwrite"],
@@ -627,7 +665,7 @@ class _Diagnosis:
                     f"namespace {ns} {wk.REV_LABEL}=<revision-or-tag>' to enable it, or 'kubectl "
                     f"label namespace {ns} {wk.INJECTION_LABEL}=disabled' to explicitly mark it "
                     f"as not needing injection.",
-                    evidence=[f"namespace labels {_labels(rec.labels)}",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
                               f"revisions and tags: {', '.join(offer) or 'none'}"],
                     namespaces=[ns]))
 
@@ -733,7 +771,7 @@ class _Diagnosis:
                     f"{cm} (key mesh), or bind the namespace to a revision that watches it"
                     + (f" ({', '.join(watchers)})" if watchers else ""),
                     evidence=[f"istiod {rev}: {scope.describe_selectors()}",
-                              f"namespace labels: {_labels(rec.labels)}",
+                              f"namespace labels: {labels_text(rec.labels)}",
                               f"revisions that watch {rec.namespace}: "
                               f"{', '.join(watchers) or 'none'}"],
                     namespaces=[rec.namespace]))
@@ -828,10 +866,6 @@ def _istioctl_caveat(model: MeshModel, fix: FixSuggestion | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return "{" + ", ".join(f"{a}={b}" for a, b in sorted(labels.items())) + "}"
 
 
 _FORBIDDEN = re.compile(

@@ -20,6 +20,10 @@ IST0102  info      NamespaceNotInjected: a namespace that runs workloads has nei
                    not enabled for Istio injection. Run 'kubectl label namespace …'"). Istio
                    reports every non-system namespace; we report only namespaces with workloads
                    and skip those that host Istio's own control plane or gateways.
+IST0103  warning   PodMissingProxy, as istioctl reports it (one per pod): a pod of an injected
+                   namespace (``istio.io/rev`` without ``istio-injection``, or
+                   ``istio-injection=enabled``) without an ``istio-proxy`` container, not opted
+                   out, not on the host network. Fix: ``recreate-workloads``.
 IST0123  warning   NamespaceMultipleInjectionLabels: the namespace has both ``istio-injection``
                    and ``istio.io/rev`` (Istio: level Warning; older wording "The namespace has
                    both new and legacy injection labels. Run 'kubectl label namespace <ns>
@@ -61,6 +65,15 @@ MR110    warning   A namespace's pods are injected by (or carry sidecars of) a r
                    tag's namespaces into the new revision's selectors.
 MR109    info      No Istio control plane found (no ``app=istiod`` Deployment, no injector webhook):
                    the tables are empty.
+MR111    error     The injector deadlock: an injector webhook (failurePolicy Fail) calls a Service
+                   whose istiod has no ready pod, and that istiod's own pods match the webhook's
+                   selectors — no istiod pod can ever start, restarting it cannot help. Fix:
+                   ``remove-label`` (the namespace label that makes istiod's namespace match),
+                   else the ``kubectl patch`` to failurePolicy Ignore until istiod runs.
+MR112    warning   Pods run without a sidecar in a namespace an injector with failurePolicy
+                   Ignore serves: the apiserver skipped the failing call and admitted them
+                   unmutated (found from the pods and the webhook; no event records it). Fix:
+                   ``recreate-workloads`` once the target answers.
 ======== ========= ===========================================================================
 
 Fix actions (``FixSuggestion.action``) and their ``params``. The keys that
@@ -125,6 +138,8 @@ class CodeInfo:
 CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0102", INFO, "NamespaceNotInjected",
              "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go"),
+    CodeInfo("IST0103", WARNING, "PodMissingProxy",
+             "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go"),
     CodeInfo("IST0123", WARNING, "NamespaceMultipleInjectionLabels",
              "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go"),
     CodeInfo("IST0139", ERROR, "InvalidWebhook",
@@ -141,6 +156,8 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("MR108", WARNING, "KindNotReadable", "mesh-runbook"),
     CodeInfo("MR109", INFO, "NoIstioControlPlane", "mesh-runbook"),
     CodeInfo("MR110", WARNING, "InjectingRevisionDoesNotWatchNamespace", "mesh-runbook"),
+    CodeInfo("MR111", ERROR, "InjectorDeadlock", "mesh-runbook; runbook.mesh.injector_chains"),
+    CodeInfo("MR112", WARNING, "PodsAdmittedWithoutSidecar", "mesh-runbook; runbook.mesh.injector_chains"),
 )}
 
 

@@ -200,18 +200,11 @@ def test_different_names_same_diagnosis(renamed: World) -> None:
 
 def test_no_endpoints_chain(healthy: World) -> None:
     """istiod down: its Service exists but no pod answers."""
-    healthy.remove("Pod", "istio-system")
-    healthy.add({"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": "late", "labels": {wk.REV_LABEL: "stable"}}})
-    healthy.add(*[o for o in healthy.of_kind("Deployment", "shop")
-                  if o["metadata"]["name"] == "ratings-v1"], namespace="late")
     from runbook.formats import admission as fmt
 
-    failure = fmt.internal_error(fmt.webhook_call_failed(
-        "rev.namespace.sidecar-injector.istio.io",
-        fmt.webhook_service_url("istiod-1-19-3", "istio-system", 443, "/inject"),
-        fmt.no_endpoints("istiod-1-19-3")))
-    healthy.run_deployment("late", "ratings-v1", pod_hash="q8w2x4z5", failure=failure)
+    healthy.remove("Pod", "istio-system")
+    healthy.fail_in_new_namespace("late", "ratings-v1", fmt.no_endpoints("istiod-1-19-3"),
+                                  pod_hash="q8w2x4z5")
     findings = diagnose(healthy.snapshot())
     chain = only(findings, "MR101")
     assert "finds no istiod to answer" in chain.message
@@ -225,17 +218,8 @@ def test_no_endpoints_chain(healthy: World) -> None:
 
 def test_timeout_is_not_mistaken_for_a_stale_failure(healthy: World) -> None:
     """A timeout says nothing the objects can disprove: the chain stays an error, with a hint."""
-    from runbook.formats import admission as fmt
-
-    healthy.add({"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": "slow", "labels": {wk.REV_LABEL: "stable"}}})
-    healthy.add(*[o for o in healthy.of_kind("Deployment", "shop")
-                  if o["metadata"]["name"] == "details-v1"], namespace="slow")
-    failure = fmt.internal_error(fmt.webhook_call_failed(
-        "rev.namespace.sidecar-injector.istio.io",
-        fmt.webhook_service_url("istiod-1-19-3", "istio-system", 443, "/inject"),
-        "context deadline exceeded"))
-    healthy.run_deployment("slow", "details-v1", pod_hash="t7m4k2b9", failure=failure)
+    healthy.fail_in_new_namespace("slow", "details-v1", "context deadline exceeded",
+                                  pod_hash="t7m4k2b9")
     chain = only(diagnose(healthy.snapshot()), "MR101")
     assert "context deadline exceeded" in chain.message and "15017" in chain.message
 

@@ -190,6 +190,21 @@ class World:
                                          "reason": "MinimumReplicasAvailable"}]}
         return rs
 
+    def fail_in_new_namespace(self, namespace: str, deployment: str, cause: str, *,
+                              pod_hash: str, service: str = "istiod-1-19-3",
+                              service_namespace: str = "istio-system", tag: str = "stable"
+                              ) -> dict[str, Any]:
+        """A namespace bound to ``tag`` gets a copy of shop's ``deployment``, whose pod creates
+        fail at ``rev.namespace.sidecar-injector.istio.io`` → ``service`` with ``cause``."""
+        self.add({"apiVersion": "v1", "kind": "Namespace",
+                  "metadata": {"name": namespace, "labels": {wk.REV_LABEL: tag}}})
+        self.add(*[o for o in self.of_kind("Deployment", "shop")
+                   if o["metadata"]["name"] == deployment], namespace=namespace)
+        failure = fmt.internal_error(fmt.webhook_call_failed(
+            "rev.namespace.sidecar-injector.istio.io",
+            fmt.webhook_service_url(service, service_namespace, 443, "/inject"), cause))
+        return self.run_deployment(namespace, deployment, pod_hash=pod_hash, failure=failure)
+
     def run_all_deployments(self, namespace: str, **kwargs: Any) -> list[dict[str, Any]]:
         return [self.run_deployment(namespace, d["metadata"]["name"], **kwargs)
                 for d in self.of_kind("Deployment", namespace)]

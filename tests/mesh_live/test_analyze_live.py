@@ -1,0 +1,86 @@
+"""The analyzer on what a cluster serves: ServiceEntries are read over HTTP with the official client
+(a cluster whose ServiceEntry CRD is installed), and they serve destination hosts as in istioctl."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runbook import kinds as k
+from runbook.kube import connect
+from runbook.manifests import parse_manifests
+from runbook.mesh.analyze import analyze
+from runbook.mesh.observe import read_mesh
+
+NS = "l7-traffic-beta"
+
+#: a minimal ServiceEntry CRD written for this test (Istio's own has a full schema)
+SERVICE_ENTRY_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "serviceentries.networking.istio.io"},
+    "spec": {
+        "group": "networking.istio.io", "scope": "Namespaced",
+        "names": {"kind": "ServiceEntry", "listKind": "ServiceEntryList", "plural": "serviceentries",
+                  "singular": "serviceentry", "shortNames": ["se"]},
+        "versions": [{"name": v, "served": True, "storage": v == "v1beta1",
+                      "schema": {"openAPIV3Schema": {
+                          "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                     for v in ("v1alpha3", "v1beta1")],
+    },
+}
+
+VS = f"""
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {{name: to-api, namespace: {NS}}}
+spec:
+  hosts: [api.internal]
+  http:
+  - route:
+    - destination: {{host: api.example.com}}
+"""
+
+
+def test_service_entries_are_read_from_the_cluster(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        before = analyze(parse_manifests(VS, "vs.yaml"), read_mesh(cluster, with_config=True))
+        assert [m for m in before.messages["message"] if m.startswith("Referenced host")] == [
+            'Referenced host not found: "api.example.com"']
+        cluster.create(k.CRDS, SERVICE_ENTRY_CRD)
+        world_settle(seed_sandbox)
+        cluster.create(k.SERVICE_ENTRIES, {
+            "apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",
+            "metadata": {"name": "api", "namespace": "istio-system"},
+            "spec": {"hosts": ["*.example.com"], "resolution": "DNS"}}, "istio-system")
+        snapshot = read_mesh(cluster, with_config=True)
+        assert [se["metadata"]["name"] for se in snapshot.items(k.SERVICE_ENTRIES)] == ["api"]
+        after = analyze(parse_manifests(VS, "vs.yaml"), snapshot)
+        assert "IST0101" not in after.codes(), after.messages.to_string()
+    finally:
+        cluster.close()
+
+
+def test_authorization_policies_are_read_from_the_cluster(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    try:
+        crd = {**SERVICE_ENTRY_CRD, "metadata": {"name": "authorizationpolicies.security.istio.io"},
+               "spec": {**SERVICE_ENTRY_CRD["spec"], "group": "security.istio.io",
+                        "names": {"kind": "AuthorizationPolicy",
+                                  "listKind": "AuthorizationPolicyList",
+                                  "plural": "authorizationpolicies",
+                                  "singular": "authorizationpolicy"}}}
+        cluster.create(k.CRDS, crd)
+        world_settle(seed_sandbox)
+        cluster.create(k.AUTHORIZATION_POLICIES, {
+            "apiVersion": "security.istio.io/v1beta1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "nobody", "namespace": NS},
+            "spec": {"selector": {"matchLabels": {"app": "ghost"}}}}, NS)
+        result = analyze(snapshot=read_mesh(cluster, with_config=True), namespace=NS)
+        rows = result.messages[result.messages["code"] == "IST0127"]
+        assert list(rows["name"]) == ["nobody"]
+        assert list(rows["message"]) == [
+            "No matching workloads for this resource with the following labels: app=ghost"]
+    finally:
+        cluster.close()
