@@ -1,6 +1,6 @@
 """What differs between two runs of one engine by design, masked so that only real differences
 remain: ages, uids, IPs, timestamps, resourceVersions, generated names, node ports, container and
-image ids, continue tokens, durations, server addresses, klog prefixes, retry counts, the status
+image ids, pod-template hashes, CA bundles, continue tokens, durations, server addresses, klog prefixes, retry counts, the status
 of workloads read while their controllers work, and the padding kubectl aligns columns with (a
 masked value changes a column's width)."""
 
@@ -27,7 +27,13 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
      r"\1-<hash>-<sfx>"),
     (re.compile(rf"\b([a-z0-9]+(?:-[a-z0-9]+)*?)-[{_SAFE}]{{6,10}}\b(?![-.])"), r"\1-<hash>"),
     (re.compile(rf"(?<=[a-z0-9])-[{_SAFE}]{{5}}\b(?![-.])"), "-<sfx>"),
+    # a ReplicaSet's generateName: its hash, then the dash the suffix goes after
+    (re.compile(rf"(?<=[a-z0-9])-[{_SAFE}]{{6,10}}-(?=[\"'\s]|$)", re.M), "-<hash>-"),
     (re.compile(r"\b3[0-2]\d{3}(?=/TCP|/UDP)"), "<nodeport>"),
+    # a hash of the template as the Go types print it (no engine but Go's can reproduce it)
+    (re.compile(r"(pod-template-hash[\"']?(?:=|:\s*)[\"']?)[0-9a-z]{6,10}\b"), r"\1<hash>"),
+    # a certificate made per run
+    (re.compile(r"(caBundle[\"']?:\s*[\"']?)[A-Za-z0-9+/=]{40,}"), r"\1<ca>"),
     (re.compile(r"(resourceVersion[\"']?:\s*)\"?\d+\"?"), r'\1"<rv>"'),
     (re.compile(r"\b\d+(\.\d+)?(ms|µs|ns)\b"), "<duration>"),
     (re.compile(r"(?<![\w.:/-])(\d+[smhdy])(\d+[smh])?(?![\w.:/-])"), "<age>"),
@@ -42,7 +48,8 @@ _MASKED_KEYS = frozenset({
     "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "time", "lastTimestamp",
     "firstTimestamp", "lastTransitionTime", "lastUpdateTime", "lastHeartbeatTime", "startTime",
     "startedAt", "finishedAt", "eventTime", "continue", "podIP", "hostIP", "clusterIP",
-    "nodePort", "containerID", "imageID", "renewTime", "acquireTime", "selfLink"})
+    "nodePort", "containerID", "imageID", "renewTime", "acquireTime", "selfLink", "caBundle",
+    "pod-template-hash"})
 
 
 def mask_text(text: str) -> str:
