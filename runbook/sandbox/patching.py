@@ -501,6 +501,7 @@ class _Field:
     key: str = ""
     struct: str | None = None
     gomap: bool = False  # a Go map (labels …): update entries mark "." on it
+    atomic: bool = False  # +structType=atomic / +mapType=atomic: owned as one field
 
     @property
     def merge(self) -> bool:
@@ -516,6 +517,7 @@ def _m(key: str = "", struct: str | None = None, retain: bool = False) -> _Field
 
 
 _MAP = _Field(gomap=True)
+_ATOMIC = _Field(atomic=True)
 _CONDITIONS = _m("type")
 
 #: Go struct name -> JSON field -> patch metadata. Only fields that carry tags, or lead to
@@ -548,7 +550,7 @@ _STRUCTS: dict[str, dict[str, _Field]] = {
     },
     "PodStatus": {"conditions": _CONDITIONS, "podIPs": _m("ip"), "hostIPs": _m("ip"),
                   "resourceClaimStatuses": _m("name", retain=True)},
-    "ServiceSpec": {"ports": _m("port"), "selector": _MAP},
+    "ServiceSpec": {"ports": _m("port"), "selector": _ATOMIC},
     "ServiceStatus": {"conditions": _CONDITIONS},
     "NodeSpec": {"podCIDRs": _m()},
     "NodeStatus": {"conditions": _CONDITIONS, "addresses": _m("type"), "capacity": _MAP,
@@ -558,6 +560,8 @@ _STRUCTS: dict[str, dict[str, _Field]] = {
                        "strategy": _Field(strategy="retainKeys")},
     "ReplicaSetSpec": {"template": _s("PodTemplateSpec"), "selector": _s("LabelSelector")},
     "AppsStatus": {"conditions": _CONDITIONS},
+    "ResourceQuotaSpec": {"hard": _MAP},
+    "ResourceQuotaStatus": {"hard": _MAP, "used": _MAP},
     "Webhook": {"namespaceSelector": _s("LabelSelector"), "objectSelector": _s("LabelSelector")},
 }
 
@@ -573,7 +577,7 @@ _ROOTS: dict[str, dict[str, _Field]] = {
     "pods": _root(spec=_s("PodSpec"), status=_s("PodStatus")),
     "services": _root(spec=_s("ServiceSpec"), status=_s("ServiceStatus")),
     "endpoints": _root(),
-    "events": _root(),
+    "events": _root(involvedObject=_ATOMIC, related=_ATOMIC),  # ObjectReference is atomic
     "serviceaccounts": _root(secrets=_m("name")),
     "configmaps": _root(data=_MAP, binaryData=_MAP),
     "secrets": _root(data=_MAP, stringData=_MAP),
@@ -586,7 +590,7 @@ _ROOTS: dict[str, dict[str, _Field]] = {
         _root(webhooks=_m("name", "Webhook")),
     "customresourcedefinitions.apiextensions.k8s.io": _root(),
     # no patchStrategy tags below metadata: maps merge, lists are replaced
-    "resourcequotas": _root(),
+    "resourcequotas": _root(spec=_s("ResourceQuotaSpec"), status=_s("ResourceQuotaStatus")),
     "limitranges": _root(),
     "endpointslices.discovery.k8s.io": _root(),
 }
@@ -1132,6 +1136,8 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
             out[path] = _NODE
         if isinstance(child, list) and meta.merge and child:
             keys = _list_keys(meta)
+            if mark_maps and keys:
+                out[path] = _NODE  # an update owns an associative list it wrote as well
             for item in child:
                 if keys and isinstance(item, dict):
                     element = _key_element(item, keys)
@@ -1146,7 +1152,7 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
                 else:
                     out[path] = child
                     break
-        elif isinstance(child, dict) and meta.struct == "LabelSelector" and name == "selector":
+        elif isinstance(child, dict) and (meta.atomic or meta.struct == "LabelSelector"):
             out[path] = child  # metav1.LabelSelector is +structType=atomic
         else:
             _field_set(child, meta.struct, path, out, mark_maps=mark_maps)
@@ -1323,7 +1329,7 @@ def _ssa_merge(live: Any, applied: Any, struct: str | None) -> Any:
         if isinstance(value, list) and isinstance(current, list) and meta.merge:
             out[name] = _ssa_merge_list(current, value, meta)
         elif isinstance(value, dict) and isinstance(current, dict) and not (
-                meta.struct == "LabelSelector" and name == "selector"):
+                meta.atomic or meta.struct == "LabelSelector"):
             out[name] = _ssa_merge(current, value, meta.struct)
         else:
             out[name] = _copy(value)
