@@ -568,6 +568,8 @@ class Cluster:
             expect_rv = meta.get("resourceVersion") or None
             if expect_rv is not None and expect_rv != old["metadata"].get("resourceVersion"):
                 raise status.conflict(kind, name, status.STALE)
+            if expect_rv is None and kind.key in _NO_UNCONDITIONAL_UPDATE:
+                raise status.unconditional_update(kind, name)
             if subresource == "status":
                 status_part = new.get("status")
                 new = copy_object(old)
@@ -1106,6 +1108,12 @@ def _type_error(kind: ResourceKind, path: str, value: Any, go_type: str) -> ApiE
                  dict: "object"}.get(type(value), "value")
     return status.bad_request(f"json: cannot unmarshal {json_kind} into Go struct field "
                               f"{kind.kind}.{path} of type {go_type}")
+
+
+#: kinds whose registry refuses an update without a resourceVersion (AllowUnconditionalUpdate)
+_NO_UNCONDITIONAL_UPDATE = frozenset({
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+    "validatingwebhookconfigurations.admissionregistration.k8s.io"})
 
 
 def _patch_error(kind: ResourceKind, name: str, exc: patching.PatchError) -> ApiError:

@@ -64,8 +64,9 @@ _VERBS = {
 }
 _TRUE = ("true", "1")
 #: kinds whose DELETE answers with the deleted object rather than a Status (their registries set
-#: ReturnDeletedObject, as the OpenAPI return types say: V1Pod, V1Service); custom resources too
-_DELETE_RETURNS_OBJECT = frozenset({"pods", "services"})
+#: ReturnDeletedObject, as the OpenAPI return types say: V1Pod, V1Service, V1ServiceAccount,
+#: V1ResourceQuota); custom resources too
+_DELETE_RETURNS_OBJECT = frozenset({"pods", "services", "serviceaccounts", "resourcequotas"})
 #: events a truncate-watch fault lets through before it cuts the stream
 TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
 #: a drop-response fault fired: the request is processed, then the connection closes unanswered

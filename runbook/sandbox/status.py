@@ -105,6 +105,15 @@ def invalid(kind: ResourceKind, name: str, causes: Sequence[Cause]) -> ApiError:
                     _details(kind, name, kind_field=kind.kind, causes=causes))
 
 
+def unconditional_update(kind: ResourceKind, name: str) -> ApiError:
+    """422 for an update without a resourceVersion where the registry demands one; the message
+    names the resource, not the kind (the generic registry's ``NewInvalid(qualifiedResource…)``)."""
+    cause = Cause("metadata.resourceVersion", "FieldValueInvalid",
+                  "Invalid value: 0: must be specified for an update")
+    return ApiError(422, "Invalid", f'{_qualified(kind)} "{name}" is invalid: '
+                    f"{cause.field}: {cause.message}", _details(kind, name, causes=[cause]))
+
+
 def forbidden(kind: ResourceKind, name: str | None, why: str,
               causes: Sequence[Cause] = ()) -> ApiError:
     """403 Forbidden: ``pods "x" is forbidden: <why>``."""
