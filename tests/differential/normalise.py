@@ -1,8 +1,8 @@
 """What differs between two runs of one engine by design, masked so that only real differences
 remain: ages, uids, IPs, timestamps, resourceVersions, generated names, node ports, container and
-image ids, pod-template hashes, CA bundles, continue tokens, durations, server addresses, klog prefixes, retry counts, the status
-of workloads read while their controllers work, and the padding kubectl aligns columns with (a
-masked value changes a column's width)."""
+image ids, pod-template hashes, CA bundles, continue tokens, durations, server addresses, klog
+prefixes, retry counts, the status of workloads read while their controllers work, and the padding
+kubectl aligns columns with (a masked value changes a column's width)."""
 
 from __future__ import annotations
 
@@ -60,15 +60,21 @@ def mask_text(text: str) -> str:
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
-def mask_json(value: Any) -> Any:
-    """Mask a decoded JSON body: per-run fields by name, then every string as text."""
+def mask_json(value: Any, progress_kind: bool = False) -> Any:
+    """Mask a decoded JSON body: per-run fields by name, then every string as text.
+    ``progress_kind``: the value is an item of a list of a progress kind (a real server's list
+    items carry no kind)."""
     if isinstance(value, dict):
-        progress = value.get("kind") in _PROGRESS_KINDS and isinstance(value.get("status"), dict)
+        kind = value.get("kind")
+        progress = (progress_kind or kind in _PROGRESS_KINDS) and isinstance(value.get("status"),
+                                                                             dict)
+        items_progress = isinstance(kind, str) and kind.removesuffix("List") in _PROGRESS_KINDS
         return {k: ("<masked>" if (k in _MASKED_KEYS and v not in (None, "", 0))
-                    or (progress and k == "status") else mask_json(v))
+                    or (progress and k == "status")
+                    else mask_json(v, items_progress and k == "items"))
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_json(v) for v in value]
+        return [mask_json(v, progress_kind) for v in value]
     if isinstance(value, str):
         return mask_text(value)
     return value
