@@ -218,7 +218,14 @@ def parse_label_selector(text: str | None) -> LabelSelector:
                 vals.append(tokens[pos])
             pos += 1
         if pos >= len(tokens):
-            raise SelectorError(f"unable to parse requirement: missing ')' in {text!r}")
+            # labels.Parser.parseValues / parseIdentifiersList: what the lexer wanted at the end
+            if tokens[-1] == "(":
+                wanted = "',', ')' or identifier"
+            elif tokens[-1] == ",":
+                wanted = "',', or identifier"
+            else:
+                wanted = "',' or ')'"
+            raise SelectorError(f"unable to parse requirement: found '', expected: {wanted}")
         pos += 1
         return tuple(sorted(set(vals)))
 

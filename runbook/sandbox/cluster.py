@@ -404,7 +404,9 @@ class Cluster:
         obj = self._decode_object(kind, body, namespace)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
-            raise status.bad_request("resourceVersion should not be set on objects to be created")
+            # the registry's BeforeCreate returns a plain error: kube-apiserver answers a 500
+            # with no reason
+            raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
         if not meta.get("name") and not meta.get("generateName"):
             raise status.invalid(kind, "", [Cause("metadata.name", "FieldValueRequired",
                                                   "Required value: name or generateName is required")])
@@ -467,7 +469,7 @@ class Cluster:
         """Apply a patch (PATCH); returns the object and whether it was created (apply only)."""
         media = content_type.split(";")[0].strip().lower()
         if media not in PATCH_TYPES:
-            raise status.unsupported_media_type(PATCH_TYPES)
+            raise status.route_unsupported_media_type()
         if media == "application/apply-patch+yaml":
             if kind.key == EVENTS_V1.key:
                 raise status.unsupported_media_type(PATCH_TYPES[:3])
@@ -566,6 +568,8 @@ class Cluster:
             expect_rv = meta.get("resourceVersion") or None
             if expect_rv is not None and expect_rv != old["metadata"].get("resourceVersion"):
                 raise status.conflict(kind, name, status.STALE)
+            if expect_rv is None and kind.key in _NO_UNCONDITIONAL_UPDATE:
+                raise status.unconditional_update(kind, name)
             if subresource == "status":
                 status_part = new.get("status")
                 new = copy_object(old)
@@ -1106,10 +1110,16 @@ def _type_error(kind: ResourceKind, path: str, value: Any, go_type: str) -> ApiE
                               f"{kind.kind}.{path} of type {go_type}")
 
 
+#: kinds whose registry refuses an update without a resourceVersion (AllowUnconditionalUpdate)
+_NO_UNCONDITIONAL_UPDATE = frozenset({
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+    "validatingwebhookconfigurations.admissionregistration.k8s.io"})
+
+
 def _patch_error(kind: ResourceKind, name: str, exc: patching.PatchError) -> ApiError:
-    details: Obj = {"name": name, "kind": kind.plural}
-    if kind.group:
-        details["group"] = kind.group
+    # the patch handler's errors (NewApplyConflict, NewGenericServerResponse) name no object:
+    # their details hold the causes only
+    details: Obj = {}
     if exc.causes:
         details["causes"] = [{"reason": c.reason, "message": c.message, "field": c.field}
                              for c in exc.causes]

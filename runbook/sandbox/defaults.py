@@ -12,6 +12,7 @@ cluster read-back that shows the webhook defaults).
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import threading
 from typing import Any
@@ -322,6 +323,48 @@ def _validating(obj: Obj, alloc: Allocator, old: Obj | None) -> None:
 
 def _secret(obj: Obj, _: Allocator, old: Obj | None) -> None:
     obj.setdefault("type", "Opaque")
+    # the v1 → internal conversion merges stringData into data (base64) and drops it
+    string_data = obj.pop("stringData", None)
+    if string_data:
+        data = obj.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def _endpoints(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    for subset in obj.get("subsets") or ():
+        for port in subset.get("ports") or ():
+            port.setdefault("protocol", "TCP")
+
+
+def _endpoint_slice(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    for port in obj.get("ports") or ():
+        port.setdefault("protocol", "TCP")
+    for endpoint in obj.get("endpoints") or ():
+        endpoint.setdefault("conditions", {})  # a struct: encoded even when empty
+
+
+def _limit_range(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    """``SetDefaults_LimitRangeItem``: a Container item's default limit from max, its default
+    request from the default limit, then from min."""
+    for item in (obj.get("spec") or {}).get("limits") or ():
+        if item.get("type") != "Container":
+            continue
+        default = {**(item.get("max") or {}), **(item.get("default") or {})}
+        request = {**(item.get("min") or {}), **default, **(item.get("defaultRequest") or {})}
+        if default:
+            item["default"] = default
+        if request:
+            item["defaultRequest"] = request
+
+
+def _event(obj: Obj, _: Allocator, old: Obj | None) -> None:
+    # fields of the Go type without omitempty: encoded as null / "" / {} when not set
+    for key in ("eventTime", "firstTimestamp", "lastTimestamp"):
+        obj.setdefault(key, None)
+    for key in ("reportingComponent", "reportingInstance"):
+        obj.setdefault(key, "")
+    obj.setdefault("source", {})
 
 
 def _crd(obj: Obj, _: Allocator, old: Obj | None) -> None:
@@ -344,6 +387,10 @@ _DEFAULTERS = {
     "mutatingwebhookconfigurations.admissionregistration.k8s.io": _mutating,
     "validatingwebhookconfigurations.admissionregistration.k8s.io": _validating,
     "secrets": _secret,
+    "endpoints": _endpoints,
+    "endpointslices.discovery.k8s.io": _endpoint_slice,
+    "limitranges": _limit_range,
+    "events": _event,
     "customresourcedefinitions.apiextensions.k8s.io": _crd,
     "nodes": _node,
 }

@@ -6,9 +6,9 @@ its error statuses and messages (``PatchError`` carries them; the server turns o
 
 * ``staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go`` — which error becomes which
   status: a JSON patch that cannot be decoded is 400, one that cannot be applied is 422 ``Invalid``
-  with the library's message as an ``UnexpectedServerResponse`` cause; a merge patch that is not an
-  object is 400 ``Invalid JSON Patch``; strategic-merge errors are 400 for malformed directives, 422
-  for lists of lists, and 500 (reason Unknown) for everything else.
+  with the generic message and empty details (the library's message is kept in ``detail``); a
+  merge patch that is not an object is 400 ``Invalid JSON Patch``; strategic-merge errors are 400
+  for malformed directives, 422 for lists of lists, and 500 (reason Unknown) for everything else.
 * ``gopkg.in/evanphx/json-patch.v4`` (``patch.go``/``merge.go``) — the JSON/merge patch semantics
   and messages, quirks included: ``replace`` of a missing object member adds it, negative array
   indices count from the end, ``test`` of ``null`` against a missing member passes. Checked with
@@ -84,10 +84,13 @@ class PatchError(ValueError):
     """
 
     def __init__(self, message: str, status: int = 422, *, reason: str | None = None,
-                 causes: Sequence[Cause] = ()) -> None:
+                 causes: Sequence[Cause] = (), detail: str = "") -> None:
         self.status = status
         self.reason = _REASONS.get(status, "") if reason is None else reason
         self.causes = list(causes)
+        #: the patch library's own message where the answer does not carry it (kubectl --local
+        #: prints it; the server's generic 422 does not)
+        self.detail = detail
         super().__init__(message)
 
     @property
@@ -96,9 +99,9 @@ class PatchError(ValueError):
 
 
 def _unprocessable(detail: str) -> PatchError:
-    """``errors.NewGenericServerResponse(422, …, detail)`` as the JSON patch handler builds it."""
-    return PatchError(_GENERIC_422, 422, reason="Invalid",
-                      causes=[Cause(field="", reason="UnexpectedServerResponse", message=detail)])
+    """``errors.NewGenericServerResponse(422, …)`` as the JSON patch handler builds it: the
+    library's ``detail`` reaches no client (measured on kube-apiserver 1.37: empty details)."""
+    return PatchError(_GENERIC_422, 422, reason="Invalid", detail=detail)
 
 
 def _copy(value: Any) -> Any:
@@ -498,6 +501,7 @@ class _Field:
     key: str = ""
     struct: str | None = None
     gomap: bool = False  # a Go map (labels …): update entries mark "." on it
+    atomic: bool = False  # +structType=atomic / +mapType=atomic: owned as one field
 
     @property
     def merge(self) -> bool:
@@ -513,6 +517,7 @@ def _m(key: str = "", struct: str | None = None, retain: bool = False) -> _Field
 
 
 _MAP = _Field(gomap=True)
+_ATOMIC = _Field(atomic=True)
 _CONDITIONS = _m("type")
 
 #: Go struct name -> JSON field -> patch metadata. Only fields that carry tags, or lead to
@@ -545,7 +550,7 @@ _STRUCTS: dict[str, dict[str, _Field]] = {
     },
     "PodStatus": {"conditions": _CONDITIONS, "podIPs": _m("ip"), "hostIPs": _m("ip"),
                   "resourceClaimStatuses": _m("name", retain=True)},
-    "ServiceSpec": {"ports": _m("port"), "selector": _MAP},
+    "ServiceSpec": {"ports": _m("port"), "selector": _ATOMIC},
     "ServiceStatus": {"conditions": _CONDITIONS},
     "NodeSpec": {"podCIDRs": _m()},
     "NodeStatus": {"conditions": _CONDITIONS, "addresses": _m("type"), "capacity": _MAP,
@@ -555,6 +560,8 @@ _STRUCTS: dict[str, dict[str, _Field]] = {
                        "strategy": _Field(strategy="retainKeys")},
     "ReplicaSetSpec": {"template": _s("PodTemplateSpec"), "selector": _s("LabelSelector")},
     "AppsStatus": {"conditions": _CONDITIONS},
+    "ResourceQuotaSpec": {"hard": _MAP},
+    "ResourceQuotaStatus": {"hard": _MAP, "used": _MAP},
     "Webhook": {"namespaceSelector": _s("LabelSelector"), "objectSelector": _s("LabelSelector")},
 }
 
@@ -570,7 +577,7 @@ _ROOTS: dict[str, dict[str, _Field]] = {
     "pods": _root(spec=_s("PodSpec"), status=_s("PodStatus")),
     "services": _root(spec=_s("ServiceSpec"), status=_s("ServiceStatus")),
     "endpoints": _root(),
-    "events": _root(),
+    "events": _root(involvedObject=_ATOMIC, related=_ATOMIC),  # ObjectReference is atomic
     "serviceaccounts": _root(secrets=_m("name")),
     "configmaps": _root(data=_MAP, binaryData=_MAP),
     "secrets": _root(data=_MAP, stringData=_MAP),
@@ -583,7 +590,7 @@ _ROOTS: dict[str, dict[str, _Field]] = {
         _root(webhooks=_m("name", "Webhook")),
     "customresourcedefinitions.apiextensions.k8s.io": _root(),
     # no patchStrategy tags below metadata: maps merge, lists are replaced
-    "resourcequotas": _root(),
+    "resourcequotas": _root(spec=_s("ResourceQuotaSpec"), status=_s("ResourceQuotaStatus")),
     "limitranges": _root(),
     "endpointslices.discovery.k8s.io": _root(),
 }
@@ -1129,6 +1136,8 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
             out[path] = _NODE
         if isinstance(child, list) and meta.merge and child:
             keys = _list_keys(meta)
+            if mark_maps and keys:
+                out[path] = _NODE  # an update owns an associative list it wrote as well
             for item in child:
                 if keys and isinstance(item, dict):
                     element = _key_element(item, keys)
@@ -1143,7 +1152,7 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
                 else:
                     out[path] = child
                     break
-        elif isinstance(child, dict) and meta.struct == "LabelSelector" and name == "selector":
+        elif isinstance(child, dict) and (meta.atomic or meta.struct == "LabelSelector"):
             out[path] = child  # metav1.LabelSelector is +structType=atomic
         else:
             _field_set(child, meta.struct, path, out, mark_maps=mark_maps)
@@ -1320,7 +1329,7 @@ def _ssa_merge(live: Any, applied: Any, struct: str | None) -> Any:
         if isinstance(value, list) and isinstance(current, list) and meta.merge:
             out[name] = _ssa_merge_list(current, value, meta)
         elif isinstance(value, dict) and isinstance(current, dict) and not (
-                meta.struct == "LabelSelector" and name == "selector"):
+                meta.atomic or meta.struct == "LabelSelector"):
             out[name] = _ssa_merge(current, value, meta.struct)
         else:
             out[name] = _copy(value)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import urllib.parse
@@ -35,7 +36,7 @@ import yaml
 from aiohttp import web
 
 from runbook.errors import InputLimitExceeded
-from runbook.kinds import NAMESPACES, PODS, ResourceKind
+from runbook.kinds import ENDPOINTS, NAMESPACES, PODS, ResourceKind
 from runbook.safeload import check_depth, load_json, load_yaml
 from runbook.sandbox import discovery, printing, protobuf, status
 from runbook.sandbox.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
@@ -63,14 +64,20 @@ _VERBS = {
 }
 _TRUE = ("true", "1")
 #: kinds whose DELETE answers with the deleted object rather than a Status (their registries set
-#: ReturnDeletedObject, as the OpenAPI return types say: V1Pod, V1Service); custom resources too
-_DELETE_RETURNS_OBJECT = frozenset({"pods", "services"})
+#: ReturnDeletedObject, as the OpenAPI return types say: V1Pod, V1Service, V1ServiceAccount,
+#: V1ResourceQuota); custom resources too
+_DELETE_RETURNS_OBJECT = frozenset({"pods", "services", "serviceaccounts", "resourcequotas"})
 #: events a truncate-watch fault lets through before it cuts the stream
 TRUNCATE_AFTER = web.RequestKey("truncate_after", int)
 #: a drop-response fault fired: the request is processed, then the connection closes unanswered
 DROP_RESPONSE = web.RequestKey("drop_response", bool)
 #: the Kubernetes verb of the request, once routed (for the request log)
 VERB = web.RequestKey("verb", str)
+#: the deprecation warning of the API version a request used (sent as a ``Warning`` header)
+DEPRECATED = web.RequestKey("deprecated", str)
+#: what kube-apiserver's deprecation filter warns for a served but deprecated kind
+_DEPRECATIONS = {ENDPOINTS.key: "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 "
+                                "EndpointSlice"}
 
 
 @dataclass
@@ -116,6 +123,7 @@ class ApiServer:
         self.stopping = asyncio.Event()
         self.app = web.Application(client_max_size=MAX_BODY)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.app.on_response_prepare.append(_warn_deprecated)
 
     # ------------------------------------------------------------------ entry
 
@@ -181,6 +189,8 @@ class ApiServer:
             return self._discovery(request, parts), ""
         route = self._route(request, parts)
         request[VERB] = route.verb
+        if route.kind.key in _DEPRECATIONS:
+            request[DEPRECATED] = _DEPRECATIONS[route.kind.key]
         if route.kind.key == SELF_SUBJECT_ACCESS_REVIEWS.key:
             return await self._access_review(request, route, user), route.verb
         self._authorize(route, user)
@@ -692,6 +702,14 @@ def _check_log_status(pod: Obj, container: str, previous: bool) -> None:
                                  f'{waiting.get("reason", "")}')
 
 
+async def _warn_deprecated(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to a deprecated kind carries its warning, errors and watches included, as
+    the deprecation filter adds it before any handler runs."""
+    warning = request.get(DEPRECATED)
+    if warning:
+        response.headers.add("Warning", f'299 - "{warning}"')
+
+
 def _json(obj: Any, warnings: list[str] | None = None, code: int = 200,
           content_type: str = "application/json") -> web.Response:
     response = web.Response(body=orjson.dumps(obj, option=_NEWLINE), status=code)
@@ -768,12 +786,23 @@ def _int_param(request: web.Request, name: str) -> int | None:
         raise status.bad_request(f'invalid value for {name}: "{value}"') from None
 
 
+#: the options kind whose validation checks a request's query, by method
+_OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions",
+                 "DELETE": "DeleteOptions"}
+
+
 def _context(request: web.Request, user: str) -> RequestContext:
     query = request.query
     dry_run = query.getall("dryRun", [])
-    for value in dry_run:
-        if value != "All":
-            raise status.bad_request(f'Invalid dryRun value: "{value}": supported values: "All"')
+    if any(value != "All" for value in dry_run):
+        # the options object's validation (ValidateCreateOptions …): 422 on the whole list
+        options = _OPTIONS_KIND.get(request.method, "CreateOptions")
+        shown = "[" + ",".join(json.dumps(v) for v in dry_run) + "]"
+        detail = f'Unsupported value: {shown}: supported values: "All"'
+        raise ApiError(422, "Invalid", f'{options}.meta.k8s.io "" is invalid: dryRun: {detail}',
+                       {"group": "meta.k8s.io", "kind": options, "causes": [
+                           {"reason": "FieldValueNotSupported", "message": detail,
+                            "field": "dryRun"}]})
     validation = query.get("fieldValidation", "Warn") or "Warn"
     if validation not in ("Strict", "Warn", "Ignore"):
         raise status.bad_request(f'fieldValidation: Unsupported value: "{validation}": supported '

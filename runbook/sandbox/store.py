@@ -52,6 +52,7 @@ GENERATION_KINDS = frozenset({
     "deployments.apps", "replicasets.apps", "customresourcedefinitions.apiextensions.k8s.io",
     "mutatingwebhookconfigurations.admissionregistration.k8s.io",
     "validatingwebhookconfigurations.admissionregistration.k8s.io",
+    "endpointslices.discovery.k8s.io",
 })
 #: the characters the apiserver uses for generateName suffixes (no vowels: no words)
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

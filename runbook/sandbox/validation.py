@@ -111,7 +111,7 @@ def _config_key_errors(key: str) -> list[str]:
 
 def go_repr(value: Any) -> str:
     """How ``field.Error`` prints a bad value: ``%q`` for strings, ``%v`` for numbers and bools,
-    ``null`` for nil, a Go literal (``map[string]string{"app":"x"}``) for collections."""
+    ``null`` for nil, compact JSON (``{"app":"x"}``) for collections."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -120,12 +120,6 @@ def go_repr(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return "map[string]string{" + ", ".join(
-            f"{json.dumps(k, ensure_ascii=False)}:{json.dumps(v, ensure_ascii=False)}"
-            for k, v in sorted(value.items())) + "}"
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[]string{" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "}"
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -440,7 +434,7 @@ def _label_selector_literal(selector: Any) -> str:
     if not isinstance(selector, Mapping):
         return "(*v1.LabelSelector)(nil)"
     labels = selector.get("matchLabels")
-    labels_text = go_repr(labels) if isinstance(labels, Mapping) else "map[string]string(nil)"
+    labels_text = go_repr(labels) if isinstance(labels, Mapping) else "null"
     exprs = selector.get("matchExpressions")
     exprs_text = ("[]v1.LabelSelectorRequirement(nil)" if not exprs else
                   "[]v1.LabelSelectorRequirement{" + ", ".join(

@@ -21,8 +21,8 @@ from tests.differential.run import run_harness
 
 def _diff(left: object, right: object, lines: int = 30) -> str:
     """The two observations' difference as a unified diff of their JSON (first lines)."""
-    a = json.dumps(left, indent=1, ensure_ascii=False).splitlines()
-    b = json.dumps(right, indent=1, ensure_ascii=False).splitlines()
+    a = json.dumps(left, indent=1, ensure_ascii=False, sort_keys=True).splitlines()
+    b = json.dumps(right, indent=1, ensure_ascii=False, sort_keys=True).splitlines()
     shown = list(difflib.unified_diff(a, b, "emulated", "other", lineterm="", n=1))
     return "\n".join(f"    {line[:160]}" for line in shown[:lines])
 

@@ -65,8 +65,10 @@ class Case:
 
 
 def _obj(api_version: str, kind: str, name: str, **rest: Any) -> dict[str, Any]:
+    # labelled with the case's namespace: lists and watches of cluster-scoped kinds (namespaces,
+    # webhook configurations) then see this case's objects only, not other cases' in any state
     return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "labels": {
-        "diff": "yes"}}, **rest}
+        "diff": "{ns}"}}, **rest}
 
 
 def _webhooks(kind: str, name: str) -> dict[str, Any]:
@@ -168,7 +170,7 @@ def _verb_cases() -> list[Case]:
             "create": (create, Api("POST", f"/{collection}?dryRun=All", {
                 **sample, "metadata": {**sample["metadata"], "name": f"{name}-dry"}})),
             "get": (create, Api("GET", item)),
-            "list": (create, Api("GET", f"/{collection}?labelSelector=diff%3Dyes")),
+            "list": (create, Api("GET", f"/{collection}?labelSelector=diff%3D{{ns}}")),
             "update": (create, Api("PUT", item, replaced)),
             "patch": (create, Api("PATCH", item, patched, "application/merge-patch+json"),
                       Api("PATCH", item, [{"op": "add", "path": "/metadata/labels/extra",
@@ -185,16 +187,16 @@ def _verb_cases() -> list[Case]:
             "delete": (create, Api("DELETE", item)) + (
                 () if key == "namespaces" else (Api("GET", item),)),
             "watch": (create, Api("GET", f"/{collection}?watch=1&timeoutSeconds=1&"
-                                         "labelSelector=diff%3Dyes")),
+                                         "labelSelector=diff%3D{ns}")),
         }
         if key != "namespaces":
             steps["deletecollection"] = (create, Api("DELETE", f"/{collection}?labelSelector="
-                                                               "diff%3Dyes"),
-                                         Api("GET", f"/{collection}?labelSelector=diff%3Dyes"))
+                                                               "diff%3D{ns}"),
+                                         Api("GET", f"/{collection}?labelSelector=diff%3D{{ns}}"))
             steps["pagination"] = (
                 create, Api("POST", f"/{collection}", {
                     **sample, "metadata": {**sample["metadata"], "name": f"{name}-b"}}),
-                Api("GET", f"/{collection}?limit=1&labelSelector=diff%3Dyes"))
+                Api("GET", f"/{collection}?limit=1&labelSelector=diff%3D{{ns}}"))
         for verb, sequence in steps.items():
             cases.append(Case(f"api/{verb}/{key}", f"api: {verb}", sequence))
     return cases

@@ -1,8 +1,8 @@
 """What differs between two runs of one engine by design, masked so that only real differences
 remain: ages, uids, IPs, timestamps, resourceVersions, generated names, node ports, container and
-image ids, continue tokens, durations, server addresses, klog prefixes, retry counts, the status
-of workloads read while their controllers work, and the padding kubectl aligns columns with (a
-masked value changes a column's width)."""
+image ids, pod-template hashes, CA bundles, continue tokens, durations, server addresses, klog
+prefixes, retry counts, the status of workloads read while their controllers work, and the padding
+kubectl aligns columns with (a masked value changes a column's width)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,13 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
      r"\1-<hash>-<sfx>"),
     (re.compile(rf"\b([a-z0-9]+(?:-[a-z0-9]+)*?)-[{_SAFE}]{{6,10}}\b(?![-.])"), r"\1-<hash>"),
     (re.compile(rf"(?<=[a-z0-9])-[{_SAFE}]{{5}}\b(?![-.])"), "-<sfx>"),
+    # a ReplicaSet's generateName: its hash, then the dash the suffix goes after
+    (re.compile(rf"(?<=[a-z0-9])-[{_SAFE}]{{6,10}}-(?=[\"'\s]|$)", re.M), "-<hash>-"),
     (re.compile(r"\b3[0-2]\d{3}(?=/TCP|/UDP)"), "<nodeport>"),
+    # a hash of the template as the Go types print it (no engine but Go's can reproduce it)
+    (re.compile(r"(pod-template-hash[\"']?(?:=|:\s*)[\"']?)[0-9a-z]{6,10}\b"), r"\1<hash>"),
+    # a certificate made per run
+    (re.compile(r"(caBundle[\"']?:\s*[\"']?)[A-Za-z0-9+/=]{40,}"), r"\1<ca>"),
     (re.compile(r"(resourceVersion[\"']?:\s*)\"?\d+\"?"), r'\1"<rv>"'),
     (re.compile(r"\b\d+(\.\d+)?(ms|µs|ns)\b"), "<duration>"),
     (re.compile(r"(?<![\w.:/-])(\d+[smhdy])(\d+[smh])?(?![\w.:/-])"), "<age>"),
@@ -37,12 +43,16 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 #: kinds whose status is a controller's progress: compared in the controller cases, after a wait
 _PROGRESS_KINDS = frozenset({"Deployment", "ReplicaSet", "Pod"})
+#: kinds whose status a controller writes whenever it gets to it (the real resource-quota
+#: controller; the emulator has none): the status is left out of the comparison altogether
+_LATE_STATUS_KINDS = frozenset({"ResourceQuota"})
 #: JSON fields whose values are per-run by design
 _MASKED_KEYS = frozenset({
     "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "time", "lastTimestamp",
     "firstTimestamp", "lastTransitionTime", "lastUpdateTime", "lastHeartbeatTime", "startTime",
     "startedAt", "finishedAt", "eventTime", "continue", "podIP", "hostIP", "clusterIP",
-    "nodePort", "containerID", "imageID", "renewTime", "acquireTime", "selfLink"})
+    "nodePort", "containerID", "imageID", "renewTime", "acquireTime", "selfLink", "caBundle",
+    "pod-template-hash"})
 
 
 def mask_text(text: str) -> str:
@@ -53,15 +63,26 @@ def mask_text(text: str) -> str:
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
-def mask_json(value: Any) -> Any:
-    """Mask a decoded JSON body: per-run fields by name, then every string as text."""
+def mask_json(value: Any, progress_kind: bool = False) -> Any:
+    """Mask a decoded JSON body: per-run fields by name, then every string as text.
+    ``progress_kind``: the value is an item of a list of a progress kind (a real server's list
+    items carry no kind)."""
     if isinstance(value, dict):
-        progress = value.get("kind") in _PROGRESS_KINDS and isinstance(value.get("status"), dict)
+        kind = value.get("kind")
+        progress = (progress_kind or kind in _PROGRESS_KINDS) and isinstance(value.get("status"),
+                                                                             dict)
+        listed = kind.removesuffix("List") if isinstance(kind, str) else ""
+        items_progress = listed in _PROGRESS_KINDS
+        if listed in _LATE_STATUS_KINDS and isinstance(value.get("items"), list):
+            value = {**value, "items": [{k: v for k, v in i.items() if k != "status"}
+                                        for i in value["items"] if isinstance(i, dict)]}
         return {k: ("<masked>" if (k in _MASKED_KEYS and v not in (None, "", 0))
-                    or (progress and k == "status") else mask_json(v))
-                for k, v in value.items()}
+                    or (progress and k == "status")
+                    else mask_json(v, items_progress and k == "items"))
+                for k, v in value.items()
+                if not (k == "status" and kind in _LATE_STATUS_KINDS)}
     if isinstance(value, list):
-        return [mask_json(v) for v in value]
+        return [mask_json(v, progress_kind) for v in value]
     if isinstance(value, str):
         return mask_text(value)
     return value
@@ -81,7 +102,8 @@ def mask_body(raw: bytes, content_type: str, stream: bool = False) -> Any:
         return mask_text(text)
     # a controller's status writes reach a watch at times that depend on the machine
     return [mask_json(e) for e in events if not (
-        e.get("type") == "MODIFIED" and (e.get("object") or {}).get("kind") in _PROGRESS_KINDS)]
+        e.get("type") == "MODIFIED"
+        and (e.get("object") or {}).get("kind") in _PROGRESS_KINDS | _LATE_STATUS_KINDS)]
 
 
 __all__ = ["mask_body", "mask_json", "mask_text"]

@@ -39,8 +39,9 @@ ISSUE_ITEMS: tuple[tuple[str, str, str], ...] = (
      "recorded: issue/ssa-conflict-with-scenario; LIMITS › managedFields"),
     ("`logs --previous` answered 200; app and istio-proxy containers log nothing",
      "fixed / explained", "recorded: issue/logs; LIMITS › log lines"),
-    ("json-patch `test`/`remove` error texts", "matched to evanphx/json-patch v4",
-     "recorded: errors/422-json-patch-test; case issue/json-patch-errors awaits the real engine"),
+    ("json-patch `test`/`remove` error texts", "fixed",
+     "the generic 422 with empty details, as measured on the real engine; recorded: "
+     "errors/422-json-patch-test; compared: issue/json-patch-errors"),
     ("cordoned node: no FailedScheduling, no PodScheduled=False, Pending after uncordon", "fixed",
      "recorded: issue/cordon"),
     ("`describe svc` said `Endpoints: <none>`", "fixed", "EndpointSlices; recorded: "
@@ -177,7 +178,12 @@ def render_fidelity(run: Run, baseline: dict[str, Any]) -> str:
     else:
         lines.append(f"Measured against the real engine: {len(run.kube_differences())} steps "
                      f"differ, {len(new)} of them not explained in the baseline.")
-        lines += [""] + [f"* `{m['case']}` step {m['step']}: {m['reason']}" for m in measured]
+        by_reason: dict[str, list[str]] = {}
+        for m in measured:
+            by_reason.setdefault(m["reason"], []).append(f"`{m['case']}` {m['step']}")
+        lines.append("")
+        lines += [_bullet(f"{reason} — {len(where)} steps: {', '.join(where)}")
+                  for reason, where in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))]
         lines += [f"* **new** `{d.case}` step {d.step} (`{d.what}`)" for d in new]
     for group, entries in baseline["limits"].items():
         lines += ["", f"### {group}", ""]

@@ -255,7 +255,8 @@ def test_endpoints_follow_ready_pods(world: Sandbox, apis: Any) -> None:
     assert sorted(a.target_ref.name for a in subset.addresses) == sorted(pods)
     assert all(a.ip == pods[a.target_ref.name].status.pod_ip and a.node_name == "sandbox-node"
                for a in subset.addresses)
-    assert ep.metadata.labels == {"t": "1"}
+    # the Service's labels, and the controller's own mark (as kube-controller-manager 1.33+)
+    assert ep.metadata.labels == {"t": "1", "endpoints.kubernetes.io/managed-by": "endpoint-controller"}
     core.delete_namespaced_service("web", "default")
     advance_world(world)
     assert world.store.get("endpoints", "default", "web") is None

@@ -39,6 +39,8 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 SLICE_MANAGER = "endpointslice-controller.k8s.io"
 TRIGGER_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+#: the label the Endpoints controller (1.33+) marks the Endpoints it owns with
+ENDPOINTS_MANAGED_BY_LABEL = "endpoints.kubernetes.io/managed-by"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
@@ -188,6 +190,7 @@ class EndpointsController:
         self._sync_slices(svc, pods)
         subsets = endpoint_subsets(svc, pods)
         labels = dict(svc["metadata"].get("labels") or {})
+        labels[ENDPOINTS_MANAGED_BY_LABEL] = COMPONENT
         if (svc.get("spec") or {}).get("clusterIP") == "None":
             labels[HEADLESS_LABEL] = ""
         if current is not None and (current.get("subsets") or []) == subsets and \
