@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.differential.cases import all_cases
-from tests.differential.harness import Observation, compare
+from tests.differential.harness import Observation, compare, run_engine
 from tests.differential.normalise import mask_text
 from tests.differential.report import Run, load_baseline, stale_docs, unexplained
 from tests.differential.run import run_harness
@@ -79,6 +79,14 @@ def test_no_unexplained_difference_from_the_real_engine(harness_run: Run) -> Non
     if harness_run.kube is None:
         pytest.skip(f"real engine not available: {harness_run.kube_unavailable}")
     new = unexplained(harness_run.kube_differences(), load_baseline())
+    if new:
+        # the real controllers write at their own pace: a difference counts once a fresh run of
+        # its cases on both engines shows it again
+        cases = [c for c in all_cases() if c.id in {d.case for d in new}]
+        again = unexplained(compare(run_engine("emulated", cases), run_engine("kube", cases), cases),
+                            load_baseline())
+        confirmed = {(d.case, d.step) for d in again}
+        new = [d for d in new if (d.case, d.step) in confirmed]
     assert not new, [f"{d.case} step {d.step}: {d.what}" for d in new]
 
 
