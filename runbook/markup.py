@@ -44,11 +44,22 @@ def escape_html(value: object) -> str:
     return html.escape(visible(value), quote=True)
 
 
+#: the characters HTML gives a meaning to, as ``html.escape(quote=True)`` names them
+_HTML_REFERENCES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+_MARKDOWN_OR_HTML = re.compile(_MARKDOWN.pattern[:-1] + "&<>\"']")
+
+
+def _markdown_reference(match: re.Match[str]) -> str:
+    char = match.group()
+    return _HTML_REFERENCES.get(char) or f"&#{ord(char)};"
+
+
 def escape_markdown(value: object) -> str:
     """``value`` for a Markdown cell (or HTML inside one): :func:`escape_html` plus every character
     Markdown gives a meaning to, newlines included (a blank line would end an HTML block and let
     the rest be read as Markdown: ``[x](javascript:…)`` links, ``![](http://…)`` images)."""
-    return _MARKDOWN.sub(lambda m: f"&#{ord(m.group())};", escape_html(value))
+    # one pass: escaping Markdown after HTML would turn the "#" of "&#x27;" (a quote) into a reference
+    return _MARKDOWN_OR_HTML.sub(_markdown_reference, visible(value))
 
 
 def chart_text(value: object, limit: int = CHART_TEXT_LIMIT) -> str:

@@ -95,6 +95,8 @@ def test_parameters_are_typed_and_the_kernel_is_this_interpreter(
     assert run.target is not None and run.target.context == "prod-eu"
     assert "prod-eu" in html and planted_kubeconfig.server in html
     assert "mesh-runbook 0.1.0" in html and "Parameters" in html
+    # a value's quotes read as quotes, not as the character references that escaped them
+    assert "<code>'two words'</code>" in html and "&amp;#" not in html
     assert run.parameters["count"] == 7 and "count" in run.given and "ratio" in run.given
 
 
