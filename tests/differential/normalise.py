@@ -74,18 +74,31 @@ def mask_json(value: Any, progress_kind: bool = False) -> Any:
         listed = kind.removesuffix("List") if isinstance(kind, str) else ""
         items_progress = listed in _PROGRESS_KINDS
         if listed in _LATE_STATUS_KINDS and isinstance(value.get("items"), list):
-            value = {**value, "items": [{k: v for k, v in i.items() if k != "status"}
-                                        for i in value["items"] if isinstance(i, dict)]}
+            value = {**value, "items": [_without_late_status(i) for i in value["items"]
+                                        if isinstance(i, dict)]}
+        if kind in _LATE_STATUS_KINDS:
+            value = _without_late_status(value)
         return {k: ("<masked>" if (k in _MASKED_KEYS and v not in (None, "", 0))
                     or (progress and k == "status")
                     else mask_json(v, items_progress and k == "items"))
-                for k, v in value.items()
-                if not (k == "status" and kind in _LATE_STATUS_KINDS)}
+                for k, v in value.items()}
     if isinstance(value, list):
         return [mask_json(v, progress_kind) for v in value]
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+def _without_late_status(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without its status, nor the managedFields entry of the controller's status write
+    (present or not depending on whether the controller got there before the answer)."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = out.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("managedFields"), list):
+        kept = [m for m in meta["managedFields"]
+                if not (isinstance(m, dict) and m.get("subresource") == "status")]
+        out["metadata"] = {**meta, "managedFields": kept}
+    return out
 
 
 def mask_body(raw: bytes, content_type: str, stream: bool = False) -> Any:
