@@ -235,11 +235,13 @@ def write_docs(run: Run, root: Path = ROOT) -> list[Path]:
 
 #: what moves from run to run on the real engine (its controllers write at their own pace): the
 #: match-rate table, the count of steps that differed, and differences a re-run did not confirm
-_RATE_ROW = re.compile(r"^\|.*\|$", re.MULTILINE)
-_RUN_COUNTS = re.compile(r"^(Measured against the real engine: \d+ steps.*|\* \*\*new\*\* .*)$", re.MULTILINE)
+# whole lines, line breaks included: a run with one more unconfirmed difference has one more line
+_RATE_ROW = re.compile(r"^\|.*\|\n", re.MULTILINE)
+_RUN_COUNTS = re.compile(r"^(Measured against the real engine: \d+ steps.*|\* \*\*new\*\* .*)\n",
+                         re.MULTILINE)
 
 
-def _settled(text: str) -> str:
+def settled(text: str) -> str:
     """fidelity.md without what moves from run to run: what a committed page must still say."""
     rates, _, rest = text.partition("## Issue #13's differences")
     return _RATE_ROW.sub("", rates) + _RUN_COUNTS.sub("", rest)
@@ -249,7 +251,7 @@ def stale_docs(run: Run, root: Path = ROOT) -> list[str]:
     """The documents that differ from what this run generates."""
     baseline = load_baseline()
     stale = []
-    if _settled((root / "docs" / "fidelity.md").read_text()) != _settled(render_fidelity(run, baseline)):
+    if settled((root / "docs" / "fidelity.md").read_text()) != settled(render_fidelity(run, baseline)):
         stale.append("docs/fidelity.md")
     sandbox = (root / "docs" / "sandbox.md").read_text()
     if sandbox != with_limits(sandbox, baseline):
@@ -257,5 +259,15 @@ def stale_docs(run: Run, root: Path = ROOT) -> list[str]:
     return stale
 
 
-__all__ = ["ISSUE_ITEMS", "Run", "load_baseline", "render_fidelity", "render_limits",
-           "stale_docs", "unexplained", "with_limits", "write_docs"]
+__all__ = [
+    "ISSUE_ITEMS",
+    "Run",
+    "load_baseline",
+    "render_fidelity",
+    "render_limits",
+    "settled",
+    "stale_docs",
+    "unexplained",
+    "with_limits",
+    "write_docs",
+]
