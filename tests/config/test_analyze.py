@@ -381,7 +381,6 @@ def test_files_alone_check_what_they_can_and_say_what_they_skipped() -> None:
 
 
 def test_schema_errors_become_ist0106(seed_after_bookinfo: Any) -> None:
-    pytest.importorskip("runbook.schema")
     broken = _yaml(GATEWAY.replace("hosts: [shop.test]", "hostss: [shop.test]") + "---"
                    + _vs().replace("number: 9080", "number: nine"))
     result = analyze(broken, seed_after_bookinfo, namespace=BETA)

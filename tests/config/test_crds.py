@@ -16,6 +16,7 @@ from runbook.apps import app_path
 from runbook.kinds import CRDS as CRD_KIND
 from runbook.kinds import ISTIO_NETWORKING_KINDS
 from runbook.manifests import load_manifests
+from runbook.schema import validate_against_schema
 
 from .world import CRDS
 
@@ -135,9 +136,8 @@ SAMPLES = ["bookinfo-gateway-1.18.5.yaml", "bookinfo-gateway.yaml", "destination
 
 
 def _validate(obj: dict[str, Any]) -> tuple[list[Any], list[str]]:
-    schema_mod = pytest.importorskip("runbook.schema")
     crd = _ours()[f"{obj['kind'].lower()}s.networking.istio.io"]
-    return schema_mod.validate_against_schema(obj, _schema(crd, "v1beta1"), strict_unknown=True)
+    return validate_against_schema(obj, _schema(crd, "v1beta1"), strict_unknown=True)
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
