@@ -1,7 +1,7 @@
 """How an Istio gateway reads VirtualService / Gateway / DestinationRule fields — defined once.
 
 The sandbox's emulated ingress data plane (``runbook.sandbox.istio.routes``) routes requests with
-these functions, and client-side checks (``runbook.probe.exercises``) read the same fields with
+these functions, and client-side checks (``runbook.exercises.latency``) read the same fields with
 them, so the two cannot disagree about what a VirtualService means.
 
 Upstream behaviour implemented here (istio/istio and istio.io reference docs, Apache-2.0; Envoy's

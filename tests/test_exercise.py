@@ -1,6 +1,6 @@
 """The exercise-check result type."""
 
-from runbook.exercise import ExerciseCheck, not_attempted
+from runbook.check_result import ExerciseCheck, not_attempted
 
 
 def test_a_check_passes_only_when_every_line_holds() -> None:

@@ -15,13 +15,8 @@ import yaml
 
 from runbook import kinds as k
 from runbook.apps import app_path
-from runbook.fix import (
-    AuditLog,
-    recreate_workloads,
-    relabel_namespace,
-    retarget_webhook,
-    set_tag_revision,
-)
+from runbook.fix import AuditLog
+from runbook.fix.actions import recreate_workloads, relabel_namespace, retarget_webhook, set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import analyze_cluster, config_pushes, diagnose_cluster

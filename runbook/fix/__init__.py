@@ -1,24 +1,28 @@
-"""Fix plans: preview (diff), server-side dry run, guarded apply, audit record, exact undo."""
+"""Fix plans: preview (diff), server-side dry run, guarded apply, audit record, exact undo.
+
+One way to plan a fix: :func:`plan_fix` (a finding or a suggestion → a :class:`FixPlan`);
+:func:`run_fix` plans, dry-runs and (when asked) applies it in one call; the fix panel
+(:class:`runbook.ui.panels.FixPanel`) does the same behind its buttons.
+"""
 
 from runbook.audit import AuditLog, AuditRecord
-from runbook.fix.checks import ExerciseCheck, check_tag_exercise
-from runbook.fix.choices import TargetChoice, choose, target_choice
-from runbook.fix.flow import FixAttempt, alternative_fix, proposed_fix, recreate_suggestion, run_fix
-from runbook.fix.plan import FixPlan, PlanResult, Step, StepResult
-from runbook.fix.plans import (
-    plan_from_suggestion,
-    recreate_workloads,
-    relabel_namespace,
-    remove_namespace_label,
-    retarget_webhook,
-    set_tag_revision,
+from runbook.fix.actions import plan_fix
+from runbook.fix.choices import RECREATE_METHODS, TargetChoice, choose, target_choice
+from runbook.fix.flow import (
+    FixAttempt,
+    alternative_fix,
+    proposed_fix,
+    recreate_reason,
+    recreate_suggestion,
+    run_fix,
 )
+from runbook.fix.plan import FixPlan, PlanResult, Step, StepResult
 from runbook.fix.reconcile import reconcile
 
 __all__ = [
+    "RECREATE_METHODS",
     "AuditLog",
     "AuditRecord",
-    "ExerciseCheck",
     "FixAttempt",
     "FixPlan",
     "PlanResult",
@@ -26,17 +30,12 @@ __all__ = [
     "StepResult",
     "TargetChoice",
     "alternative_fix",
-    "check_tag_exercise",
     "choose",
-    "plan_from_suggestion",
+    "plan_fix",
     "proposed_fix",
     "reconcile",
+    "recreate_reason",
     "recreate_suggestion",
-    "recreate_workloads",
-    "relabel_namespace",
-    "remove_namespace_label",
-    "retarget_webhook",
     "run_fix",
-    "set_tag_revision",
     "target_choice",
 ]

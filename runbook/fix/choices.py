@@ -17,7 +17,7 @@ remove-label           —                      nothing to choose
 =====================  ===================  ==================================================
 
 :func:`choose` returns the suggestion with the chosen value, for
-:func:`runbook.fix.plan_from_suggestion`.
+:func:`runbook.fix.plan_fix`.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from runbook.audit import AuditLog
 from runbook.errors import RunbookError
+from runbook.fix.actions import plan_fix
 from runbook.fix.choices import choose
 from runbook.fix.plan import FixPlan, PlanResult
-from runbook.fix.plans import plan_from_suggestion
 from runbook.kube import Cluster
 from runbook.mesh.findings import ERROR, Finding, FixSuggestion
 
@@ -159,7 +159,7 @@ def run_fix(cluster: Cluster, fix: Finding | FixSuggestion | None, *, apply: boo
         attempt.note = "nothing to fix: no finding proposes a fix"
         return attempt
     try:
-        attempt.plan = plan_from_suggestion(cluster, choose(suggestion, choice))
+        attempt.plan = plan_fix(cluster, choose(suggestion, choice))
     except RunbookError as exc:
         attempt.error = exc
         return attempt

@@ -172,7 +172,7 @@ class PlanResult:
 class FixPlan:
     """An ordered list of steps against one cluster context.
 
-    Build plans with the constructors in :mod:`runbook.fix.plans`; a plan is data until
+    Build plans with the constructors in :mod:`runbook.fix.actions`; a plan is data until
     :meth:`apply` is called.
     """
 

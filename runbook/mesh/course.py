@@ -8,7 +8,7 @@ starts with :func:`check_preconditions`: one line per condition it relies on, an
 that does not hold, what to do — ``runbook sandbox reset``, or which notebook to run first.
 
 Pure functions over a :class:`~runbook.snapshot.Snapshot` (``read_mesh(cluster)``), like the
-exercise checks; the result is an :class:`~runbook.exercise.Preconditions`.
+exercise checks; the result is an :class:`~runbook.check_result.Preconditions`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runbook import kinds as k
-from runbook.exercise import Preconditions
+from runbook.check_result import Preconditions
 from runbook.mesh.injection import namespace_injection
 from runbook.mesh.model import build_model, meta
 from runbook.mesh.pushes import control_plane_scopes, namespace_labels

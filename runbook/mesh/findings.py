@@ -77,7 +77,7 @@ MR112    warning   Pods run without a sidecar in a namespace an injector with fa
 ======== ========= ===========================================================================
 
 Fix actions (``FixSuggestion.action``) and their ``params``. The keys that
-``runbook.fix.plans`` takes are named exactly like its arguments; the others say what the change
+``runbook.fix.actions`` takes are named exactly like its arguments; the others say what the change
 leads to, for previews and reports:
 
 ``retarget-webhook`` (``plans.retarget_webhook``)

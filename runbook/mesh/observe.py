@@ -9,7 +9,7 @@ call per namespace or object).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ import pandas as pd
 
 from runbook import kinds as k
 from runbook import wellknown as wk
-from runbook.errors import ClusterError, InputError
+from runbook.errors import ClusterError, InputError, NotFound
 from runbook.kube import CONFIG_KINDS, DIAGNOSIS_KINDS, Cluster, read_snapshot
 from runbook.manifests import Manifest
 from runbook.mesh.diagnose import Inventory, diagnose, inventory
@@ -175,11 +175,64 @@ def confirm_push(cluster: Cluster, kind: k.ResourceKind | str, name: str, namesp
             return status
         time.sleep(poll)
 
+
+# ------------------------------------------------------------------ push verdicts, several objects
+
+#: columns of :func:`confirm_pushes`
+PUSH_VERDICT_COLUMNS: tuple[str, ...] = (
+    "kind", "namespace", "name", "confirmed", "expected", "pushed_by", "carried_by", "missing",
+    "not_watching", "verdict")
+
+
+
+def confirm_pushes(cluster: Cluster, objects: pd.DataFrame | Iterable[tuple[str, str, str]], *,
+                   kinds: Sequence[str] = ("Gateway", "VirtualService", "DestinationRule"),
+                   timeout: float = 30.0) -> pd.DataFrame:
+    """:func:`~runbook.mesh.observe.confirm_push` for several objects, as one table.
+
+    Args:
+        objects: ``(kind, namespace, name)`` tuples, or a frame with those columns (e.g. what
+            ``apply_manifests`` returned); kinds other than ``kinds`` are left out.
+        timeout: seconds to wait per object while a revision that should push it has not.
+
+    Returns:
+        One row per object: ``kind``, ``namespace``, ``name``, ``confirmed`` (every revision that
+        watches the namespace and takes the object in pushed it), ``expected`` (those revisions),
+        ``pushed_by`` (revisions whose push line names it), ``carried_by`` (revisions whose first
+        full push after the change carried it unnamed, "… and N more configs"), ``missing``,
+        ``not_watching`` (revisions that do not watch the namespace), ``verdict`` (one line). An
+        object that is not in the cluster (e.g. only dry-run applied) is a row saying so.
+    """
+    if isinstance(objects, pd.DataFrame):
+        triples = list(zip(objects["kind"], objects["namespace"], objects["name"], strict=True))
+    else:
+        triples = list(objects)
+    rows: list[tuple[Any, ...]] = []
+    for kind, namespace, name in triples:
+        if kind not in kinds:
+            continue
+        try:
+            s = confirm_push(cluster, str(kind), str(name), str(namespace), timeout=timeout)
+        except NotFound:
+            rows.append((kind, namespace, name, False, [], [], [], [], [],
+                         f"{kind} {namespace}/{name}: not in the cluster (not applied — a dry run?)"))
+            continue
+        except ClusterError as exc:
+            rows.append((kind, namespace, name, False, [], [], [], [], [],
+                         f"{kind} {namespace}/{name}: {exc.one_line()}"))
+            continue
+        rows.append((kind, namespace, name, s.confirmed, s.expected, sorted(s.logged),
+                     sorted(s.included), s.missing, s.not_watching, s.summary))
+    return pd.DataFrame(rows, columns=list(PUSH_VERDICT_COLUMNS))
+
+
 __all__ = [
+    "PUSH_VERDICT_COLUMNS",
     "analyze_cluster",
     "check_namespace",
     "config_pushes",
     "confirm_push",
+    "confirm_pushes",
     "diagnose_cluster",
     "inventory_cluster",
     "istiod_pods",

@@ -17,7 +17,7 @@ The kube layer's ``config_pushes`` / ``confirm_push`` read the logs and call the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -345,8 +345,34 @@ def _first_full_push_after(rows: pd.DataFrame, since: datetime) -> str | None:
     return None
 
 
+#: columns of :func:`watching_table`
+WATCHING_COLUMNS: tuple[str, ...] = (
+    "revision", "istiod_namespace", "configmap", "discovery_selectors", "watches", "ignores")
+
+
+def watching_table(snapshot: Snapshot, namespaces: Sequence[str] | None = None) -> pd.DataFrame:
+    """Which istiod revision takes in which namespace — meshConfig ``discoverySelectors``.
+
+    Args:
+        namespaces: the namespaces to judge (default: every namespace in the snapshot).
+
+    Returns:
+        One row per revision: ``revision``, ``istiod_namespace``, ``configmap`` (the meshConfig
+        read), ``discovery_selectors`` (as text), ``watches`` and ``ignores`` (of ``namespaces``).
+    """
+    names = list(namespaces) if namespaces is not None else sorted(
+        str(meta(n).get("name")) for n in snapshot.items(k.NAMESPACES))
+    rows = []
+    for rev, scope in control_plane_scopes(snapshot).items():
+        watched = [n for n in names if scope.watches(namespace_labels(snapshot, n) or {})]
+        rows.append((rev, scope.namespace, scope.configmap, scope.describe_selectors(), watched,
+                     [n for n in names if n not in watched]))
+    return pd.DataFrame(rows, columns=list(WATCHING_COLUMNS))
+
+
 __all__ = [
     "PUSH_COLUMNS",
+    "WATCHING_COLUMNS",
     "ControlPlaneScope",
     "PushStatus",
     "control_plane_scopes",
@@ -354,4 +380,5 @@ __all__ = [
     "push_status",
     "pushes_frame",
     "watching_revisions",
+    "watching_table",
 ]

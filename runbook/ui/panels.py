@@ -45,6 +45,7 @@ from IPython.display import display
 
 from runbook.audit import AuditLog
 from runbook.errors import ConcurrentChange, PartialApply, RunbookError
+from runbook.fix.actions import plan_fix
 from runbook.fix.choices import TargetChoice, choose, target_choice
 from runbook.fix.flow import (
     FixAttempt,
@@ -55,7 +56,6 @@ from runbook.fix.flow import (
     run_fix,
 )
 from runbook.fix.plan import FixPlan
-from runbook.fix.plans import plan_from_suggestion
 from runbook.kube import Cluster
 from runbook.markup import escape_html
 from runbook.mesh.diagnose import Inventory
@@ -388,7 +388,7 @@ class FixPanel(widgets.VBox):
         suggestion = self.suggestion()
         if suggestion is None:
             raise RunbookError("no fix selected")
-        self.plan = plan_from_suggestion(self.cluster, suggestion)
+        self.plan = plan_fix(self.cluster, suggestion)
         self.emit(render_plan(self.plan))
         self._refresh()
         return self.plan

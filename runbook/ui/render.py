@@ -23,9 +23,8 @@ from typing import Any
 import pandas as pd
 
 from runbook.audit import AuditRecord
+from runbook.check_result import ExerciseCheck, Preconditions
 from runbook.errors import PartialApply, RunbookError
-from runbook.exercise import Preconditions
-from runbook.fix.checks import ExerciseCheck
 from runbook.fix.choices import TargetChoice
 from runbook.fix.flow import FixAttempt
 from runbook.fix.plan import FixPlan, PlanResult

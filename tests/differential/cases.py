@@ -348,7 +348,7 @@ def _taught_cases() -> list[Case]:
 def _area_of(source: str) -> str:
     if source.startswith("notebooks/"):
         return "notebooks"
-    if source == "runbook/exercise.py":
+    if source == "runbook/check_result.py":
         return "exercises"
     return source if source in ("README.md", "field report") else "docs"
 

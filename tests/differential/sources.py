@@ -1,5 +1,5 @@
 """Every kubectl command the project teaches, found where it is taught: the notebooks (code spans
-in markdown and code cells), README.md, docs/*.md, the exercises (runbook/exercise.py) and the
+in markdown and code cells), README.md, docs/*.md, the exercise record (runbook/check_result.py) and the
 field report (its ``k …`` shell lines, ``k`` being kubectl).
 
 Each command is classified once: ``runnable`` as written (a file it names resolved to the
@@ -93,7 +93,7 @@ def taught_commands(root: Path = ROOT) -> list[TaughtCommand]:
         for cell in cells:
             found += [(c, f"notebooks/{notebook.name}") for c in _spans("".join(cell["source"]))]
     for doc in [root / "README.md", *sorted((root / "docs").glob("*.md")),
-                root / "runbook" / "exercise.py"]:
+                root / "runbook" / "check_result.py"]:
         if doc.name == "fidelity.md":
             continue  # the report itself quotes commands
         found += [(c, str(doc.relative_to(root))) for c in _spans(doc.read_text())]

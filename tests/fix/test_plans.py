@@ -14,7 +14,8 @@ from runbook.errors import (
     InputError,
     PartialApply,
 )
-from runbook.fix import AuditLog, relabel_namespace, retarget_webhook, set_tag_revision
+from runbook.fix import AuditLog
+from runbook.fix.actions import relabel_namespace, retarget_webhook, set_tag_revision
 from runbook.kube import Cluster, RetryPolicy, connect
 from runbook.kube.objects import comparable
 from runbook.manifests import load_manifests

@@ -9,7 +9,8 @@ import pytest
 
 from runbook import kinds as k
 from runbook.apps import app_path
-from runbook.fix import run_fix, set_tag_revision
+from runbook.fix import run_fix
+from runbook.fix.actions import set_tag_revision
 from runbook.fix.flow import proposed_fix, recreate_suggestion
 from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests

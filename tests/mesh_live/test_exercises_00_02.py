@@ -17,10 +17,10 @@ import pytest
 
 from runbook import kinds as k
 from runbook.apps import app_path
+from runbook.exercises.diagnosis import check_broken_namespace, check_service_hunt, namespace_causes
 from runbook.formats.kubectl import describe_events, event_age, human_duration
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
-from runbook.mesh.exercises import check_broken_namespace, check_service_hunt, namespace_causes
 from runbook.mesh.observe import diagnose_cluster, read_mesh
 from runbook.sandbox import Sandbox
 from tests.conftest import advance_world

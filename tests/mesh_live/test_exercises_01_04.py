@@ -11,21 +11,18 @@ import pytest
 
 from runbook import kinds as k
 from runbook.apps import app_path
-from runbook.exercise import ExerciseCheck
-from runbook.kube import Cluster
-from runbook.kube.apply import apply_manifests
-from runbook.manifests import Manifest, load_manifests
-from runbook.mesh.config_exercises import (
-    PUSH_VERDICT_COLUMNS,
-    WATCHING_COLUMNS,
+from runbook.check_result import ExerciseCheck
+from runbook.exercises.config import (
     bookinfo_deployments,
     check_bookinfo_exercise,
     check_gateway_homework,
-    confirm_pushes,
     verify_gateway_homework,
-    watching_table,
 )
-from runbook.mesh.observe import read_mesh
+from runbook.kube import Cluster
+from runbook.kube.apply import apply_manifests
+from runbook.manifests import Manifest, load_manifests
+from runbook.mesh.observe import PUSH_VERDICT_COLUMNS, confirm_pushes, read_mesh
+from runbook.mesh.pushes import WATCHING_COLUMNS, watching_table
 from runbook.mesh.rollout import wait_for_rollout
 
 ALPHA, BETA = "l7-traffic-alpha", "l7-traffic-beta"

@@ -11,7 +11,8 @@ import pytest
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.apps import app_path
-from runbook.fix import plan_from_suggestion, set_tag_revision
+from runbook.fix import plan_fix
+from runbook.fix.actions import set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.findings import Finding
@@ -114,7 +115,7 @@ def test_a_revision_removed_while_its_tag_still_points_at_it(
     # the namespace labelled with the removed revision itself: MR104
     assert any(f.code == "MR104" and f.subject.name == BETA for f in findings)
 
-    plan_from_suggestion(cluster, tag.fix).apply(cluster, confirm="sandbox")
+    plan_fix(cluster, tag.fix).apply(cluster, confirm="sandbox")
     apply_manifests(cluster, app_path("bookinfo"), namespace="l7-traffic-alpha")
     world_settle(seed_sandbox, 5.0)
     pods = cluster.list(k.PODS, "l7-traffic-alpha")

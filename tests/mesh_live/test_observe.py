@@ -6,7 +6,8 @@ import pytest
 
 from runbook.apps import app_path
 from runbook.errors import InputError
-from runbook.fix import AuditLog, plan_from_suggestion, recreate_workloads
+from runbook.fix import AuditLog, plan_fix
+from runbook.fix.actions import recreate_workloads
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import config_pushes, confirm_push, diagnose_cluster
@@ -43,7 +44,7 @@ def test_diagnose_fix_recreate_ends_with_sidecars_of_the_revision_behind_the_ser
     (chain,) = [f for f in findings if f.code == "MR101"]
     assert chain.fix is not None and chain.fix.params["service_namespace"] == "istio-canary"
     audit = AuditLog(tmp_path / "audit.jsonl")
-    plan_from_suggestion(live, chain.fix).apply(live, confirm="sandbox", audit=audit)
+    plan_fix(live, chain.fix).apply(live, confirm="sandbox", audit=audit)
     recreate_workloads(live, ALPHA).apply(live, audit=audit)
     rollout = wait_for_rollout(live, ALPHA, timeout=30, poll=0.1, progress=False)
     assert rollout.ok, rollout.summary()

@@ -11,12 +11,12 @@ import pytest
 
 from runbook.audit import AuditLog
 from runbook.errors import InputError, ProbeError
+from runbook.exercises.latency import check_fault_delay_exercise
 from runbook.kinds import SERVICES, VIRTUAL_SERVICES
 from runbook.kube import Cluster, connect
 from runbook.mesh.observe import read_mesh
 from runbook.probe import curl_head, ingress_address, probe
 from runbook.probe.address import NODE_PORT
-from runbook.probe.exercises import check_fault_delay_exercise
 from runbook.probe.window import probe_with_fault
 from runbook.sandbox import Sandbox
 from tests.sandbox_dataplane.helpers import (

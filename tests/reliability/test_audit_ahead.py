@@ -23,7 +23,8 @@ import pytest
 
 from runbook import kinds as k
 from runbook.audit import STARTED, AuditLog, AuditRecord
-from runbook.fix import reconcile, retarget_webhook
+from runbook.fix import reconcile
+from runbook.fix.actions import retarget_webhook
 from runbook.kube import connect
 from runbook.kube.objects import comparable
 from runbook.paths import runbook_home

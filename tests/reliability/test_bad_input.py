@@ -32,12 +32,7 @@ from runbook.errors import (
     Unauthorized,
     Unreachable,
 )
-from runbook.fix import (
-    recreate_workloads,
-    relabel_namespace,
-    retarget_webhook,
-    set_tag_revision,
-)
+from runbook.fix.actions import recreate_workloads, relabel_namespace, retarget_webhook, set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import confirm_push

@@ -31,12 +31,8 @@ import runbook.cli as cli
 from runbook import kinds as k
 from runbook.apps import app_path
 from runbook.errors import Forbidden, RunbookError, Unauthorized
-from runbook.fix import (
-    AuditLog,
-    recreate_workloads,
-    relabel_namespace,
-    retarget_webhook,
-)
+from runbook.fix import AuditLog
+from runbook.fix.actions import recreate_workloads, relabel_namespace, retarget_webhook
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import confirm_push, diagnose_cluster

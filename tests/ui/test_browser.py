@@ -27,7 +27,7 @@ import pytest
 from runbook import kinds as k
 from runbook.apps import app_path
 from runbook.audit import AuditLog
-from runbook.fix import set_tag_revision
+from runbook.fix.actions import set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.kube.objects import comparable

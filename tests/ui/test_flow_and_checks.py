@@ -8,14 +8,8 @@ from pathlib import Path
 
 from runbook import kinds as k
 from runbook.errors import PartialApply, StepOutcome
-from runbook.fix import (
-    alternative_fix,
-    check_tag_exercise,
-    choose,
-    proposed_fix,
-    recreate_suggestion,
-    target_choice,
-)
+from runbook.exercises import check_tag_exercise
+from runbook.fix import alternative_fix, choose, proposed_fix, recreate_suggestion, target_choice
 from runbook.mesh import Finding, Inventory, diagnose
 from runbook.mesh.rollout import pods_table
 from runbook.ui.render import Record, diff_html, render_check, render_error

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from runbook import kinds as k
-from runbook.fix import FixPlan, recreate_workloads, retarget_webhook, set_tag_revision
+from runbook.fix import FixPlan
+from runbook.fix.actions import recreate_workloads, retarget_webhook, set_tag_revision
 from runbook.kube import Cluster
 from runbook.kube.objects import comparable
 from runbook.sandbox import Sandbox

@@ -12,7 +12,9 @@ import pytest
 
 from runbook import kinds as k
 from runbook.apps import app_path
-from runbook.fix import AuditLog, check_tag_exercise, set_tag_revision
+from runbook.exercises import check_tag_exercise
+from runbook.fix import AuditLog
+from runbook.fix.actions import set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import diagnose_cluster, read_mesh

@@ -1,4 +1,6 @@
-"""The fixes this toolkit knows, each built as a :class:`~runbook.fix.plan.FixPlan` from a fresh read.
+"""The fixes this toolkit knows, one constructor per fix action, each a :class:`~runbook.fix.plan.FixPlan`
+built from a fresh read. :func:`plan_fix` is the one way in: it picks the constructor for a finding's
+(or a suggestion's) action.
 
 * :func:`retarget_webhook` — point webhooks of a (Mutating|Validating)WebhookConfiguration at
   another Service: the field report's fix.
@@ -20,7 +22,7 @@ from runbook.errors import InputError, NotFound
 from runbook.fix.plan import FixPlan, Step, build_update, new_plan
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
-from runbook.mesh.findings import FixSuggestion
+from runbook.mesh.findings import Finding, FixSuggestion
 from runbook.meshconfig import follow_tag
 from runbook.selectors import SelectorError, parse_label_selector
 
@@ -309,12 +311,19 @@ def remove_namespace_label(cluster: Cluster, namespace: str, label: str) -> FixP
                     extra_commands=[f"kubectl label namespace {namespace} {label}-"])
 
 
-def plan_from_suggestion(cluster: Cluster, suggestion: FixSuggestion) -> FixPlan:
-    """Turn a diagnosis' :class:`~runbook.mesh.findings.FixSuggestion` into a plan (fresh read).
+def plan_fix(cluster: Cluster, fix: Finding | FixSuggestion) -> FixPlan:
+    """The plan (fresh read) for a finding's fix, or for a :class:`~runbook.mesh.findings.FixSuggestion`.
 
     Raises:
-        InputError: an action this layer does not know, or parameters that do not fit it.
+        InputError: a finding without a fix, an action this layer does not know, or parameters
+            that do not fit it.
     """
+    if isinstance(fix, Finding):
+        if fix.fix is None:
+            raise InputError(f"finding {fix.code} proposes no fix",
+                             hint="pass a finding whose fix is set (findings_frame: fix_command)")
+        fix = fix.fix
+    suggestion = fix
     p = dict(suggestion.params)
     action = suggestion.action
     if action == "retarget-webhook":

@@ -1,9 +1,9 @@
-"""Exercise checks: what holds, what is still wrong — the shape every notebook's check cell prints.
+"""The result of a check cell: what holds, what is still wrong — the shape every check cell prints.
 
 A check is a plain function over a :class:`~runbook.snapshot.Snapshot` that returns an
-:class:`ExerciseCheck`; it never raises for an unfinished exercise. Check functions live next to
-the knowledge they use (``runbook.fix.checks``, ``runbook.mesh.exercises`` …); this bottom module
-only holds the result type so every layer can build one.
+:class:`ExerciseCheck`; it never raises for an unfinished exercise. The check functions are in
+:mod:`runbook.exercises`; this bottom module holds only the result type, so that every layer can
+build one (a notebook's preconditions, :mod:`runbook.mesh.course`, are one too).
 """
 
 from __future__ import annotations

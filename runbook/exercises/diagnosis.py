@@ -1,7 +1,7 @@
 """Checks for the exercises of notebooks 00 (mesh inventory) and 02 (pods that are not created).
 
 Each check is a plain function over a :class:`~runbook.snapshot.Snapshot` (read one with
-``runbook.mesh.observe.read_mesh(cluster)``) that returns an :class:`~runbook.exercise.ExerciseCheck`:
+``runbook.mesh.observe.read_mesh(cluster)``) that returns an :class:`~runbook.check_result.ExerciseCheck`:
 every condition as a ✓/✗ line that says what holds, and — when it does not — what is still wrong
 and the ``kubectl`` command that shows the truth. Nothing here raises for an unfinished exercise,
 and nothing is hard-coded to the sandbox: the answers are computed from the snapshot, so the same
@@ -22,7 +22,7 @@ from typing import Any
 
 from runbook import kinds as k
 from runbook import wellknown as wk
-from runbook.exercise import ExerciseCheck
+from runbook.check_result import ExerciseCheck
 from runbook.mesh.diagnose import diagnose
 from runbook.mesh.findings import ERROR, WARNING, Finding
 from runbook.mesh.model import MeshModel, build_model, meta

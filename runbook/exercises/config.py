@@ -1,4 +1,4 @@
-"""Notebooks 01 and 04: their exercise checks, and notebook 04's push verdicts.
+"""Notebooks 01 and 04: their exercise checks.
 
 * Notebook 01 (deploy bookinfo): :func:`check_bookinfo_exercise` — bookinfo in a namespace of the
   trainee's own, bound *directly* to a revision (``istio.io/rev=1-19-3``) instead of through the
@@ -9,12 +9,9 @@
   that revision, routes that reach them, no other Gateway claiming the same host on the same gateway
   pods, and the Gateway and VirtualService pushed by that revision's istiod.
   :func:`verify_gateway_homework` reads the cluster (and istiod logs) and calls it.
-* :func:`confirm_pushes` — ``confirm_push`` for several objects as one table, with objects that are
-  not in the cluster (a dry run on a real cluster) as rows instead of errors; :func:`watching_table`
-  — which istiod revision takes in which namespace (meshConfig ``discoverySelectors``).
 
 Checks are plain functions over a :class:`~runbook.snapshot.Snapshot` (``read_mesh(cluster,
-with_config=True)``) returning :class:`~runbook.exercise.ExerciseCheck`; they never raise for an
+with_config=True)``) returning :class:`~runbook.check_result.ExerciseCheck`; they never raise for an
 unfinished exercise, and every failed condition says what to do, with the command.
 
 Upstream behaviour relied on: a Gateway applies to the workloads its ``selector`` matches in any
@@ -36,20 +33,15 @@ import pandas as pd
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.apps import app_path
-from runbook.errors import ClusterError, NotFound
-from runbook.exercise import ExerciseCheck
+from runbook.check_result import ExerciseCheck
+from runbook.errors import NotFound
 from runbook.kube import Cluster
 from runbook.manifests import load_manifests
 from runbook.mesh.analyze import analyze, hosts_overlap
 from runbook.mesh.diagnose import inventory
 from runbook.mesh.model import MeshModel, build_model, labels_of, meta
 from runbook.mesh.observe import confirm_push, read_mesh
-from runbook.mesh.pushes import (
-    ControlPlaneScope,
-    PushStatus,
-    control_plane_scopes,
-    namespace_labels,
-)
+from runbook.mesh.pushes import ControlPlaneScope, PushStatus, control_plane_scopes, namespace_labels
 from runbook.mesh.rollout import pods_table
 from runbook.routing import route_destinations
 from runbook.selectors import EVERYTHING, LabelSelector, SelectorError, selector_from_dict
@@ -59,14 +51,6 @@ from runbook.snapshot import RawObject, Snapshot
 #: ``app: echo-sample``
 HOMEWORK_APPS: tuple[str, ...] = ("nginx-sample", "echo-sample")
 
-#: columns of :func:`confirm_pushes`
-PUSH_VERDICT_COLUMNS: tuple[str, ...] = (
-    "kind", "namespace", "name", "confirmed", "expected", "pushed_by", "carried_by", "missing",
-    "not_watching", "verdict")
-
-#: columns of :func:`watching_table`
-WATCHING_COLUMNS: tuple[str, ...] = (
-    "revision", "istiod_namespace", "configmap", "discovery_selectors", "watches", "ignores")
 
 
 @cache
@@ -472,78 +456,12 @@ def verify_gateway_homework(cluster: Cluster, namespace: str, *, revision: str =
     return check_gateway_homework(snapshot, namespace, pushes, revision=revision)
 
 
-# --------------------------------------------------------------------------- push verdicts
-
-
-def confirm_pushes(cluster: Cluster, objects: pd.DataFrame | Iterable[tuple[str, str, str]], *,
-                   kinds: Sequence[str] = ("Gateway", "VirtualService", "DestinationRule"),
-                   timeout: float = 30.0) -> pd.DataFrame:
-    """:func:`~runbook.mesh.observe.confirm_push` for several objects, as one table.
-
-    Args:
-        objects: ``(kind, namespace, name)`` tuples, or a frame with those columns (e.g. what
-            ``apply_manifests`` returned); kinds other than ``kinds`` are left out.
-        timeout: seconds to wait per object while a revision that should push it has not.
-
-    Returns:
-        One row per object: ``kind``, ``namespace``, ``name``, ``confirmed`` (every revision that
-        watches the namespace and takes the object in pushed it), ``expected`` (those revisions),
-        ``pushed_by`` (revisions whose push line names it), ``carried_by`` (revisions whose first
-        full push after the change carried it unnamed, "… and N more configs"), ``missing``,
-        ``not_watching`` (revisions that do not watch the namespace), ``verdict`` (one line). An
-        object that is not in the cluster (e.g. only dry-run applied) is a row saying so.
-    """
-    if isinstance(objects, pd.DataFrame):
-        triples = list(zip(objects["kind"], objects["namespace"], objects["name"], strict=True))
-    else:
-        triples = list(objects)
-    rows: list[tuple[Any, ...]] = []
-    for kind, namespace, name in triples:
-        if kind not in kinds:
-            continue
-        try:
-            s = confirm_push(cluster, str(kind), str(name), str(namespace), timeout=timeout)
-        except NotFound:
-            rows.append((kind, namespace, name, False, [], [], [], [], [],
-                         f"{kind} {namespace}/{name}: not in the cluster (not applied — a dry run?)"))
-            continue
-        except ClusterError as exc:
-            rows.append((kind, namespace, name, False, [], [], [], [], [],
-                         f"{kind} {namespace}/{name}: {exc.one_line()}"))
-            continue
-        rows.append((kind, namespace, name, s.confirmed, s.expected, sorted(s.logged),
-                     sorted(s.included), s.missing, s.not_watching, s.summary))
-    return pd.DataFrame(rows, columns=list(PUSH_VERDICT_COLUMNS))
-
-
-def watching_table(snapshot: Snapshot, namespaces: Sequence[str] | None = None) -> pd.DataFrame:
-    """Which istiod revision takes in which namespace — meshConfig ``discoverySelectors``.
-
-    Args:
-        namespaces: the namespaces to judge (default: every namespace in the snapshot).
-
-    Returns:
-        One row per revision: ``revision``, ``istiod_namespace``, ``configmap`` (the meshConfig
-        read), ``discovery_selectors`` (as text), ``watches`` and ``ignores`` (of ``namespaces``).
-    """
-    names = list(namespaces) if namespaces is not None else sorted(
-        str(meta(n).get("name")) for n in snapshot.items(k.NAMESPACES))
-    rows = []
-    for rev, scope in control_plane_scopes(snapshot).items():
-        watched = [n for n in names if scope.watches(namespace_labels(snapshot, n) or {})]
-        rows.append((rev, scope.namespace, scope.configmap, scope.describe_selectors(), watched,
-                     [n for n in names if n not in watched]))
-    return pd.DataFrame(rows, columns=list(WATCHING_COLUMNS))
 
 
 __all__ = [
     "HOMEWORK_APPS",
-    "PUSH_VERDICT_COLUMNS",
-    "WATCHING_COLUMNS",
     "bookinfo_deployments",
     "check_bookinfo_exercise",
     "check_gateway_homework",
-    "confirm_pushes",
     "verify_gateway_homework",
-    "watching_table",
 ]

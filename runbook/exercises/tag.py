@@ -1,4 +1,4 @@
-"""Checks for the notebooks' exercises: is the trainee's fix really done, and if not, what is left?
+"""Notebook 03's exercise check: is the trainee's re-point of the tag really done, and if not, what is left?
 
 A check is a plain function over a :class:`~runbook.snapshot.Snapshot` (read one with
 ``runbook.mesh.observe.read_mesh(cluster)``), so it is tested with data and runs the same against
@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from runbook import kinds as k
-from runbook.exercise import CheckLine, ExerciseCheck
+from runbook.check_result import ExerciseCheck
 from runbook.mesh.diagnose import inventory
 from runbook.mesh.pushes import control_plane_scopes, namespace_labels
 from runbook.mesh.rollout import pods_table
@@ -132,4 +132,4 @@ def _full(ready: str) -> bool:
     return have == total and have not in ("", "0")
 
 
-__all__ = ["CheckLine", "ExerciseCheck", "check_tag_exercise"]
+__all__ = ["check_tag_exercise"]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from runbook import kinds as k
-from runbook.exercise import ExerciseCheck
+from runbook.check_result import ExerciseCheck
 from runbook.probe import stats
 from runbook.probe.http import ProbeRun
 from runbook.routing import Fault, RequestView, first_matching_rule, host_matches, vs_hosts
