@@ -3,11 +3,11 @@
 ``run_notebook`` executes one notebook with papermill against any cluster and writes the executed
 notebook plus an HTML (optionally PDF) report with a header block and every secret masked;
 ``run_series`` does it for the numbered series (``runbook demo``); ``write_index`` links the reports.
-:mod:`runbook.report.incident` builds notebook 06's incident report.
+:mod:`runbook.report.incident_report` builds notebook 06's incident report.
 
 The names below are imported on first use (:mod:`runbook.lazy`): papermill, nbconvert and
 nbformat (whose jsonschema format checkers compile grammars) take seconds to import, and a notebook
-kernel that only needs :mod:`runbook.report.incident` must not pay for them.
+kernel that only needs :mod:`runbook.report.incident_report` must not pay for them.
 """
 
 from __future__ import annotations

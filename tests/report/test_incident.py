@@ -1,4 +1,4 @@
-"""runbook.report.incident: the incident as one report (notebook 06).
+"""runbook.report.incident_report: the incident as one report (notebook 06).
 
 Pure parts with plain data (outcomes, HTTP errors as failures, events, markers, recovery, grouped
 audit rows, the summary's HTML); then the whole flow against a seed-incident sandbox with a real
@@ -23,7 +23,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from runbook import kinds as k
-from runbook.fix import AuditLog, AuditRecord, proposed_fix, run_fix, set_tag_revision
+from runbook.exercises import check_report_exercise
+from runbook.fix import AuditLog, AuditRecord, proposed_fix, run_fix
+from runbook.fix.actions import set_tag_revision
 from runbook.fix.flow import recreate_suggestion
 from runbook.kube import Cluster, connect
 from runbook.mesh.observe import diagnose_cluster, read_mesh
@@ -31,14 +33,13 @@ from runbook.mesh.pushes import pushes_frame
 from runbook.mesh.rollout import wait_for_rollout
 from runbook.probe import COLUMNS, ProbeRun
 from runbook.report import run_notebook
-from runbook.report.incident import (
+from runbook.report.incident_report import (
     IncidentReport,
     Measurement,
     Recording,
     TimelineEvent,
     as_failures,
     audit_events,
-    check_report_exercise,
     comparison_table,
     events_frame,
     group_records,
@@ -49,9 +50,9 @@ from runbook.report.incident import (
     recovery,
     replay_incident,
     sections_record,
-    tidy,
 )
 from runbook.sandbox import Sandbox
+from runbook.ui.tables import tidy
 from tests.sandbox_dataplane.helpers import CANARY, PROD, free_node_ports, move_node_ports
 
 NS, TAG = "l7-traffic-alpha", "istio-revision-tag-prod-canary"
@@ -300,7 +301,7 @@ def test_the_incident_before_during_and_after_the_fix(
     assert not report.replay(True).reset  # fresh: the incident is live
     report.deploy()
     assert set(report.deployed["action"]) == {"created"}  # type: ignore[index]
-    report.diagnose()
+    report.findings_before()
     assert [f.code for f in report.findings if f.severity == "error"] == ["MR101"]
 
     before = report.measure("before", seconds=1, qps=20)
@@ -317,7 +318,7 @@ def test_the_incident_before_during_and_after_the_fix(
     confirmed = report.confirm_pushes(10).data
     assert list(confirmed["confirmed"]) == [True, True]
     report.stop_recording(tail_s=1.0)
-    report.diagnose_after()
+    report.findings_after()
     after = report.measure("after", seconds=1, qps=20)
     assert after.served()[0] == after.served()[1] > 0
 
@@ -365,12 +366,12 @@ def test_the_incident_before_during_and_after_the_fix(
     again = IncidentReport(cluster, namespace=NS, gateway_namespace=CANARY, host=HOST, path=PAGE,
                            apply_fixes=True)
     assert again.replay(False).note.startswith("replay_incident = False")
-    again.diagnose()
+    again.findings_before()
     again.fix()
     again.recreate()
     assert again.attempt is not None and again.attempt.status == "nothing-to-do"
     assert "sidecars from revision 1-18-5" in again.wait(60).title
-    again.diagnose_after()
+    again.findings_after()
     text = again.summary().text
     assert "resolved" in text and "nothing was changed: nothing needed fixing" in text
     assert "nothing: no error or warning finding is left" in text
@@ -384,7 +385,7 @@ def test_without_apply_fixes_nothing_is_changed(
     report = IncidentReport(cluster, namespace=NS, gateway_namespace=CANARY, host=HOST, path=PAGE)
     report.replay(True)
     report.deploy()
-    report.diagnose()
+    report.findings_before()
     report.fix()
     assert report.attempt is not None and report.attempt.status == "dry-run"
     report.recreate()
