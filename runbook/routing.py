@@ -239,7 +239,7 @@ def fault_percentage(spec: Mapping[str, Any]) -> float:
 
 
 @dataclass(frozen=True)
-class Fault:
+class FaultInjection:
     """A route's ``fault``: delay first, then abort — the order of Envoy's fault filter.
 
     Attributes:
@@ -257,7 +257,7 @@ class Fault:
     problems: tuple[str, ...] = ()
 
     @classmethod
-    def from_spec(cls, spec: Any) -> Fault | None:
+    def from_spec(cls, spec: Any) -> FaultInjection | None:
         """Read ``http[].fault``; None when the rule has none."""
         if not isinstance(spec, Mapping) or not spec:
             return None
@@ -427,7 +427,7 @@ def weighted(destinations: Iterable[tuple[Any, Any]]) -> list[tuple[Any, float]]
 
 
 __all__ = [
-    "CLUSTER_DOMAIN", "INJECT_TEMPLATES_ANNOTATION", "MESH_GATEWAY", "PROXY_CONTAINER", "Fault",
+    "CLUSTER_DOMAIN", "INJECT_TEMPLATES_ANNOTATION", "MESH_GATEWAY", "PROXY_CONTAINER", "FaultInjection",
     "RequestView", "fault_percentage", "first_matching_rule", "gateway_refs", "host_intersection",
     "host_matches", "host_subset_of", "is_gateway_proxy", "match_applies_to_proxy", "parse_duration",
     "request_matches", "resolve_host", "server_host_for", "service_fqdn", "service_of_host",

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 import runbook
 from runbook.markup import chart_text, escape_html, escape_markdown, styled, visible
 from runbook.report.export import header_cell
-from runbook.report.target import Target
+from runbook.report.target import RunTarget
 
 matplotlib.use("Agg")
 
@@ -132,7 +132,7 @@ def test_header_cell_keeps_hostile_values_inside_its_html_block() -> None:
     from nbconvert.filters.markdown import markdown2html
 
     cell = header_cell(notebook="nb.ipynb", status="failed", error=HOSTILE[7] + HOSTILE[5],
-                       target=Target(context=HOSTILE[6], server=HOSTILE[1]), started="now",
+                       target=RunTarget(context=HOSTILE[6], server=HOSTILE[1]), started="now",
                        duration_s=1.0, version="1", parameters=[], audit_records=[])
     found = parse(markdown2html(cell.source))
     assert found.handlers == [] and found.urls == []

@@ -26,7 +26,7 @@ from runbook import kinds as k
 from runbook.check_result import ExerciseCheck
 from runbook.probe import stats
 from runbook.probe.http import ProbeRun
-from runbook.routing import Fault, RequestView, first_matching_rule, host_matches, vs_hosts
+from runbook.routing import FaultInjection, RequestView, first_matching_rule, host_matches, vs_hosts
 from runbook.snapshot import Snapshot
 
 #: the fewest complete responses a run needs for the share of delayed requests to mean something
@@ -93,7 +93,7 @@ def check_fault_delay_exercise(snapshot: Snapshot, before: ProbeRun, after: Prob
                       f"{namespace})")):
         return check
     assert rule is not None and vs is not None
-    fault = Fault.from_spec(rule.get("fault"))
+    fault = FaultInjection.from_spec(rule.get("fault"))
     wanted = (f"kubectl -n {namespace} patch virtualservice {(vs.get('metadata') or {}).get('name')} "
               f"--type=json -p '[{{\"op\":\"add\",\"path\":\"/spec/http/{where.rsplit('[', 1)[-1][:-1]}"
               f"/fault\",\"value\":{{\"delay\":{{\"fixedDelay\":\"{delay_ms:g}ms\",\"percentage\":"

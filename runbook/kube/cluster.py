@@ -81,7 +81,7 @@ NO_RETRY = RetryPolicy(attempts=1)
 
 
 @dataclass
-class RequestRecord:
+class ApiRequest:
     """One API request, for the request log a notebook or benchmark shows."""
 
     method: str
@@ -126,7 +126,7 @@ class Cluster:
     command_timeout: float | None = None
     max_response_bytes: int = MAX_RESPONSE_BYTES
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    requests: list[RequestRecord] = field(default_factory=list)
+    requests: list[ApiRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._deadline_at = (time.monotonic() + self.command_timeout if self.command_timeout
@@ -261,7 +261,7 @@ class Cluster:
                      "server address (and any proxy in between)") from None
 
     def _log(self, method: str, path: str, status: int, started: float, attempts: int) -> None:
-        self.requests.append(RequestRecord(method, path, status,
+        self.requests.append(ApiRequest(method, path, status,
                                            (time.perf_counter() - started) * 1000, attempts))
 
     # ------------------------------------------------------------------ typed helpers
@@ -661,5 +661,11 @@ def _is_loopback(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "Cluster", "RequestRecord", "RetryPolicy", "connect",
-           "default_kubeconfig"]
+__all__ = [
+    "DEFAULT_REQUEST_TIMEOUT",
+    "ApiRequest",
+    "Cluster",
+    "RetryPolicy",
+    "connect",
+    "default_kubeconfig",
+]

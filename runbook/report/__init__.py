@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from runbook.report.notebooks import NOTEBOOKS_ENV, discover_notebooks, notebooks_dir, resolve_notebook
     from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
     from runbook.report.runner import NotebookRun, run_notebook
-    from runbook.report.target import Target, describe_target
+    from runbook.report.target import RunTarget, describe_target
 
 #: exported name → the module that defines it
 _EXPORTS = {
@@ -39,7 +39,7 @@ _EXPORTS = {
     "resolve_notebook": "notebooks",
     "NotebookParameter": "parameters", "check_parameters": "parameters", "read_parameters": "parameters",
     "NotebookRun": "runner", "run_notebook": "runner",
-    "Target": "target", "describe_target": "target",
+    "RunTarget": "target", "describe_target": "target",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -49,8 +49,8 @@ __all__ = [
     "MaskSecretsPreprocessor",
     "NotebookParameter",
     "NotebookRun",
+    "RunTarget",
     "SecretMasker",
-    "Target",
     "check_parameters",
     "describe_target",
     "discover_notebooks",

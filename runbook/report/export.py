@@ -42,7 +42,7 @@ from runbook.errors import InputError
 from runbook.markup import escape_html as _e
 from runbook.markup import escape_markdown as _md
 from runbook.report.masking import SecretMasker
-from runbook.report.target import Target
+from runbook.report.target import RunTarget
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
@@ -71,7 +71,7 @@ class ParameterRow:
     given: bool
 
 
-def header_cell(*, notebook: str, status: str, error: str | None, target: Target, started: str,
+def header_cell(*, notebook: str, status: str, error: str | None, target: RunTarget, started: str,
                 duration_s: float, version: str, parameters: Sequence[ParameterRow],
                 audit_records: Sequence[AuditRecord], audit_path: str | None = None,
                 unfinished_records: Sequence[AuditRecord] = ()) -> Any:

@@ -50,7 +50,7 @@ from runbook.report.masking import (
 )
 from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
 from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
-from runbook.report.target import Target, describe_target
+from runbook.report.target import RunTarget, describe_target
 
 
 @dataclass
@@ -90,7 +90,7 @@ class NotebookRun:
     unfinished: list[AuditRecord] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()
-    target: Target | None = None
+    target: RunTarget | None = None
     error: NotebookError | None = None
 
     @property
@@ -252,7 +252,7 @@ def run_notebook(
         target = describe_target(_as_str(values.get("kubeconfig", _default(declared, "kubeconfig"))),
                                  _as_str(values.get("context", _default(declared, "context"))))
     else:
-        target = Target(context=None, note="the notebook has no context parameter")
+        target = RunTarget(context=None, note="the notebook has no context parameter")
     masker = SecretMasker(kubeconfig_secrets(target.kubeconfigs))
     effective = {name: values.get(name, p.default) for name, p in declared.items()}
     masker.add(str(v) for k, v in effective.items() if is_secret_name(k) and v is not None)

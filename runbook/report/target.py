@@ -24,7 +24,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass
-class Target:
+class RunTarget:
     """The cluster a notebook run was pointed at.
 
     Attributes:
@@ -44,7 +44,7 @@ class Target:
     note: str = ""
 
 
-def describe_target(kubeconfig: str | None, context: str | None) -> Target:
+def describe_target(kubeconfig: str | None, context: str | None) -> RunTarget:
     """Resolve the notebooks' ``kubeconfig``/``context`` parameters like ``runbook.kube.connect``.
 
     ``kubeconfig=None, context="sandbox"`` is the local sandbox (found through its state file; no
@@ -56,9 +56,9 @@ def describe_target(kubeconfig: str | None, context: str | None) -> Target:
 
         info = find_running()
         if info is None:
-            return Target(context=SANDBOX_CONTEXT, is_sandbox=True, note="no sandbox is running")
+            return RunTarget(context=SANDBOX_CONTEXT, is_sandbox=True, note="no sandbox is running")
         path = str(info.kubeconfig_path)
-        return Target(context=SANDBOX_CONTEXT, server=str(info.url), kubeconfig=path,
+        return RunTarget(context=SANDBOX_CONTEXT, server=str(info.url), kubeconfig=path,
                       is_sandbox=True, kubeconfigs=[path])
     path = str(Path(kubeconfig).expanduser()) if kubeconfig else default_kubeconfig()
     kubeconfigs = [path]
@@ -67,7 +67,7 @@ def describe_target(kubeconfig: str | None, context: str | None) -> Target:
         kubeconfigs = [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p]
     data = _load(path)
     if data is None:
-        return Target(context=context, kubeconfig=path, kubeconfigs=kubeconfigs,
+        return RunTarget(context=context, kubeconfig=path, kubeconfigs=kubeconfigs,
                       note=f"kubeconfig {path} cannot be read")
     name = context if context is not None else data.get("current-context") or None
     contexts = {str(e.get("name")): e.get("context") or {}
@@ -75,11 +75,11 @@ def describe_target(kubeconfig: str | None, context: str | None) -> Target:
     clusters = {str(e.get("name")): e.get("cluster") or {}
                 for e in data.get("clusters") or [] if isinstance(e, dict)}
     if name is None or name not in contexts:
-        return Target(context=name, kubeconfig=path, kubeconfigs=kubeconfigs,
+        return RunTarget(context=name, kubeconfig=path, kubeconfigs=kubeconfigs,
                       note=f"context {name!r} not found in {path}")
     cluster = clusters.get(str(contexts[name].get("cluster")), {})
     server = cluster.get("server") if isinstance(cluster, dict) else None
-    return Target(context=name, server=server, kubeconfig=path, kubeconfigs=kubeconfigs,
+    return RunTarget(context=name, server=server, kubeconfig=path, kubeconfigs=kubeconfigs,
                   is_sandbox=name == SANDBOX_CONTEXT and _is_loopback(server))
 
 
@@ -95,4 +95,4 @@ def _is_loopback(server: Any) -> bool:
     return isinstance(server, str) and (urlparse(server).hostname or "") in _LOOPBACK
 
 
-__all__ = ["SANDBOX_CONTEXT", "Target", "describe_target"]
+__all__ = ["SANDBOX_CONTEXT", "RunTarget", "describe_target"]

@@ -31,7 +31,7 @@ from runbook.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_DIR = ROOT / "runbook" / "sandbox" / "scenarios" / "seed-incident"
-#: what a diagnosis reads (mirrors runbook.kube.snapshot.DIAGNOSIS_KINDS)
+#: what a diagnosis reads (mirrors runbook.kube.reader.DIAGNOSIS_KINDS)
 KINDS: tuple[k.ResourceKind, ...] = (
     k.NAMESPACES, k.PODS, k.SERVICES, k.ENDPOINTS, k.DEPLOYMENTS, k.REPLICA_SETS, k.EVENTS,
     k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,

@@ -27,7 +27,7 @@ from runbook.paths import runbook_home
 from runbook.redaction import looks_generated, redact_object, redact_text
 from runbook.report.export import ParameterRow, header_cell, notebook_html
 from runbook.report.masking import SecretMasker
-from runbook.report.target import Target
+from runbook.report.target import RunTarget
 from runbook.sandbox import Sandbox
 from tests.probe.conftest import start_backend, stop_backend
 
@@ -101,7 +101,7 @@ def test_parameters_metadata_and_refusals_lose_values_too(tmp_path: Path) -> Non
     nb = nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {
         "manifests": manifests, "note": planted["github-pat"]}}})
     nb.cells = [
-        header_cell(notebook="01.ipynb", status="ok", error=None, target=Target(context="prod"),
+        header_cell(notebook="01.ipynb", status="ok", error=None, target=RunTarget(context="prod"),
                     started="now", duration_s=1.0, version="1",
                     parameters=[ParameterRow("manifests", manifests, True)], audit_records=[]),
         nbformat.v4.new_code_cell(f"manifests = {manifests!r}", outputs=[nbformat.v4.new_output(

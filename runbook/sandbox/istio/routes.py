@@ -53,7 +53,7 @@ from typing import Any
 from runbook.kinds import DESTINATION_RULES, ENDPOINTS, GATEWAYS, NAMESPACES, PODS, SERVICES, VIRTUAL_SERVICES
 from runbook.meshconfig import processes_config, watches_namespace
 from runbook.routing import (
-    Fault,
+    FaultInjection,
     RequestView,
     gateway_refs,
     host_intersection,
@@ -144,7 +144,7 @@ class Route:
     matches: tuple[Mapping[str, Any], ...]
     destinations: tuple[Destination, ...] = ()
     cumulative: tuple[float, ...] = ()
-    fault: Fault | None = None
+    fault: FaultInjection | None = None
     rewrite_uri: str | None = None
     rewrite_authority: str | None = None
     timeout_s: float | None = None
@@ -540,7 +540,7 @@ class _Builder:
                        + (f" ({rule['name']})" if rule.get("name") else ""),
                 matches=kept, destinations=dests,
                 cumulative=tuple(itertools.accumulate(d.weight for d in dests)),
-                fault=Fault.from_spec(rule.get("fault")),
+                fault=FaultInjection.from_spec(rule.get("fault")),
                 rewrite_uri=str(rewrite["uri"]) if rewrite.get("uri") else None,
                 rewrite_authority=str(rewrite["authority"]) if rewrite.get("authority") else None,
                 timeout_s=timeout,
