@@ -15,10 +15,11 @@ from runbook.errors import (
     PartialApply,
 )
 from runbook.fix import AuditLog
-from runbook.fix.actions import relabel_namespace, retarget_webhook, set_tag_revision
+from runbook.fix.actions import plan_fix, relabel_namespace, retarget_webhook, set_tag_revision
 from runbook.kube import Cluster, RetryPolicy, connect
 from runbook.kube.objects import comparable
 from runbook.manifests import load_manifests
+from runbook.mesh.findings import Finding, FixSuggestion, Subject
 from runbook.sandbox import Fault, Sandbox
 
 SEED = Path(__file__).resolve().parents[2] / "runbook/sandbox/scenarios/seed-incident"
@@ -188,3 +189,17 @@ def test_multi_step_failure_reports_completed_steps_and_undo_reverts(
     assert _targets(cluster, plan.steps[0].name) == ["istio-system/istiod-1-18-5"] * 2
     results = [(r.action, r.result) for r in audit.read()]
     assert results == [("apply", "applied"), ("apply", "failed"), ("undo", "applied")]
+
+
+def test_plan_fix_takes_a_finding_or_its_suggestion_and_refuses_a_finding_without_one(
+        cluster: Cluster) -> None:
+    suggestion = FixSuggestion("retarget-webhook",
+                               {"configuration": TAG, "service_namespace": "istio-canary"},
+                               command="kubectl patch …", summary="retarget")
+    finding = Finding("MR101", "error", Subject("MutatingWebhookConfiguration", None, TAG), "broken",
+                      fix=suggestion)
+    assert plan_fix(cluster, finding).diff() == plan_fix(cluster, suggestion).diff() != ""
+    without = Finding("MR108", "info", Subject("Namespace", None, "shop"), "nothing to change")
+    with pytest.raises(InputError, match="finding MR108 proposes no fix"):
+        plan_fix(cluster, without)
+    assert _targets(cluster) == ["istio-system/istiod-1-18-5"] * 2  # planning changed nothing
