@@ -1,7 +1,7 @@
 """Container log buffers behind ``GET /api/v1/namespaces/{ns}/pods/{name}/log``.
 
 What kubelet keeps per container is a file of lines with timestamps; here it is a bounded list
-per (namespace, pod, container). In-process code (the emulated istiod of a later task, tests)
+per (namespace, pod, container). In-process code (the emulated istiod, tests)
 writes with :meth:`PodLogs.append`; the API reads with :meth:`PodLogs.read` and streams with
 :meth:`PodLogs.follow`. Timestamps use kubelet's fixed-width RFC 3339 nanosecond form
 (``2023-10-27T06:00:55.741297000Z``), which is what ``kubectl logs --timestamps`` shows.

@@ -1,7 +1,7 @@
 """A work queue for reconcile work, and the ``settle`` primitive.
 
-Controllers (the namespace finalizer and serviceaccount controller here; ReplicaSet, Deployment,
-webhook and istiod emulations in the next task) do not act inside store callbacks: they
+Controllers (the namespace finalizer and serviceaccount controller here; the ReplicaSet, Deployment,
+webhook and istiod emulations in their own modules) do not act inside store callbacks: they
 :meth:`WorkQueue.add` a function, keyed so that a burst of changes to one object runs it once.
 The sandbox's controller thread drains the queue soon after; :meth:`WorkQueue.run_pending` drains
 it in the calling thread (tests without a server, ``settle``). One item runs at a time. Work runs

@@ -8,8 +8,8 @@ label (else its ``REVISION`` env, else ``default``), its version the discovery i
 namespace.
 
 **Webhooks** — on port 15017 (the ``https-webhook`` target of istiod's Services) it serves
-``/inject`` (sidecar injection, :mod:`.injection`) and ``/validate`` (config validation: allowed —
-real validation is a later task); any other path is a 404.
+``/inject`` (sidecar injection, :mod:`.injection`) and ``/validate`` (config validation: every
+object is allowed, no validation rules are emulated); any other path is a 404.
 
 **Logs** — in the ``discovery`` container, in Istio's text layout
 (:mod:`runbook.formats.istiod_log`): a few start-up lines when the pod starts, then one
