@@ -45,17 +45,17 @@ from runbook.lazy import lazy_exports as _lazy_exports
 if _typing.TYPE_CHECKING:
     from runbook.apps import app_path
     from runbook.audit import AuditLog, AuditRecord
-    from runbook.fix.actions import plan_fix
-    from runbook.fix.choices import RECREATE_METHODS
-    from runbook.fix.flow import (
+    from runbook.fix import (
+        RECREATE_METHODS,
         FixAttempt,
+        FixPlan,
         alternative_fix,
+        plan_fix,
         proposed_fix,
-        recreate_reason,
         recreate_suggestion,
         run_fix,
     )
-    from runbook.fix.plan import FixPlan
+    from runbook.fix.flow import recreate_reason
     from runbook.formats.kubectl import describe_events
     from runbook.kube.apply import apply_manifests
     from runbook.kube.cluster import Cluster, connect
@@ -109,9 +109,9 @@ _EXPORTS = {
     "app_path": "apps", "load_manifests": "manifests", "apply_manifests": "kube.apply",
     "wait_for_rollout": "mesh.rollout",
     # fix plans and the panel
-    "plan_fix": "fix.actions", "FixPlan": "fix.plan", "RECREATE_METHODS": "fix.choices",
-    "FixAttempt": "fix.flow", "run_fix": "fix.flow", "proposed_fix": "fix.flow",
-    "alternative_fix": "fix.flow", "recreate_suggestion": "fix.flow", "recreate_reason": "fix.flow",
+    "plan_fix": "fix", "FixPlan": "fix", "RECREATE_METHODS": "fix", "FixAttempt": "fix",
+    "run_fix": "fix", "proposed_fix": "fix", "alternative_fix": "fix", "recreate_suggestion": "fix",
+    "recreate_reason": "fix.flow",
     "AuditLog": "audit", "AuditRecord": "audit", "FixPanel": "ui.panels",
     # probe and charts
     "ingress_address": "probe.address", "curl_head": "probe.curl", "probe_with_fault": "probe.window",

@@ -8,14 +8,7 @@ One way to plan a fix: :func:`plan_fix` (a finding or a suggestion → a :class:
 from runbook.audit import AuditLog, AuditRecord
 from runbook.fix.actions import plan_fix
 from runbook.fix.choices import RECREATE_METHODS, TargetChoice, choose, target_choice
-from runbook.fix.flow import (
-    FixAttempt,
-    alternative_fix,
-    proposed_fix,
-    recreate_reason,
-    recreate_suggestion,
-    run_fix,
-)
+from runbook.fix.flow import FixAttempt, alternative_fix, proposed_fix, recreate_suggestion, run_fix
 from runbook.fix.plan import FixPlan, PlanResult, Step, StepResult
 from runbook.fix.reconcile import reconcile
 
@@ -34,7 +27,6 @@ __all__ = [
     "plan_fix",
     "proposed_fix",
     "reconcile",
-    "recreate_reason",
     "recreate_suggestion",
     "run_fix",
     "target_choice",

@@ -12,7 +12,7 @@ built from a fresh read. :func:`plan_fix` is the one way in: it picks the constr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,22 @@ from runbook.kube import Cluster
 from runbook.mesh.findings import Finding, FixSuggestion
 from runbook.meshconfig import follow_tag
 from runbook.selectors import SelectorError, parse_label_selector
+
+
+def _refuse_unknown_or_none(chosen: Sequence[str], names: Sequence[str], *,
+                            unknown: Callable[[str], tuple[str, str]], none: tuple[str, str]) -> None:
+    """Refuse a choice of names that are not there, or of nothing at all, as one-line InputErrors.
+
+    Args:
+        unknown: the message and hint, given the missing names joined by ", ".
+        none: the message and hint when nothing is chosen.
+    """
+    missing = sorted(set(chosen) - set(names))
+    if missing:
+        message, hint = unknown(", ".join(missing))
+        raise InputError(message, hint=hint)
+    if not chosen:
+        raise InputError(none[0], hint=none[1])
 
 
 def retarget_webhook(
@@ -58,14 +74,13 @@ def retarget_webhook(
     names = [w.get("name") for w in current.get("webhooks") or []]
     chosen = list(webhooks) if webhooks else [
         w["name"] for w in current.get("webhooks") or [] if (w.get("clientConfig") or {}).get("service")]
-    unknown = sorted(set(chosen) - set(names))
-    if unknown:
-        raise InputError(f"{configuration} has no webhook named {', '.join(unknown)} "
-                         f"(it has: {', '.join(str(n) for n in names)})",
-                         hint="pass webhooks= with names from that list, or leave it out for all")
-    if not chosen:
-        raise InputError(f"{configuration}: no webhook calls a Service, nothing to retarget",
-                         hint="webhooks that call a URL are changed in the configuration itself")
+    _refuse_unknown_or_none(
+        chosen, [str(n) for n in names],
+        unknown=lambda missing: (f"{configuration} has no webhook named {missing} "
+                                 f"(it has: {', '.join(str(n) for n in names)})",
+                                 "pass webhooks= with names from that list, or leave it out for all"),
+        none=(f"{configuration}: no webhook calls a Service, nothing to retarget",
+              "webhooks that call a URL are changed in the configuration itself"))
     targets = {service_name} if service_name else {
         ((w.get("clientConfig") or {}).get("service") or {}).get("name")
         for w in current.get("webhooks") or [] if w.get("name") in chosen}
@@ -205,14 +220,13 @@ def recreate_workloads(cluster: Cluster, namespace: str, *, method: str = "rollo
     found = cluster.list(k.DEPLOYMENTS, namespace)
     names = [d["metadata"]["name"] for d in found]
     wanted = list(deployments) if deployments else names
-    missing = sorted(set(wanted) - set(names))
-    if missing:
-        raise InputError(f"no Deployment {', '.join(missing)} in namespace {namespace} "
-                         f"(there are: {', '.join(names) or 'none'})",
-                         hint="pass deployments= from that list, or leave it out for all")
-    if not wanted:
-        raise InputError(f"namespace {namespace} has no Deployments to recreate",
-                         hint="check the namespace (kubectl get deploy -n …)")
+    _refuse_unknown_or_none(
+        wanted, names,
+        unknown=lambda missing: (f"no Deployment {missing} in namespace {namespace} "
+                                 f"(there are: {', '.join(names) or 'none'})",
+                                 "pass deployments= from that list, or leave it out for all"),
+        none=(f"namespace {namespace} has no Deployments to recreate",
+              "check the namespace (kubectl get deploy -n …)"))
     steps: list[Step] = []
     if method == "rollout-restart":
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -367,7 +367,7 @@ def watching_table(snapshot: Snapshot, namespaces: Sequence[str] | None = None) 
         watched = [n for n in names if scope.watches(namespace_labels(snapshot, n) or {})]
         rows.append((rev, scope.namespace, scope.configmap, scope.describe_selectors(), watched,
                      [n for n in names if n not in watched]))
-    return pd.DataFrame(rows, columns=list(WATCHING_COLUMNS))
+    return pd.DataFrame(rows, columns=pd.Index(WATCHING_COLUMNS))
 
 
 __all__ = [

@@ -11,16 +11,17 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from runbook.apps import app_path
-from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import RunbookError
-from runbook.fix.flow import (
+from runbook.fix import (
+    AuditLog,
+    AuditRecord,
     FixAttempt,
     alternative_fix,
     proposed_fix,
-    recreate_reason,
     recreate_suggestion,
     run_fix,
 )
+from runbook.fix.flow import recreate_reason
 from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.markup import styled
