@@ -8,6 +8,10 @@ this package turns it into pandas DataFrames and :class:`Finding` records::
     findings = diagnose(inv)               # reuses the inventory's index
     findings_frame(findings)               # one row per finding
 
+A diagnosis *of a cluster* has one way in, ``runbook.diagnose_cluster`` (:mod:`runbook.mesh.observe`:
+the read and the two calls above); :func:`inventory` and :func:`diagnose` are its pure half, for a
+snapshot already in hand (tests, fixture files, benchmarks).
+
 Tables (columns documented on each function): :func:`control_planes`, :func:`revision_tags`,
 :func:`namespace_injection`, :func:`workloads`, :func:`replicaset_events`,
 :func:`webhook_targets`. Finding codes: :mod:`runbook.mesh.findings`.
