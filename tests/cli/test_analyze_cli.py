@@ -45,8 +45,11 @@ def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str
     return code, json.loads(out)
 
 
-def test_analyze_is_registered() -> None:
-    assert cli.COMMANDS["analyze"][0] == "runbook.cli.analyze_cmd"
+def test_analyze_is_a_subcommand_of_main(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["analyze", "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: runbook analyze ")
 
 
 def test_the_reports_sample_gateway_has_errors(target: list[str],

@@ -15,8 +15,11 @@ from runbook.probe import COLUMNS
 from .conftest import Backend
 
 
-def test_probe_is_registered() -> None:
-    assert cli.COMMANDS["probe"][0] == "runbook.cli.probe_cmd"
+def test_probe_is_a_subcommand_of_main(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["probe", "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: runbook probe ")
 
 
 def test_json_output(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
