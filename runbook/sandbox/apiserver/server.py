@@ -5,18 +5,18 @@ One catch-all handler routes by path, as the real server's mux does:
 * ``/version``, ``/healthz``, ``/livez``, ``/readyz`` — readable without credentials (as the
   ``system:public-info-viewer`` role allows); everything else needs the bearer token (401);
 * discovery (``/api``, ``/apis``, group and group-version documents, aggregated discovery) and
-  ``/openapi/v3`` (see ``runbook.sandbox.discovery``); ``/openapi/v2`` is 404 (LIMITS);
+  ``/openapi/v3`` (see ``runbook.sandbox.registry.discovery``); ``/openapi/v2`` is 404 (LIMITS);
 * ``/api/v1/…`` and ``/apis/{group}/{version}/…`` resource paths: get, list, watch, create,
   update, patch, delete, deletecollection, and the ``status``, ``scale`` and ``log``
   subresources;
 * ``/sandbox/v1/…`` — the admin API: ``status``, ``advance``, ``settle``, ``reset``,
   ``faults``, ``requests``.
 
-Every request goes through the fault table (``runbook.sandbox.faults``) once its verb and
+Every request goes through the fault table (``runbook.sandbox.apiserver.faults``) once its verb and
 resource are known, and into the request log when answered. Errors are ``kind: Status`` bodies
-(``runbook.sandbox.status``). Lists are built by joining each object's cached JSON, which is what
+(``runbook.sandbox.registry.status``). Lists are built by joining each object's cached JSON, which is what
 makes a 500-item page cheap; ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` gets a
-``meta.k8s.io/v1`` Table from ``runbook.sandbox.printing`` (``includeObject`` honoured).
+``meta.k8s.io/v1`` Table from ``runbook.sandbox.apiserver.printing`` (``includeObject`` honoured).
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ from aiohttp import web
 from runbook.errors import InputLimitExceeded
 from runbook.kinds import ENDPOINTS, NAMESPACES, PODS, ResourceKind
 from runbook.safeload import check_depth, load_json, load_yaml
-from runbook.sandbox import discovery, printing, protobuf, status
-from runbook.sandbox.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
-from runbook.sandbox.faults import Fault, FaultTable, RequestLog, RequestRecord, number_in_range
-from runbook.sandbox.logs import serve_log
-from runbook.sandbox.status import ApiError
+from runbook.sandbox.apiserver import printing, protobuf
+from runbook.sandbox.apiserver.faults import Fault, FaultTable, RequestLog, RequestRecord, number_in_range
+from runbook.sandbox.registry import discovery, status
+from runbook.sandbox.registry.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.logs import serve_log
 
 if TYPE_CHECKING:
     from runbook.sandbox.sandbox import Sandbox

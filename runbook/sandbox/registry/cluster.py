@@ -2,7 +2,7 @@
 
 :class:`Cluster` owns the :class:`~.store.Store`, the served kinds (a
 :class:`runbook.kinds.KindRegistry` that grows and shrinks with CRDs), the admission chain, the
-work queue, pod logs and the clock. The HTTP layer (``runbook.sandbox.server``) decodes requests
+work queue, pod logs and the clock. The HTTP layer (``runbook.sandbox.apiserver.server``) decodes requests
 and calls the verbs here; in-process controllers of later tasks may call the same verbs (they then
 pass through admission and validation like any client) or write to the store directly.
 
@@ -55,14 +55,14 @@ from runbook.kinds import (
     ResourceKind,
 )
 from runbook.safeload import load_json, load_yaml
-from runbook.sandbox import convert, patching, status, validation
-from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.defaults import Allocator, apply_defaults, omit_empty
-from runbook.sandbox.discovery import version_priority
-from runbook.sandbox.logs import PodLogs
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import (
+from runbook.sandbox.registry import convert, patching, status, validation
+from runbook.sandbox.registry.admission import AdmissionChain, AdmissionRequest
+from runbook.sandbox.registry.defaults import Allocator, apply_defaults, omit_empty
+from runbook.sandbox.registry.discovery import version_priority
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.logs import PodLogs
+from runbook.sandbox.storage.store import (
     DEFAULT_HISTORY,
     GENERATION_KINDS,
     Change,
