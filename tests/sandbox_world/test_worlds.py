@@ -18,7 +18,7 @@ from runbook.manifests import load_manifests
 from runbook.sandbox import Sandbox
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.registry.cluster import Cluster
-from runbook.sandbox.scenarios import apply_manifests, load_scenario
+from runbook.sandbox.scenarios import create_from_manifests, load_scenario
 from runbook.sandbox.scenarios.incident import retarget_tag_webhooks
 from runbook.sandbox.scenarios.scale import ScaleOptions, failures_after
 from runbook.sandbox.world import World
@@ -66,7 +66,7 @@ def test_a_world_with_other_names_is_recognised_by_labels() -> None:
             '"https://pilot-1-20-1.mesh-green.svc:443/inject?timeout=10s": '
             'service "pilot-1-20-1" not found')
         # config in a watched namespace is pushed by the renamed istiod
-        apply_manifests(sb.cluster, ISTIO_CRDS)
+        create_from_manifests(sb.cluster, ISTIO_CRDS)
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             "networking.istio.io", "v1beta1", "shop", "virtualservices",
             {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",

@@ -3,7 +3,7 @@
 :class:`Cluster` owns the :class:`~.store.Store`, the served kinds (a
 :class:`runbook.kinds.KindRegistry` that grows and shrinks with CRDs), the admission chain, the
 work queue, pod logs and the clock. The HTTP layer (``runbook.sandbox.apiserver.server``) decodes requests
-and calls the verbs here; in-process controllers of later tasks may call the same verbs (they then
+and calls the verbs here; in-process controllers call the same verbs (they then
 pass through admission and validation like any client) or write to the store directly.
 
 :class:`Cluster` is built in parts, each a base of the next: ``reads`` (kinds, get, list,

@@ -5,7 +5,7 @@ A scenario is a loader ``fn(cluster) -> None`` registered under a name::
     @register("healthy")
     def healthy(cluster: Cluster) -> None:
         load_empty(cluster)
-        apply_manifests(cluster, SCENARIO_DIR / "healthy")
+        create_from_manifests(cluster, SCENARIO_DIR / "healthy")
 
 Built in here: ``empty`` — what a new cluster holds: the ``default``, ``kube-system``,
 ``kube-public`` and ``kube-node-lease`` namespaces (Active), the ``kubernetes`` Service in
@@ -154,10 +154,10 @@ def load_scenario(cluster: Cluster, scenario: str, *, run_work: bool = True) -> 
         _WITH_OPTIONS[base](cluster, parse_options(options))
     elif (SCENARIO_DIR / scenario).is_dir() and "/" not in scenario:
         load_empty(cluster)
-        apply_manifests(cluster, SCENARIO_DIR / scenario)
+        create_from_manifests(cluster, SCENARIO_DIR / scenario)
     elif Path(scenario).expanduser().exists():
         load_empty(cluster)
-        apply_manifests(cluster, Path(scenario).expanduser())
+        create_from_manifests(cluster, Path(scenario).expanduser())
     else:
         raise ManifestError(f"unknown scenario {scenario!r}",
                             hint=f"use one of {', '.join(names())} or a path to YAML manifests")
@@ -216,7 +216,7 @@ def load_order(manifest: Manifest) -> int:
     return 1 if kind == NAMESPACES.kind else 2
 
 
-def apply_manifests(cluster: Cluster, source: str | Path | list[Manifest]) -> int:
+def create_from_manifests(cluster: Cluster, source: str | Path | list[Manifest]) -> int:
     """Create every object of a manifest file or directory (or of manifests already read, e.g.
     transformed by a scenario); returns how many.
 

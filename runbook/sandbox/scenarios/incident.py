@@ -26,7 +26,7 @@ from runbook.meshconfig import follow_tag
 from runbook.sandbox.registry.cluster import Cluster
 from runbook.sandbox.scenarios import (
     SCENARIO_DIR,
-    apply_manifests,
+    create_from_manifests,
     load_empty,
     register,
     register_manifests,
@@ -112,7 +112,7 @@ def follow_tags_in_discovery_selectors(manifests: list[Manifest]) -> list[Manife
 def load_seed_incident(cluster: Cluster) -> None:
     """The field report's cluster at the moment of the incident (see the module docstring)."""
     load_empty(cluster)
-    apply_manifests(cluster, seed_manifests())
+    create_from_manifests(cluster, seed_manifests())
 
 
 @register_manifests("healthy")
@@ -125,7 +125,7 @@ def healthy_manifests() -> list[Manifest]:
 def load_healthy(cluster: Cluster) -> None:
     """The field report's cluster with every revision tag calling its revision's injector."""
     load_empty(cluster)
-    apply_manifests(cluster, healthy_manifests())
+    create_from_manifests(cluster, healthy_manifests())
 
 
 __all__ = ["ISTIO_CRDS", "SEED_DIR", "follow_tags_in_discovery_selectors", "healthy_manifests",
