@@ -1,5 +1,5 @@
-"""The seams later tasks plug into: admission chain, subscribers, clock timers, settle, pod logs,
-request log, faults and the admin API."""
+"""The seams the controllers and emulations plug into: admission chain, subscribers, clock timers,
+settle, pod logs, request log, faults and the admin API."""
 
 from __future__ import annotations
 
