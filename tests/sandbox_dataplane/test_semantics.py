@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runbook.routing import (
-    Fault,
+    FaultInjection,
     RequestView,
     first_matching_rule,
     host_intersection,
@@ -66,12 +66,12 @@ def test_durations_and_faults() -> None:
     for bad in ("", "5", "fast", "1x"):
         with pytest.raises(ValueError):
             parse_duration(bad)
-    fault = Fault.from_spec({"delay": {"fixedDelay": "7s", "percentage": {"value": 12.5}},
+    fault = FaultInjection.from_spec({"delay": {"fixedDelay": "7s", "percentage": {"value": 12.5}},
                              "abort": {"httpStatus": 503, "percent": 3}})
-    assert fault == Fault(7.0, 12.5, 503, 3.0)
-    no_pct = Fault.from_spec({"delay": {"fixedDelay": "7s"}})
+    assert fault == FaultInjection(7.0, 12.5, 503, 3.0)
+    no_pct = FaultInjection.from_spec({"delay": {"fixedDelay": "7s"}})
     assert no_pct is not None and no_pct.delay_percent == 0  # Istio: never delayed
-    broken = Fault.from_spec({"delay": {"fixedDelay": "soon"}, "abort": {"httpStatus": 99}})
+    broken = FaultInjection.from_spec({"delay": {"fixedDelay": "soon"}, "abort": {"httpStatus": 99}})
     assert broken is not None and broken.delay_s is None and len(broken.problems) == 2
 
 
