@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,22 @@ def test_public_api_is_what_all_says() -> None:
     # any other submodule another test imported first (manifests, meshconfig …) is not API either
     exported -= {n for n in exported if inspect.ismodule(getattr(runbook, n))}
     assert exported == set(runbook.__all__) - {"__version__"}
+
+
+#: runtime dependencies that are run rather than imported: the notebooks' editor and their kernel
+_RUN_NOT_IMPORTED = {"jupyterlab": "the notebooks are opened in it",
+                     "ipykernel": "papermill and nbclient start it to execute a notebook"}
+#: distribution name → import name where they differ
+_IMPORT_NAMES = {"pyyaml": "yaml"}
+
+
+def test_every_runtime_dependency_is_used_by_the_package() -> None:
+    # a dependency only a benchmark or a test needs belongs in an extra, not in every install
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    distributions = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower()
+                     for d in pyproject["project"]["dependencies"]}
+    imported = {n.split(".")[0] for p in _modules() for n in _imports(p)}
+    unused = {d for d in distributions - set(_RUN_NOT_IMPORTED)
+              if _IMPORT_NAMES.get(d, d).replace("-", "_") not in imported}
+    assert unused == set(), f"runtime dependencies nothing in runbook/ imports: {sorted(unused)}"
+    assert "pycurl" in str(pyproject["project"]["optional-dependencies"]["bench"])
