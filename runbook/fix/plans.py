@@ -23,6 +23,7 @@ from runbook.kube import Cluster
 from runbook.mesh.findings import FixSuggestion
 from runbook.meshconfig import follow_tag
 from runbook.selectors import SelectorError, parse_label_selector
+from runbook.timestamps import format_timestamp
 
 
 def retarget_webhook(
@@ -213,7 +214,7 @@ def recreate_workloads(cluster: Cluster, namespace: str, *, method: str = "rollo
                          hint="check the namespace (kubectl get deploy -n …)")
     steps: list[Step] = []
     if method == "rollout-restart":
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_timestamp(datetime.now(UTC))
 
         def restart(obj: dict[str, Any]) -> None:
             tmpl = obj["spec"]["template"].setdefault("metadata", {})

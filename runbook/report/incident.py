@@ -88,6 +88,7 @@ from runbook.probe.stats import compare_runs
 from runbook.sandbox import SandboxInfo, find_running
 from runbook.sandbox.process import reset_running
 from runbook.snapshot import Snapshot
+from runbook.timestamps import parse_timestamp
 from runbook.ui.charts import ERROR_COLOR, compare_runs_chart, latency_timeline
 from runbook.ui.render import (
     Record,
@@ -322,7 +323,7 @@ def group_records(records: Sequence[AuditRecord]) -> pd.DataFrame:
             rows[-1]["object"] = f"{rows[-1]['_first']} (+{len(names)} more: {', '.join(names)})"
             continue
         key, names = this, []
-        rows.append({"time": _parse_time(r.time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        rows.append({"time": parse_timestamp(r.time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
                      "action": r.action, "result": r.result, "object": r.object, "_first": r.object,
                      "step": r.step, "context": r.context, "user": r.user or "?"})
     return pd.DataFrame(rows, columns=[*AUDIT_COLUMNS, "_first"]).drop(columns="_first")
@@ -602,10 +603,6 @@ class TimelineEvent:
     marker: bool = True
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def audit_events(records: Sequence[AuditRecord], label: str) -> list[TimelineEvent]:
     """The moment a change took effect: the first record of ``records`` that was applied.
 
@@ -617,7 +614,7 @@ def audit_events(records: Sequence[AuditRecord], label: str) -> list[TimelineEve
         return []
     first = applied[0]
     more = f" (+{len(applied) - 1} more objects)" if len(applied) > 1 else ""
-    return [TimelineEvent(_parse_time(first.time), label, "audit",
+    return [TimelineEvent(parse_timestamp(first.time), label, "audit",
                           f"{first.object}{more}: {first.step} — context {first.context}, "
                           f"user {first.user or '?'}")]
 
