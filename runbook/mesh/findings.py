@@ -265,7 +265,7 @@ class Finding:
     """
 
     code: str
-    severity: str
+    severity: Severity
     subject: Subject
     message: str
     evidence: list[str] = field(default_factory=list)
