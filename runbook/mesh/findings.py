@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import pandas as pd
 
@@ -214,6 +214,35 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
 )}
 
 
+class SubjectRecord(TypedDict):
+    """:meth:`Subject.to_dict`."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+
+class FixRecord(TypedDict):
+    """:meth:`FixSuggestion.to_dict` (``params`` made JSON-ready)."""
+
+    action: str
+    params: dict[str, Any]
+    command: str
+    summary: str
+
+
+class FindingRecord(TypedDict):
+    """:meth:`Finding.to_dict`: one finding as ``runbook diagnose -o json`` prints it."""
+
+    code: str
+    severity: Severity
+    subject: SubjectRecord
+    message: str
+    evidence: list[str]
+    fix: FixRecord | None
+    namespaces: list[str]
+
+
 @dataclass(frozen=True)
 class Subject:
     """What a finding is about."""
@@ -225,7 +254,7 @@ class Subject:
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SubjectRecord:
         return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
@@ -250,7 +279,7 @@ class FixSuggestion:
         if self.action not in FIX_ACTIONS:
             raise ValueError(f"unknown fix action {self.action!r}; expected one of {FIX_ACTIONS}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FixRecord:
         return {"action": self.action, "params": json_value(self.params), "command": self.command,
                 "summary": self.summary}
 
@@ -279,9 +308,9 @@ class Finding:
         self.message = " ".join(self.message.split())
         self.evidence = [" ".join(str(e).split()) for e in self.evidence]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingRecord:
         """JSON-ready: ``code``, ``severity``, ``subject``, ``message``, ``evidence``, ``fix``,
-        ``namespaces``."""
+        ``namespaces`` (what ``runbook diagnose -o json`` prints under ``findings``)."""
         return {
             "code": self.code,
             "severity": self.severity,
