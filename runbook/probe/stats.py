@@ -15,8 +15,8 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -387,6 +387,8 @@ def compare_runs(runs: Sequence[ProbeRun]) -> pd.DataFrame:
     labels: list[str] = []
     for run in runs:
         s = run.summary()
+        # the latency columns by name, whatever SUMMARY_PERCENTILES holds
+        fields: Mapping[str, object] = s
         label = run.label
         n = 2
         while label in labels:
@@ -397,7 +399,7 @@ def compare_runs(runs: Sequence[ProbeRun]) -> pd.DataFrame:
             "url": run.url, "host": run.host, "count": s["count"], "errors": s["errors"],
             "error_rate": s["errors"] / s["count"] if s["count"] else math.nan,
             "requested_qps": s["requested_qps"], "achieved_qps": s["achieved_qps"],
-            **{k: s[k] for k in latency_stats([])},
+            **{k: fields[k] for k in latency_stats([])},
         })
     out = pd.DataFrame(rows, index=pd.Index(labels, name="label"))
     if not out.empty:
