@@ -17,9 +17,9 @@ from typing import Any
 
 from runbook.kinds import ResourceKind
 from runbook.sandbox.clock import Timer
-from runbook.sandbox.cluster import Cluster, RequestContext
 from runbook.sandbox.controllers.events import EventRecorder, field_manager_of
-from runbook.sandbox.store import Obj, PreconditionFailed, StoreKeyError
+from runbook.sandbox.registry.cluster import Cluster, RequestContext
+from runbook.sandbox.storage.store import Obj, PreconditionFailed, StoreKeyError
 from runbook.timestamps import timestamp_or_none
 
 
