@@ -28,9 +28,6 @@ from typing import Any
 
 from runbook.timestamps import timestamp_or_none
 
-# the sandbox's table printer reads its timestamps through this module
-parse_time = timestamp_or_none
-
 
 def human_duration(seconds: float) -> str:
     """``k8s.io/apimachinery/pkg/util/duration.HumanDuration``."""
@@ -139,4 +136,4 @@ def _events_section(events: list[Mapping[str, Any]], now: datetime) -> str:
     return "\n".join(["Events:", *lines])
 
 
-__all__ = ["describe_events", "event_age", "human_duration", "parse_time", "since"]
+__all__ = ["describe_events", "event_age", "human_duration", "since"]
