@@ -101,7 +101,8 @@ def _contracts() -> dict[str, dict[str, Any]]:
 
 
 def _layered_modules() -> set[str]:
-    layers = next(c for c in _contracts().values() if c["type"] == "layers")["layers"]
+    contract = next(c for name, c in _contracts().items() if name.startswith("Layers point downwards"))
+    layers = contract["layers"]
     return {m.strip() for layer in layers for m in re.split(r"[:|]", layer)}
 
 

@@ -17,7 +17,8 @@ PATHS = re.compile(r"`((?:runbook|docs|notebooks|rbac|tests|benchmarks)/[^`<>*\s
 
 def _contract_layers() -> list[set[str]]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    contract = next(c for c in pyproject["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    contract = next(c for c in pyproject["tool"]["importlinter"]["contracts"]
+                    if c["name"].startswith("Layers point downwards"))
     return [{m.strip() for m in re.split(r"[:|]", layer)} for layer in contract["layers"]]
 
 
