@@ -28,6 +28,7 @@ from typing import Any
 
 from runbook.paths import runbook_home
 from runbook.redaction import redact_object, redact_text
+from runbook.snapshot import RawObject
 
 _LOCK = threading.Lock()
 AUDIT_ENV = "MESH_RUNBOOK_AUDIT"
@@ -81,8 +82,8 @@ class AuditRecord:
     user: str | None
     object: str
     result: str
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
+    before: RawObject | None = None
+    after: RawObject | None = None
     detail: str = ""
     time: str = field(default_factory=_now)
     id: str = field(default_factory=_new_id)

@@ -13,6 +13,8 @@ from typing import Any
 
 from runbook.kinds import ResourceKind
 
+#: a Kubernetes object as the API returned it (its JSON, parsed): what the client reads and
+#: writes, the snapshot holds, a fix plan changes and the audit trail keeps before and after
 RawObject = dict[str, Any]
 
 

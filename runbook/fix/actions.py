@@ -25,6 +25,8 @@ from runbook.kube import Cluster
 from runbook.mesh.findings import Finding, FixSuggestion
 from runbook.meshconfig import follow_tag
 from runbook.selectors import SelectorError, parse_label_selector
+from runbook.snapshot import RawObject
+from runbook.timestamps import format_timestamp
 
 
 def _refuse_unknown_or_none(chosen: Sequence[str], names: Sequence[str], *,
@@ -87,7 +89,7 @@ def retarget_webhook(
     warnings = [w for w in (_missing_service(cluster, service_namespace, t)
                             for t in sorted(t for t in targets if t)) if w]
 
-    def change(obj: dict[str, Any]) -> None:
+    def change(obj: RawObject) -> None:
         for hook in obj.get("webhooks") or []:
             if hook.get("name") not in chosen:
                 continue
@@ -146,7 +148,7 @@ def set_tag_revision(cluster: Cluster, tag: str, revision: str) -> FixPlan:
                          f"revision {revision!r}", hint="check the revision name (runbook inventory)")
     source = (injectors[0].get("webhooks") or [{}])[0].get("clientConfig") or {}
 
-    def change(obj: dict[str, Any]) -> None:
+    def change(obj: RawObject) -> None:
         obj["metadata"].setdefault("labels", {})[wk.REV_LABEL] = revision
         for hook in obj.get("webhooks") or []:
             cc = hook.setdefault("clientConfig", {})
@@ -183,7 +185,7 @@ def _follow_tag_steps(cluster: Cluster, tag: str, revision: str) -> list[Step]:
         if follow_tag(mesh, own, tag, revision) is None:
             continue
 
-        def change(obj: dict[str, Any], own: str = own) -> None:
+        def change(obj: RawObject, own: str = own) -> None:
             obj["data"]["mesh"] = follow_tag(obj["data"]["mesh"], own, tag, revision) or \
                 obj["data"]["mesh"]
 
@@ -229,9 +231,9 @@ def recreate_workloads(cluster: Cluster, namespace: str, *, method: str = "rollo
               "check the namespace (kubectl get deploy -n …)"))
     steps: list[Step] = []
     if method == "rollout-restart":
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_timestamp(datetime.now(UTC))
 
-        def restart(obj: dict[str, Any]) -> None:
+        def restart(obj: RawObject) -> None:
             tmpl = obj["spec"]["template"].setdefault("metadata", {})
             tmpl.setdefault("annotations", {})[wk.RESTARTED_AT_ANNOTATION] = stamp
 
@@ -282,7 +284,7 @@ def relabel_namespace(cluster: Cluster, namespace: str, revision: str, *,
                          hint="check the name (kubectl get ns)") from None
     warning = ""
 
-    def change(obj: dict[str, Any]) -> None:
+    def change(obj: RawObject) -> None:
         nonlocal warning
         labels = obj["metadata"].setdefault("labels", {})
         labels[wk.REV_LABEL] = revision
@@ -317,7 +319,7 @@ def remove_namespace_label(cluster: Cluster, namespace: str, label: str) -> FixP
         raise InputError(f"namespace {namespace} has no label {label!r}",
                          hint="nothing to remove (kubectl get ns --show-labels)")
 
-    def change(obj: dict[str, Any]) -> None:
+    def change(obj: RawObject) -> None:
         del obj["metadata"]["labels"][label]
 
     step = build_update(cluster, k.NAMESPACES, namespace, None, change, f"remove label {label}")

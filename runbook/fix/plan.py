@@ -58,6 +58,7 @@ from runbook.errors import (
 from runbook.kinds import ResourceKind
 from runbook.kube import Cluster
 from runbook.kube.objects import comparable
+from runbook.snapshot import RawObject
 from runbook.wellknown import DEPLOYMENT_REVISION_ANNOTATION
 
 
@@ -81,12 +82,12 @@ class Step:
     kind: ResourceKind
     namespace: str | None
     name: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: RawObject | None
+    after: RawObject | None
     description: str
     undoable: bool = True
     #: set by apply: the object as the server returned it
-    applied: dict[str, Any] | None = None
+    applied: RawObject | None = None
     #: set by apply: the write got no answer and the read-back did not show it (undo checks again)
     uncertain: bool = False
 
@@ -372,15 +373,15 @@ class FixPlan:
         return result
 
     def _begin(self, audit: AuditLog | None, action: str, step: Step, *,
-               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None
+               before: RawObject | None = None, after: RawObject | None = None
                ) -> AuditRecord:
         # written ahead: a kill between this line and the outcome leaves "started, outcome unknown"
         return (audit or AuditLog()).begin(self._audit_record(
             action, step, STARTED, before=before, after=after if after is not None else step.after))
 
     def _record(self, result: PlanResult, audit: AuditLog | None, action: str, step: Step,
-                outcome: str, detail: str = "", *, before: dict[str, Any] | None = None,
-                after: dict[str, Any] | None = None, entry: AuditRecord | None = None) -> None:
+                outcome: str, detail: str = "", *, before: RawObject | None = None,
+                after: RawObject | None = None, entry: AuditRecord | None = None) -> None:
         rec = self._audit_record(
             action, step, outcome, detail, before=before,
             after=after if after is not None else
@@ -391,7 +392,7 @@ class FixPlan:
         (audit or AuditLog()).append(rec)
 
     def _audit_record(self, action: str, step: Step, outcome: str, detail: str = "", *,
-                      before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditRecord:
+                      before: RawObject | None, after: RawObject | None) -> AuditRecord:
         return AuditRecord(
             action=action, plan=self.title, step=step.description, context=self.context,
             server=self.server, user=self.user, object=step.label, result=outcome,
@@ -414,7 +415,7 @@ CONTROLLER_ANNOTATIONS: tuple[str, ...] = (
 )
 
 
-def configuration_of(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+def configuration_of(obj: RawObject | None) -> RawObject | None:
     """:func:`comparable` without the controllers' annotations: what a person configured."""
     out = comparable(obj)
     annotations = ((out or {}).get("metadata") or {}).get("annotations")
@@ -426,9 +427,9 @@ def configuration_of(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
-          wanted: dict[str, Any] | None, *, dry_run: bool, undo: bool = False
-          ) -> dict[str, Any] | None:
+def _send(cluster: Cluster, step: Step, current: RawObject | None,
+          wanted: RawObject | None, *, dry_run: bool, undo: bool = False
+          ) -> RawObject | None:
     """Make the server hold ``wanted`` where it held ``current``, guarded by current's rv.
 
     A 409 whose cause is only a newer ``status`` (or other server-owned fields, or the
@@ -477,7 +478,7 @@ def _send(cluster: Cluster, step: Step, current: dict[str, Any] | None,
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _read_back(cluster: Cluster, step: Step, wanted: dict[str, Any]) -> dict[str, Any] | None:
+def _read_back(cluster: Cluster, step: Step, wanted: RawObject) -> RawObject | None:
     """The object if it now holds ``wanted``'s configuration, else None (also when it is gone).
 
     Raises:
@@ -490,7 +491,7 @@ def _read_back(cluster: Cluster, step: Step, wanted: dict[str, Any]) -> dict[str
     return fresh if configuration_of(fresh) == configuration_of(wanted) else None
 
 
-def _gone(cluster: Cluster, step: Step, current: dict[str, Any] | None) -> bool:
+def _gone(cluster: Cluster, step: Step, current: RawObject | None) -> bool:
     """Whether the object ``current`` was is deleted (absent, or replaced by a namesake)."""
     try:
         fresh = cluster.get(step.kind, step.name, step.namespace)
@@ -502,8 +503,8 @@ def _gone(cluster: Cluster, step: Step, current: dict[str, Any] | None) -> bool:
     return bool(uid) and (fresh.get("metadata") or {}).get("uid") != uid
 
 
-def _send_once(cluster: Cluster, step: Step, current: dict[str, Any] | None,
-               wanted: dict[str, Any] | None, *, dry_run: bool) -> dict[str, Any] | None:
+def _send_once(cluster: Cluster, step: Step, current: RawObject | None,
+               wanted: RawObject | None, *, dry_run: bool) -> RawObject | None:
     if wanted is None:
         if current is None:
             return None
@@ -543,14 +544,14 @@ def _explain(exc: ClusterError, step: Step) -> str:
     return exc.one_line()
 
 
-def _yaml(obj: dict[str, Any] | None) -> str:
+def _yaml(obj: RawObject | None) -> str:
     if obj is None:
         return ""
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
 
 
 def build_update(cluster: Cluster, kind: ResourceKind, name: str, namespace: str | None,
-                 change: Callable[[dict[str, Any]], None], description: str,
+                 change: Callable[[RawObject], None], description: str,
                  *, undoable: bool = True) -> Step:
     """Read the object now and make a step that applies ``change`` (a function editing a copy)."""
     before = cluster.get(kind, name, namespace)

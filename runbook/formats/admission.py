@@ -17,7 +17,9 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
+
+from runbook.statuses import AdmissionErrorKind
 
 
 def webhook_service_url(name: str, namespace: str, port: int | None = 443, path: str | None = None
@@ -72,12 +74,6 @@ def failed_create(error: str) -> str:
 
 # ------------------------------------------------------------------------------------- parsing
 
-#: values of :attr:`AdmissionError.error_kind`
-ERROR_KINDS: tuple[str, ...] = (
-    "service_not_found", "no_endpoints", "timeout", "connection_refused", "tls", "denied",
-    "invalid_response", "other",
-)
-
 
 @dataclass(frozen=True)
 class AdmissionError:
@@ -85,7 +81,8 @@ class AdmissionError:
 
     Attributes:
         webhook: the webhook's name (``rev.namespace.sidecar-injector.istio.io``).
-        error_kind: one of :data:`ERROR_KINDS`.
+        error_kind: one of :data:`runbook.statuses.ADMISSION_ERROR_KINDS` (empty in a
+            placeholder that holds no parsed error).
         cause: the text after the URL (``service "istiod-1-18-5" not found``), or the denial
             reason, or ``no further details available``.
         url: the URL the apiserver posted to, without the ``?timeout=`` query (None when the
@@ -101,7 +98,7 @@ class AdmissionError:
     """
 
     webhook: str
-    error_kind: str
+    error_kind: AdmissionErrorKind | Literal[""]
     cause: str
     url: str | None = None
     service: str | None = None
@@ -128,7 +125,7 @@ _POST_QUOTED = re.compile(r'^(?:Post|POST) "(?P<url>[^"]+)": (?P<cause>.*)$')
 _POST_BARE = re.compile(r"^(?:Post|POST) (?P<url>https?://\S+): (?P<cause>.*)$")
 _STATEFULSET = re.compile(r"create Pod (?P<pod>\S+) in StatefulSet (?P<sts>\S+) failed error: ")
 
-_KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_KIND_PATTERNS: tuple[tuple[AdmissionErrorKind, re.Pattern[str]], ...] = (
     ("service_not_found", re.compile(r'\bservices? "[^"]*" not found', re.I)),
     ("no_endpoints", re.compile(r'no endpoints available for service|\bendpoints "[^"]*" not found',
                                 re.I)),
@@ -197,7 +194,7 @@ def _parse_cached(text: str) -> AdmissionError | None:
                           message=text, **parts)
 
 
-def _error_kind(cause: str) -> str:
+def _error_kind(cause: str) -> AdmissionErrorKind:
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(cause):
             return kind

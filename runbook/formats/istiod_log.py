@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from runbook.safeload import load_json
+from runbook.timestamps import format_timestamp, parse_timestamp
 
 
 def go_duration(seconds: float) -> str:
@@ -54,7 +55,7 @@ def _trim(value: float) -> str:
 
 def log_timestamp(when: datetime) -> str:
     """istiod's text-mode timestamp: UTC with microseconds and a literal ``Z``."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp(when, fraction=True)
 
 
 def log_line(when: datetime, level: str, scope: str, message: str) -> str:
@@ -214,20 +215,6 @@ _TEXT_LINE = re.compile(
 _KUBE_TS_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\S+ (?=\{)")
 
 
-def parse_log_time(text: str) -> datetime:
-    """istiod's (or the API server's RFC 3339) timestamp as an aware UTC datetime.
-
-    Fractions longer than microseconds (RFC 3339 nanoseconds) are truncated.
-    """
-    m = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text.strip())
-    if not m:
-        raise ValueError(f"invalid timestamp {text!r}")
-    base, frac, zone = m.groups()
-    frac = (frac or "0")[:6].ljust(6, "0")
-    when = datetime.fromisoformat(f"{base}.{frac}{'+00:00' if zone == 'Z' else zone}")
-    return when.astimezone(UTC)
-
-
 def parse_push_message(message: str, *, when: datetime | None = None, level: str = "info",
                        scope: str = "ads") -> PushLine | None:
     """Parse the message part of a ``Push debounce stable`` line; None for any other message."""
@@ -283,14 +270,14 @@ def parse_push_line(line: str) -> PushLine | None:
         when = None
         if isinstance(record.get("time"), str):
             try:
-                when = parse_log_time(record["time"])
+                when = parse_timestamp(record["time"])
             except ValueError:
                 when = None
         return parse_push_message(record["msg"], when=when, level=str(record.get("level", "")),
                                   scope=str(record.get("scope", "")))
     m = _TEXT_LINE.match(raw)
     if m:
-        return parse_push_message(m.group("msg"), when=parse_log_time(m.group("time")),
+        return parse_push_message(m.group("msg"), when=parse_timestamp(m.group("time")),
                                   level=m.group("level"), scope=m.group("scope"))
     return parse_push_message(raw, when=None, level="", scope="")
 

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from runbook.timestamps import timestamp_or_none
+
 
 def human_duration(seconds: float) -> str:
     """``k8s.io/apimachinery/pkg/util/duration.HumanDuration``."""
@@ -59,20 +61,9 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp (``metav1.Time``/``MicroTime``) as an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def since(value: Any, now: datetime) -> str:
     """``translateTimestampSince``: the age of a timestamp, ``<unknown>`` when there is none."""
-    when = parse_time(value)
+    when = timestamp_or_none(value)
     if when is None:
         return "<unknown>"
     return human_duration((now - when).total_seconds())
@@ -132,7 +123,7 @@ def _events_section(events: list[Mapping[str, Any]], now: datetime) -> str:
         return "Events:  <none>"
     # SortableEvents: by lastTimestamp (events without one first: Go's zero time is the earliest)
     epoch = datetime.min.replace(tzinfo=UTC)
-    events = sorted(events, key=lambda e: parse_time(e.get("lastTimestamp")) or epoch)
+    events = sorted(events, key=lambda e: timestamp_or_none(e.get("lastTimestamp")) or epoch)
     rows = [("Type", "Reason", "Age", "From", "Message"),
             ("----", "------", "----", "----", "-------")]
     for e in events:
@@ -145,4 +136,4 @@ def _events_section(events: list[Mapping[str, Any]], now: datetime) -> str:
     return "\n".join(["Events:", *lines])
 
 
-__all__ = ["describe_events", "event_age", "human_duration", "parse_time", "since"]
+__all__ = ["describe_events", "event_age", "human_duration", "since"]

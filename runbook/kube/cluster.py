@@ -43,6 +43,7 @@ from runbook.kinds import ResourceKind
 from runbook.kube.errors import translate_status, translate_transport
 from runbook.paths import file_type
 from runbook.safeload import load_yaml
+from runbook.snapshot import RawObject
 
 SANDBOX_CONTEXT = "sandbox"
 JSON = "application/json"
@@ -266,9 +267,9 @@ class Cluster:
 
     # ------------------------------------------------------------------ typed helpers
 
-    def get(self, kind: ResourceKind, name: str, namespace: str | None = None) -> dict[str, Any]:
+    def get(self, kind: ResourceKind, name: str, namespace: str | None = None) -> RawObject:
         """GET one object."""
-        result: dict[str, Any] = self.request(
+        result: RawObject = self.request(
             "GET", kind.path(namespace, name), verb="get", resource=kind.key,
             namespace=namespace, name=name)
         return result
@@ -281,7 +282,7 @@ class Cluster:
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = 500,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[RawObject]:
         """Yield list pages (``{metadata, items}``) of a cluster-wide or namespaced list.
 
         Follows ``continue`` tokens. On ``410 Gone`` for an expired token the list restarts from
@@ -291,7 +292,7 @@ class Cluster:
         restarted = False
         while True:
             try:
-                page: dict[str, Any] = self.request(
+                page: RawObject = self.request(
                     "GET", kind.path(namespace),
                     query={"limit": page_size, "continue": cont,
                            "labelSelector": label_selector, "fieldSelector": field_selector},
@@ -314,14 +315,14 @@ class Cluster:
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = 500,
-        trim: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> list[dict[str, Any]]:
+        trim: Callable[[RawObject], RawObject] | None = None,
+    ) -> list[RawObject]:
         """Every object of a list (all pages). ``trim`` may drop fields per object to save memory.
 
         Items of a list carry no ``apiVersion``/``kind`` on the wire; they are filled in here so
         that every object is self-describing.
         """
-        out: list[dict[str, Any]] = []
+        out: list[RawObject] = []
         for page in self.list_pages(kind, namespace, label_selector=label_selector,
                                     field_selector=field_selector, page_size=page_size):
             items = page.get("items") or []
@@ -332,9 +333,9 @@ class Cluster:
         return out
 
     def create(self, kind: ResourceKind, obj: Mapping[str, Any], namespace: str | None = None,
-               *, dry_run: bool = False, field_manager: str = "mesh-runbook") -> dict[str, Any]:
+               *, dry_run: bool = False, field_manager: str = "mesh-runbook") -> RawObject:
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
-        result: dict[str, Any] = self.request(
+        result: RawObject = self.request(
             "POST", kind.path(ns if kind.namespaced else None), body=dict(obj),
             query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
                    "fieldValidation": "Strict"},
@@ -343,11 +344,11 @@ class Cluster:
         return result
 
     def replace(self, kind: ResourceKind, obj: Mapping[str, Any], *, dry_run: bool = False,
-                field_manager: str = "mesh-runbook") -> dict[str, Any]:
+                field_manager: str = "mesh-runbook") -> RawObject:
         """PUT the whole object; its ``metadata.resourceVersion`` is the precondition."""
         meta = obj.get("metadata") or {}
         ns, name = meta.get("namespace"), meta["name"]
-        result: dict[str, Any] = self.request(
+        result: RawObject = self.request(
             "PUT", kind.path(ns, name), body=dict(obj),
             query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
                    "fieldValidation": "Strict"},
@@ -367,7 +368,7 @@ class Cluster:
         field_manager: str = "mesh-runbook",
         force: bool | None = None,
         subresource: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RawObject:
         """PATCH with ``patch_type`` merge | strategic | json | apply (server-side apply).
 
         Like kubectl, writes ask for ``fieldValidation=Strict``: a misspelt field is an error,
@@ -379,7 +380,7 @@ class Cluster:
         if patch_type not in PATCH_TYPES:
             raise InputError(f"unknown patch type {patch_type!r}; use one of {', '.join(PATCH_TYPES)}")
         guarded = _has_rv_precondition(body)
-        result: dict[str, Any] = self.request(
+        result: RawObject = self.request(
             "PATCH", kind.path(namespace, name, subresource=subresource), body=body,
             content_type=PATCH_TYPES[patch_type],
             query={"dryRun": "All" if dry_run else None, "fieldManager": field_manager,
@@ -389,14 +390,14 @@ class Cluster:
 
     def delete(self, kind: ResourceKind, name: str, namespace: str | None = None, *,
                propagation: str = "Background", resource_version: str | None = None,
-               uid: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+               uid: str | None = None, dry_run: bool = False) -> RawObject:
         """DELETE one object, optionally only if it still has ``resource_version`` / ``uid``.
 
         A ``uid`` precondition deletes "this object, not a namesake created since" without failing
         on status updates, which controllers make all the time (ReplicaSets); a
         ``resource_version`` precondition also refuses when anything changed.
         """
-        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+        body: RawObject = {"kind": "DeleteOptions", "apiVersion": "v1",
                                 "propagationPolicy": propagation}
         pre = {key: value for key, value in (("resourceVersion", resource_version), ("uid", uid))
                if value}
@@ -404,7 +405,7 @@ class Cluster:
             body["preconditions"] = pre
         if dry_run:
             body["dryRun"] = ["All"]
-        result: dict[str, Any] = self.request(
+        result: RawObject = self.request(
             "DELETE", kind.path(namespace, name), body=body, verb="delete", resource=kind.key,
             namespace=namespace, name=name, retryable=bool(pre))
         return result

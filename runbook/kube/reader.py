@@ -18,7 +18,7 @@ from runbook import kinds as k
 from runbook.errors import ClusterError, Forbidden, NotFound
 from runbook.kinds import ResourceKind
 from runbook.kube.cluster import Cluster
-from runbook.snapshot import Snapshot
+from runbook.snapshot import RawObject, Snapshot
 
 #: what a mesh inventory and diagnosis read
 DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
@@ -43,7 +43,7 @@ DEFAULT_SELECTORS: dict[str, dict[str, str]] = {
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def trim_object(obj: dict[str, Any]) -> dict[str, Any]:
+def trim_object(obj: RawObject) -> RawObject:
     """Drop bookkeeping that no table uses (managedFields, kubectl's last-applied copy).
 
     On large clusters these are often half of an object's size.
@@ -76,7 +76,7 @@ def _slim_pod_spec(spec: Any) -> None:
                          else c for c in containers]
 
 
-def trim_pod(obj: dict[str, Any]) -> dict[str, Any]:
+def trim_pod(obj: RawObject) -> RawObject:
     """:func:`trim_object`, and containers reduced to :data:`_CONTAINER_FIELDS` (no volumes).
 
     An injected pod's env, mounts, probes and volumes (istio-proxy alone has dozens) are most of
@@ -87,7 +87,7 @@ def trim_pod(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def trim_workload(obj: dict[str, Any]) -> dict[str, Any]:
+def trim_workload(obj: RawObject) -> RawObject:
     """:func:`trim_pod`'s reduction on a Deployment's or ReplicaSet's pod template."""
     trim_object(obj)
     _slim_pod_spec(((obj.get("spec") or {}).get("template") or {}).get("spec"))
@@ -95,7 +95,7 @@ def trim_workload(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 #: per kind key, the trim applied to every object read (others: :func:`trim_object`)
-DEFAULT_TRIMS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+DEFAULT_TRIMS: dict[str, Callable[[RawObject], RawObject]] = {
     k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_workload,
 }
 
@@ -108,7 +108,7 @@ def read_snapshot(
     selectors: Mapping[str, Mapping[str, str]] | None = None,
     page_size: int = 500,
     workers: int = 4,
-    trims: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+    trims: Mapping[str, Callable[[RawObject], RawObject]] | None = None,
 ) -> Snapshot:
     """List every kind (cluster-wide, or in ``namespace``) into a snapshot.
 
@@ -133,7 +133,7 @@ def read_snapshot(
     snap = Snapshot(context=cluster.context, server=cluster.server,
                     read_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
-    def read(kind: ResourceKind) -> tuple[ResourceKind, list[dict[str, Any]] | str]:
+    def read(kind: ResourceKind) -> tuple[ResourceKind, list[RawObject] | str]:
         sel = sels.get(kind.key, {})
         try:
             items = cluster.list(kind, namespace if kind.namespaced else None,

@@ -7,7 +7,7 @@ target answers again).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal
 
 from runbook import kinds as k
 from runbook.mesh.findings import ERROR, INFO, Finding, FixSuggestion, Subject
@@ -15,6 +15,7 @@ from runbook.mesh.injector_chains import labels_text, refused_port_detail
 from runbook.mesh.model import Target, Webhook
 from runbook.mesh.retargets import Retargets, elsewhere_text, istioctl_caveat, plan_notes
 from runbook.mesh.workloads import FailingReplicaSet, failing_replicasets
+from runbook.statuses import CANNOT_SERVE, AdmissionErrorKind
 
 
 class AdmissionChains(Retargets):
@@ -145,7 +146,8 @@ class AdmissionChains(Retargets):
                           f"field report: kubectl delete rs -n {ns} --all"],
                 fix=self.recreate_fix(ns, deployments, names), namespaces=[ns]))
 
-    def _chain_other(self, rs_word: str, ns: str, where: str, kind: str, cause: str,
+    def _chain_other(self, rs_word: str, ns: str, where: str,
+                     kind: AdmissionErrorKind | Literal[""], cause: str,
                      target: Target | None, evidence: list[str]
                      ) -> tuple[str, FixSuggestion | None]:
         """Message for failures other than a missing Service (no automatic fix)."""
@@ -159,8 +161,7 @@ class AdmissionChains(Retargets):
             return (f"{head} calls a Service that does not exist ({cause}) — the webhook "
                     "configuration was not found in the snapshot; check which configuration "
                     "defines it", None)
-        if kind in ("no_endpoints",) or (target is not None and target.status in (
-                "no_endpoints", "no_service_port", "headless", "unsupported_type")):
+        if kind == "no_endpoints" or (target is not None and target.status in CANNOT_SERVE):
             why = target.detail if target is not None else cause
             pods = self.istiod_state(target)
             if target is not None and target.address in self.deadlocked:

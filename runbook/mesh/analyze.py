@@ -137,12 +137,13 @@ from runbook.routing import (
 )
 from runbook.schema import validate_against_schema
 from runbook.snapshot import RawObject, Snapshot
+from runbook.statuses import Severity
 
 #: columns of :attr:`AnalysisResult.messages`
 ANALYSIS_COLUMNS: tuple[str, ...] = (
     "level", "code", "kind", "namespace", "name", "message", "source", "see_also")
 LEVELS: tuple[str, ...] = ("Error", "Warning", "Info")
-_SEVERITY = {"Error": ERROR, "Warning": WARNING, "Info": INFO}
+_SEVERITY: dict[str, Severity] = {"Error": ERROR, "Warning": WARNING, "Info": INFO}
 
 #: every code :func:`analyze` emits (the docstring table, as data)
 CODES: dict[str, CodeInfo] = {c.code: c for c in (

@@ -9,6 +9,7 @@ import re
 from runbook import kinds as k
 from runbook.mesh.diagnosis_state import DiagnosisState
 from runbook.mesh.findings import INFO, WARNING, Finding, Subject
+from runbook.statuses import Severity
 
 #: kinds a diagnosis depends on (an unreadable one is a warning, the rest info)
 ESSENTIAL_KINDS = frozenset(kind.key for kind in (
@@ -22,7 +23,7 @@ class Coverage(DiagnosisState):
     def unreadable_kinds(self) -> None:
         for key, reason in sorted(self.m.unreadable.items()):
             verb, resource, scope = _forbidden_parts(reason, key)
-            sev = WARNING if key in ESSENTIAL_KINDS else INFO
+            sev: Severity = WARNING if key in ESSENTIAL_KINDS else INFO
             what = {
                 k.MUTATING_WEBHOOKS.key: "webhook targets, tags and injection cannot be checked",
                 k.EVENTS.key: "ReplicaSet events are missing; conditions are used instead",

@@ -8,73 +8,8 @@ propose one, a :class:`FixSuggestion` that the fix layer turns into a plan (prev
 apply with precondition, undo).
 
 Codes. Istio's analyzer codes are reused where the meaning is the same; ``MR…`` codes are ours.
-Sources for the Istio codes: ``pkg/config/analysis/msg/messages.yaml`` (levels and templates) and
-``pkg/config/analysis/analyzers/webhook/webhook.go`` / ``injection/injection.go`` /
-``injection/injection-image.go`` in istio/istio, and istio.io/latest/docs/reference/config/analysis/.
-
-======== ========= ===========================================================================
-code     severity  meaning
-======== ========= ===========================================================================
-IST0102  info      NamespaceNotInjected: a namespace that runs workloads has neither
-                   ``istio-injection`` nor ``istio.io/rev`` (Istio: level Info, "The namespace is
-                   not enabled for Istio injection. Run 'kubectl label namespace …'"). Istio
-                   reports every non-system namespace; we report only namespaces with workloads
-                   and skip those that host Istio's own control plane or gateways.
-IST0103  warning   PodMissingProxy, as istioctl reports it (one per pod): a pod of an injected
-                   namespace (``istio.io/rev`` without ``istio-injection``, or
-                   ``istio-injection=enabled``) without an ``istio-proxy`` container, not opted
-                   out, not on the host network. Fix: ``recreate-workloads``.
-IST0123  warning   NamespaceMultipleInjectionLabels: the namespace has both ``istio-injection``
-                   and ``istio.io/rev`` (Istio: level Warning; older wording "The namespace has
-                   both new and legacy injection labels. Run 'kubectl label namespace <ns>
-                   istio.io/rev-' or … istio-injection-'"). Fix: ``remove-label``.
-IST0139  error     InvalidWebhook, both of Istio's causes: an Istio injector webhook "refers to a
-                   control plane service that does not exist: <ns>/<name>." (and no Service of
-                   that name exists anywhere else — otherwise MR102 is more precise), or
-                   injector webhooks that select the same namespace/pod label permutations
-                   ("Webhook overlaps with others: […]. This may cause injection to occur
-                   twice."), evaluated like ``webhook.Analyzer`` (selectors only, rules ignored).
-IST0158  warning   PodsIstioProxyImageMismatchInNamespace, by revision rather than image: pods whose
-                   ``sidecar.istio.io/status`` revision differs from the revision that injects
-                   their namespace now (after a tag or label change). Fix: ``recreate-workloads``.
-MR101    error     Pods cannot be created: ReplicaSets report ``FailedCreate`` because an admission
-                   webhook call fails. One finding per (namespace, webhook, target) linking the
-                   ReplicaSets → events → webhook configuration → broken target → proposed fix.
-MR102    error     A webhook calls a Service that does not exist in the namespace it names, but a
-                   Service of that name exists in another namespace (named, with the revision
-                   behind it). Fix: ``retarget-webhook`` (or ``set-tag-revision``).
-MR103    error     A webhook's target exists but cannot serve it: no ready endpoints, no such port,
-         /warning  a headless Service, or (non-Istio webhooks) the Service is missing. Error when
-                   ``failurePolicy`` is Fail, warning when Ignore.
-MR104    warning   A namespace is bound to a revision or tag that no injector serves
-                   (``istio.io/rev=<x>`` or ``istio-injection=enabled`` with no matching webhook):
-                   its pods start without a sidecar.
-MR105    warning   A tag's (or a revision's) webhook reaches istiod pods of another revision than
-                   its ``istio.io/rev`` label claims. Fix: ``set-tag-revision`` / ``retarget-webhook``.
-MR106    warning   The proposed retarget (MR101/MR102) reaches a different revision than the
-                   configuration claims; carries the alternative fix that reaches the claimed
-                   revision.
-MR107    info      Workloads to recreate once the webhook is fixed (or whose failures are stale now
-                   that the target resolves). Fix: ``recreate-workloads``.
-MR108    warning   A kind could not be read (e.g. 403): names the verb, resource and scope that is
-         /info     missing; results that need it are partial. Warning for the kinds a diagnosis
-                   depends on, info for the rest.
-MR110    warning   A namespace's pods are injected by (or carry sidecars of) a revision whose istiod
-                   does not watch the namespace (meshConfig ``discoverySelectors``): those sidecars
-                   get no configuration from it. Seen after re-pointing a tag without moving the
-                   tag's namespaces into the new revision's selectors.
-MR109    info      No Istio control plane found (no ``app=istiod`` Deployment, no injector webhook):
-                   the tables are empty.
-MR111    error     The injector deadlock: an injector webhook (failurePolicy Fail) calls a Service
-                   whose istiod has no ready pod, and that istiod's own pods match the webhook's
-                   selectors — no istiod pod can ever start, restarting it cannot help. Fix:
-                   ``remove-label`` (the namespace label that makes istiod's namespace match),
-                   else the ``kubectl patch`` to failurePolicy Ignore until istiod runs.
-MR112    warning   Pods run without a sidecar in a namespace an injector with failurePolicy
-                   Ignore serves: the apiserver skipped the failing call and admitted them
-                   unmutated (found from the pods and the webhook; no event records it). Fix:
-                   ``recreate-workloads`` once the target answers.
-======== ========= ===========================================================================
+Each is described once, in :data:`CODES` (severity, title, source, meaning, fix); the table of
+docs/findings.md is generated from it (``python docs/make_findings.py``; a test keeps it current).
 
 Fix actions (``FixSuggestion.action``) and their ``params``. The keys that
 ``runbook.fix.actions`` takes are named exactly like its arguments; the others say what the change
@@ -103,17 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypedDict
 
 import pandas as pd
 
 from runbook.frames import json_value
+from runbook.statuses import SEVERITIES, Severity
 
-ERROR = "error"
-WARNING = "warning"
-INFO = "info"
-SEVERITIES: tuple[str, ...] = (ERROR, WARNING, INFO)
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+ERROR: Final = "error"
+WARNING: Final = "warning"
+INFO: Final = "info"
+_RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
 FIX_ACTIONS: tuple[str, ...] = (
     "retarget-webhook",
@@ -126,39 +61,186 @@ FIX_ACTIONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CodeInfo:
-    """One finding code: default severity, title, and where its meaning comes from."""
+    """One finding code, described once.
+
+    Attributes:
+        code: ``IST0139`` (Istio's analyzer code, same meaning) or ``MR101`` (ours).
+        severity: the severity it has by default.
+        title: Istio's name for an Istio code (``InvalidWebhook``), ours for an ``MR…`` code.
+        source: where the meaning comes from (Istio's messages.yaml and analyzer file).
+        meaning: what it says, for docs/findings.md (Markdown).
+        fix: the fix action it carries and when, ``—`` for none (Markdown).
+        also: the other severity some of its findings have (MR103 is a warning when the webhook's
+            failurePolicy is Ignore).
+    """
 
     code: str
-    severity: str
+    severity: Severity
     title: str
     source: str
+    meaning: str = ""
+    fix: str = ""
+    also: Severity | None = None
+
+    def severities(self) -> str:
+        """``error`` or ``error / warning``."""
+        return self.severity + (f" / {self.also}" if self.also else "")
 
 
-#: every code this module's diagnoses emit (the docstring table, as data)
+#: every code the diagnosis emits
 CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0102", INFO, "NamespaceNotInjected",
-             "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go"),
+             "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go",
+             meaning=("a namespace that runs workloads has neither `istio-injection` nor "
+                      "`istio.io/rev`. Istio reports every non-system namespace; we skip namespaces "
+                      "without workloads and those hosting istiod or gateways."),
+             fix="— (the message gives both `kubectl label` commands, as Istio's does)"),
     CodeInfo("IST0103", WARNING, "PodMissingProxy",
-             "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go"),
+             "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go",
+             meaning=('one per pod, as istioctl reports it: "The pod ns/name is missing the Istio '
+                      'proxy. This can often be resolved by restarting or redeploying the workload." '
+                      "— a pod of a namespace labelled `istio.io/rev` (without `istio-injection`) or "
+                      "`istio-injection=enabled`, without an `istio-proxy` container, not opted out "
+                      '(`sidecar.istio.io/inject: "false"` label or annotation), not on the host '
+                      "network. MR112 says why when an Ignore-policy injector skipped them."),
+             fix="`recreate-workloads` of the pod's Deployment"),
     CodeInfo("IST0123", WARNING, "NamespaceMultipleInjectionLabels",
-             "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go"),
+             "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go",
+             meaning=("both `istio-injection` and `istio.io/rev`; `istio-injection` wins in Istio's "
+                      "webhook selectors."),
+             fix="`relabel-namespace` (drops `istio-injection`)"),
     CodeInfo("IST0139", ERROR, "InvalidWebhook",
-             "istio messages.yaml IST0139 (Error); analyzers/webhook/webhook.go"),
+             "istio messages.yaml IST0139 (Error); analyzers/webhook/webhook.go",
+             meaning=("Istio's two causes: an injector webhook's Service does not exist anywhere "
+                      '(wording: "Injector refers to a control plane service that does not exist: '
+                      'ns/name."), or injector webhooks overlap ("Webhook overlaps with others: […]. '
+                      "This may cause injection to occur twice.\"), found by Istio's own permutation "
+                      "method (namespace/pod label sets, rules not considered)."),
+             fix=("`set-tag-revision` or `retarget-webhook` to the Service of the claimed revision, "
+                  "when one runs")),
     CodeInfo("IST0158", WARNING, "PodsIstioProxyImageMismatchInNamespace",
-             "istio messages.yaml IST0158 (Warning); analyzers/injection/injection-image.go"),
-    CodeInfo("MR101", ERROR, "PodsNotCreatedWebhookFailure", "mesh-runbook"),
-    CodeInfo("MR102", ERROR, "WebhookTargetInOtherNamespace", "mesh-runbook"),
-    CodeInfo("MR103", ERROR, "WebhookTargetUnavailable", "mesh-runbook"),
-    CodeInfo("MR104", WARNING, "NamespaceRevisionNotServed", "mesh-runbook"),
-    CodeInfo("MR105", WARNING, "WebhookReachesOtherRevision", "mesh-runbook"),
-    CodeInfo("MR106", WARNING, "RetargetChangesRevision", "mesh-runbook"),
-    CodeInfo("MR107", INFO, "RecreateWorkloads", "mesh-runbook"),
-    CodeInfo("MR108", WARNING, "KindNotReadable", "mesh-runbook"),
-    CodeInfo("MR109", INFO, "NoIstioControlPlane", "mesh-runbook"),
-    CodeInfo("MR110", WARNING, "InjectingRevisionDoesNotWatchNamespace", "mesh-runbook"),
-    CodeInfo("MR111", ERROR, "InjectorDeadlock", "mesh-runbook; runbook.mesh.injector_chains"),
-    CodeInfo("MR112", WARNING, "PodsAdmittedWithoutSidecar", "mesh-runbook; runbook.mesh.injector_chains"),
+             "istio messages.yaml IST0158 (Warning); analyzers/injection/injection-image.go",
+             meaning=("compared by revision, not image: pods whose `sidecar.istio.io/status` "
+                      "revision differs from the revision that injects their namespace now (after "
+                      "a tag or label move)."),
+             fix="`recreate-workloads`"),
+    CodeInfo("MR101", ERROR, "PodsNotCreatedWebhookFailure",
+             "mesh-runbook",
+             meaning=("Pods cannot be created: ReplicaSets short of pods whose `FailedCreate` events "
+                      "or `ReplicaFailure` condition carry an admission webhook error. One finding "
+                      "per namespace and webhook target, with every ReplicaSet as evidence, the "
+                      "event, the webhook's clientConfig, the namespace labels that select it, and "
+                      "where a Service of that name exists."),
+             fix=("`retarget-webhook` to a same-name Service elsewhere (the field report's fix), else"
+                  " `set-tag-revision` to the claimed revision's Service; none for "
+                  "timeouts/TLS/denials (the message says what to check)")),
+    CodeInfo("MR102", ERROR, "WebhookTargetInOtherNamespace",
+             "mesh-runbook",
+             meaning=("A webhook calls a Service that does not exist in the namespace it names, but "
+                      "one of that name exists elsewhere (named, with the revision behind it). Shown "
+                      "when no pod fails yet; MR101 replaces it when pods do."),
+             fix="`retarget-webhook`"),
+    CodeInfo("MR103", ERROR, "WebhookTargetUnavailable",
+             "mesh-runbook",
+             meaning=("A webhook's target exists but cannot serve: no ready endpoints, no such port, "
+                      "headless or ExternalName Service; or a non-Istio webhook's Service is missing."
+                      " Error with `failurePolicy: Fail`, warning with `Ignore`."),
+             fix="—",
+             also=WARNING),
+    CodeInfo("MR104", WARNING, "NamespaceRevisionNotServed",
+             "mesh-runbook",
+             meaning=("A namespace is labelled for a revision or tag that no injector serves "
+                      "(`istio.io/rev=<x>`, or `istio-injection=enabled` without a default injector):"
+                      " its pods start without a sidecar."),
+             fix="— (the message lists the revisions and tags that exist)"),
+    CodeInfo("MR105", WARNING, "WebhookReachesOtherRevision",
+             "mesh-runbook",
+             meaning=("A tag's (or a revision's) webhooks reach istiod pods of another revision than "
+                      "its `istio.io/rev` label claims — what the field report's retarget leaves "
+                      "behind."),
+             fix=("`set-tag-revision` (or `retarget-webhook` for a revision's own injector) to the "
+                  "claimed revision")),
+    CodeInfo("MR106", WARNING, "RetargetChangesRevision",
+             "mesh-runbook",
+             meaning=("The proposed retarget (MR101/MR102) makes another revision inject than the "
+                      "configuration claims; carries the alternative that keeps the claimed revision."
+                      " In the seed incident: `istio-canary/istiod-1-18-5` selects the 1-19-3 pods."),
+             fix="`set-tag-revision`"),
+    CodeInfo("MR107", INFO, "RecreateWorkloads",
+             "mesh-runbook",
+             meaning=("Workloads to recreate once the webhook is fixed (the ReplicaSet controller "
+                      "only retries with back-off, up to 1000 s per item: client-go "
+                      "`DefaultControllerRateLimiter`), or failures that are stale because the target"
+                      " answers now."),
+             fix="`recreate-workloads`"),
+    CodeInfo("MR108", WARNING, "KindNotReadable",
+             "mesh-runbook",
+             meaning=("A kind could not be read (e.g. 403): the verb, resource and scope that are "
+                      "missing, and `kubectl auth can-i …`. Warning for the kinds a diagnosis depends"
+                      " on."),
+             fix="—",
+             also=INFO),
+    CodeInfo("MR109", INFO, "NoIstioControlPlane",
+             "mesh-runbook",
+             meaning=("No Istio control plane (no `app=istiod` Deployment, no injector webhook): the "
+                      "mesh tables are empty."),
+             fix="—"),
+    CodeInfo("MR110", WARNING, "InjectingRevisionDoesNotWatchNamespace",
+             "mesh-runbook",
+             meaning=("A namespace's pods are injected by (or carry sidecars of) a revision whose "
+                      "istiod does not watch the namespace (meshConfig `discoverySelectors`): those "
+                      "sidecars get no configuration. Typical after re-pointing a tag without moving "
+                      "its namespaces into the new revision's selectors."),
+             fix="— (edit the meshConfig ConfigMap, or relabel the namespace)"),
+    CodeInfo("MR111", ERROR, "InjectorDeadlock",
+             "mesh-runbook; runbook.mesh.injector_chains",
+             meaning=("*The injector deadlock*: an injector webhook (`failurePolicy: Fail`) calls a "
+                      "Service whose istiod has no ready pod, and that istiod's own pods match the "
+                      "webhook's namespace and object selectors — every istiod pod create is rejected"
+                      " because no istiod answers, so restarting istiod cannot help. MR101 of "
+                      "istiod's own namespace points here instead of saying \"bring the istiod pods "
+                      'back".'),
+             fix=("`remove-label` (the `istio.io/rev` / `istio-injection` label that puts istiod's "
+                  "namespace under the webhook); when no label does, the message gives the `kubectl "
+                  "patch` to `failurePolicy: Ignore` until istiod runs")),
+    CodeInfo("MR112", WARNING, "PodsAdmittedWithoutSidecar",
+             "mesh-runbook; runbook.mesh.injector_chains",
+             meaning=("Pods run without a sidecar in a namespace an injector with `failurePolicy: "
+                      "Ignore` serves: the apiserver skipped the failing call and admitted them "
+                      "unmutated. Found from the pods (no `sidecar.istio.io/status`, not opted out, "
+                      "matching the webhook's object selector) and the webhook — no event records a "
+                      "skipped call."),
+             fix="`recreate-workloads`, once the target answers (the message says whether it does)"),
 )}
+
+
+class SubjectRecord(TypedDict):
+    """:meth:`Subject.to_dict`."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+
+class FixRecord(TypedDict):
+    """:meth:`FixSuggestion.to_dict` (``params`` made JSON-ready)."""
+
+    action: str
+    params: dict[str, Any]
+    command: str
+    summary: str
+
+
+class FindingRecord(TypedDict):
+    """:meth:`Finding.to_dict`: one finding as ``runbook diagnose -o json`` prints it."""
+
+    code: str
+    severity: Severity
+    subject: SubjectRecord
+    message: str
+    evidence: list[str]
+    fix: FixRecord | None
+    namespaces: list[str]
 
 
 @dataclass(frozen=True)
@@ -172,7 +254,7 @@ class Subject:
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SubjectRecord:
         return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
@@ -197,7 +279,7 @@ class FixSuggestion:
         if self.action not in FIX_ACTIONS:
             raise ValueError(f"unknown fix action {self.action!r}; expected one of {FIX_ACTIONS}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FixRecord:
         return {"action": self.action, "params": json_value(self.params), "command": self.command,
                 "summary": self.summary}
 
@@ -212,7 +294,7 @@ class Finding:
     """
 
     code: str
-    severity: str
+    severity: Severity
     subject: Subject
     message: str
     evidence: list[str] = field(default_factory=list)
@@ -226,9 +308,9 @@ class Finding:
         self.message = " ".join(self.message.split())
         self.evidence = [" ".join(str(e).split()) for e in self.evidence]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingRecord:
         """JSON-ready: ``code``, ``severity``, ``subject``, ``message``, ``evidence``, ``fix``,
-        ``namespaces``."""
+        ``namespaces`` (what ``runbook diagnose -o json`` prints under ``findings``)."""
         return {
             "code": self.code,
             "severity": self.severity,
@@ -273,3 +355,29 @@ def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity == ERROR for f in findings)
 
 
+#: the columns of docs/findings.md's table of codes
+CODES_TABLE_HEADER = "| code | severity | meaning | fix |\n|---|---|---|---|"
+
+
+def codes_markdown(codes: Mapping[str, CodeInfo] | None = None) -> str:
+    """The table of docs/findings.md: one row per code of :data:`CODES` (Istio's codes with
+    their Istio name in italics)."""
+    rows = [CODES_TABLE_HEADER]
+    for info in (codes or CODES).values():
+        meaning = f"*{info.title}*: {info.meaning}" if info.code.startswith("IST") else info.meaning
+        cells = (info.code, info.severities(), meaning, info.fix or "—")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+CODES_BEGIN = "<!-- the codes: generated from runbook.mesh.findings.CODES by docs/make_findings.py -->"
+CODES_END = "<!-- end of the codes -->"
+
+
+def with_codes_table(markdown: str) -> str:
+    """``markdown`` (docs/findings.md) with the table between its code markers regenerated."""
+    head, begin, rest = markdown.partition(CODES_BEGIN)
+    _, end, tail = rest.partition(CODES_END)
+    if not begin or not end:
+        raise ValueError(f"the page has no {CODES_BEGIN!r} … {CODES_END!r} section")
+    return f"{head}{CODES_BEGIN}\n{codes_markdown()}\n{CODES_END}{tail}"

@@ -17,11 +17,7 @@ import pandas as pd
 
 from runbook import wellknown as wk
 from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
-
-#: values of the ``status`` column
-INJECTION_STATUSES: tuple[str, ...] = (
-    "ok", "no injection", "target missing", "no endpoints", "ambiguous", "both labels",
-)
+from runbook.statuses import InjectionStatus, injection_status
 
 #: columns of :func:`namespace_injection`
 INJECTION_COLUMNS: tuple[str, ...] = (
@@ -36,7 +32,7 @@ class NamespaceInjection:
 
     namespace: str
     labels: dict[str, str]
-    status: str
+    status: InjectionStatus
     matching: list[Webhook] = field(default_factory=list)
     pod_label: list[Webhook] = field(default_factory=list)
     detail: str = ""
@@ -103,12 +99,8 @@ def _classify(rec: NamespaceInjection, model: MeshModel) -> None:
     t = w.target
     if t is None:
         rec.detail = f"calls URL {w.url} (not resolvable from the cluster's objects)"
-    elif t.status == "service_not_found":
-        rec.status = "target missing"
-        rec.detail = f"{w.key} calls {t.namespace}/{t.name}: {t.detail}"
-        return
-    elif t.status in ("no_endpoints", "no_service_port", "headless", "unsupported_type"):
-        rec.status = "no endpoints"
+    elif (failed := injection_status(t.status)) is not None:
+        rec.status = failed
         rec.detail = f"{w.key} calls {t.namespace}/{t.name}: {t.detail}"
         return
     elif t.status == "unknown":

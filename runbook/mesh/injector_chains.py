@@ -36,9 +36,10 @@ from runbook.mesh.model import (
     meta,
 )
 from runbook.routing import PROXY_CONTAINER, container_port
+from runbook.statuses import TargetStatus
 
 #: target statuses under which no istiod answers although its Service exists
-_NOBODY_ANSWERS = ("no_endpoints",)
+_NOBODY_ANSWERS: frozenset[TargetStatus] = frozenset({"no_endpoints"})
 
 
 @dataclass(frozen=True)

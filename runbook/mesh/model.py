@@ -44,6 +44,7 @@ from runbook.routing import is_gateway_proxy
 from runbook.safeload import load_json
 from runbook.selectors import NOTHING, LabelSelector, SelectorError, selector_from_dict
 from runbook.snapshot import RawObject, Snapshot
+from runbook.statuses import TargetStatus
 
 MUTATING = k.MUTATING_WEBHOOKS.kind
 VALIDATING = k.VALIDATING_WEBHOOKS.kind
@@ -51,9 +52,6 @@ INJECTOR_SUFFIX = "sidecar-injector.istio.io"
 #: namespaces Istio's analyzers treat as system namespaces (analyzers/util/common.go)
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 
-#: values of :attr:`Target.status`
-TARGET_STATUSES = ("ok", "service_not_found", "no_service_port", "no_endpoints", "headless",
-                   "unsupported_type", "url", "unknown")
 
 
 _P = ParamSpec("_P")
@@ -140,7 +138,7 @@ class Target:
     """Where a webhook's ``clientConfig.service`` leads, as the apiserver would resolve it.
 
     Attributes:
-        status: one of :data:`TARGET_STATUSES`.
+        status: one of :data:`runbook.statuses.TARGET_STATUSES`.
         ready_endpoints: ready addresses serving the port (None when neither Endpoints nor pods
             could be read).
         endpoint_pods: ``namespace/name`` of the pods behind the ready addresses.
@@ -153,7 +151,7 @@ class Target:
     name: str
     port: int
     exists: bool
-    status: str
+    status: TargetStatus
     detail: str
     ready_endpoints: int | None = None
     endpoint_pods: tuple[str, ...] = ()
@@ -364,7 +362,7 @@ class MeshModel:
         selected = self._selected_revisions(namespace, selector_map)
         selector_text = ",".join(f"{a}={b}" for a, b in sorted(selector_map.items()))
 
-        def found(status: str, detail: str, ready: int | None = None,
+        def found(status: TargetStatus, detail: str, ready: int | None = None,
                   pods: tuple[str, ...] = (), revs: tuple[str, ...] = ()) -> Target:
             return Target(namespace, name, port, True, status, detail, ready, pods, revs,
                           selected, selector_text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ from runbook.manifests import Manifest
 from runbook.mesh.diagnose import Inventory, diagnose, inventory
 from runbook.mesh.findings import Finding
 from runbook.snapshot import Snapshot
+from runbook.timestamps import format_timestamp, timestamp_or_none
 
 if TYPE_CHECKING:
     from runbook.mesh.analyze import AnalysisResult
@@ -109,7 +110,7 @@ def _read_pushes(cluster: Cluster, since: datetime | None, tail_lines: int
     pods = istiod_pods(cluster)
     texts: dict[str | tuple[str, str], str] = {}
     unreadable: dict[str, str] = {}
-    since_time = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
+    since_time = format_timestamp(since) if since else None
     for pod in pods:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         try:
@@ -133,7 +134,7 @@ def _changed_at(obj: Mapping[str, Any]) -> datetime | None:
     meta = obj.get("metadata") or {}
     stamps = [m.get("time") for m in meta.get("managedFields") or [] if m.get("time")]
     stamps.append(meta.get("creationTimestamp"))
-    parsed = [datetime.fromisoformat(str(s).replace("Z", "+00:00")) for s in stamps if s]
+    parsed = [when for s in stamps if (when := timestamp_or_none(s)) is not None]
     return max(parsed) if parsed else None
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from runbook import wellknown as wk
 from runbook.mesh.model import Source, as_model, found_in, paused_gc
+from runbook.statuses import ControlPlaneStatus
 
 #: columns of :func:`control_planes`
 CONTROL_PLANE_COLUMNS: tuple[str, ...] = (
@@ -52,7 +53,8 @@ def control_planes(source: Source) -> pd.DataFrame:
             and all(d.template_labels.get(a) == b for a, b in sel.items())]
         services.sort()
         ready = d.ready_pods
-        status = "ok" if ready >= max(d.desired, 1) else ("no pods" if not d.pods else "not ready")
+        status: ControlPlaneStatus = ("ok" if ready >= max(d.desired, 1) else
+                                      "no pods" if not d.pods else "not ready")
         rows.append((
             d.namespace, d.revision, d.version, d.name, d.image, d.desired, ready, status,
             services, [model.service_ready_addresses(d.namespace, s) for s in services],

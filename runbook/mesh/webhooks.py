@@ -40,7 +40,7 @@ def webhook_targets(source: Source) -> pd.DataFrame:
             !istio-injection``; ``<all>`` for none; ``<invalid: …>`` when unparseable).
         service_namespace, service_name, service_port, service_path, url: the clientConfig.
         service_exists: whether the Service exists (None for URL webhooks).
-        target_status: see :data:`runbook.mesh.model.TARGET_STATUSES`.
+        target_status: see :data:`runbook.statuses.TARGET_STATUSES`.
         detail: the apiserver's wording for a broken target (``service "x" not found``).
         ready_endpoints, endpoint_pods: ready addresses and their pods (``namespace/name``).
         reached_revisions: istiod revisions behind the target.

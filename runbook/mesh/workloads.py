@@ -133,7 +133,7 @@ def replicaset_events(source: Source) -> pd.DataFrame:
         message: the event message.
         webhook, url, target_service, target_namespace, error_kind: parsed from an admission
             error (None otherwise); error_kind is one of
-            :data:`runbook.formats.admission.ERROR_KINDS`.
+            :data:`runbook.statuses.ADMISSION_ERROR_KINDS`.
     """
     model = as_model(source)
     owners = {(ns, (rs.get("metadata") or {}).get("name", "")): _owner(rs, "Deployment")

@@ -75,6 +75,8 @@ from runbook.redaction import redact_url
 if TYPE_CHECKING:
     import pandas as pd
 
+    from runbook.probe.stats import RunSummary
+
 # pandas (and the statistics over it) are imported where a run's samples are built or read: the
 # command line's `runbook probe --help` imports this module for its defaults
 
@@ -187,7 +189,7 @@ class ProbeRun:
             "started_at": self.started_at.isoformat(),
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RunSummary:
         """Counts, errors by kind, status codes, rates and latency percentiles (ms).
 
         Keys: ``label``, ``count``, ``ok``, ``errors``, ``errors_by_kind``, ``status_codes``,
@@ -199,10 +201,9 @@ class ProbeRun:
         """
         from runbook.probe import stats
 
-        out: dict[str, Any] = {"label": self.label}
-        out.update(stats.summarize(self.samples, elapsed_s=self.elapsed_s, requested_qps=self.qps,
-                                   scheduled=self.scheduled))
-        return out
+        summary = stats.summarize(self.samples, elapsed_s=self.elapsed_s, requested_qps=self.qps,
+                                  scheduled=self.scheduled)
+        return {"label": self.label, **summary}
 
     def to_dict(self) -> dict[str, Any]:
         """``parameters``, ``summary`` and ``samples`` (a list of row objects) — ``-o json``."""

@@ -15,8 +15,8 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,50 @@ if TYPE_CHECKING:
 
 #: the percentiles a summary reports
 SUMMARY_PERCENTILES: tuple[float, ...] = (50, 75, 90, 99, 99.9)
+
+
+
+class LatencyStats(TypedDict):
+    """:func:`latency_stats` with the default :data:`SUMMARY_PERCENTILES` (ms; NaN without values)."""
+
+    min_ms: float
+    p50_ms: float
+    p75_ms: float
+    p90_ms: float
+    p99_ms: float
+    p99_9_ms: float
+    max_ms: float
+    mean_ms: float
+
+
+class Measured(TypedDict):
+    """What a run measured, before its verdict (see :func:`summarize` for each key)."""
+
+    count: int
+    ok: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    status_codes: dict[str, int]
+    connections: int
+    requested_qps: float | None
+    achieved_qps: float
+    elapsed_s: float
+    scheduled: int | None
+    unsent: int | None
+    send_lag_p50_ms: float | None
+    send_lag_p99_ms: float | None
+
+
+class RunSummary(Measured, LatencyStats):
+    """:func:`summarize`: the verdict, the counts and rates, the latency statistics; the record
+    ``runbook probe -o json`` prints as ``summary``, the charts and the incident report read."""
+
+    trustworthy: bool
+    verdict: str
+    schedule_kept: bool | None
+    #: the run's label (:meth:`runbook.probe.http.ProbeRun.summary` adds it)
+    label: NotRequired[str]
+
 
 #: a schedule is kept while requests leave at most this late at the median (ms) …
 SCHEDULE_SLACK_P50_MS = 10.0
@@ -76,7 +120,7 @@ def latency_stats(values: pd.Series | Sequence[float] | np.ndarray,
 
 
 def summarize(samples: pd.DataFrame, *, elapsed_s: float, requested_qps: float | None = None,
-              scheduled: int | None = None) -> dict[str, Any]:
+              scheduled: int | None = None) -> RunSummary:
     """The summary of a run (what ``runbook probe`` prints and ``-o json`` exports).
 
     Args:
@@ -105,7 +149,7 @@ def summarize(samples: pd.DataFrame, *, elapsed_s: float, requested_qps: float |
     codes = {str(k): int(v)
              for k, v in answered["status"].astype("int64").value_counts().sort_index().items()}
     connections = int(samples.loc[samples["connection_id"] > 0, "connection_id"].nunique())
-    out: dict[str, Any] = {
+    out: Measured = {
         "count": count,
         "ok": len(ok),
         "errors": len(failed),
@@ -124,12 +168,15 @@ def summarize(samples: pd.DataFrame, *, elapsed_s: float, requested_qps: float |
         lag = (samples["actual_start"] - samples["intended_start"]) * 1e3
         lags = percentiles(lag, (50, 99))
         out["send_lag_p50_ms"], out["send_lag_p99_ms"] = lags["p50_ms"], lags["p99_ms"]
-    out.update(latency_stats(ok["latency_ms"]))
     kept, text = verdict(out)
-    return {"trustworthy": kept is not False, "verdict": text, "schedule_kept": kept, **out}
+    stats = latency_stats(ok["latency_ms"])
+    return {"trustworthy": kept is not False, "verdict": text, "schedule_kept": kept, **out,
+            "min_ms": stats["min_ms"], "p50_ms": stats["p50_ms"], "p75_ms": stats["p75_ms"],
+            "p90_ms": stats["p90_ms"], "p99_ms": stats["p99_ms"], "p99_9_ms": stats["p99_9_ms"],
+            "max_ms": stats["max_ms"], "mean_ms": stats["mean_ms"]}
 
 
-def verdict(summary: dict[str, Any]) -> tuple[bool | None, str]:
+def verdict(summary: Measured) -> tuple[bool | None, str]:
     """Whether a run's numbers can be trusted, and one sentence that says so and why.
 
     Under a schedule, latency counts from each request's intended send time. When requests leave
@@ -151,7 +198,9 @@ def verdict(summary: dict[str, Any]) -> tuple[bool | None, str]:
                       f"a set rate{failed}")
     lag50, lag99 = summary["send_lag_p50_ms"], summary["send_lag_p99_ms"]
     unsent = summary["unsent"] or 0
-    late = lag50 is not None and (lag50 > SCHEDULE_SLACK_P50_MS or lag99 > SCHEDULE_SLACK_P99_MS)
+    # both lags come from the same schedule: set together, or both None
+    late = lag50 is not None and lag99 is not None and (
+        lag50 > SCHEDULE_SLACK_P50_MS or lag99 > SCHEDULE_SLACK_P99_MS)
     rate = f"{summary['achieved_qps']:.1f} of {summary['requested_qps']:g} requests/s"
     if late or unsent:
         how = (f"requests left {lag50:.0f} ms late at the median, {lag99:.0f} ms at p99" if lag50 is not None
@@ -338,6 +387,8 @@ def compare_runs(runs: Sequence[ProbeRun]) -> pd.DataFrame:
     labels: list[str] = []
     for run in runs:
         s = run.summary()
+        # the latency columns by name, whatever SUMMARY_PERCENTILES holds
+        fields: Mapping[str, object] = s
         label = run.label
         n = 2
         while label in labels:
@@ -348,7 +399,7 @@ def compare_runs(runs: Sequence[ProbeRun]) -> pd.DataFrame:
             "url": run.url, "host": run.host, "count": s["count"], "errors": s["errors"],
             "error_rate": s["errors"] / s["count"] if s["count"] else math.nan,
             "requested_qps": s["requested_qps"], "achieved_qps": s["achieved_qps"],
-            **{k: s[k] for k in latency_stats([])},
+            **{k: fields[k] for k in latency_stats([])},
         })
     out = pd.DataFrame(rows, index=pd.Index(labels, name="label"))
     if not out.empty:

@@ -29,6 +29,7 @@ from runbook.audit import STARTED, AuditLog, AuditRecord
 from runbook.errors import InputError, RunbookError
 from runbook.probe.http import ProbeRun, probe
 from runbook.routing import RequestView, first_matching_rule, parse_duration
+from runbook.snapshot import RawObject
 
 if TYPE_CHECKING:
     from runbook.kube import Cluster
@@ -164,8 +165,8 @@ def probe_with_fault(cluster: Cluster, url: str, *, host: str, namespace: str, v
 __all__ = ["FaultWindow", "probe_with_fault"]
 
 
-def _record(cluster: Cluster, obj: str, step: str, result: str, before: dict[str, Any] | None,
-            after: dict[str, Any] | None, detail: str = "", *, entry: AuditRecord | None = None
+def _record(cluster: Cluster, obj: str, step: str, result: str, before: RawObject | None,
+            after: RawObject | None, detail: str = "", *, entry: AuditRecord | None = None
             ) -> AuditRecord:
     from runbook.kube.objects import comparable  # only with a cluster: `runbook probe` stays light
 

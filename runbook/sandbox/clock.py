@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from runbook.timestamps import format_timestamp
+
 #: what a manual clock shows when a test does not say otherwise (the field report's day)
 DEFAULT_START = datetime(2023, 10, 27, 6, 0, 0, tzinfo=UTC)
 
@@ -85,11 +87,11 @@ class Clock:
     def timestamp(self, after: float = 0.0) -> str:
         """``2023-10-27T06:00:00Z``: the RFC 3339 form (seconds) the API uses for timestamps;
         ``after`` seconds from now (a deadline such as a pod's ``deletionTimestamp``)."""
-        return (self.now() + timedelta(seconds=after)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_timestamp(self.now() + timedelta(seconds=after))
 
     def micro_timestamp(self) -> str:
         """``2023-10-27T06:00:00.000000Z``: ``metav1.MicroTime`` (events.k8s.io eventTime)."""
-        return self.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return format_timestamp(self.now(), fraction=True)
 
     # ------------------------------------------------------------------ timers
 

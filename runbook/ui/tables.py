@@ -19,6 +19,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from runbook.markup import escape_html, styled
+from runbook.statuses import STATUS_SEVERITY
 
 #: background and text colour per severity (dark text keeps rows readable on dark themes too)
 COLOURS: dict[str, str] = {
@@ -27,24 +28,6 @@ COLOURS: dict[str, str] = {
     "info": "",
 }
 
-#: what a value in a status-like column means (values of the mesh tables' status columns)
-STATUS_SEVERITY: dict[str, str] = {
-    # findings
-    "error": "error", "warning": "warning", "info": "info",
-    # namespace_injection.status
-    "target missing": "error", "no endpoints": "error", "ambiguous": "warning",
-    "both labels": "warning", "no injection": "info", "ok": "info",
-    # webhook_targets / revision_tags .target_status
-    "service_not_found": "error", "no_service_port": "error", "headless": "error",
-    "unsupported_type": "error", "unknown": "warning", "url": "info",
-    # control_planes.status
-    "no pods": "error", "not ready": "warning",
-    # replicaset_events.error_kind
-    "timeout": "error", "connection_refused": "error", "tls": "error", "denied": "error",
-    "invalid_response": "error", "other": "error", "no_endpoints": "error",
-    # events' type
-    "Warning": "warning", "Normal": "info",
-}
 
 
 def tidy(df: pd.DataFrame) -> pd.DataFrame:

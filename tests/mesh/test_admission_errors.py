@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from runbook.formats import admission as fmt
-from runbook.formats.admission import ERROR_KINDS, parse_admission_error, rules_match
+from runbook.formats.admission import parse_admission_error, rules_match
+from runbook.statuses import ADMISSION_ERROR_KINDS
 
 # (source, message, expected fields)
 REAL = [
@@ -161,7 +162,7 @@ def test_real_messages(source: str, message: str, expected: dict[str, object]) -
     assert err is not None, source
     for key, value in expected.items():
         assert getattr(err, key) == value, f"{source}: {key}"
-    assert err.error_kind in ERROR_KINDS
+    assert err.error_kind in ADMISSION_ERROR_KINDS
 
 
 @pytest.mark.parametrize("message", [

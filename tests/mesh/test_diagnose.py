@@ -14,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh import CODES, Finding, diagnose, findings_frame, has_errors, inventory
-from runbook.mesh.findings import FINDINGS_COLUMNS
+from runbook.mesh.findings import (
+    ERROR,
+    FINDINGS_COLUMNS,
+    INFO,
+    WARNING,
+    CodeInfo,
+    codes_markdown,
+    with_codes_table,
+)
 from runbook.snapshot import Snapshot
 
 from .conftest import snapshot_of
@@ -395,13 +404,24 @@ def test_report_failure_message_is_the_reports() -> None:
         '10s": service "istiod-1-18-5" not found')
 
 
-def test_every_code_is_documented() -> None:
-    import runbook.mesh.findings as findings_module
-
+def test_every_code_is_described_once_and_the_page_shows_that_description() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
+    assert doc == with_codes_table(doc), "docs/findings.md is stale: run python docs/make_findings.py"
     for code, info in CODES.items():
-        assert f"| {code} | {info.severity}" in doc, code
-        assert f"{code}  " in (findings_module.__doc__ or ""), code
+        assert info.meaning and info.fix, code
+        assert f"| {code} | {info.severities()} | " in doc, code
+
+
+def test_the_codes_table_is_rendered_from_the_registry() -> None:
+    info = CodeInfo("IST0139", ERROR, "InvalidWebhook", "istio", meaning="a `Service` is missing.",
+                    fix="`retarget-webhook`", also=WARNING)
+    ours = CodeInfo("MR999", INFO, "Example", "mesh-runbook", meaning="ours.")
+    assert codes_markdown({"IST0139": info, "MR999": ours}).splitlines()[2:] == [
+        "| IST0139 | error / warning | *InvalidWebhook*: a `Service` is missing. | `retarget-webhook` |",
+        "| MR999 | info | ours. | — |",
+    ]
+    with pytest.raises(ValueError, match="no"):
+        with_codes_table("# a page without the markers\n")
 
 
 def test_rendered_injector_and_tag_pair_do_not_overlap(fixture_objects: Any) -> None:

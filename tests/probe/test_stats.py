@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,16 @@ def test_summary_under_a_schedule_reports_lag_and_unsent() -> None:
     samples = make_samples(LAT[:100], qps=100)
     s = stats.summarize(samples, elapsed_s=1.0, requested_qps=100, scheduled=120)
     assert s["unsent"] == 20 and s["send_lag_p50_ms"] == pytest.approx(1.0)
+
+
+def test_the_summary_record_has_exactly_the_keys_its_type_declares() -> None:
+    # RunSummary is what the charts, the report and `-o json` read: a key the type does not
+    # declare (a new percentile in SUMMARY_PERCENTILES) or one it promises and lacks is caught here
+    declared = set(get_type_hints(stats.RunSummary))
+    run = make_run(make_samples(LAT[:100], qps=100), qps=100)
+    assert set(run.summary()) == declared
+    assert set(stats.summarize(run.samples, elapsed_s=1.0)) == declared - {"label"}
+    assert set(get_type_hints(stats.LatencyStats)) == set(stats.latency_stats([]))
 
 
 def test_percentile_keys() -> None:

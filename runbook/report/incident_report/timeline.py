@@ -18,6 +18,7 @@ from runbook.audit import AuditRecord
 from runbook.markup import chart_text
 from runbook.probe import ProbeRun
 from runbook.report.incident_report.recording import as_failures
+from runbook.timestamps import parse_timestamp
 from runbook.ui.charts import ERROR_COLOR, latency_timeline
 
 #: columns of :func:`events_frame`
@@ -50,10 +51,6 @@ class TimelineEvent:
     marker: bool = True
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def audit_events(records: Sequence[AuditRecord], label: str) -> list[TimelineEvent]:
     """The moment a change took effect: the first record of ``records`` that was applied.
 
@@ -65,7 +62,7 @@ def audit_events(records: Sequence[AuditRecord], label: str) -> list[TimelineEve
         return []
     first = applied[0]
     more = f" (+{len(applied) - 1} more objects)" if len(applied) > 1 else ""
-    return [TimelineEvent(parse_time(first.time), label, "audit",
+    return [TimelineEvent(parse_timestamp(first.time), label, "audit",
                           f"{first.object}{more}: {first.step} — context {first.context}, "
                           f"user {first.user or '?'}")]
 

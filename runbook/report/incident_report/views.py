@@ -21,7 +21,7 @@ from runbook.paths import runbook_home
 from runbook.probe import ProbeRun
 from runbook.probe.stats import compare_runs
 from runbook.report.incident_report.recording import OUTCOME_LEVELS, as_failures, outcomes
-from runbook.report.incident_report.timeline import parse_time
+from runbook.timestamps import parse_timestamp
 from runbook.ui.charts import compare_runs_chart
 from runbook.ui.render import Record, commands_html, commands_text, render_note
 from runbook.ui.tables import highlight_status, left, style_findings, tidy
@@ -121,7 +121,7 @@ def group_records(records: Sequence[AuditRecord]) -> pd.DataFrame:
             rows[-1]["object"] = f"{rows[-1]['_first']} (+{len(names)} more: {', '.join(names)})"
             continue
         key, names = this, []
-        rows.append({"time": parse_time(r.time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        rows.append({"time": parse_timestamp(r.time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
                      "action": r.action, "result": r.result, "object": r.object, "_first": r.object,
                      "step": r.step, "context": r.context, "user": r.user or "?"})
     return pd.DataFrame(rows, columns=[*AUDIT_COLUMNS, "_first"]).drop(columns="_first")

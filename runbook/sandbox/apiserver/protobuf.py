@@ -18,6 +18,8 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from runbook.timestamps import format_timestamp
+
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
@@ -203,7 +205,7 @@ def _value(value: int | bytes, kind: Any) -> Any:
         if not seconds:
             return None  # metav1.Time's zero value: null in JSON
         when = datetime.fromtimestamp(seconds if isinstance(seconds, int) else 0, tz=UTC)
-        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_timestamp(when)
     if kind in ("map:string", "map:bytes"):
         entry = dict(_fields(_bytes(value)))
         key = _bytes(entry.get(1, b"")).decode("utf-8")

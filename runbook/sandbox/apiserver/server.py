@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -69,6 +68,7 @@ from runbook.sandbox.apiserver.exchange import (
     status_response,
     warn_deprecated,
 )
+from runbook.timestamps import parse_timestamp
 
 KUBE_VERSION = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "sandbox",
@@ -516,8 +516,7 @@ class ApiServer(AdminApi):
         since: float | None = None
         if "sinceTime" in request.query:
             try:
-                since = datetime.fromisoformat(request.query["sinceTime"].replace("Z", "+00:00")
-                                               ).timestamp()
+                since = parse_timestamp(request.query["sinceTime"]).timestamp()
             except ValueError:
                 raise status.bad_request(f'invalid sinceTime "{request.query["sinceTime"]}"') from None
         elif "sinceSeconds" in request.query:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Hashable, Iterator
-from datetime import datetime
 from typing import Any
 
 from runbook.kinds import ResourceKind
@@ -21,6 +20,7 @@ from runbook.sandbox.clock import Timer
 from runbook.sandbox.controllers.events import EventRecorder, field_manager_of
 from runbook.sandbox.registry.cluster import Cluster, RequestContext
 from runbook.sandbox.storage.store import Obj, PreconditionFailed, StoreKeyError
+from runbook.timestamps import timestamp_or_none
 
 
 def controller_context(component: str) -> RequestContext:
@@ -159,12 +159,8 @@ def owned(store: Any, kind: ResourceKind, owner: Obj) -> list[Obj]:
 
 def parse_time(value: Any) -> float | None:
     """Epoch seconds of an RFC 3339 timestamp (None when absent or unreadable)."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    when = timestamp_or_none(value)
+    return when.timestamp() if when is not None else None
 
 
 def condition(obj: Obj, type_: str) -> Obj | None:

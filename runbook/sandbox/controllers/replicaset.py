@@ -46,6 +46,7 @@ from runbook.sandbox.controllers.base import (
 from runbook.sandbox.controllers.events import NORMAL, WARNING
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.storage.store import Change, Obj, copy_object
+from runbook.timestamps import format_timestamp
 
 COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500
@@ -118,7 +119,7 @@ def replicaset_status(rs: Obj, pods: list[Obj], now: float, error: str | None,
 def _timestamp(when: float) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(datetime.fromtimestamp(when, tz=UTC))
 
 
 class ReplicaSetController:

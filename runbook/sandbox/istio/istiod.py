@@ -49,6 +49,7 @@ from runbook.sandbox.istio.injection import Injector, inject, injection_required
 from runbook.sandbox.registry.webhooks import WebhookCall, WebhookResponse, WebhookServer
 from runbook.sandbox.storage.store import Change, Obj
 from runbook.selectors import LabelSelector
+from runbook.timestamps import format_timestamp
 from runbook.wellknown import DEFAULT_REVISION, ISTIOD_APP, REV_LABEL, SIDECAR_STATUS_ANNOTATION
 
 DISCOVERY_CONTAINER = "discovery"
@@ -308,7 +309,7 @@ class Istiods:
                                         state.reasons, quiet, delay, state.full)
         when = self.ctx.clock.now()
         self._log(instance.pod, log_line(when, "info", PUSH_SCOPE, message))
-        version = f"{when.strftime('%Y-%m-%dT%H:%M:%SZ')}/{instance.pushes}"
+        version = f"{format_timestamp(when)}/{instance.pushes}"
         services, connected = self._push_size(instance.pod) if state.full else (0, 0)
         if not state.full:
             connected = self._connected(instance.pod)

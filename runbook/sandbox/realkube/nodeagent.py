@@ -40,6 +40,7 @@ from aiohttp import web
 from runbook.kinds import EVENTS, NODES, PODS, ResourceKind
 from runbook.sandbox.realkube.api import STRATEGIC_PATCH, ApiClient, KubeApiError, Obj
 from runbook.sandbox.storage.logs import PodLogs, serve_log
+from runbook.timestamps import format_timestamp, parse_timestamp
 
 LEASES = ResourceKind("coordination.k8s.io", "v1", "Lease", "leases", True)
 KUBELET_PORT = 10250
@@ -52,11 +53,11 @@ _TRUE = ("true", "1")
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(datetime.now(UTC))
 
 
 def now_micro() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp(datetime.now(UTC), fraction=True)
 
 
 def _image_id(image: str) -> str:
@@ -381,7 +382,7 @@ class NodeAgent:
         since = None
         if "sinceTime" in query:
             with contextlib.suppress(ValueError):
-                since = datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00")).timestamp()
+                since = parse_timestamp(query["sinceTime"]).timestamp()
         elif number("sinceSeconds"):
             since = datetime.now(UTC).timestamp() - (number("sinceSeconds") or 0)
         options = {"tail_lines": number("tailLines"), "since": since,

@@ -65,6 +65,7 @@ from runbook.sandbox.scenarios import register_with_options
 from runbook.sandbox.scenarios.incident import load_seed_incident
 from runbook.sandbox.storage.store import Obj, generate_suffix
 from runbook.sandbox.world import World
+from runbook.timestamps import format_timestamp
 from runbook.wellknown import INJECTOR_APP, REV_LABEL, TAG_LABEL
 
 DEFAULTS = {"namespaces": 2000, "replicasets": 10000, "events": 50000}
@@ -126,7 +127,7 @@ def failures_after(age: float) -> tuple[int, float]:
 
 @functools.lru_cache(maxsize=8192)
 def _second(when: int) -> str:
-    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(datetime.fromtimestamp(when, tz=UTC))
 
 
 def _ts(when: float) -> str:

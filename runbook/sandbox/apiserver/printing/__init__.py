@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 # ages and timestamps as kubectl shows them, shared with the client side (runbook.formats.kubectl)
-from runbook.formats.kubectl import human_duration, parse_time
+from runbook.formats.kubectl import human_duration
 from runbook.formats.kubectl import since as age
 from runbook.kinds import ResourceKind
 from runbook.sandbox.apiserver.printing.cells import (
@@ -101,7 +101,6 @@ __all__ = [
     "format_label_selector",
     "format_labels",
     "human_duration",
-    "parse_time",
     "printer_columns",
     "to_table",
 ]

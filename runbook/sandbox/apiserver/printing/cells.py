@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 # ages and timestamps as kubectl shows them, shared with the client side (runbook.formats.kubectl)
-from runbook.formats.kubectl import human_duration, parse_time
+from runbook.formats.kubectl import human_duration
 from runbook.formats.kubectl import since as age
 from runbook.sandbox.apiserver.printing.columns import Row
+from runbook.timestamps import format_timestamp, timestamp_or_none
 
 
 def get_path(obj: Any, *path: str) -> Any:
@@ -99,7 +100,7 @@ def _pod_cells(pod: Mapping[str, Any], now: datetime) -> tuple[list[Any], list[A
             reason = "SchedulingGated"
 
     def finished(cs: Mapping[str, Any]) -> datetime | None:
-        return parse_time(get_path(cs, "lastState", "terminated", "finishedAt"))
+        return timestamp_or_none(get_path(cs, "lastState", "terminated", "finishedAt"))
 
     def later(a: datetime | None, b: datetime | None) -> datetime | None:
         return b if b is not None and (a is None or b > a) else a
@@ -298,9 +299,9 @@ def _event_view(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def _event_cells(raw: Mapping[str, Any], now: datetime) -> tuple[list[Any], list[Any]]:
     event = _event_view(raw)
-    first = age(event.get("firstTimestamp"), now) if parse_time(event.get("firstTimestamp")) \
+    first = age(event.get("firstTimestamp"), now) if timestamp_or_none(event.get("firstTimestamp")) \
         else age(event.get("eventTime"), now)
-    last = age(event.get("lastTimestamp"), now) if parse_time(event.get("lastTimestamp")) \
+    last = age(event.get("lastTimestamp"), now) if timestamp_or_none(event.get("lastTimestamp")) \
         else first
     count = int_or(event.get("count"))
     series = event.get("series")
@@ -408,8 +409,8 @@ def builtin_cells(key: str, obj: Mapping[str, Any], now: datetime,
         return [name, obj.get("type") or "", len(obj.get("data") or {}), created], [], None
     if key.startswith(("mutatingwebhookconfigurations.", "validatingwebhookconfigurations.")):
         return [name, len(obj.get("webhooks") or []), created], [], None
-    when = parse_time(get_path(obj, "metadata", "creationTimestamp"))
-    return [name, when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else
+    when = timestamp_or_none(get_path(obj, "metadata", "creationTimestamp"))
+    return [name, format_timestamp(when) if when else
             "0001-01-01T00:00:00Z"], [], None
 
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 # ages and timestamps as kubectl shows them, shared with the client side (runbook.formats.kubectl)
-from runbook.formats.kubectl import parse_time
 from runbook.formats.kubectl import since as age
 from runbook.sandbox.apiserver.printing.cells import get_path, int_or
 from runbook.sandbox.apiserver.printing.columns import DOCS, NAME_COLUMN, Column
+from runbook.timestamps import timestamp_or_none
 
 _TOKEN = re.compile(r"""\.(?P<field>[^.\[\]]+)|\[(?P<index>-?\d+|\*)\]|\['(?P<quoted>[^']*)'\]"""
                     r"""|\[\?\(@\.(?P<fkey>[\w.-]+)\s*==\s*["'](?P<fval>[^"']*)["']\)\]""")
@@ -81,7 +81,7 @@ def _typed_cell(type_: str, value: Any, now: datetime) -> Any:
     if type_ == "boolean" and isinstance(value, bool):
         return value
     if type_ == "date" and isinstance(value, str):
-        return age(value, now) if parse_time(value) else "<invalid>"
+        return age(value, now) if timestamp_or_none(value) else "<invalid>"
     return None
 
 
