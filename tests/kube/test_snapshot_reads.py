@@ -136,3 +136,14 @@ def test_the_parse_time_schemas_name_every_field_of_the_official_models() -> Non
                                          for f in m.attribute_map.values()}
     for model in (models.V1Pod, models.V1Deployment, models.V1ReplicaSet):
         assert set(OBJECT_FIELDS) == set(model.attribute_map.values())
+
+
+def test_a_snapshot_read_first_is_diagnosed_as_the_cluster_is(seed) -> None:  # type: ignore[no-untyped-def]
+    from runbook.errors import InputError
+    from runbook.mesh.observe import diagnose_cluster, diagnose_snapshot, read_mesh
+
+    _, from_cluster = diagnose_cluster(seed)
+    _, from_snapshot = diagnose_snapshot(read_mesh(seed))
+    assert from_cluster and [f.code for f in from_snapshot] == [f.code for f in from_cluster]
+    with pytest.raises(InputError, match="does not exist"):
+        diagnose_snapshot(read_mesh(seed), namespace="no-such-namespace")
