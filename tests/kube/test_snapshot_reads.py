@@ -38,11 +38,13 @@ def seed(seed_world):  # type: ignore[no-untyped-def]
     return seed_world[1]
 
 
-def test_pods_keep_what_the_tables_read_and_lose_env_mounts_and_volumes(seed) -> None:  # type: ignore[no-untyped-def]
+def test_pods_keep_what_the_tables_read_and_lose_env_mounts_and_volumes(seed_world) -> None:  # type: ignore[no-untyped-def]
+    sb, seed = seed_world
     # l7-traffic-beta is bound to 1-18-5: the pod gets istio-proxy, its env, mounts and volumes
     seed.create(k.PODS, {"metadata": {"name": "sleep", "namespace": "l7-traffic-beta",
                                       "labels": {"app": "sleep"}},
                          "spec": {"containers": [{"name": "sleep", "image": "curlimages/curl"}]}})
+    sb.settle()  # the pod's status is written before the reads compare it
     full = seed.list(k.PODS, "l7-traffic-beta")
     snap = read_snapshot(seed)
     slim = [p for p in snap.items(k.PODS) if p["metadata"]["namespace"] == "l7-traffic-beta"]
