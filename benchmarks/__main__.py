@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from benchmarks import Result, discover, markdown
@@ -17,9 +18,15 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available)}")
     results: list[Result] = []
+    loads = []
     for name in args.names or list(available):
-        print(f"running {name} …", file=sys.stderr, flush=True)
+        # the machine may be shared: every figure is read with the load it was measured under
+        load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+        loads.append(f"{name} {load}")
+        print(f"running {name} (load average 1/5/15 min at start: {load}) …", file=sys.stderr, flush=True)
         results.extend(available[name]())
+    print(f"load average (1/5/15 min) at the start of each benchmark, {os.cpu_count()} CPUs: "
+          + "; ".join(loads) + "\n")
     print(markdown(results))
     return 1 if any(r.passed is False for r in results) else 0
 

@@ -6,6 +6,7 @@ Exit status 1 when there are error findings (usable as a CI gate), 0 otherwise.
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
 
@@ -25,11 +26,17 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runbook.mesh import has_errors
-    from runbook.mesh.observe import diagnose_cluster
+    from runbook.kube import DIAGNOSIS_KINDS, read_snapshot
 
-    with cluster_from_args(args) as cluster:
-        inv, findings = diagnose_cluster(cluster, namespace=args.namespace)
+    with cluster_from_args(args) as cluster, ThreadPoolExecutor(max_workers=1) as pool:
+        # the read (what read_mesh reads) starts before the diagnosis' imports — pandas and the
+        # mesh model, most of a second: the server answers while they load
+        reading = pool.submit(read_snapshot, cluster, DIAGNOSIS_KINDS)
+        from runbook.mesh import has_errors
+        from runbook.mesh.observe import diagnose_snapshot
+
+        snap = reading.result()
+    inv, findings = diagnose_snapshot(snap, namespace=args.namespace)
     tables = inv.tables() if args.tables or args.output not in ("table", "wide") else {}
     if args.namespace:
         # only tables whose rows are *about* a namespace; control_planes' namespace is where an

@@ -286,7 +286,13 @@ def wrap(text: str, width: int, indent: str, first: str | None = None) -> list[s
     """``text`` (escaped) wrapped to ``width`` with a hanging ``indent``; ``first`` starts line 1
     (default: the indent)."""
     first = indent if first is None else first
-    return textwrap.wrap(terminal_text(text), width=max(width, len(indent) + 20),
+    text = terminal_text(text)
+    width = max(width, len(indent) + 20)
+    if len(first) + len(text) <= width and text == text.strip() and text.isprintable() and text:
+        # what textwrap returns for a line that fits and holds only single-width spaces; a diagnosis
+        # prints thousands of such lines, and textwrap's chunking is most of its output time
+        return [first + text]
+    return textwrap.wrap(text, width=width,
                          initial_indent=first, subsequent_indent=indent,
                          break_long_words=True, break_on_hyphens=False) or [first.rstrip()]
 

@@ -12,7 +12,9 @@ import gc
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
+
+import orjson
 
 from runbook import kinds as k
 from runbook.errors import ClusterError, Forbidden, NotFound
@@ -100,6 +102,105 @@ DEFAULT_TRIMS: dict[str, Callable[[RawObject], RawObject]] = {
 }
 
 
+# ------------------------------------------------------------------ trimming while parsing
+#
+# Parsing a pod whole and then dropping its sidecar's env, mounts and probes is most of a large
+# read's client time (8,000 injected pods: 67 MB of JSON). msgspec decodes into plain dicts
+# against a TypedDict and skips the keys the TypedDict does not name without building them
+# (4–7x faster than orjson plus the trims above, measured on a 500-pod page). The TypedDicts name
+# every field the API defines (the official client's models, checked by a test: importing those
+# models costs 0.8 s, more than the read saves), minus what the trims drop, so that the result is
+# what the trims would leave.
+
+#: the fields of a PodSpec (kubernetes.client.V1PodSpec)
+POD_SPEC_FIELDS = (
+    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers", "dnsConfig",
+    "dnsPolicy", "enableServiceLinks", "ephemeralContainers", "evictionResponders", "hostAliases",
+    "hostIPC", "hostNetwork", "hostPID", "hostUsers", "hostname", "hostnameOverride",
+    "imagePullSecrets", "initContainers", "nodeName", "nodeSelector", "os", "overhead",
+    "preemptionPolicy", "priority", "priorityClassName", "readinessGates", "resourceClaims",
+    "resources", "restartPolicy", "runtimeClassName", "schedulerName", "schedulingGates",
+    "schedulingGroup", "securityContext", "serviceAccount", "serviceAccountName",
+    "setHostnameAsFQDN", "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds",
+    "tolerations", "topologySpreadConstraints", "volumes",
+)
+#: the fields of an ObjectMeta (kubernetes.client.V1ObjectMeta)
+OBJECT_META_FIELDS = (
+    "annotations", "creationTimestamp", "deletionGracePeriodSeconds", "deletionTimestamp",
+    "finalizers", "generateName", "generation", "labels", "managedFields", "name", "namespace",
+    "ownerReferences", "resourceVersion", "selfLink", "uid",
+)
+#: the fields of a DeploymentSpec and a ReplicaSetSpec (kubernetes.client.V1DeploymentSpec, …)
+WORKLOAD_SPEC_FIELDS = (
+    "minReadySeconds", "paused", "progressDeadlineSeconds", "replicas", "revisionHistoryLimit",
+    "selector", "strategy", "template",
+)
+#: the top-level fields of a Pod, Deployment and ReplicaSet
+OBJECT_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
+def _typed_dict(name: str, fields: Iterable[str], typed: Mapping[str, Any] | None = None,
+                drop: Iterable[str] = ()) -> Any:
+    """A TypedDict made at run time: ``fields`` but ``drop``, values ``Any`` unless ``typed``."""
+    types, dropped = typed or {}, set(drop)
+    make: Any = TypedDict
+    return make(name, {f: types.get(f, Any) for f in fields if f not in dropped}, total=False)
+
+
+def _schemas() -> dict[str, Any]:
+    containers = list.__class_getitem__(_typed_dict("Container", _CONTAINER_FIELDS))
+    pod_spec = _typed_dict("PodSpec", POD_SPEC_FIELDS, drop=_POD_SPEC_DROP,
+                           typed={"containers": containers, "initContainers": containers})
+    meta = _typed_dict("ObjectMeta", OBJECT_META_FIELDS, drop=("managedFields",))
+    template = _typed_dict("PodTemplate", ("metadata", "spec"), {"spec": pod_spec})
+    workload_spec = _typed_dict("WorkloadSpec", WORKLOAD_SPEC_FIELDS, {"template": template})
+    pod = _typed_dict("Pod", OBJECT_FIELDS, {"metadata": meta, "spec": pod_spec})
+    workload = _typed_dict("Workload", OBJECT_FIELDS, {"metadata": meta, "spec": workload_spec})
+    return {k.PODS.key: pod, k.DEPLOYMENTS.key: workload, k.REPLICA_SETS.key: workload}
+
+
+class SlimListDecoder:
+    """Parses a list page into what ``trim`` would leave of it, without building the rest.
+
+    Raises ValueError (like a JSON parser) for what is not JSON.
+    """
+
+    def __init__(self, item: Any, trim: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        import msgspec
+
+        page = _typed_dict("ListPage", ("apiVersion", "kind", "metadata", "items"),
+                           {"items": list.__class_getitem__(item)})
+        self._decoder = msgspec.json.Decoder(page)
+        self._invalid = msgspec.ValidationError
+        self._trim = trim
+
+    def __call__(self, payload: bytes) -> dict[str, Any]:
+        try:
+            page: dict[str, Any] = self._decoder.decode(payload)
+            # what a TypedDict cannot drop: one annotation (kubectl's last-applied copy)
+            finish: Callable[[dict[str, Any]], dict[str, Any]] = trim_object
+        except self._invalid:
+            # valid JSON of another shape than the API's (a container that is not an object):
+            # parsed whole, and trimmed as the trims do with such objects
+            page = orjson.loads(payload)
+            finish = self._trim
+        for item in page.get("items") or []:
+            finish(item)
+        return page
+
+
+def slim_decoders() -> dict[str, SlimListDecoder]:
+    """Per kind key, the decoder that trims while parsing (the kinds of :data:`DEFAULT_TRIMS`)."""
+    global _SLIM_DECODERS
+    if _SLIM_DECODERS is None:
+        schemas = _schemas()
+        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim) for key, trim in DEFAULT_TRIMS.items()}
+    return _SLIM_DECODERS
+
+
+_SLIM_DECODERS: dict[str, SlimListDecoder] | None = None
+
+
 def read_snapshot(
     cluster: Cluster,
     kinds: Iterable[ResourceKind] = DIAGNOSIS_KINDS,
@@ -129,6 +230,7 @@ def read_snapshot(
     chosen = list(dict.fromkeys(kinds))
     sels = {**DEFAULT_SELECTORS, **(selectors or {})}
     all_trims = {**DEFAULT_TRIMS, **(trims or {})}
+    decoders = slim_decoders()
     before = len(cluster.requests)
     snap = Snapshot(context=cluster.context, server=cluster.server,
                     read_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -136,11 +238,14 @@ def read_snapshot(
     def read(kind: ResourceKind) -> tuple[ResourceKind, list[RawObject] | str]:
         sel = sels.get(kind.key, {})
         try:
+            trim = all_trims.get(kind.key, trim_object)
+            # the decoder stands for a default trim only: a caller's own trim runs on whole objects
+            decode = decoders.get(kind.key) if trim is DEFAULT_TRIMS.get(kind.key) else None
             items = cluster.list(kind, namespace if kind.namespaced else None,
                                  label_selector=sel.get("label_selector"),
                                  field_selector=sel.get("field_selector"),
                                  page_size=page_size,
-                                 trim=all_trims.get(kind.key, trim_object))
+                                 trim=None if decode else trim, decode=decode)
         except Forbidden as exc:
             return kind, exc.one_line()
         except NotFound as exc:

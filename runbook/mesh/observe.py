@@ -66,7 +66,16 @@ def diagnose_cluster(cluster: Cluster, *, namespace: str | None = None
     Raises:
         InputError: ``namespace`` does not exist.
     """
-    snap = read_mesh(cluster)
+    return diagnose_snapshot(read_mesh(cluster), namespace=namespace)
+
+
+def diagnose_snapshot(snap: Snapshot, *, namespace: str | None = None
+                      ) -> tuple[Inventory, list[Finding]]:
+    """:func:`diagnose_cluster` on a snapshot already read (:func:`read_mesh`).
+
+    Raises:
+        InputError: ``namespace`` does not exist.
+    """
     check_namespace(snap, namespace)
     inv = inventory(snap)
     return inv, diagnose(inv, namespace=namespace)

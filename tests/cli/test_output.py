@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from runbook.cli.output import (
     format_findings,
     format_table,
     terminal_text,
+    wrap,
     write_csv,
 )
 from runbook.kube import connect
@@ -274,3 +276,17 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+@pytest.mark.parametrize("text", [
+    "MR101  istio-prod/productpage", "fits exactly in the width of sixty columns of text here....",
+    " leading space", "trailing space ", "two  spaces inside", "a\ttab", "a\nnewline", "",
+    "x" * 120, "wide 漢字 characters", "one more word than the width allows for this line of text",
+])
+@pytest.mark.parametrize("first", [None, "ERROR   ", "        · "])
+def test_wrap_is_textwrap_for_every_line(text: str, first: str | None) -> None:
+    indent = "        "
+    expected = textwrap.wrap(terminal_text(text), width=60, initial_indent=first or indent,
+                             subsequent_indent=indent, break_long_words=True,
+                             break_on_hyphens=False) or [(first or indent).rstrip()]
+    assert wrap(text, 60, indent, first=first) == expected

@@ -3,25 +3,41 @@ garbage collector back as it was — against the living seed world over HTTP."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from typing import Any
 
+import orjson
 import pytest
 
 from runbook import kinds as k
 from runbook.kube import connect, read_snapshot
+from runbook.kube.reader import (
+    DEFAULT_TRIMS,
+    OBJECT_FIELDS,
+    OBJECT_META_FIELDS,
+    POD_SPEC_FIELDS,
+    WORKLOAD_SPEC_FIELDS,
+    slim_decoders,
+    trim_pod,
+)
 from runbook.mesh import inventory
 from runbook.sandbox import Sandbox
 
 
 @pytest.fixture
-def seed():  # type: ignore[no-untyped-def]
+def seed_world():  # type: ignore[no-untyped-def]
     with Sandbox(scenario="seed-incident", clock="manual") as sb:
         sb.settle()
         c = connect(sb.kubeconfig_path, "sandbox")
-        yield c
+        yield sb, c
         c.close()
+
+
+@pytest.fixture
+def seed(seed_world):  # type: ignore[no-untyped-def]
+    return seed_world[1]
 
 
 def _versions(objects: list[dict[str, Any]]) -> dict[str, str]:
@@ -29,11 +45,13 @@ def _versions(objects: list[dict[str, Any]]) -> dict[str, str]:
             for o in objects}
 
 
-def test_pods_keep_what_the_tables_read_and_lose_env_mounts_and_volumes(seed) -> None:  # type: ignore[no-untyped-def]
+def test_pods_keep_what_the_tables_read_and_lose_env_mounts_and_volumes(seed_world) -> None:  # type: ignore[no-untyped-def]
+    sb, seed = seed_world
     # l7-traffic-beta is bound to 1-18-5: the pod gets istio-proxy, its env, mounts and volumes
     seed.create(k.PODS, {"metadata": {"name": "sleep", "namespace": "l7-traffic-beta",
                                       "labels": {"app": "sleep"}},
                          "spec": {"containers": [{"name": "sleep", "image": "curlimages/curl"}]}})
+    sb.settle()  # the pod's status is written before the reads compare it
     # the sandbox's kubelet moves the new pod on between two reads: compare reads of one version
     deadline = time.monotonic() + 30
     while True:
@@ -77,3 +95,70 @@ def test_only_replicaset_events_are_read_and_the_gc_is_restored(seed) -> None:  
         assert not gc.isenabled()  # a caller's own pause is left alone
     finally:
         gc.enable()
+
+
+def test_trimming_while_parsing_leaves_what_the_trims_leave(seed_world) -> None:  # type: ignore[no-untyped-def]
+    sb, seed = seed_world
+    # a Deployment as kubectl apply writes it: its last-applied copy, the server's managedFields
+    seed.create(k.DEPLOYMENTS, {
+        "metadata": {"name": "web", "namespace": "l7-traffic-beta", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": '{"kind": "Deployment"}',
+            "team": "web"}},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx", "env": [{"name": "A", "value": "1"}]}],
+                     "volumes": [{"name": "v", "emptyDir": {}}], "nodeSelector": {"disk": "ssd"}}}}})
+    sb.settle()  # its ReplicaSet and pod exist before either read
+    assert seed.get(k.DEPLOYMENTS, "web", "l7-traffic-beta")["metadata"].get("managedFields")
+    slim = read_snapshot(seed)
+    # the same trims on whole objects (a caller's own trim turns the parse-time trimming off)
+    whole = read_snapshot(seed, trims={key: functools.partial(trim) for key, trim in DEFAULT_TRIMS.items()})
+    for kind in (k.PODS, k.DEPLOYMENTS, k.REPLICA_SETS):
+        assert slim.items(kind) and slim.items(kind) == whole.items(kind), kind.key
+    web = next(d for d in slim.items(k.DEPLOYMENTS) if d["metadata"]["name"] == "web")
+    assert "managedFields" not in web["metadata"]
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in web["metadata"]["annotations"]
+    assert web["metadata"]["annotations"]["team"] == "web"
+    template = web["spec"]["template"]["spec"]
+    assert "volumes" not in template and template["containers"] == [{"name": "web", "image": "nginx"}]
+    assert template["nodeSelector"] == {"disk": "ssd"}
+
+
+def test_a_page_of_another_shape_is_parsed_whole_and_trimmed_and_not_json_is_refused() -> None:
+    decoder = slim_decoders()[k.PODS.key]
+    odd = {"metadata": {}, "items": [
+        {"metadata": {"name": "p", "managedFields": [{}]},
+         "spec": {"containers": ["not an object", {"name": "c", "env": []}], "volumes": []}}]}
+    assert decoder(orjson.dumps(odd)) == {"metadata": {}, "items": [trim_pod(orjson.loads(orjson.dumps(
+        odd["items"][0])))]}
+    with pytest.raises(ValueError):
+        decoder(b"<html>hello</html>")
+
+
+def test_a_decoder_that_cannot_parse_a_page_leaves_it_to_the_whole_json_parser(seed) -> None:  # type: ignore[no-untyped-def]
+    def refuse(payload: bytes) -> dict[str, object]:
+        raise ValueError("not this one")
+
+    assert seed.list(k.PODS, decode=refuse) == seed.list(k.PODS)
+
+
+def test_the_parse_time_schemas_name_every_field_of_the_official_models() -> None:
+    from kubernetes import client as models
+
+    assert set(POD_SPEC_FIELDS) == set(models.V1PodSpec.attribute_map.values())
+    assert set(OBJECT_META_FIELDS) == set(models.V1ObjectMeta.attribute_map.values())
+    assert set(WORKLOAD_SPEC_FIELDS) == {f for m in (models.V1DeploymentSpec, models.V1ReplicaSetSpec)
+                                         for f in m.attribute_map.values()}
+    for model in (models.V1Pod, models.V1Deployment, models.V1ReplicaSet):
+        assert set(OBJECT_FIELDS) == set(model.attribute_map.values())
+
+
+def test_a_snapshot_read_first_is_diagnosed_as_the_cluster_is(seed) -> None:  # type: ignore[no-untyped-def]
+    from runbook.errors import InputError
+    from runbook.mesh.observe import diagnose_cluster, diagnose_snapshot, read_mesh
+
+    _, from_cluster = diagnose_cluster(seed)
+    _, from_snapshot = diagnose_snapshot(read_mesh(seed))
+    assert from_cluster and [f.code for f in from_snapshot] == [f.code for f in from_cluster]
+    with pytest.raises(InputError, match="does not exist"):
+        diagnose_snapshot(read_mesh(seed), namespace="no-such-namespace")
