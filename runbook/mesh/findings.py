@@ -74,6 +74,11 @@ MR112    warning   Pods run without a sidecar in a namespace an injector with fa
                    Ignore serves: the apiserver skipped the failing call and admitted them
                    unmutated (found from the pods and the webhook; no event records it). Fix:
                    ``recreate-workloads`` once the target answers.
+MR113    error     A webhook's ``caBundle`` differs from the one the other configurations calling
+                   the same Service trust (the revision's own injector first): the apiserver
+                   cannot verify istiod's certificate (``x509: certificate signed by unknown
+                   authority``). Warning under failurePolicy Ignore (pods start uninjected).
+                   The message gives the ``kubectl patch`` that copies the trusted bundle.
 ======== ========= ===========================================================================
 
 Fix actions (``FixSuggestion.action``) and their ``params``. The keys that
@@ -158,6 +163,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("MR110", WARNING, "InjectingRevisionDoesNotWatchNamespace", "mesh-runbook"),
     CodeInfo("MR111", ERROR, "InjectorDeadlock", "mesh-runbook; runbook.mesh.injector_chains"),
     CodeInfo("MR112", WARNING, "PodsAdmittedWithoutSidecar", "mesh-runbook; runbook.mesh.injector_chains"),
+    CodeInfo("MR113", ERROR, "WebhookCaBundleMismatch", "mesh-runbook; runbook.mesh.webhook_trust"),
 )}
 
 
