@@ -15,7 +15,7 @@ from runbook.mesh.findings import ERROR, INFO, Finding, FixSuggestion, Subject
 from runbook.mesh.injector_chains import labels_text, refused_port_detail
 from runbook.mesh.model import Target, Webhook
 from runbook.mesh.retargets import Retargets, elsewhere_text, istioctl_caveat, plan_notes
-from runbook.mesh.webhook_trust import bundle_of, describe_bundle
+from runbook.mesh.webhook_trust import bundle_of, copy_command, describe_bundle
 from runbook.mesh.workloads import FailingReplicaSet, failing_replicasets
 
 
@@ -199,12 +199,14 @@ class AdmissionChains(Retargets):
         mismatch = self.untrusted.get(w.key)
         evidence.append(f"{w.key} caBundle: {describe_bundle(bundle_of(self.m, w))}")
         if mismatch is not None:
+            same_config = [m for m in self.untrusted.values()
+                           if (m.webhook.kind, m.webhook.configuration) == (w.kind, w.configuration)]
             evidence.append(f"{mismatch.reference_from.key} caBundle (same Service): "
                             f"{describe_bundle(mismatch.reference)}")
             return (f"{w.configuration} trusts {describe_bundle(mismatch.bundle)}, but "
                     f"{mismatch.reference_from.configuration} trusts "
                     f"{describe_bundle(mismatch.reference)} for the same Service (see MR113) — "
-                    f"copy the trusted caBundle: {mismatch.copy_command()}")
+                    f"copy the trusted caBundle: {copy_command(same_config)}")
         ns = w.service_namespace or "<istiod-namespace>"
         return (f"{w.configuration}'s caBundle ({describe_bundle(bundle_of(self.m, w))}) did not "
                 f"sign the certificate istiod serves: compare it with istiod's CA (kubectl get "

@@ -14,7 +14,7 @@ from runbook.mesh.findings import ERROR, WARNING, Finding, Subject
 from runbook.mesh.injector_chains import labels_text
 from runbook.mesh.model import Webhook
 from runbook.mesh.retargets import Retargets, elsewhere_text, istioctl_caveat, plan_notes
-from runbook.mesh.webhook_trust import TrustMismatch, describe_bundle
+from runbook.mesh.webhook_trust import TrustMismatch, copy_command, describe_bundle
 from runbook.mesh.webhooks import injector_overlaps
 
 
@@ -107,7 +107,7 @@ class WebhookChains(Retargets):
                 "verify istiod's certificate (x509: certificate signed by unknown authority), so "
                 + ("every call fails and pods its rules cover cannot be created" if fail else
                    "every call is skipped and pods start without a sidecar (failurePolicy Ignore)")
-                + f" — copy the trusted caBundle: {first.copy_command()}",
+                + f" — copy the trusted caBundle: {copy_command(items)}",
                 evidence=[f"{m.webhook.key}: clientConfig {m.webhook.client_config()}, caBundle "
                           f"{describe_bundle(m.bundle)}, failurePolicy {m.webhook.failure_policy}"
                           for m in items]

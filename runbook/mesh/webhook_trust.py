@@ -44,21 +44,25 @@ class TrustMismatch:
     reference: str
     reference_from: Webhook
 
-    def copy_command(self) -> str:
-        """The kubectl command that copies the reference bundle into the webhook."""
-        w = self.webhook
-        path = f"/webhooks/{w.index}/clientConfig/caBundle"
-        resource = w.kind.lower()
-        if not self.reference:
-            op = json.dumps([{"op": "remove", "path": path}], separators=(",", ":"))
-            return f"kubectl patch {resource} {w.configuration} --type=json -p '{op}'"
-        ref = self.reference_from
-        source = f"{{.webhooks[{ref.index}].clientConfig.caBundle}}"
-        # the bundle is copied by the shell, not pasted: it is kilobytes long
+
+def copy_command(mismatches: list[TrustMismatch]) -> str:
+    """The kubectl command that gives one configuration's disagreeing webhooks the reference
+    bundle (removes theirs when the reference has none)."""
+    w = mismatches[0].webhook
+    resource = w.kind.lower()
+    if not mismatches[0].reference:
+        ops = [{"op": "remove", "path": f"/webhooks/{m.webhook.index}/clientConfig/caBundle"}
+               for m in mismatches]
         return (f"kubectl patch {resource} {w.configuration} --type=json -p "
-                f'"[{{\\"op\\":\\"replace\\",\\"path\\":\\"{path}\\",\\"value\\":'
-                f"\\\"$(kubectl get {ref.kind.lower()} {ref.configuration} -o jsonpath='{source}')"
-                '\\"}]"')
+                f"'{json.dumps(ops, separators=(',', ':'))}'")
+    # the bundle is copied by the shell, not pasted: it is kilobytes long
+    ops_text = ",".join(
+        f'{{\\"op\\":\\"replace\\",\\"path\\":\\"/webhooks/{m.webhook.index}/clientConfig/caBundle\\",'
+        f'\\"value\\":\\"$(kubectl get {m.reference_from.kind.lower()} '
+        f"{m.reference_from.configuration} -o jsonpath='{{.webhooks[{m.reference_from.index}]"
+        f".clientConfig.caBundle}}')\\\"}}"
+        for m in mismatches)
+    return f'kubectl patch {resource} {w.configuration} --type=json -p "[{ops_text}]"'
 
 
 def ca_bundles(model: MeshModel) -> dict[tuple[str, str, int], str]:

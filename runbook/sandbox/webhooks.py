@@ -35,14 +35,27 @@ and, with ``failurePolicy: Fail``, answered as 500 ``Internal error occurred: �
 **Answers** — a mutating server returns the changed object (the result of its JSON patch), the
 next webhook sees it; a denial becomes 400 ``admission webhook "<w>" denied the request: …``.
 Webhooks whose ``sideEffects`` are not ``None``/``NoneOnDryRun`` refuse dry-run requests.
-Not emulated: ``timeoutSeconds`` (emulated servers answer at once), ``reinvocationPolicy``,
-``matchConditions``, the ClusterIP service resolver (kube-proxy would refuse a connection to a
-Service without endpoints instead of the resolver naming it).
+**Trust and time** — the emulated servers present certificates of one webhook CA
+(:attr:`WebhookDispatcher.ca`); a ``clientConfig.caBundle`` that does not hold that CA's
+certificate fails the call with ``tls: failed to verify certificate: x509: certificate signed by
+unknown authority``, as the apiserver's TLS client does. An empty ``caBundle`` is trusted (the
+scenarios carry none; a real apiserver would fall back to its system roots). A serving pod
+annotated :data:`ANSWER_SECONDS_ANNOTATION` (``"15"``) answers that late: when that is not less
+than the webhook's ``timeoutSeconds`` (default 10) the call fails with ``context deadline
+exceeded`` — at once, the emulation does not wait it out. The real engine's bridge
+(``realkube/istio.py``) sleeps for it, so that the real apiserver times out for real.
+
+Not emulated: ``reinvocationPolicy``, ``matchConditions``, the ClusterIP service resolver
+(kube-proxy would refuse a connection to a Service without endpoints instead of the resolver
+naming it).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import math
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -64,10 +77,17 @@ from runbook.sandbox.admission import AdmissionRequest
 from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.status import ApiError
 from runbook.sandbox.store import Change, Obj
+from runbook.sandbox.tls import Authority, new_authority
 from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
 
 #: the reason an emulated server gives for a path it does not serve (a 404 through the client)
 NOT_FOUND = "the server could not find the requested resource"
+#: a serving pod's annotation: seconds its webhook server takes to answer (a sandbox knob)
+ANSWER_SECONDS_ANNOTATION = "sandbox.mesh-runbook.io/webhook-answer-seconds"
+#: what the apiserver's TLS client says when the caBundle did not sign the server's certificate
+UNKNOWN_AUTHORITY = "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+#: what the apiserver's webhook client says when timeoutSeconds passed without an answer
+DEADLINE_EXCEEDED = "context deadline exceeded"
 
 
 @dataclass
@@ -149,11 +169,19 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
         self._compiled: _Compiled | None = None
         self._servers: list[ServerLookup] = []
+        self._ca: Authority | None = None
         #: every call that reached a server or failed: (webhook, outcome) — for tests and status
         self.calls = 0
         cluster.admission.mutating.append(self.mutate)
         cluster.admission.validating.append(self.validate)
         self._unsubscribe = cluster.store.subscribe(self._on_change)
+
+    @property
+    def ca(self) -> Authority:
+        """The CA of the emulated servers' certificates (made on first use)."""
+        if self._ca is None:
+            self._ca = new_authority("mesh-runbook-sandbox-webhook-ca")
+        return self._ca
 
     def add_server(self, lookup: ServerLookup) -> None:
         """Register ``lookup(pod, port)``: the emulated server on a pod's port, if any."""
@@ -286,6 +314,10 @@ class WebhookDispatcher:
             server = self._server(pod, port)
             if server is None:
                 raise CallFailed(f"dial tcp {ip}:{port}: connect: connection refused")
+            if not self._trusts(client.get("caBundle")):
+                raise CallFailed(UNKNOWN_AUTHORITY)
+            if answer_seconds(pod) >= float(timeout):
+                raise CallFailed(DEADLINE_EXCEEDED)
         except CallFailed as failed:
             self._failed(spec, fmt.webhook_call_failed(name, url, failed.cause, int(timeout)))
             return
@@ -297,6 +329,16 @@ class WebhookDispatcher:
             raise ApiError(400, "BadRequest", fmt.webhook_denied(name, response.message))
         if mutating and response.patched is not None:
             request.obj = response.patched
+
+    def _trusts(self, bundle: Any) -> bool:
+        """Whether a caBundle verifies the emulated servers' certificates (empty: trusted)."""
+        if not bundle:
+            return True
+        try:
+            pem = base64.b64decode(str(bundle), validate=True)
+        except (ValueError, binascii.Error):
+            return False
+        return b"".join(self.ca.cert_pem.split()) in b"".join(pem.split())
 
     def _failed(self, spec: Obj, message: str) -> None:
         if spec.get("failurePolicy", "Fail") == "Ignore":
@@ -369,6 +411,17 @@ class WebhookDispatcher:
             if server is not None:
                 return server
         return None
+
+
+def answer_seconds(pod: Obj | None) -> float:
+    """The :data:`ANSWER_SECONDS_ANNOTATION` of a serving pod (0 without one, or unreadable)."""
+    annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(ANSWER_SECONDS_ANNOTATION)
+    try:
+        seconds = float(raw) if raw is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def _labels(obj: Any) -> dict[str, str]:

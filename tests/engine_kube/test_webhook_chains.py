@@ -13,6 +13,7 @@ from runbook.kube import connect
 from runbook.mesh.observe import diagnose_cluster
 from runbook.sandbox.realkube.engine import KubeEngine
 from runbook.sandbox.tls import new_authority
+from runbook.sandbox.webhooks import ANSWER_SECONDS_ANNOTATION
 from tests.engine_kube.conftest import wait_for
 from tests.sandbox_world.helpers import BOOKINFO, Kubectl, kubectl_for
 
@@ -55,9 +56,8 @@ def test_a_tag_with_a_foreign_caBundle_fails_x509_and_the_copy_command_repairs_i
         command = chain.message.split("copy the trusted caBundle: ", 1)[1]
         assert command.startswith(f"kubectl patch mutatingwebhookconfiguration {TAG} --type=json")
 
-        # the way out as the message gives it (webhook 0), then webhook 1 likewise, then recreate
+        # the way out as the message gives it (both webhooks of the tag), then recreate
         kc(shell=command)
-        kc(shell=command.replace("/webhooks/0/", "/webhooks/1/"))
         bundles = {h["clientConfig"]["caBundle"] for name in (TAG, PROD_INJECTOR)
                    for h in _json(kc, "get", "mutatingwebhookconfiguration", name)["webhooks"]}
         assert len(bundles) == 1 and foreign not in bundles
@@ -91,3 +91,26 @@ def test_two_injectors_for_the_same_pods_inject_once_and_are_named(
             kc("delete", "mutatingwebhookconfiguration", f"{PROD_INJECTOR}-copy")
             assert not [f for f in diagnose_cluster(cluster)[1] if f.code == "IST0139"
                         and f.message.startswith("Webhook overlaps with others")]
+
+
+def test_a_webhook_that_answers_too_late_times_out_on_the_real_apiserver(
+        engine_binary: Path, kubectl: str, tmp_path: Path) -> None:
+    with KubeEngine(scenario="healthy", state_dir=tmp_path / "state") as engine:
+        kc = kubectl_for(kubectl, engine, tmp_path)  # type: ignore[arg-type]
+        # the sandbox knob: istiod's webhook server answers after 12 s (timeoutSeconds is 10)
+        slow = json.dumps({"spec": {"template": {"metadata": {"annotations": {
+            ANSWER_SECONDS_ANNOTATION: "12"}}}}})
+        kc("patch", "deployment", "istiod-1-18-5", "-n", "istio-prod", "-p", slow)
+        kc("rollout", "status", "deployment", "istiod-1-18-5", "-n", "istio-prod",
+           "--timeout=90s")
+        kc("apply", "-f", str(BOOKINFO), "-n", BETA)
+        events = wait_for(lambda: [e for e in _json(kc, "get", "events", "-n", BETA)["items"]
+                                   if e["reason"] == "FailedCreate"], timeout=90,
+                          what="FailedCreate events of the timed-out calls")
+        assert "?timeout=10s\": context deadline exceeded" in events[0]["message"], events[0]["message"]
+
+        with connect(engine.kubeconfig_path, "sandbox") as cluster:
+            findings = diagnose_cluster(cluster, namespace=BETA)[1]
+        chain = next(f for f in findings if f.code == "MR101" and f.subject.name == BETA)
+        assert "did not answer within its timeoutSeconds (10s)" in chain.message
+        assert "istiod istiod-1-18-5 (revision 1-18-5) has 1/1 ready pods" in chain.message

@@ -35,6 +35,14 @@ def _trust(world: World, configuration: str, bundle: str, *, policy: str = "Fail
         hook["failurePolicy"] = policy
 
 
+def _copy(index: int) -> str:
+    """One op of the copy command: the shell substitutes the revision injector's bundle."""
+    return ('{\\"op\\":\\"replace\\",\\"path\\":\\"/webhooks/' + str(index)
+            + '/clientConfig/caBundle\\",\\"value\\":\\"$(kubectl get mutatingwebhookconfiguration '
+            "istio-sidecar-injector-1-19-3 -o jsonpath='{.webhooks[0].clientConfig.caBundle}')"
+            '\\"}')
+
+
 @pytest.fixture
 def rotated(healthy: World) -> World:
     """istiod's CA was rotated: its own injector got the new bundle, the tag kept the old one."""
@@ -49,11 +57,10 @@ def test_a_tag_with_another_caBundle_is_mr113_with_the_copy_command(rotated: Wor
     assert "trusts CN=istiod-ca-2024" in finding.message
     assert f"but {REVISION_INJECTOR} trusts CN=istiod-ca-2026" in finding.message
     assert "x509: certificate signed by unknown authority" in finding.message
-    assert ("kubectl patch mutatingwebhookconfiguration istio-revision-tag-stable --type=json -p "
-            '"[{\\"op\\":\\"replace\\",\\"path\\":\\"/webhooks/0/clientConfig/caBundle\\",'
-            '\\"value\\":\\"$(kubectl get mutatingwebhookconfiguration '
-            "istio-sidecar-injector-1-19-3 -o jsonpath='{.webhooks[0].clientConfig.caBundle}')"
-            '\\"}]"') in finding.message
+    # one patch for both webhooks of the tag, each copying the reference's bundle by the shell
+    assert finding.message.endswith(
+        "copy the trusted caBundle: kubectl patch mutatingwebhookconfiguration "
+        f'istio-revision-tag-stable --type=json -p "[{_copy(0)},{_copy(1)}]"')
     assert finding.namespaces == ["shop"]
     assert len(finding.evidence) >= 3  # both webhooks of the tag, then the reference
 
