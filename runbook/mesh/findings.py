@@ -15,19 +15,24 @@ Sources for the Istio codes: ``pkg/config/analysis/msg/messages.yaml`` (levels a
 ======== ========= ===========================================================================
 code     severity  meaning
 ======== ========= ===========================================================================
-IST0102  info      NamespaceNotInjected: a namespace that runs workloads has neither
-                   ``istio-injection`` nor ``istio.io/rev`` (Istio: level Info, "The namespace is
-                   not enabled for Istio injection. Run 'kubectl label namespace …'"). Istio
-                   reports every non-system namespace; we report only namespaces with workloads
-                   and skip those that host Istio's own control plane or gateways.
+IST0102  info      NamespaceNotInjected: a namespace has neither ``istio-injection`` nor
+                   ``istio.io/rev`` (Istio: level Info, "The namespace is not enabled for Istio
+                   injection. Run 'kubectl label namespace …'"), with or without workloads, as
+                   istioctl reports it; istio-system, Kubernetes' own namespaces, ambient ones
+                   (``istio.io/dataplane-mode=ambient``) and — unlike istioctl — namespaces that
+                   host Istio's control plane or gateways are skipped.
 IST0103  warning   PodMissingProxy, as istioctl reports it (one per pod): a pod of an injected
                    namespace (``istio.io/rev`` without ``istio-injection``, or
                    ``istio-injection=enabled``) without an ``istio-proxy`` container, not opted
                    out, not on the host network. Fix: ``recreate-workloads``.
-IST0123  warning   NamespaceMultipleInjectionLabels: the namespace has both ``istio-injection``
-                   and ``istio.io/rev`` (Istio: level Warning; older wording "The namespace has
-                   both new and legacy injection labels. Run 'kubectl label namespace <ns>
-                   istio.io/rev-' or … istio-injection-'"). Fix: ``remove-label``.
+IST0123  warning   NamespaceMultipleInjectionLabels: more than one of ``istio-injection``,
+                   ``istio.io/rev`` and ``istio.io/dataplane-mode`` counts (the last two only
+                   when ``istio-injection`` is absent or ``enabled``: ``disabled`` is an
+                   opt-out). Message "The namespace has more than one type of injection labels
+                   [..]". Fix: ``relabel-namespace`` for ``istio-injection`` + ``istio.io/rev``.
+IST0148  info      NamespaceInjectionEnabledByDefault: an unlabelled namespace, when the
+                   ``istio-sidecar-injector`` ConfigMap's values set
+                   ``sidecarInjectorWebhook.enableNamespacesByDefault`` (instead of IST0102).
 IST0139  error     InvalidWebhook, both of Istio's causes: an Istio injector webhook "refers to a
                    control plane service that does not exist: <ns>/<name>." (and no Service of
                    that name exists anywhere else — otherwise MR102 is more precise), or
@@ -147,6 +152,8 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
              "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go"),
     CodeInfo("IST0123", WARNING, "NamespaceMultipleInjectionLabels",
              "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go"),
+    CodeInfo("IST0148", INFO, "NamespaceInjectionEnabledByDefault",
+             "istio messages.yaml IST0148 (Info); analyzers/injection/injection.go"),
     CodeInfo("IST0139", ERROR, "InvalidWebhook",
              "istio messages.yaml IST0139 (Error); analyzers/webhook/webhook.go"),
     CodeInfo("IST0158", WARNING, "PodsIstioProxyImageMismatchInNamespace",

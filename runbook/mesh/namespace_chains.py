@@ -1,50 +1,96 @@
 """Namespace chains: conflicting or dangling injection labels (IST0123, MR104), namespaces not
-enabled for injection (IST0102), pods whose sidecar another revision injected (IST0158), and
-revisions whose istiod does not watch the namespace of their sidecars (MR110).
+enabled for injection (IST0102) or enabled by default (IST0148), pods whose sidecar another
+revision injected (IST0158), and revisions whose istiod does not watch the namespace of their
+sidecars (MR110).
 """
 
 from __future__ import annotations
 
+import json
+
+from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh.diagnosis_state import DiagnosisState
 from runbook.mesh.findings import INFO, WARNING, Finding, FixSuggestion, Subject
+from runbook.mesh.injection import NamespaceInjection
 from runbook.mesh.injector_chains import labels_text
-from runbook.mesh.model import SYSTEM_NAMESPACES
+from runbook.mesh.model import SYSTEM_NAMESPACES, MeshModel, meta
 from runbook.mesh.pushes import control_plane_scopes
+
+#: the namespace Istio's injection analyzer never reports on
+ISTIO_SYSTEM = "istio-system"
+#: the ``istio.io/dataplane-mode`` value of an ambient namespace
+AMBIENT = "ambient"
+
+
+def injection_label_kinds(labels: dict[str, str]) -> list[str]:
+    """The injection labels that count, as Istio's injection analyzer lists them: ``istio-injection``
+    if present, then ``istio.io/rev`` and ``istio.io/dataplane-mode`` unless ``istio-injection``
+    says anything but ``enabled`` (``disabled`` plus a revision label is a deliberate opt-out)."""
+    injection = labels.get(wk.INJECTION_LABEL)
+    kinds = [f"{wk.INJECTION_LABEL}={injection}"] if injection is not None else []
+    if injection is None or injection == "enabled":
+        kinds += [f"{key}={labels[key]}" for key in (wk.REV_LABEL, wk.DATAPLANE_MODE_LABEL)
+                  if key in labels]
+    return kinds
+
+
+def injection_enabled_by_default(model: MeshModel) -> str | None:
+    """``namespace/name`` of an ``istio-sidecar-injector`` ConfigMap whose values enable injection
+    of unlabelled namespaces (``sidecarInjectorWebhook.enableNamespacesByDefault``), else None."""
+    for cm in model.snapshot.items(k.CONFIG_MAPS):
+        m = meta(cm)
+        if m.get("name") != INJECTOR_CONFIGMAP:
+            continue
+        try:
+            values = json.loads((cm.get("data") or {}).get("values") or "{}")
+        except ValueError:
+            continue
+        hook = values.get("sidecarInjectorWebhook") if isinstance(values, dict) else None
+        if isinstance(hook, dict) and hook.get("enableNamespacesByDefault") is True:
+            return f"{m.get('namespace')}/{m.get('name')}"
+    return None
+
+
+#: the default revision's injector ConfigMap (Istio's ``util.GetInjectorConfigMapName("")``)
+INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 
 
 class NamespaceChains(DiagnosisState):
     """Chains read from a namespace's labels and its pods."""
 
     def namespace_labels(self) -> None:
+        # namespaces of istiod or gateways are Istio's own, as istio-system is to istioctl
         control = ({d.namespace for d in self.m.istiods} | {g.namespace for g in self.m.gateways})
         offer = sorted({w.claimed_revision for w in self.m.injectors()
                         if w.claimed_revision and not w.tag}
                        | {w.tag for w in self.m.injectors() if w.tag})
         has_istio = bool(self.m.istiods or self.m.injectors())
+        by_default = injection_enabled_by_default(self.m)
         for rec in self.injection:
             ns = rec.namespace
             subject = Subject("Namespace", None, ns)
-            if rec.injection_label is not None and rec.rev_label is not None:
-                injects = rec.webhook.key if rec.webhook else "no webhook"
+            kinds = injection_label_kinds(rec.labels)
+            if len(kinds) > 1:
+                self.out.append(self._multiple_labels(rec, kinds))
+            if rec.labels.get(wk.DATAPLANE_MODE_LABEL) == AMBIENT:
+                continue  # ambient: no sidecar expected, whatever the webhooks say
+            if (has_istio and rec.injection_label is None and rec.rev_label is None
+                    and by_default is not None and ns not in SYSTEM_NAMESPACES
+                    and ns != ISTIO_SYSTEM and ns not in control):
                 self.out.append(Finding(
-                    "IST0123", WARNING, subject,
-                    f"The namespace has more than one type of injection labels "
-                    f"[{wk.INJECTION_LABEL}={rec.injection_label} {wk.REV_LABEL}={rec.rev_label}] "
-                    f"— {wk.INJECTION_LABEL} takes precedence ({injects} injects); remove it to "
-                    f"use {wk.REV_LABEL}={rec.rev_label}",
-                    evidence=[f"namespace labels {labels_text(rec.labels)}", rec.detail],
-                    fix=FixSuggestion(
-                        "relabel-namespace",
-                        {"namespace": ns, "revision": rec.rev_label, "drop_injection_label": True,
-                         "label": wk.INJECTION_LABEL, "current_value": rec.injection_label},
-                        f"kubectl label namespace {ns} {wk.INJECTION_LABEL}-",
-                        f"remove {wk.INJECTION_LABEL} from {ns}: new pods get "
-                        f"{wk.REV_LABEL}={rec.rev_label}'s injector (restart workloads to move "
-                        f"existing pods)"),
+                    "IST0148", INFO, subject,
+                    "is enabled for Istio injection, as Istio is installed with "
+                    "enableNamespacesByDefault as true.",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
+                              f"ConfigMap {by_default}: values.sidecarInjectorWebhook."
+                              "enableNamespacesByDefault true"],
                     namespaces=[ns]))
+                continue
             if rec.status != "no injection":
                 continue
+            if rec.injection_label == "disabled":
+                continue  # a deliberate opt-out, whatever else is labelled
             if rec.rev_label is not None or rec.injection_label == "enabled":
                 label = (f"{wk.REV_LABEL}={rec.rev_label}" if rec.rev_label is not None
                          else f"{wk.INJECTION_LABEL}=enabled")
@@ -59,7 +105,7 @@ class NamespaceChains(DiagnosisState):
                               "--overwrite"],
                     namespaces=[ns]))
             elif (has_istio and rec.injection_label is None and ns not in SYSTEM_NAMESPACES
-                  and ns not in control and self._has_workloads(ns)):
+                  and ns != ISTIO_SYSTEM and ns not in control):
                 self.out.append(Finding(
                     "IST0102", INFO, subject,
                     f"The namespace is not enabled for Istio injection. Run 'kubectl label "
@@ -70,8 +116,34 @@ class NamespaceChains(DiagnosisState):
                               f"revisions and tags: {', '.join(offer) or 'none'}"],
                     namespaces=[ns]))
 
-    def _has_workloads(self, ns: str) -> bool:
-        return bool(self.m.deployments_by_ns.get(ns) or self.m.pods_by_ns.get(ns))
+    def _multiple_labels(self, rec: NamespaceInjection, kinds: list[str]) -> Finding:
+        """IST0123, with the relabel fix when ``istio-injection`` hides ``istio.io/rev``."""
+        ns = rec.namespace
+        injects = rec.webhook.key if rec.webhook else "no webhook"
+        fix = None
+        if rec.injection_label is not None and rec.rev_label is not None:
+            advice = (f"{wk.INJECTION_LABEL} takes precedence ({injects} injects); remove it to "
+                      f"use {wk.REV_LABEL}={rec.rev_label}")
+            fix = FixSuggestion(
+                "relabel-namespace",
+                {"namespace": ns, "revision": rec.rev_label, "drop_injection_label": True,
+                 "label": wk.INJECTION_LABEL, "current_value": rec.injection_label},
+                f"kubectl label namespace {ns} {wk.INJECTION_LABEL}-",
+                f"remove {wk.INJECTION_LABEL} from {ns}: new pods get "
+                f"{wk.REV_LABEL}={rec.rev_label}'s injector (restart workloads to move "
+                f"existing pods)")
+        else:
+            # sidecar injection and the ambient data plane both claim the namespace
+            advice = (f"choose one: sidecars (kubectl label namespace {ns} "
+                      f"{wk.DATAPLANE_MODE_LABEL}-) or ambient (kubectl label namespace {ns} "
+                      + " ".join(f"{k.split('=')[0]}-" for k in kinds
+                                 if not k.startswith(wk.DATAPLANE_MODE_LABEL)) + ")")
+        return Finding(
+            "IST0123", WARNING, Subject("Namespace", None, ns),
+            f"The namespace has more than one type of injection labels [{' '.join(kinds)}] "
+            f"— {advice}",
+            evidence=[f"namespace labels {labels_text(rec.labels)}", rec.detail],
+            fix=fix, namespaces=[ns])
 
     # --------------------------------------------------------------------------- IST0158
 
