@@ -27,7 +27,8 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
 )
 #: what the config analyzer reads in addition
 CONFIG_KINDS: tuple[ResourceKind, ...] = (
-    *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES, k.CRDS)
+    *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES,
+    k.TELEMETRIES, k.CRDS)
 
 #: server-side filters that keep large reads small without losing what the mesh layer needs
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {

@@ -55,6 +55,11 @@ IST0131   Info     VirtualServiceIneffectiveMatch: a match identical to one of a
                    (Istio's newer prefix-overlap cases are not reported).
 IST0132   Warning  VirtualServiceHostNotFoundInGateway: no VirtualService host is covered by
                    the hosts of a Gateway it binds to.
+IST0159   Error    ConflictingTelemetryWorkloadSelectors: several Telemetries select the same pod
+                   (``runbook.mesh.sidecars``, the Sidecar rules); a Telemetry
+                   ``selector.matchLabels`` that selects no pod of its namespace is IST0101.
+IST0160   Error    MultipleTelemetriesWithoutWorkloadSelectors: several Telemetries of one
+                   namespace without ``selector`` (nor ``targetRef``/``targetRefs``).
 IST0162   Warning  GatewayPortNotDefinedOnService: a server port is neither a port nor a target
                    port of the Services of the selected gateway pods (newer istioctl compares
                    target ports only; Istio 1.18 gateways were written with Service ports, e.g.
@@ -133,7 +138,13 @@ from runbook.mesh.policies import (
     in_mesh,
 )
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
-from runbook.mesh.sidecars import SidecarMessages, sidecar_messages
+from runbook.mesh.sidecars import (
+    SIDECAR_RULES,
+    TELEMETRY_RULES,
+    SelectorRules,
+    SidecarMessages,
+    selector_messages,
+)
 from runbook.mesh.visibility import HostTable, export_scopes
 from runbook.meshconfig import root_namespace
 from runbook.routing import (
@@ -164,6 +175,9 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0130", WARNING, "VirtualServiceUnreachableRule", "istio messages.yaml IST0130"),
     CodeInfo("IST0131", INFO, "VirtualServiceIneffectiveMatch", "istio messages.yaml IST0131"),
     CodeInfo("IST0132", WARNING, "VirtualServiceHostNotFoundInGateway", "istio messages.yaml IST0132"),
+    CodeInfo("IST0159", ERROR, "ConflictingTelemetryWorkloadSelectors", "istio messages.yaml IST0159"),
+    CodeInfo("IST0160", ERROR, "MultipleTelemetriesWithoutWorkloadSelectors",
+             "istio messages.yaml IST0160"),
     CodeInfo("IST0162", WARNING, "GatewayPortNotDefinedOnService", "istio.io analysis/ist0162"),
     CodeInfo("IST0165", WARNING, "ReferencedInternalGateway", "istio messages.yaml IST0165"),
     CodeInfo("IST0173", ERROR, "DestinationRuleSubsetNotSelectPods", "istio.io analysis/ist0173"),
@@ -181,6 +195,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
 )}
 
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
+TELEMETRY_GROUP, TELEMETRY = "telemetry.istio.io", "Telemetry"
 
 
 # ----------------------------------------------------------------------------------- results
@@ -256,7 +271,8 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
     else:
         subjects = [it for it in world.items
                     if ((it.group == ISTIO_GROUP and it.kind in (*_CONFIG_KINDS, SIDECAR))
-                        or (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY))
+                        or (it.group, it.kind) in ((SECURITY_GROUP, AUTHORIZATION_POLICY),
+                                                   (TELEMETRY_GROUP, TELEMETRY)))
                     and (namespace is None or it.namespace == namespace)]
     checker = _Checker(world)
     for it in subjects:
@@ -318,7 +334,7 @@ class _Checker(VirtualServiceChecks):
         self._gateway_cache: dict[tuple[str | None, str], GatewayView] = {}
         self._ports_cache: dict[tuple[str, ...], tuple[set[int], dict[str, list[str]]]] = {}
         self._mesh_pod_labels: dict[str, list[dict[str, str]]] | None = None
-        self._sidecar_messages: SidecarMessages | None = None
+        self._selector_messages: dict[str, SidecarMessages] = {}
 
     # ------------------------------------------------------------------------------- output
 
@@ -358,6 +374,8 @@ class _Checker(VirtualServiceChecks):
         self.check_kind_and_schema(it)
         if (it.group, it.kind) == (SECURITY_GROUP, AUTHORIZATION_POLICY):
             self.check_authorization_policy(it)
+        if (it.group, it.kind) == (TELEMETRY_GROUP, TELEMETRY):
+            self.check_selectors(it, TELEMETRY_RULES)
         if it.group != ISTIO_GROUP:
             return
         if it.kind == VIRTUAL_SERVICE:
@@ -367,7 +385,7 @@ class _Checker(VirtualServiceChecks):
         elif it.kind == DESTINATION_RULE:
             self.check_destination_rule(it)
         elif it.kind == SIDECAR:
-            self.check_sidecar(it)
+            self.check_selectors(it, SIDECAR_RULES)
 
     def check_namespace(self, it: Item) -> None:
         if it.namespace is None:
@@ -422,21 +440,23 @@ class _Checker(VirtualServiceChecks):
                      f'Schema validation error: unknown field "{path}" (kubectl apply rejects it: '
                      "strict decoding error)")
 
-    # ---------------------------------------------------------------------------- sidecars
+    # ------------------------------------------------------------- sidecars and telemetries
 
-    def check_sidecar(self, sidecar: Item) -> None:
+    def check_selectors(self, it: Item, rules: SelectorRules) -> None:
+        """IST0101/IST0110/IST0111 (Sidecar), IST0101/IST0159/IST0160 (Telemetry)."""
         if not self.world.known("", "Pod"):
-            self.skip("pods could not be read: Sidecar workload selectors not checked")
+            self.skip(f"pods could not be read: {it.kind} workload selectors not checked")
             return
-        if self._sidecar_messages is None:
+        messages = self._selector_messages.get(rules.plural)
+        if messages is None:
             pods: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
             for pod in self.world.of("", "Pod"):
                 pods[pod.namespace or ""].append((pod.name, pod.labels))
-            self._sidecar_messages = sidecar_messages(
-                [it.obj for it in self.world.of(ISTIO_GROUP, SIDECAR)], pods)
-        for level, code, text in self._sidecar_messages.get((sidecar.namespace or "", sidecar.name),
-                                                            []):
-            self.add(sidecar, level, code, text)
+            messages = selector_messages(
+                [other.obj for other in self.world.of(it.group, it.kind)], pods, rules)
+            self._selector_messages[rules.plural] = messages
+        for level, code, text in messages.get((it.namespace or "", it.name), []):
+            self.add(it, level, code, text)
 
     # --------------------------------------------------------------- authorization policies
 
