@@ -11,9 +11,9 @@ from typing import Any
 
 from runbook.kube import connect
 from runbook.mesh.observe import diagnose_cluster
+from runbook.sandbox.apiserver.tls import new_authority
 from runbook.sandbox.realkube.engine import KubeEngine
-from runbook.sandbox.tls import new_authority
-from runbook.sandbox.webhooks import ANSWER_SECONDS_ANNOTATION
+from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION
 from tests.engine_kube.conftest import wait_for
 from tests.sandbox_world.helpers import BOOKINFO, Kubectl, kubectl_for
 

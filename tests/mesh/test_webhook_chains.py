@@ -14,7 +14,7 @@ from runbook.formats import admission as fmt
 from runbook.mesh import diagnose
 from runbook.mesh.model import build_model
 from runbook.mesh.webhook_trust import describe_bundle, trust_mismatches
-from runbook.sandbox.tls import new_authority
+from runbook.sandbox.apiserver.tls import new_authority
 
 from .test_diagnose import codes, only
 from .worlds import World

@@ -18,8 +18,8 @@ from runbook.fix import plan_from_suggestion, set_tag_revision
 from runbook.kube import Cluster, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import diagnose_cluster
-from runbook.sandbox.tls import new_authority
-from runbook.sandbox.webhooks import ANSWER_SECONDS_ANNOTATION, WebhookCall, WebhookResponse
+from runbook.sandbox.apiserver.tls import new_authority
+from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION, WebhookCall, WebhookResponse
 from tests.sandbox_world.helpers import kubectl_for
 
 PROD = "istio-prod"
@@ -180,7 +180,7 @@ def test_a_tag_with_a_foreign_caBundle_and_the_copy_command(  # type: ignore[no-
 def test_a_caBundle_of_the_servers_own_ca_is_trusted(  # type: ignore[no-untyped-def]
         seed_sandbox, world_settle, cluster: Cluster) -> None:
     # both configurations that call istio-prod/istiod, as istiod's webhook controller patches them
-    trusted = _bundle(seed_sandbox.world.webhooks.ca.cert_pem)
+    trusted = _bundle(seed_sandbox.world.webhooks.ca_pem)
     _set_bundle(cluster, PROD_INJECTOR, trusted)
     _set_bundle(cluster, "istio-validator-1-18-5-istio-prod", trusted, k.VALIDATING_WEBHOOKS)
     apply_manifests(cluster, app_path("bookinfo"), namespace=BETA)

@@ -85,7 +85,7 @@ def test_nothing_in_the_package_turns_tls_verification_off(ledger: Ledger) -> No
 
 def test_a_kubeconfig_with_another_ca_fails_with_the_tls_message(sandbox: Sandbox, tmp_path: Path,
                                                                   ledger: Ledger) -> None:
-    from runbook.sandbox.tls import make_certificates
+    from runbook.sandbox.apiserver.tls import make_certificates
 
     cfg = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
     cfg["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(

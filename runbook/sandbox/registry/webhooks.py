@@ -35,9 +35,9 @@ and, with ``failurePolicy: Fail``, answered as 500 ``Internal error occurred: �
 **Answers** — a mutating server returns the changed object (the result of its JSON patch), the
 next webhook sees it; a denial becomes 400 ``admission webhook "<w>" denied the request: …``.
 Webhooks whose ``sideEffects`` are not ``None``/``NoneOnDryRun`` refuse dry-run requests.
-**Trust and time** — the emulated servers present certificates of one webhook CA
-(:attr:`WebhookDispatcher.ca`); a ``clientConfig.caBundle`` that does not hold that CA's
-certificate fails the call with ``tls: failed to verify certificate: x509: certificate signed by
+**Trust and time** — the emulated servers present certificates of one webhook CA (the
+Sandbox's, :attr:`WebhookDispatcher.ca_pem`); a ``clientConfig.caBundle`` that does not hold that
+CA's certificate fails the call with ``tls: failed to verify certificate: x509: certificate signed by
 unknown authority``, as the apiserver's TLS client does. An empty ``caBundle`` is trusted (the
 scenarios carry none; a real apiserver would fall back to its system roots). A serving pod
 annotated :data:`ANSWER_SECONDS_ANNOTATION` (``"15"``) answers that late: when that is not less
@@ -72,12 +72,11 @@ from runbook.kinds import (
     VALIDATING_WEBHOOKS,
     ResourceKind,
 )
-from runbook.sandbox import status
-from runbook.sandbox.admission import AdmissionRequest
-from runbook.sandbox.cluster import Cluster
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Obj
-from runbook.sandbox.tls import Authority, new_authority
+from runbook.sandbox.registry import status
+from runbook.sandbox.registry.admission import AdmissionRequest
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Change, Obj
 from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
 
 #: the reason an emulated server gives for a path it does not serve (a 404 through the client)
@@ -169,19 +168,14 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
         self._compiled: _Compiled | None = None
         self._servers: list[ServerLookup] = []
-        self._ca: Authority | None = None
+        #: PEM of the CA that signs the emulated servers' certificates (set by the Sandbox,
+        #: which owns the certificates; None: no caBundle can be verified)
+        self.ca_pem: bytes | None = None
         #: every call that reached a server or failed: (webhook, outcome) — for tests and status
         self.calls = 0
         cluster.admission.mutating.append(self.mutate)
         cluster.admission.validating.append(self.validate)
         self._unsubscribe = cluster.store.subscribe(self._on_change)
-
-    @property
-    def ca(self) -> Authority:
-        """The CA of the emulated servers' certificates (made on first use)."""
-        if self._ca is None:
-            self._ca = new_authority("mesh-runbook-sandbox-webhook-ca")
-        return self._ca
 
     def add_server(self, lookup: ServerLookup) -> None:
         """Register ``lookup(pod, port)``: the emulated server on a pod's port, if any."""
@@ -334,11 +328,13 @@ class WebhookDispatcher:
         """Whether a caBundle verifies the emulated servers' certificates (empty: trusted)."""
         if not bundle:
             return True
+        if self.ca_pem is None:
+            return False
         try:
             pem = base64.b64decode(str(bundle), validate=True)
         except (ValueError, binascii.Error):
             return False
-        return b"".join(self.ca.cert_pem.split()) in b"".join(pem.split())
+        return b"".join(self.ca_pem.split()) in b"".join(pem.split())
 
     def _failed(self, spec: Obj, message: str) -> None:
         if spec.get("failurePolicy", "Fail") == "Ignore":
