@@ -25,10 +25,10 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
     k.NAMESPACES, k.NODES, k.PODS, k.SERVICES, k.ENDPOINTS, k.DEPLOYMENTS, k.REPLICA_SETS,
     k.EVENTS, k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,
 )
-#: what the config analyzer reads in addition
+#: what the config analyzer reads in addition (Secrets by name only: :func:`trim_secret`)
 CONFIG_KINDS: tuple[ResourceKind, ...] = (
     *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES,
-    k.TELEMETRIES, k.CRDS)
+    k.TELEMETRIES, k.SECRETS, k.CRDS)
 
 #: server-side filters that keep large reads small without losing what the mesh layer needs
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {
@@ -96,8 +96,19 @@ def trim_workload(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 #: per kind key, the trim applied to every object read (others: :func:`trim_object`)
+def trim_secret(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret reduced to its name, namespace, labels and type: its values (and even the names
+    of its keys) are dropped as it is parsed, so no snapshot, report or log can hold them."""
+    meta = obj.get("metadata") or {}
+    return {"apiVersion": obj.get("apiVersion", "v1"), "kind": "Secret",
+            "metadata": {key: meta[key] for key in ("name", "namespace", "labels", "uid",
+                                                    "resourceVersion") if key in meta},
+            "type": obj.get("type")}
+
+
 DEFAULT_TRIMS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_workload,
+    k.SECRETS.key: trim_secret,
 }
 
 
