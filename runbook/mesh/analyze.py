@@ -57,6 +57,9 @@ IST0131   Info     VirtualServiceIneffectiveMatch: a match identical to one of a
                    (Istio's newer prefix-overlap cases are not reported).
 IST0132   Warning  VirtualServiceHostNotFoundInGateway: no VirtualService host is covered by
                    the hosts of a Gateway it binds to.
+IST0140   Warning  IngressRouteRulesNotAffected: a VirtualService bound to gateways routes a host
+                   without a subset while another VirtualService for that host (its own
+                   ``hosts``) splits it by subset; hosts compared as written, as istioctl does.
 IST0159   Error    ConflictingTelemetryWorkloadSelectors: several Telemetries select the same pod
                    (``runbook.mesh.sidecars``, the Sidecar rules); a Telemetry
                    ``selector.matchLabels`` that selects no pod of its namespace is IST0101.
@@ -177,6 +180,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0130", WARNING, "VirtualServiceUnreachableRule", "istio messages.yaml IST0130"),
     CodeInfo("IST0131", INFO, "VirtualServiceIneffectiveMatch", "istio messages.yaml IST0131"),
     CodeInfo("IST0132", WARNING, "VirtualServiceHostNotFoundInGateway", "istio messages.yaml IST0132"),
+    CodeInfo("IST0140", WARNING, "IngressRouteRulesNotAffected", "istio messages.yaml IST0140"),
     CodeInfo("IST0159", ERROR, "ConflictingTelemetryWorkloadSelectors", "istio messages.yaml IST0159"),
     CodeInfo("IST0160", ERROR, "MultipleTelemetriesWithoutWorkloadSelectors",
              "istio messages.yaml IST0160"),
