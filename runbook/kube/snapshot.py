@@ -95,7 +95,6 @@ def trim_workload(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-#: per kind key, the trim applied to every object read (others: :func:`trim_object`)
 def trim_secret(obj: dict[str, Any]) -> dict[str, Any]:
     """A Secret reduced to its name, namespace, labels and type: its values (and even the names
     of its keys) are dropped as it is parsed, so no snapshot, report or log can hold them."""
@@ -106,6 +105,7 @@ def trim_secret(obj: dict[str, Any]) -> dict[str, Any]:
             "type": obj.get("type")}
 
 
+#: per kind key, the trim applied to every object read (others: :func:`trim_object`)
 DEFAULT_TRIMS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_workload,
     k.SECRETS.key: trim_secret,

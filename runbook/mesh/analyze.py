@@ -74,6 +74,8 @@ IST0165   Warning  ReferencedInternalGateway: a VirtualService gateway reference
                    gateway-…``, older ``~…~``). A Gateway API Gateway
                    (``gateway.networking.k8s.io``) of the referenced name is a valid reference;
                    its listeners' hostnames decide IST0132.
+IST0167   Warning  IneffectivePolicy: a Sidecar that selects a pod of the ambient data plane, or
+                   has no selector in an ambient namespace ("The policy has no impact: …").
 IST0173   Error    DestinationRuleSubsetNotSelectPods: a subset's labels (with the Service
                    selector) select no pod — nor the pod template of any Deployment, so config
                    checked before the app is deployed is not flagged (Kiali KIA0203).
@@ -186,6 +188,7 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
              "istio messages.yaml IST0160"),
     CodeInfo("IST0162", WARNING, "GatewayPortNotDefinedOnService", "istio.io analysis/ist0162"),
     CodeInfo("IST0165", WARNING, "ReferencedInternalGateway", "istio messages.yaml IST0165"),
+    CodeInfo("IST0167", WARNING, "IneffectivePolicy", "istio messages.yaml IST0167"),
     CodeInfo("IST0173", ERROR, "DestinationRuleSubsetNotSelectPods", "istio.io analysis/ist0173"),
     CodeInfo("IST0174", WARNING, "UnknownDestinationRuleHost", "istio.io analysis/ist0174"),
     CodeInfo("KIA1106", WARNING, "virtualservices.singlehost", "kiali models/istio_validation.go"),
@@ -202,6 +205,8 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
 
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
 TELEMETRY_GROUP, TELEMETRY = "telemetry.istio.io", "Telemetry"
+#: set by the ambient CNI on pods whose traffic ztunnel redirects (Istio's ``PodInAmbientMode``)
+AMBIENT_REDIRECTION_ANNOTATION = "ambient.istio.io/redirection"
 
 
 # ----------------------------------------------------------------------------------- results
@@ -458,8 +463,14 @@ class _Checker(VirtualServiceChecks):
             pods: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
             for pod in self.world.of("", "Pod"):
                 pods[pod.namespace or ""].append((pod.name, pod.labels))
+            ambient_pods = {(pod.namespace or "", pod.name) for pod in self.world.of("", "Pod")
+                            if (meta(pod.obj).get("annotations") or {}).get(
+                                AMBIENT_REDIRECTION_ANNOTATION) == "enabled"}
+            ambient_namespaces = {ns for ns, labels in self.namespaces.items()
+                                  if labels.get(wk.DATAPLANE_MODE_LABEL) == "ambient"}
             messages = selector_messages(
-                [other.obj for other in self.world.of(it.group, it.kind)], pods, rules)
+                [other.obj for other in self.world.of(it.group, it.kind)], pods, rules,
+                ambient_pods=ambient_pods, ambient_namespaces=ambient_namespaces)
             self._selector_messages[rules.plural] = messages
         for level, code, text in messages.get((it.namespace or "", it.name), []):
             self.add(it, level, code, text)

@@ -8,14 +8,17 @@
   (Error): several of them select the same pod — reported on each, once per pod, as istioctl does;
 * IST0111 / IST0160 MultipleSidecarsWithoutWorkloadSelectors / MultipleTelemetriesWithout-
   WorkloadSelectors (Error): several of one namespace have no selector (a Telemetry with a
-  ``targetRef``/``targetRefs`` has one).
+  ``targetRef``/``targetRefs`` has one);
+* IST0167 IneffectivePolicy (Warning), Sidecars only: it selects a pod of the ambient data plane
+  (annotation ``ambient.istio.io/redirection: enabled``), or has no selector in a namespace
+  labelled ``istio.io/dataplane-mode=ambient`` — there is no sidecar to configure.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +40,8 @@ class SelectorRules:
     selectorless_code: str
     #: the selector's labels, or None when the resource has no selector at all
     labels_of: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+    #: ambient pods and namespaces make it ineffective (IST0167): Istio checks it for Sidecars
+    ambient_aware: bool = False
 
 
 def _sidecar_labels(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -52,7 +57,7 @@ def _telemetry_labels(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return selector.get("matchLabels") or {}
 
 
-SIDECAR_RULES = SelectorRules("Sidecars", "IST0110", "IST0111", _sidecar_labels)
+SIDECAR_RULES = SelectorRules("Sidecars", "IST0110", "IST0111", _sidecar_labels, ambient_aware=True)
 TELEMETRY_RULES = SelectorRules("Telemetries", "IST0159", "IST0160", _telemetry_labels)
 
 
@@ -65,9 +70,20 @@ def sidecar_messages(sidecars: Sequence[Mapping[str, Any]],
 
 def selector_messages(resources: Sequence[Mapping[str, Any]],
                       pod_labels: Mapping[str, Sequence[tuple[str, Mapping[str, str]]]],
-                      rules: SelectorRules) -> SidecarMessages:
-    """Messages for every resource of one kind (see the module docstring)."""
+                      rules: SelectorRules, *,
+                      ambient_pods: Collection[tuple[str, str]] = (),
+                      ambient_namespaces: Collection[str] = ()) -> SidecarMessages:
+    """Messages for every resource of one kind (see the module docstring). Sidecars that select
+    pods of the ambient data plane, or sit selector-less in an ambient namespace, have no effect
+    (IST0167) rather than conflicting: there is no sidecar to configure."""
     out: SidecarMessages = defaultdict(list)
+    ineffective: set[tuple[str, str]] = set()
+
+    def no_impact(ns: str, name: str, why: str) -> None:
+        if (ns, name) not in ineffective:
+            ineffective.add((ns, name))
+            out[(ns, name)].append(("Warning", "IST0167", f"The policy has no impact: {why}."))
+
     selectorless: dict[str, list[str]] = defaultdict(list)
     by_pod: dict[tuple[str, str], list[str]] = defaultdict(list)
     for resource in resources:
@@ -88,6 +104,10 @@ def selector_messages(resources: Sequence[Mapping[str, Any]],
             text = ",".join(f"{a}={b}" for a, b in sorted(wanted.items()))
             out[(ns, name)].append(("Error", "IST0101", f'Referenced selector not found: "{text}"'))
     for (ns, pod), names in sorted(by_pod.items()):
+        if rules.ambient_aware and (ns, pod) in ambient_pods:
+            for name in names:
+                no_impact(ns, name, "selected workload is in ambient mode, the policy has no impact")
+            continue
         if len(names) > 1:
             for name in names:
                 out[(ns, name)].append((
@@ -96,6 +116,10 @@ def selector_messages(resources: Sequence[Mapping[str, Any]],
                     f"select the same workload pod {json.dumps(pod)}, which can lead to undefined "
                     "behavior."))
     for ns, names in selectorless.items():
+        if rules.ambient_aware and ns in ambient_namespaces:
+            for name in names:
+                no_impact(ns, name, "namespace is in ambient mode, the policy has no impact")
+            continue
         if len(names) > 1:
             for name in names:
                 out[(ns, name)].append((
