@@ -39,9 +39,13 @@ IST0139  error     InvalidWebhook, both of Istio's causes: an Istio injector web
                    injector webhooks that select the same namespace/pod label permutations
                    ("Webhook overlaps with others: […]. This may cause injection to occur
                    twice."), evaluated like ``webhook.Analyzer`` (selectors only, rules ignored).
-IST0158  warning   PodsIstioProxyImageMismatchInNamespace, by revision rather than image: pods whose
-                   ``sidecar.istio.io/status`` revision differs from the revision that injects
-                   their namespace now (after a tag or label change). Fix: ``recreate-workloads``.
+IST0158  warning   PodsIstioProxyImageMismatchInNamespace, as istioctl's ImageAnalyzer: per
+                   injected namespace, pods whose ``istio-proxy`` image is not the one the
+                   revision's injector ConfigMap (``istio-sidecar-injector[-<rev>]``, values
+                   ``global.hub``/``proxy.image``/``tag``) defines. Without a readable injector
+                   ConfigMap, by revision instead: pods whose ``sidecar.istio.io/status``
+                   revision differs from the one that injects the namespace now. Fix:
+                   ``recreate-workloads``.
 MR101    error     Pods cannot be created: ReplicaSets report ``FailedCreate`` because an admission
                    webhook call fails. One finding per (namespace, webhook, target) linking the
                    ReplicaSets → events → webhook configuration → broken target → proposed fix.

@@ -16,6 +16,7 @@ from runbook.mesh.injection import NamespaceInjection
 from runbook.mesh.injector_chains import labels_text
 from runbook.mesh.model import SYSTEM_NAMESPACES, MeshModel, meta
 from runbook.mesh.pushes import control_plane_scopes
+from runbook.routing import PROXY_CONTAINER
 
 #: the namespace Istio's injection analyzer never reports on
 ISTIO_SYSTEM = "istio-system"
@@ -54,6 +55,37 @@ def injection_enabled_by_default(model: MeshModel) -> str | None:
 
 #: the default revision's injector ConfigMap (Istio's ``util.GetInjectorConfigMapName("")``)
 INJECTOR_CONFIGMAP = "istio-sidecar-injector"
+
+
+#: a pod annotation that overrides the injector's proxy image (Istio then never compares it)
+PROXY_IMAGE_ANNOTATION = "sidecar.istio.io/proxyImage"
+
+
+def injector_configmap_name(revision: str) -> str:
+    """Istio's ``util.GetInjectorConfigMapName``: the injector ConfigMap of a revision."""
+    return INJECTOR_CONFIGMAP if revision in ("", wk.DEFAULT_REVISION) \
+        else f"{INJECTOR_CONFIGMAP}-{revision}"
+
+
+def injector_proxy_images(model: MeshModel) -> dict[str, str]:
+    """Injector ConfigMap name → the proxy image its values define (Istio's
+    ``GetIstioProxyImage``: ``global.proxy.image`` when it holds a ``/``, else
+    ``<global.hub>/<global.proxy.image>:<global.tag>``)."""
+    out: dict[str, str] = {}
+    for cm in model.snapshot.items(k.CONFIG_MAPS):
+        name = str(meta(cm).get("name") or "")
+        if not name.startswith(INJECTOR_CONFIGMAP):
+            continue
+        try:
+            values = json.loads((cm.get("data") or {}).get("values") or "{}")
+        except ValueError:
+            continue
+        glob = values.get("global") if isinstance(values, dict) else None
+        if not isinstance(glob, dict):
+            continue
+        image = str((glob.get("proxy") or {}).get("image") or "")
+        out[name] = image if "/" in image else f"{glob.get('hub')}/{image}:{glob.get('tag')}"
+    return out
 
 
 class NamespaceChains(DiagnosisState):
@@ -154,6 +186,11 @@ class NamespaceChains(DiagnosisState):
                 owner = next((o.get("name") for o in (rs.get("metadata") or {}).get(
                     "ownerReferences") or [] if o.get("kind") == "Deployment"), None)
                 rs_owner[(ns, (rs.get("metadata") or {}).get("name", ""))] = owner
+        images = injector_proxy_images(self.m)
+        if images:
+            self._image_mismatches(images, rs_owner)
+            return
+        # no injector ConfigMap readable: the revision that injected each pod stands in for its image
         for rec in self.injection:
             if rec.status not in ("ok", "both labels") or rec.webhook is None:
                 continue
@@ -184,6 +221,49 @@ class NamespaceChains(DiagnosisState):
                           f"{rec.webhook.target.describe() if rec.webhook.target else rec.webhook.url}"],
                 fix=fix, namespaces=[rec.namespace]))
 
+
+    def _image_mismatches(self, images: dict[str, str],
+                          rs_owner: dict[tuple[str, str], str | None]) -> None:
+        """IST0158 as istioctl's ImageAnalyzer reports it: per injected namespace, the pods whose
+        ``istio-proxy`` image is not the one its revision's injector ConfigMap defines."""
+        for ns, labels in sorted(self.m.namespaces.items()):
+            if not (labels.get(wk.INJECTION_LABEL) == "enabled" or wk.REV_LABEL in labels):
+                continue
+            cm = injector_configmap_name(labels.get(wk.REV_LABEL, ""))
+            expected = images.get(cm)
+            if expected is None:
+                continue
+            mismatched: dict[str, str] = {}
+            for raw in self.m.snapshot.items(k.PODS):
+                m = meta(raw)
+                if m.get("namespace") != ns or (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
+                    continue
+                spec = raw.get("spec") or {}
+                for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+                    image = str(c.get("image") or "")
+                    # a variant (``-distroless``, ``-debug``) of the expected image is the same
+                    if c.get("name") == PROXY_CONTAINER and image != expected \
+                            and not image.startswith(f"{expected}-"):
+                        mismatched[str(m.get("name"))] = image
+            if not mismatched:
+                continue
+            names = sorted(mismatched)
+            pods = [pod for name in names if (pod := self.m.pods.get((ns, name))) is not None]
+            deployments = sorted({d for pod in pods if pod.owner_kind == "ReplicaSet"
+                                  and (d := rs_owner.get((ns, pod.owner_name or "")))})
+            fix = self.recreate_fix(ns, deployments, [])
+            if fix is not None:
+                fix = FixSuggestion(fix.action, {**fix.params, "pods": names}, fix.command,
+                                    fix.summary)
+            self.out.append(Finding(
+                "IST0158", WARNING, Subject("Namespace", None, ns),
+                "The Istio proxy images of the pods running in the namespace do not match the "
+                f"image defined in the injection configuration (pod names: [{' '.join(names)}]). "
+                "This often happens after upgrading the Istio control-plane and can be fixed by "
+                "redeploying the pods.",
+                evidence=[f"ConfigMap {cm} (values.global): {expected}",
+                          *(f"pod {name}: {image}" for name, image in sorted(mismatched.items())[:10])],
+                fix=fix, namespaces=[ns]))
 
     # ----------------------------------------------------------------------------- MR110
 

@@ -87,3 +87,46 @@ def test_no_ist0148_when_the_values_say_false(healthy: World) -> None:
         "name": "istio-sidecar-injector", "namespace": "istio-system",
         "labels": {wk.REV_LABEL: "default"}}, "data": {"values": json.dumps(values)}})
     assert "IST0148" not in codes(diagnose(healthy.snapshot()))
+
+
+# ------------------------------------------------------- IST0158 by image (istioctl's rule)
+
+
+def _injector_values(world: World, revision: str, tag: str, image: str = "proxyv2") -> None:
+    values = {"global": {"hub": "docker.io/istio", "tag": tag, "proxy": {"image": image}}}
+    world.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": f"istio-sidecar-injector-{revision}", "namespace": "istio-system",
+        "labels": {wk.REV_LABEL: revision}}, "data": {"values": json.dumps(values)}})
+
+
+def test_ist0158_compares_the_proxy_image_with_the_injectors_values(healthy: World) -> None:
+    _injector_values(healthy, "1-19-3", "1.19.3")        # the world's sidecars run 1.18.5
+    findings = diagnose(healthy.snapshot())
+    stale = only(findings, "IST0158")
+    # reviews is labelled with the revision; shop with the tag "stable", whose ConfigMap
+    # (istio-sidecar-injector-stable) does not exist: istioctl skips it too
+    assert stale.subject.name == "reviews"
+    assert stale.message.startswith("The Istio proxy images of the pods running in the namespace "
+                                    "do not match the image defined in the injection "
+                                    "configuration (pod names: [reviews-v1-")
+    assert "ConfigMap istio-sidecar-injector-1-19-3 (values.global): " \
+        "docker.io/istio/proxyv2:1.19.3" in stale.evidence
+    assert stale.fix is not None and stale.fix.action == "recreate-workloads"
+
+
+@pytest.mark.parametrize("image", ["proxyv2", "docker.io/istio/proxyv2:1.18.5"])
+def test_no_ist0158_when_the_image_matches(healthy: World, image: str) -> None:
+    _injector_values(healthy, "1-19-3", "1.18.5", image=image)
+    assert "IST0158" not in codes(diagnose(healthy.snapshot()))
+
+
+def test_a_variant_of_the_image_and_a_pod_override_are_no_mismatch(healthy: World) -> None:
+    _injector_values(healthy, "1-19-3", "1.19.3")
+    for pod in healthy.of_kind("Pod", "reviews"):
+        for c in pod["spec"]["containers"]:
+            if c["name"] == "istio-proxy":
+                c["image"] = "docker.io/istio/proxyv2:1.19.3-distroless"
+    pods = healthy.of_kind("Pod", "reviews")
+    pods[0]["spec"]["containers"][-1]["image"] = "registry.example/proxy:custom"
+    pods[0]["metadata"]["annotations"]["sidecar.istio.io/proxyImage"] = "registry.example/proxy:custom"
+    assert "IST0158" not in codes(diagnose(healthy.snapshot()))
