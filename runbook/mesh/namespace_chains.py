@@ -7,6 +7,8 @@ sidecars (MR110).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from runbook import kinds as k
 from runbook import wellknown as wk
@@ -36,27 +38,8 @@ def injection_label_kinds(labels: dict[str, str]) -> list[str]:
     return kinds
 
 
-def injection_enabled_by_default(model: MeshModel) -> str | None:
-    """``namespace/name`` of an ``istio-sidecar-injector`` ConfigMap whose values enable injection
-    of unlabelled namespaces (``sidecarInjectorWebhook.enableNamespacesByDefault``), else None."""
-    for cm in model.snapshot.items(k.CONFIG_MAPS):
-        m = meta(cm)
-        if m.get("name") != INJECTOR_CONFIGMAP:
-            continue
-        try:
-            values = json.loads((cm.get("data") or {}).get("values") or "{}")
-        except ValueError:
-            continue
-        hook = values.get("sidecarInjectorWebhook") if isinstance(values, dict) else None
-        if isinstance(hook, dict) and hook.get("enableNamespacesByDefault") is True:
-            return f"{m.get('namespace')}/{m.get('name')}"
-    return None
-
-
 #: the default revision's injector ConfigMap (Istio's ``util.GetInjectorConfigMapName("")``)
 INJECTOR_CONFIGMAP = "istio-sidecar-injector"
-
-
 #: a pod annotation that overrides the injector's proxy image (Istio then never compares it)
 PROXY_IMAGE_ANNOTATION = "sidecar.istio.io/proxyImage"
 
@@ -67,24 +50,43 @@ def injector_configmap_name(revision: str) -> str:
         else f"{INJECTOR_CONFIGMAP}-{revision}"
 
 
-def injector_proxy_images(model: MeshModel) -> dict[str, str]:
-    """Injector ConfigMap name → the proxy image its values define (Istio's
-    ``GetIstioProxyImage``: ``global.proxy.image`` when it holds a ``/``, else
-    ``<global.hub>/<global.proxy.image>:<global.tag>``)."""
-    out: dict[str, str] = {}
+def injector_values(model: MeshModel) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(namespace, name, parsed ``values``) of every ``istio-sidecar-injector*`` ConfigMap whose
+    values are a JSON object (the others say nothing Istio's analyzers would read)."""
     for cm in model.snapshot.items(k.CONFIG_MAPS):
-        name = str(meta(cm).get("name") or "")
+        m = meta(cm)
+        name = str(m.get("name") or "")
         if not name.startswith(INJECTOR_CONFIGMAP):
             continue
         try:
             values = json.loads((cm.get("data") or {}).get("values") or "{}")
         except ValueError:
             continue
-        glob = values.get("global") if isinstance(values, dict) else None
-        if not isinstance(glob, dict):
-            continue
-        image = str((glob.get("proxy") or {}).get("image") or "")
-        out[name] = image if "/" in image else f"{glob.get('hub')}/{image}:{glob.get('tag')}"
+        if isinstance(values, dict):
+            yield str(m.get("namespace") or ""), name, values
+
+
+def injection_enabled_by_default(model: MeshModel) -> str | None:
+    """``namespace/name`` of the ``istio-sidecar-injector`` ConfigMap when its values enable
+    injection of unlabelled namespaces (``sidecarInjectorWebhook.enableNamespacesByDefault``)."""
+    for ns, name, values in injector_values(model):
+        hook = values.get("sidecarInjectorWebhook")
+        if name == INJECTOR_CONFIGMAP and isinstance(hook, dict) \
+                and hook.get("enableNamespacesByDefault") is True:
+            return f"{ns}/{name}"
+    return None
+
+
+def injector_proxy_images(model: MeshModel) -> dict[str, str]:
+    """Injector ConfigMap name → the proxy image its values define (Istio's
+    ``GetIstioProxyImage``: ``global.proxy.image`` when it holds a ``/``, else
+    ``<global.hub>/<global.proxy.image>:<global.tag>``)."""
+    out: dict[str, str] = {}
+    for _, name, values in injector_values(model):
+        glob = values.get("global")
+        if isinstance(glob, dict):
+            image = str((glob.get("proxy") or {}).get("image") or "")
+            out[name] = image if "/" in image else f"{glob.get('hub')}/{image}:{glob.get('tag')}"
     return out
 
 

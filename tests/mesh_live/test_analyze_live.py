@@ -10,6 +10,7 @@ from runbook.kube import connect
 from runbook.manifests import parse_manifests
 from runbook.mesh.analyze import analyze
 from runbook.mesh.observe import read_mesh
+from tests.config.test_gateway_credentials import GATEWAY as GATEWAY_TLS
 
 NS = "l7-traffic-beta"
 
@@ -86,24 +87,14 @@ def test_authorization_policies_are_read_from_the_cluster(seed_sandbox, world_se
         cluster.close()
 
 
-GATEWAY_TLS = """
-apiVersion: networking.istio.io/v1beta1
-kind: Gateway
-metadata: {name: shop-tls, namespace: l7-traffic-beta}
-spec:
-  selector: {istio: ingressgateway, istio.io/rev: 1-18-5}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [shop.test]
-    tls: {mode: SIMPLE, credentialName: shop-cert}
-"""
 
 
 def test_gateway_credentials_are_looked_up_by_secret_name_only(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
     world_settle(seed_sandbox)
     cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
     try:
-        before = analyze(parse_manifests(GATEWAY_TLS, "gw.yaml"), read_mesh(cluster, with_config=True))
+        before = analyze(parse_manifests(GATEWAY_TLS, "gw.yaml"), read_mesh(cluster, with_config=True),
+                         namespace=NS)
         assert 'Referenced credentialName not found: "shop-cert"' in list(before.messages["message"])
         cluster.create(k.SECRETS, {
             "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
@@ -113,7 +104,7 @@ def test_gateway_credentials_are_looked_up_by_secret_name_only(seed_sandbox, wor
         (secret,) = [s for s in snapshot.items(k.SECRETS) if s["metadata"]["name"] == "shop-cert"]
         assert "very-secret-value" not in repr(snapshot.objects[k.SECRETS.key])
         assert set(secret) == {"apiVersion", "kind", "metadata", "type"}
-        after = analyze(parse_manifests(GATEWAY_TLS, "gw.yaml"), snapshot)
+        after = analyze(parse_manifests(GATEWAY_TLS, "gw.yaml"), snapshot, namespace=NS)
         assert not [m for m in after.messages["message"] if "credentialName" in m]
     finally:
         cluster.close()

@@ -10,12 +10,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from runbook import kinds as k
 from runbook.apps import app_path
 from runbook.fix import plan_from_suggestion, set_tag_revision
-from runbook.kube import Cluster, connect
+from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import diagnose_cluster
 from runbook.sandbox.apiserver.tls import new_authority
@@ -28,13 +26,6 @@ PROD_INJECTOR = "istio-sidecar-injector-1-18-5-istio-prod"
 POLICY_NS, POLICY, POLICY_HOOK = "policy-system", "require-team-label", "team.policy.example.com"
 REASON = "pods must carry the label team"
 
-
-@pytest.fixture
-def cluster(seed_sandbox, world_settle):  # type: ignore[no-untyped-def]
-    world_settle(seed_sandbox, 1.0)
-    client = connect(seed_sandbox.kubeconfig_path, "sandbox")
-    yield client
-    client.close()
 
 
 def _proxies(cluster: Cluster, namespace: str) -> list[int]:
