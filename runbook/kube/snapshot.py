@@ -25,10 +25,12 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
     k.NAMESPACES, k.NODES, k.PODS, k.SERVICES, k.ENDPOINTS, k.DEPLOYMENTS, k.REPLICA_SETS,
     k.EVENTS, k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,
 )
-#: what the config analyzer reads in addition (Secrets by name only: :func:`trim_secret`)
+#: what the config analyzer reads in addition. Not Secrets: the reader role grants none
+#: (rbac/reader.yaml); a caller that may read them adds ``k.SECRETS`` (names only are kept:
+#: :func:`trim_secret`), else Gateway credentialName references are not checked.
 CONFIG_KINDS: tuple[ResourceKind, ...] = (
     *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES,
-    k.TELEMETRIES, k.SECRETS, k.CRDS)
+    k.TELEMETRIES, k.CRDS)
 
 #: server-side filters that keep large reads small without losing what the mesh layer needs
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {

@@ -31,8 +31,9 @@ IST0101   Error    ReferencedResourceNotFound, "Referenced %s not found: %q": a 
                    on the Service or ServiceEntry, a ``host+subset`` no DestinationRule
                    defines, whether or not the host exists (KIA1107), a Gateway selector that
                    matches no workload (KIA0302), a Gateway server's ``tls.credentialName``
-                   with no Secret of that name in the gateway pods' namespace (Secrets are read
-                   by name only: ``runbook.kube.snapshot.trim_secret``).
+                   with no Secret of that name in the gateway pods' namespace — when Secrets
+                   are known (files, or a snapshot that read them: names only are kept,
+                   ``runbook.kube.snapshot.trim_secret``; the reader role grants none).
 IST0106   Error    SchemaValidationError: the object does not validate against the CRD's
                    openAPIV3Schema (the cluster's CRD, else ours in
                    ``sandbox/scenarios/istio-crds.yaml``); unknown fields included, as
