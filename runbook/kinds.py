@@ -179,8 +179,14 @@ AUTHORIZATION_POLICIES = ResourceKind("security.istio.io", "v1beta1", "Authoriza
                                       "authorizationpolicies", True, versions=("v1beta1", "v1"),
                                       categories=("istio-io", "security-istio-io"))
 
+#: read by the config analyzer (IST0159, IST0160, Telemetry selectors)
+TELEMETRIES = ResourceKind("telemetry.istio.io", "v1alpha1", "Telemetry", "telemetries", True,
+                           versions=("v1alpha1", "v1"),
+                           categories=("istio-io", "telemetry-istio-io"))
+
 ALL_KNOWN_KINDS: tuple[ResourceKind, ...] = (
-    BUILTIN_KINDS + ISTIO_NETWORKING_KINDS + (SERVICE_ENTRIES, SIDECARS, AUTHORIZATION_POLICIES))
+    BUILTIN_KINDS + ISTIO_NETWORKING_KINDS
+    + (SERVICE_ENTRIES, SIDECARS, AUTHORIZATION_POLICIES, TELEMETRIES))
 
 
 class KindRegistry:

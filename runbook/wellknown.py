@@ -3,6 +3,7 @@
 # Namespace / pod labels that select an injector webhook.
 REV_LABEL = "istio.io/rev"                  # revision or tag name (namespace, pod, config, webhook)
 INJECTION_LABEL = "istio-injection"         # "enabled"/"disabled": the default revision's label
+DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"  # "ambient": the namespace is in the ambient mesh
 INJECT_POD_LABEL = "sidecar.istio.io/inject"  # per-pod opt in/out ("true"/"false")
 TAG_LABEL = "istio.io/tag"                  # on a revision-tag MutatingWebhookConfiguration
 

@@ -27,9 +27,12 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
     k.NAMESPACES, k.NODES, k.PODS, k.SERVICES, k.ENDPOINTS, k.DEPLOYMENTS, k.REPLICA_SETS,
     k.EVENTS, k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,
 )
-#: what the config analyzer reads in addition
+#: what the config analyzer reads in addition. Not Secrets: the reader role grants none
+#: (rbac/reader.yaml); a caller that may read them adds ``k.SECRETS`` (names only are kept:
+#: :func:`trim_secret`), else Gateway credentialName references are not checked.
 CONFIG_KINDS: tuple[ResourceKind, ...] = (
-    *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES, k.CRDS)
+    *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES,
+    k.TELEMETRIES, k.CRDS)
 
 #: server-side filters that keep large reads small without losing what the mesh layer needs
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {
@@ -96,9 +99,20 @@ def trim_workload(obj: RawObject) -> RawObject:
     return obj
 
 
+def trim_secret(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret reduced to its name, namespace, labels and type: its values (and even the names
+    of its keys) are dropped as it is parsed, so no snapshot, report or log can hold them."""
+    meta = obj.get("metadata") or {}
+    return {"apiVersion": obj.get("apiVersion", "v1"), "kind": "Secret",
+            "metadata": {key: meta[key] for key in ("name", "namespace", "labels", "uid",
+                                                    "resourceVersion") if key in meta},
+            "type": obj.get("type")}
+
+
 #: per kind key, the trim applied to every object read (others: :func:`trim_object`)
 DEFAULT_TRIMS: dict[str, Callable[[RawObject], RawObject]] = {
     k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_workload,
+    k.SECRETS.key: trim_secret,
 }
 
 
@@ -190,11 +204,13 @@ class SlimListDecoder:
 
 
 def slim_decoders() -> dict[str, SlimListDecoder]:
-    """Per kind key, the decoder that trims while parsing (the kinds of :data:`DEFAULT_TRIMS`)."""
+    """Per kind key, the decoder that trims while parsing (the kinds of :data:`DEFAULT_TRIMS` with a
+    slim schema; the others are parsed whole, then trimmed)."""
     global _SLIM_DECODERS
     if _SLIM_DECODERS is None:
         schemas = _schemas()
-        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim) for key, trim in DEFAULT_TRIMS.items()}
+        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim) for key, trim in DEFAULT_TRIMS.items()
+                          if key in schemas}
     return _SLIM_DECODERS
 
 

@@ -7,15 +7,17 @@ target answers again).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any
 
 from runbook import kinds as k
+from runbook.formats.admission import AdmissionError
 from runbook.mesh.findings import ERROR, INFO, Finding, FixSuggestion, Subject
 from runbook.mesh.injector_chains import labels_text, refused_port_detail
 from runbook.mesh.model import Target, Webhook
 from runbook.mesh.retargets import Retargets, elsewhere_text, istioctl_caveat, plan_notes
+from runbook.mesh.webhook_trust import bundle_of, copy_command, describe_bundle
 from runbook.mesh.workloads import FailingReplicaSet, failing_replicasets
-from runbook.statuses import CANNOT_SERVE, AdmissionErrorKind
+from runbook.statuses import CANNOT_SERVE
 
 
 class AdmissionChains(Retargets):
@@ -115,7 +117,9 @@ class AdmissionChains(Retargets):
         if w is not None and w.target is not None:
             self.covered.add((w.configuration, w.target.address))
         retarget = None
-        if target is not None and target.status == "service_not_found":
+        # a denial is an answer: the webhook was reached, whatever its Service looks like now
+        if target is not None and target.status == "service_not_found" and \
+                err.error_kind != "denied":
             retarget = self.plan_for_missing(w) if w is not None else self.same_name_candidates(target)
         if retarget is not None:
             if retarget.candidates:
@@ -130,8 +134,7 @@ class AdmissionChains(Retargets):
                           + (" (its configuration could not be read)" if w is None else "")))
             fix = retarget.primary
         else:
-            message, fix = self._chain_other(rs_word, ns, where, err.error_kind, err.cause,
-                                             target, evidence)
+            message, fix = self._chain_other(rs_word, ns, where, err, w, target, evidence)
         self.out.append(Finding("MR101", ERROR, subject, message, evidence, fix, namespaces=[ns]))
         if retarget is not None and retarget.alternative is not None and w is not None:
             self.add_alternative(w, retarget, [ns])
@@ -146,17 +149,19 @@ class AdmissionChains(Retargets):
                           f"field report: kubectl delete rs -n {ns} --all"],
                 fix=self.recreate_fix(ns, deployments, names), namespaces=[ns]))
 
-    def _chain_other(self, rs_word: str, ns: str, where: str,
-                     kind: AdmissionErrorKind | Literal[""], cause: str,
-                     target: Target | None, evidence: list[str]
+    def _chain_other(self, rs_word: str, ns: str, where: str, err: AdmissionError,
+                     w: Webhook | None, target: Target | None, evidence: list[str]
                      ) -> tuple[str, FixSuggestion | None]:
         """Message for failures other than a missing Service (no automatic fix)."""
+        kind, cause = err.error_kind, err.cause
         head = f"{rs_word} in {ns} cannot create pods: {where}"
         if target is not None:
             evidence.append(f"target now: {target.describe()}")
             if target.selected_revisions:
                 evidence.append(f"its selector {target.selector or '<none>'} selects istiod "
                                 f"revision {', '.join(target.selected_revisions)}")
+        if kind == "denied":
+            return f"{head} denied the pods: {cause} — {self._denied_hint(w, ns, evidence)}", None
         if kind == "service_not_found" and target is None:
             return (f"{head} calls a Service that does not exist ({cause}) — the webhook "
                     "configuration was not found in the snapshot; check which configuration "
@@ -172,17 +177,64 @@ class AdmissionChains(Retargets):
                     f"back (kubectl get pods -n {target.namespace if target else '<ns>'} -l "
                     f"app=istiod) or point the webhook at a revision that runs", None)
         hints = {
-            "timeout": "the apiserver cannot reach the webhook pods in time: check NetworkPolicies,"
-                       " firewall rules for the webhook port (15017 for istiod) and istiod's load",
             "connection_refused": "nothing listens behind the Service: check the istiod pods and "
                                   "the Service's targetPort",
-            "tls": "the webhook's certificate does not match its caBundle: check the caBundle "
-                   "istiod patched into the configuration",
-            "denied": "the webhook rejected the pod: read its reason and fix the pod template",
             "invalid_response": "the webhook answered something the apiserver cannot use: check "
                                 "the webhook's logs",
         }
         hint = hints.get(kind, "read the cause and the webhook's logs")
         if kind == "connection_refused" and target is not None:
             hint = refused_port_detail(self.m, target) or hint
+        elif kind == "tls":
+            hint = self._tls_hint(w, evidence)
+        elif kind == "timeout":
+            hint = self._timeout_hint(err, target)
         return f"{head} failed: {cause} — {hint}", None
+
+    def _tls_hint(self, w: Webhook | None, evidence: list[str]) -> str:
+        """The caBundle the apiserver verified istiod's certificate with, and the one to use."""
+        if w is None:
+            return ("the webhook's caBundle did not sign the certificate its server presents: "
+                    "compare the configuration's caBundle with the CA istiod uses")
+        mismatch = self.untrusted.get(w.key)
+        evidence.append(f"{w.key} caBundle: {describe_bundle(bundle_of(self.m, w))}")
+        if mismatch is not None:
+            same_config = [m for m in self.untrusted.values()
+                           if (m.webhook.kind, m.webhook.configuration) == (w.kind, w.configuration)]
+            evidence.append(f"{mismatch.reference_from.key} caBundle (same Service): "
+                            f"{describe_bundle(mismatch.reference)}")
+            return (f"{w.configuration} trusts {describe_bundle(mismatch.bundle)}, but "
+                    f"{mismatch.reference_from.configuration} trusts "
+                    f"{describe_bundle(mismatch.reference)} for the same Service (see MR113) — "
+                    f"copy the trusted caBundle: {copy_command(same_config)}")
+        ns = w.service_namespace or "<istiod-namespace>"
+        return (f"{w.configuration}'s caBundle ({describe_bundle(bundle_of(self.m, w))}) did not "
+                f"sign the certificate istiod serves: compare it with istiod's CA (kubectl get "
+                f"configmap istio-ca-root-cert -n {ns} -o jsonpath='{{.data.root-cert\\.pem}}'); "
+                "istiod rewrites the caBundle of its own revision's configuration when it starts, "
+                "a tag's is rewritten by istioctl tag set <tag> --revision <rev> --overwrite")
+
+    def _timeout_hint(self, err: AdmissionError, target: Target | None) -> str:
+        """Why a webhook call may outlast its timeoutSeconds, and what not to do about it."""
+        seconds = err.timeout_seconds or 10
+        where = f" in {target.namespace}" if target is not None else ""
+        return (f"the webhook did not answer within its timeoutSeconds ({seconds}s)"
+                f"{self.istiod_state(target)}: the apiserver cannot reach the webhook pods in "
+                f"time — check NetworkPolicies{where} and firewall rules for the webhook port "
+                "(15017 for istiod) from the control plane's nodes, then istiod's CPU and "
+                "memory (kubectl top pods -l app=istiod); raising timeoutSeconds (at most 30) "
+                "only hides a blocked path")
+
+    def _denied_hint(self, w: Webhook | None, ns: str, evidence: list[str]) -> str:
+        """A denial is the webhook's verdict: the way out is in its reason, or out of its scope."""
+        if w is None:
+            return ("the webhook rejected the pod: its reason says what to change in the pod "
+                    "template (the configuration that defines it was not found)")
+        whose = ("Istio's sidecar injector" if w.is_injector else
+                 "a policy webhook, not Istio's injector")
+        evidence.append(f"{w.kind} {w.configuration} rules: {w.rules}")
+        return (f"{w.configuration} ({whose}) rejected the pod: change the pod template as its "
+                f"reason says, or — if its policy should not apply to {ns} — take the namespace "
+                f"out of its namespaceSelector {w.namespace_selector} (kubectl get "
+                f"{w.kind.lower()} {w.configuration} -o yaml); the ReplicaSet retries by itself "
+                "once the pod passes")

@@ -98,6 +98,25 @@ class GatewayChecks:
                      + ". Label it for the revision its pods run (or remove istio.io/rev), or make "
                      "that revision watch the namespace.", see_also="istio/istio#44047")
         self.check_gateway_ports(gw, view)
+        self.check_credentials(gw, view)
+
+    def check_credentials(self, gw: Item, view: GatewayView) -> None:
+        """Istio's ``gateway.SecretAnalyzer``: a server's ``tls.credentialName`` names a Secret
+        in the namespace of the gateway *pods* (not the Gateway's). Only Secret names are read."""
+        names = [str(cn) for server in gw.spec.get("servers") or []
+                 if (cn := ((server or {}).get("tls") or {}).get("credentialName"))]
+        if not names or not view.gateways:
+            return
+        if not self.world.known("", "Secret"):
+            self.skip("secrets could not be read: Gateway credentialName references not checked")
+            return
+        pods_ns = sorted({w.namespace for w in view.gateways})[0]
+        for name in dict.fromkeys(names):
+            ns, _, short = name.rpartition("/")
+            if self.world.get("", "Secret", ns or pods_ns, short) is None:
+                self.add(gw, "Error", "IST0101", f'Referenced credentialName not found: "{name}"',
+                         evidence=[f"looked for Secret {ns or pods_ns}/{short} (the gateway pods' "
+                                   "namespace)"])
 
     def check_gateway_ports(self, gw: Item, view: GatewayView) -> None:
         all_workloads = [w for ws in view.groups.values() for w in ws]

@@ -1,4 +1,5 @@
-"""The analyzer's VirtualService checks: gateway references (IST0101, IST0132, MR207),
+"""The analyzer's VirtualService checks: gateway references (IST0101, IST0132, IST0165, MR207),
+subsets that ingress requests never see (IST0140),
 destinations (IST0101 host, host:port, host+subset; IST0112), source matches on gateway-only
 routes (MR205), host conflicts (IST0109 on the mesh gateway, KIA1106 on a Gateway) and
 unreachable rules (IST0130, IST0131).
@@ -19,6 +20,7 @@ from runbook.mesh.analysis_world import (
     GATEWAY,
     ISTIO_GROUP,
     MESH_GATEWAY,
+    VIRTUAL_SERVICE,
     Item,
 )
 from runbook.mesh.route_rules import unreachable_rules
@@ -41,6 +43,8 @@ class VirtualServiceChecks(GatewayChecks):
     vs_by_host: dict[str, list[Item]]
     #: VirtualServices on the mesh gateway: (namespace, name) → (export scopes, hosts)
     mesh_hosts: dict[tuple[str | None, str], tuple[frozenset[str], list[str]]]
+    #: VirtualService ``ns/name`` → its own hosts it routes by subset (IST0140; built on first use)
+    _subset_hosts: dict[str, set[str]] | None = None
 
     def check_virtual_service(self, vs: Item) -> None:
         spec = vs.spec
@@ -50,14 +54,28 @@ class VirtualServiceChecks(GatewayChecks):
         for gw_name in all_gateway_refs(spec):
             if gw_name == MESH_GATEWAY:
                 continue
-            gw_ns, name = split_gateway_ref(gw_name, ns)
-            if not self.world.known(ISTIO_GROUP, GATEWAY):
-                self.skip("gateways could not be read: VirtualService gateway references not checked")
+            if is_internal_gateway_reference(gw_name):
+                self.add(vs, "Warning", "IST0165",
+                         f"Gateway reference in VirtualService {ns}/{vs.name} is to an "
+                         f"implementation-generated internal Gateway: {gw_name}.")
                 continue
+            gw_ns, name = split_gateway_ref(gw_name, ns)
             gw = self.world.get(ISTIO_GROUP, GATEWAY, gw_ns, name)
+            # Istio accepts a Kubernetes Gateway API Gateway of that name too
+            k8s_gw = self.world.get(GATEWAY_API_GROUP, GATEWAY, gw_ns, name) if gw is None else None
+            if k8s_gw is not None:
+                if gw_name in top_gateways and hosts and not _hosts_in_listeners(hosts, k8s_gw):
+                    self.add(vs, "Warning", "IST0132",
+                             f"one or more host [{', '.join(hosts)}] defined in VirtualService "
+                             f"{ns}/{vs.name} not found in Gateway {k8s_gw.ref}.")
+                continue
             if gw is None:
-                self.add(vs, "Error", "IST0101", f'Referenced gateway not found: "{gw_name}"',
-                         see_also="KIA1102")
+                if not self.world.known(ISTIO_GROUP, GATEWAY):
+                    self.skip("gateways could not be read: VirtualService gateway references "
+                              "not checked")
+                else:
+                    self.add(vs, "Error", "IST0101", f'Referenced gateway not found: "{gw_name}"',
+                             see_also="KIA1102")
                 continue
             if gw_name in top_gateways and hosts and not self._hosts_in_gateway(hosts, ns, gw):
                 self.add(vs, "Warning", "IST0132",
@@ -65,6 +83,7 @@ class VirtualServiceChecks(GatewayChecks):
                          f"{ns}/{vs.name} not found in Gateway {gw.ref}.")
             self.check_programmed_with_gateway(vs, gw)
         self.check_destinations(vs)
+        self.check_ingress_subsets(vs)
         self.check_source_matches(vs)
         self.check_conflicts(vs)
         for level, code, text in unreachable_rules(vs.spec):
@@ -229,6 +248,31 @@ class VirtualServiceChecks(GatewayChecks):
                  "revision (or remove istio.io/rev), or make that revision watch the namespace.",
                  see_also="istio/istio#44047")
 
+    def check_ingress_subsets(self, vs: Item) -> None:
+        """IST0140 as istioctl's DestinationHostAnalyzer reports it: a VirtualService bound to
+        gateways routes to a host without a subset, while another VirtualService (for that very
+        host, by its own ``hosts``) splits it by subset — which ingress requests never see, since
+        the gateway applies this route. Hosts are compared as written, as Istio does."""
+        if not [g for g in vs.spec.get("gateways") or [] if isinstance(g, str)]:
+            return
+        if self._subset_hosts is None:
+            self._subset_hosts = {}
+            for other in self.world.of(ISTIO_GROUP, VIRTUAL_SERVICE):
+                own = {h for h in other.spec.get("hosts") or [] if isinstance(h, str)}
+                split = {str(d.get("host")) for d in _http_route_destinations(other.spec)
+                         if d.get("subset") and d.get("host") in own}
+                if split:
+                    self._subset_hosts[f"{other.namespace}/{other.name}"] = split
+        plain = {str(d.get("host")) for d in _http_route_destinations(vs.spec)
+                 if not d.get("subset")}
+        for holder, split in sorted(self._subset_hosts.items()):
+            for host in sorted(plain & split):
+                self.add(vs, "Warning", "IST0140",
+                         f"Subset in virtual service {holder} has no effect on ingress gateway "
+                         f"{vs.namespace}/{vs.name} requests",
+                         evidence=[f"{vs.namespace}/{vs.name} routes {host} without a subset on "
+                                   f"gateways; {holder} splits {host} by subset"])
+
     # -------------------------------------------------------------------------- helpers
 
     @staticmethod
@@ -238,6 +282,33 @@ class VirtualServiceChecks(GatewayChecks):
     def _resolve(self, host: str, namespace: str) -> str:
         """Short names are relative to the referring object's namespace (Istio's rule)."""
         return resolve_host(host, namespace)
+
+
+#: the Kubernetes Gateway API group; its Gateways are bound by name like Istio's
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+#: what istiod names the Istio Gateways it generates for a Gateway API Gateway (older releases
+#: wrote ``~`` around it, newer ``-``: ``pkg/config/kube/gateway``)
+_INTERNAL_GATEWAY_MARKS = ("~istio-autogenerated-k8s-gateway~", "-istio-autogenerated-k8s-gateway-")
+
+
+def is_internal_gateway_reference(ref: str) -> bool:
+    """Whether a VirtualService gateway reference names an istiod-generated internal Gateway."""
+    name = ref.split("/", 1)[-1]
+    return any(mark in name for mark in _INTERNAL_GATEWAY_MARKS)
+
+
+def _hosts_in_listeners(vs_hosts: list[str], gw: Item) -> bool:
+    """Istio's ``vsHostInKubernetesGateway``: a listener without a hostname takes every host."""
+    hostnames = [str((listener or {}).get("hostname") or "*")
+                 for listener in gw.spec.get("listeners") or []]
+    return any(hosts_overlap(h, v) for h in hostnames for v in vs_hosts)
+
+
+def _http_route_destinations(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``destination`` of every ``http[].route[]`` (mirrors left out, as IST0140 does)."""
+    return [d for rule in spec.get("http") or [] if isinstance(rule, Mapping)
+            for r in rule.get("route") or [] if isinstance(r, Mapping)
+            if isinstance(d := r.get("destination"), Mapping)]
 
 
 def all_gateway_refs(spec: Mapping[str, Any]) -> list[str]:

@@ -19,7 +19,8 @@ IST0123, IST0102, IST0158), and kinds that could not be read (MR108). Codes are 
 
 Each failure chain lives in its own module, one class per module, combined here:
 ``admission_chains`` (pods that cannot be created: MR101, MR106, MR107), ``webhook_chains``
-(broken or overlapping webhook configurations: IST0139, MR102, MR103, MR105),
+(broken, untrusted or overlapping webhook configurations: IST0139, MR102, MR103, MR105,
+MR113),
 ``injector_chains`` (the injector deadlock MR111, pods admitted uninjected MR112, IST0103),
 ``namespace_chains`` (IST0123, MR104, IST0102, IST0158, MR110) and ``coverage`` (MR108, MR109);
 ``retargets`` plans the ways out they share, ``diagnosis_state`` holds what they share.
@@ -131,6 +132,7 @@ class _Diagnosis(AdmissionChains, WebhookChains, NamespaceChains, Coverage):
         self.no_istio()
         self.pod_creation_chains()
         self.broken_targets()
+        self.untrusted_targets()
         self.overlaps()
         self.out.extend(deadlock_findings(self.m))
         self.out.extend(uninjected_pod_findings(self.m, self.injection))

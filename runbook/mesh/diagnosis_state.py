@@ -15,6 +15,7 @@ from runbook.mesh.findings import Finding, FixSuggestion
 from runbook.mesh.injection import resolve_injection
 from runbook.mesh.injector_chains import injector_deadlocks
 from runbook.mesh.model import MeshModel, Target, Webhook
+from runbook.mesh.webhook_trust import trust_mismatches
 
 
 class DiagnosisState:
@@ -30,6 +31,8 @@ class DiagnosisState:
         # targets whose only istiod cannot start because of the webhook that calls it (MR111)
         self.deadlocked = {lock.webhook.target.address for lock in injector_deadlocks(model)
                            if lock.webhook.target is not None}
+        # webhooks whose caBundle disagrees with their target's other callers (MR113)
+        self.untrusted = {m.webhook.key: m for m in trust_mismatches(model)}
 
     def istiod_state(self, target: Target | None) -> str:
         if target is None:

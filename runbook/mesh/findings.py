@@ -91,24 +91,36 @@ class CodeInfo:
 CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("IST0102", INFO, "NamespaceNotInjected",
              "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go",
-             meaning=("a namespace that runs workloads has neither `istio-injection` nor "
-                      "`istio.io/rev`. Istio reports every non-system namespace; we skip namespaces "
-                      "without workloads and those hosting istiod or gateways."),
+             meaning=('a namespace has neither `istio-injection` nor `istio.io/rev` — with or without '
+                      "workloads, as istioctl reports it. Skipped: istio-system and Kubernetes' own "
+                      'namespaces (as istioctl), ambient namespaces (`istio.io/dataplane-mode=ambient`), '
+                      'and — our difference — namespaces that host istiod or gateways.'),
              fix="— (the message gives both `kubectl label` commands, as Istio's does)"),
     CodeInfo("IST0103", WARNING, "PodMissingProxy",
              "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go",
-             meaning=('one per pod, as istioctl reports it: "The pod ns/name is missing the Istio '
-                      'proxy. This can often be resolved by restarting or redeploying the workload." '
-                      "— a pod of a namespace labelled `istio.io/rev` (without `istio-injection`) or "
-                      "`istio-injection=enabled`, without an `istio-proxy` container, not opted out "
-                      '(`sidecar.istio.io/inject: "false"` label or annotation), not on the host '
-                      "network. MR112 says why when an Ignore-policy injector skipped them."),
+             meaning=('one per pod as istioctl: "The pod ns/name is missing the Istio proxy. This can often '
+                      'be resolved by restarting or redeploying the workload." — a pod of a namespace '
+                      'labelled `istio.io/rev` (without `istio-injection`) or `istio-injection=enabled`, '
+                      'without an `istio-proxy` container, not opted out (`sidecar.istio.io/inject: '
+                      '"false"` label or annotation), not on the host network. MR112 says why when an '
+                      'Ignore-policy injector skipped them.'),
              fix="`recreate-workloads` of the pod's Deployment"),
     CodeInfo("IST0123", WARNING, "NamespaceMultipleInjectionLabels",
              "istio messages.yaml IST0123 (Warning); analyzers/injection/injection.go",
-             meaning=("both `istio-injection` and `istio.io/rev`; `istio-injection` wins in Istio's "
-                      "webhook selectors."),
-             fix="`relabel-namespace` (drops `istio-injection`)"),
+             meaning=("Istio's rule: `istio-injection`, plus `istio.io/rev` and the ambient "
+                      '`istio.io/dataplane-mode` when `istio-injection` is absent or `enabled` — more than '
+                      'one is a conflict ("The namespace has more than one type of injection labels '
+                      '[istio.io/rev=1-19-3 istio.io/dataplane-mode=ambient]"). `istio-injection=disabled` '
+                      'with `istio.io/rev` is a deliberate opt-out: no IST0123, no MR104.'),
+             fix=('`relabel-namespace` (drops `istio-injection`) when it hides `istio.io/rev`; for '
+                  'sidecar + ambient the message names both `kubectl label … -` commands')),
+    CodeInfo("IST0148", INFO, "NamespaceInjectionEnabledByDefault",
+             "istio messages.yaml IST0148 (Info); analyzers/injection/injection.go",
+             meaning=('"is enabled for Istio injection, as Istio is installed with '
+                      'enableNamespacesByDefault as true." — an unlabelled namespace when the '
+                      "`istio-sidecar-injector` ConfigMap's `values` set "
+                      '`sidecarInjectorWebhook.enableNamespacesByDefault` (IST0102 is then not reported).'),
+             fix='—'),
     CodeInfo("IST0139", ERROR, "InvalidWebhook",
              "istio messages.yaml IST0139 (Error); analyzers/webhook/webhook.go",
              meaning=("Istio's two causes: an injector webhook's Service does not exist anywhere "
@@ -120,20 +132,32 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
                   "when one runs")),
     CodeInfo("IST0158", WARNING, "PodsIstioProxyImageMismatchInNamespace",
              "istio messages.yaml IST0158 (Warning); analyzers/injection/injection-image.go",
-             meaning=("compared by revision, not image: pods whose `sidecar.istio.io/status` "
-                      "revision differs from the revision that injects their namespace now (after "
-                      "a tag or label move)."),
-             fix="`recreate-workloads`"),
+             meaning=("istioctl's rule and text: per namespace labelled `istio-injection=enabled` or "
+                      '`istio.io/rev`, the pods whose `istio-proxy` image (containers or init containers) '
+                      "is neither the image the revision's injector ConfigMap defines "
+                      '(`istio-sidecar-injector[-<rev>]`, `values.global`: `hub/proxy.image:tag`, or '
+                      '`proxy.image` when it holds a `/`) nor a variant of it (`…-distroless`); pods with '
+                      '`sidecar.istio.io/proxyImage` are skipped. "The Istio proxy images of the pods '
+                      'running in the namespace do not match the image defined in the injection '
+                      'configuration (pod names: [reviews-v1-…]). …" When no injector ConfigMap can be '
+                      'read, by revision instead: pods whose `sidecar.istio.io/status` revision differs '
+                      'from the one that injects the namespace now.'),
+             fix='`recreate-workloads`'),
     CodeInfo("MR101", ERROR, "PodsNotCreatedWebhookFailure",
              "mesh-runbook",
-             meaning=("Pods cannot be created: ReplicaSets short of pods whose `FailedCreate` events "
-                      "or `ReplicaFailure` condition carry an admission webhook error. One finding "
-                      "per namespace and webhook target, with every ReplicaSet as evidence, the "
-                      "event, the webhook's clientConfig, the namespace labels that select it, and "
-                      "where a Service of that name exists."),
-             fix=("`retarget-webhook` to a same-name Service elsewhere (the field report's fix), else"
-                  " `set-tag-revision` to the claimed revision's Service; none for "
-                  "timeouts/TLS/denials (the message says what to check)")),
+             meaning=('Pods cannot be created: ReplicaSets short of pods whose `FailedCreate` events or '
+                      '`ReplicaFailure` condition carry an admission webhook error. One finding per '
+                      'namespace and webhook target, with every ReplicaSet as evidence, the event, the '
+                      "webhook's clientConfig, the namespace labels that select it, and where a Service of "
+                      'that name exists.'),
+             fix=("`retarget-webhook` to a same-name Service elsewhere (the field report's fix), else "
+                  "`set-tag-revision` to the claimed revision's Service. None for the others, whose "
+                  'message says what the call met: x509 — the caBundle each side trusts (subject CN, '
+                  'expiry) and the `kubectl patch` that copies the trusted one (MR113); a timeout — the '
+                  "webhook's `timeoutSeconds`, istiod's ready pods and the path to check "
+                  "(NetworkPolicies, port 15017); a denial — the configuration, whether it is Istio's "
+                  'injector, its reason and its `namespaceSelector` (a denial is an answer: never a '
+                  'retarget)')),
     CodeInfo("MR102", ERROR, "WebhookTargetInOtherNamespace",
              "mesh-runbook",
              meaning=("A webhook calls a Service that does not exist in the namespace it names, but "
@@ -211,6 +235,18 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
                       "matching the webhook's object selector) and the webhook — no event records a "
                       "skipped call."),
              fix="`recreate-workloads`, once the target answers (the message says whether it does)"),
+    CodeInfo("MR113", ERROR, "WebhookCaBundleMismatch",
+             "mesh-runbook; runbook.mesh.webhook_trust",
+             meaning=("A webhook's `caBundle` differs from the one the other configurations calling the "
+                      "same Service trust — the revision's own injector first (istiod's webhook controller "
+                      'rewrites that one), else a bundle most agree on; no finding when no reference can be '
+                      "told. The apiserver cannot verify istiod's certificate (`x509: certificate signed by "
+                      'unknown authority`): every call fails (error, `failurePolicy: Fail`) or is skipped '
+                      'and pods start without a sidecar (warning, `Ignore`). Bundles are named by subject '
+                      'CN and expiry; certificates are public, and the snapshot reads no Secret.'),
+             fix=('— (the message gives the `kubectl patch … caBundle` that copies the trusted bundle '
+                  'with `$(kubectl get … -o jsonpath=…)`; tested by running it on the real engine)'),
+             also=WARNING),
 )}
 
 

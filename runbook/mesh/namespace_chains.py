@@ -1,50 +1,130 @@
 """Namespace chains: conflicting or dangling injection labels (IST0123, MR104), namespaces not
-enabled for injection (IST0102), pods whose sidecar another revision injected (IST0158), and
-revisions whose istiod does not watch the namespace of their sidecars (MR110).
+enabled for injection (IST0102) or enabled by default (IST0148), pods whose sidecar another
+revision injected (IST0158), and revisions whose istiod does not watch the namespace of their
+sidecars (MR110).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh.diagnosis_state import DiagnosisState
 from runbook.mesh.findings import INFO, WARNING, Finding, FixSuggestion, Subject
+from runbook.mesh.injection import NamespaceInjection
 from runbook.mesh.injector_chains import labels_text
-from runbook.mesh.model import SYSTEM_NAMESPACES
+from runbook.mesh.model import SYSTEM_NAMESPACES, MeshModel, meta
 from runbook.mesh.pushes import control_plane_scopes
+from runbook.routing import PROXY_CONTAINER
+
+#: the namespace Istio's injection analyzer never reports on
+ISTIO_SYSTEM = "istio-system"
+#: the ``istio.io/dataplane-mode`` value of an ambient namespace
+AMBIENT = "ambient"
+
+
+def injection_label_kinds(labels: dict[str, str]) -> list[str]:
+    """The injection labels that count, as Istio's injection analyzer lists them: ``istio-injection``
+    if present, then ``istio.io/rev`` and ``istio.io/dataplane-mode`` unless ``istio-injection``
+    says anything but ``enabled`` (``disabled`` plus a revision label is a deliberate opt-out)."""
+    injection = labels.get(wk.INJECTION_LABEL)
+    kinds = [f"{wk.INJECTION_LABEL}={injection}"] if injection is not None else []
+    if injection is None or injection == "enabled":
+        kinds += [f"{key}={labels[key]}" for key in (wk.REV_LABEL, wk.DATAPLANE_MODE_LABEL)
+                  if key in labels]
+    return kinds
+
+
+#: the default revision's injector ConfigMap (Istio's ``util.GetInjectorConfigMapName("")``)
+INJECTOR_CONFIGMAP = "istio-sidecar-injector"
+#: a pod annotation that overrides the injector's proxy image (Istio then never compares it)
+PROXY_IMAGE_ANNOTATION = "sidecar.istio.io/proxyImage"
+
+
+def injector_configmap_name(revision: str) -> str:
+    """Istio's ``util.GetInjectorConfigMapName``: the injector ConfigMap of a revision."""
+    return INJECTOR_CONFIGMAP if revision in ("", wk.DEFAULT_REVISION) \
+        else f"{INJECTOR_CONFIGMAP}-{revision}"
+
+
+def injector_values(model: MeshModel) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(namespace, name, parsed ``values``) of every ``istio-sidecar-injector*`` ConfigMap whose
+    values are a JSON object (the others say nothing Istio's analyzers would read)."""
+    for cm in model.snapshot.items(k.CONFIG_MAPS):
+        m = meta(cm)
+        name = str(m.get("name") or "")
+        if not name.startswith(INJECTOR_CONFIGMAP):
+            continue
+        try:
+            values = json.loads((cm.get("data") or {}).get("values") or "{}")
+        except ValueError:
+            continue
+        if isinstance(values, dict):
+            yield str(m.get("namespace") or ""), name, values
+
+
+def injection_enabled_by_default(model: MeshModel) -> str | None:
+    """``namespace/name`` of the ``istio-sidecar-injector`` ConfigMap when its values enable
+    injection of unlabelled namespaces (``sidecarInjectorWebhook.enableNamespacesByDefault``)."""
+    for ns, name, values in injector_values(model):
+        hook = values.get("sidecarInjectorWebhook")
+        if name == INJECTOR_CONFIGMAP and isinstance(hook, dict) \
+                and hook.get("enableNamespacesByDefault") is True:
+            return f"{ns}/{name}"
+    return None
+
+
+def injector_proxy_images(model: MeshModel) -> dict[str, str]:
+    """Injector ConfigMap name → the proxy image its values define (Istio's
+    ``GetIstioProxyImage``: ``global.proxy.image`` when it holds a ``/``, else
+    ``<global.hub>/<global.proxy.image>:<global.tag>``)."""
+    out: dict[str, str] = {}
+    for _, name, values in injector_values(model):
+        glob = values.get("global")
+        if isinstance(glob, dict):
+            image = str((glob.get("proxy") or {}).get("image") or "")
+            out[name] = image if "/" in image else f"{glob.get('hub')}/{image}:{glob.get('tag')}"
+    return out
 
 
 class NamespaceChains(DiagnosisState):
     """Chains read from a namespace's labels and its pods."""
 
     def namespace_labels(self) -> None:
+        # namespaces of istiod or gateways are Istio's own, as istio-system is to istioctl
         control = ({d.namespace for d in self.m.istiods} | {g.namespace for g in self.m.gateways})
         offer = sorted({w.claimed_revision for w in self.m.injectors()
                         if w.claimed_revision and not w.tag}
                        | {w.tag for w in self.m.injectors() if w.tag})
         has_istio = bool(self.m.istiods or self.m.injectors())
+        by_default = injection_enabled_by_default(self.m)
         for rec in self.injection:
             ns = rec.namespace
             subject = Subject("Namespace", None, ns)
-            if rec.injection_label is not None and rec.rev_label is not None:
-                injects = rec.webhook.key if rec.webhook else "no webhook"
+            kinds = injection_label_kinds(rec.labels)
+            if len(kinds) > 1:
+                self.out.append(self._multiple_labels(rec, kinds))
+            if rec.labels.get(wk.DATAPLANE_MODE_LABEL) == AMBIENT:
+                continue  # ambient: no sidecar expected, whatever the webhooks say
+            if (has_istio and rec.injection_label is None and rec.rev_label is None
+                    and by_default is not None and ns not in SYSTEM_NAMESPACES
+                    and ns != ISTIO_SYSTEM and ns not in control):
                 self.out.append(Finding(
-                    "IST0123", WARNING, subject,
-                    f"The namespace has more than one type of injection labels "
-                    f"[{wk.INJECTION_LABEL}={rec.injection_label} {wk.REV_LABEL}={rec.rev_label}] "
-                    f"— {wk.INJECTION_LABEL} takes precedence ({injects} injects); remove it to "
-                    f"use {wk.REV_LABEL}={rec.rev_label}",
-                    evidence=[f"namespace labels {labels_text(rec.labels)}", rec.detail],
-                    fix=FixSuggestion(
-                        "relabel-namespace",
-                        {"namespace": ns, "revision": rec.rev_label, "drop_injection_label": True,
-                         "label": wk.INJECTION_LABEL, "current_value": rec.injection_label},
-                        f"kubectl label namespace {ns} {wk.INJECTION_LABEL}-",
-                        f"remove {wk.INJECTION_LABEL} from {ns}: new pods get "
-                        f"{wk.REV_LABEL}={rec.rev_label}'s injector (restart workloads to move "
-                        f"existing pods)"),
+                    "IST0148", INFO, subject,
+                    "is enabled for Istio injection, as Istio is installed with "
+                    "enableNamespacesByDefault as true.",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
+                              f"ConfigMap {by_default}: values.sidecarInjectorWebhook."
+                              "enableNamespacesByDefault true"],
                     namespaces=[ns]))
+                continue
             if rec.status != "no injection":
                 continue
+            if rec.injection_label == "disabled":
+                continue  # a deliberate opt-out, whatever else is labelled
             if rec.rev_label is not None or rec.injection_label == "enabled":
                 label = (f"{wk.REV_LABEL}={rec.rev_label}" if rec.rev_label is not None
                          else f"{wk.INJECTION_LABEL}=enabled")
@@ -59,7 +139,7 @@ class NamespaceChains(DiagnosisState):
                               "--overwrite"],
                     namespaces=[ns]))
             elif (has_istio and rec.injection_label is None and ns not in SYSTEM_NAMESPACES
-                  and ns not in control and self._has_workloads(ns)):
+                  and ns != ISTIO_SYSTEM and ns not in control):
                 self.out.append(Finding(
                     "IST0102", INFO, subject,
                     f"The namespace is not enabled for Istio injection. Run 'kubectl label "
@@ -70,8 +150,34 @@ class NamespaceChains(DiagnosisState):
                               f"revisions and tags: {', '.join(offer) or 'none'}"],
                     namespaces=[ns]))
 
-    def _has_workloads(self, ns: str) -> bool:
-        return bool(self.m.deployments_by_ns.get(ns) or self.m.pods_by_ns.get(ns))
+    def _multiple_labels(self, rec: NamespaceInjection, kinds: list[str]) -> Finding:
+        """IST0123, with the relabel fix when ``istio-injection`` hides ``istio.io/rev``."""
+        ns = rec.namespace
+        injects = rec.webhook.key if rec.webhook else "no webhook"
+        fix = None
+        if rec.injection_label is not None and rec.rev_label is not None:
+            advice = (f"{wk.INJECTION_LABEL} takes precedence ({injects} injects); remove it to "
+                      f"use {wk.REV_LABEL}={rec.rev_label}")
+            fix = FixSuggestion(
+                "relabel-namespace",
+                {"namespace": ns, "revision": rec.rev_label, "drop_injection_label": True,
+                 "label": wk.INJECTION_LABEL, "current_value": rec.injection_label},
+                f"kubectl label namespace {ns} {wk.INJECTION_LABEL}-",
+                f"remove {wk.INJECTION_LABEL} from {ns}: new pods get "
+                f"{wk.REV_LABEL}={rec.rev_label}'s injector (restart workloads to move "
+                f"existing pods)")
+        else:
+            # sidecar injection and the ambient data plane both claim the namespace
+            advice = (f"choose one: sidecars (kubectl label namespace {ns} "
+                      f"{wk.DATAPLANE_MODE_LABEL}-) or ambient (kubectl label namespace {ns} "
+                      + " ".join(f"{k.split('=')[0]}-" for k in kinds
+                                 if not k.startswith(wk.DATAPLANE_MODE_LABEL)) + ")")
+        return Finding(
+            "IST0123", WARNING, Subject("Namespace", None, ns),
+            f"The namespace has more than one type of injection labels [{' '.join(kinds)}] "
+            f"— {advice}",
+            evidence=[f"namespace labels {labels_text(rec.labels)}", rec.detail],
+            fix=fix, namespaces=[ns])
 
     # --------------------------------------------------------------------------- IST0158
 
@@ -82,6 +188,11 @@ class NamespaceChains(DiagnosisState):
                 owner = next((o.get("name") for o in (rs.get("metadata") or {}).get(
                     "ownerReferences") or [] if o.get("kind") == "Deployment"), None)
                 rs_owner[(ns, (rs.get("metadata") or {}).get("name", ""))] = owner
+        images = injector_proxy_images(self.m)
+        if images:
+            self._image_mismatches(images, rs_owner)
+            return
+        # no injector ConfigMap readable: the revision that injected each pod stands in for its image
         for rec in self.injection:
             if rec.status not in ("ok", "both labels") or rec.webhook is None:
                 continue
@@ -112,6 +223,49 @@ class NamespaceChains(DiagnosisState):
                           f"{rec.webhook.target.describe() if rec.webhook.target else rec.webhook.url}"],
                 fix=fix, namespaces=[rec.namespace]))
 
+
+    def _image_mismatches(self, images: dict[str, str],
+                          rs_owner: dict[tuple[str, str], str | None]) -> None:
+        """IST0158 as istioctl's ImageAnalyzer reports it: per injected namespace, the pods whose
+        ``istio-proxy`` image is not the one its revision's injector ConfigMap defines."""
+        for ns, labels in sorted(self.m.namespaces.items()):
+            if not (labels.get(wk.INJECTION_LABEL) == "enabled" or wk.REV_LABEL in labels):
+                continue
+            cm = injector_configmap_name(labels.get(wk.REV_LABEL, ""))
+            expected = images.get(cm)
+            if expected is None:
+                continue
+            mismatched: dict[str, str] = {}
+            for raw in self.m.snapshot.items(k.PODS):
+                m = meta(raw)
+                if m.get("namespace") != ns or (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
+                    continue
+                spec = raw.get("spec") or {}
+                for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+                    image = str(c.get("image") or "")
+                    # a variant (``-distroless``, ``-debug``) of the expected image is the same
+                    if c.get("name") == PROXY_CONTAINER and image != expected \
+                            and not image.startswith(f"{expected}-"):
+                        mismatched[str(m.get("name"))] = image
+            if not mismatched:
+                continue
+            names = sorted(mismatched)
+            pods = [pod for name in names if (pod := self.m.pods.get((ns, name))) is not None]
+            deployments = sorted({d for pod in pods if pod.owner_kind == "ReplicaSet"
+                                  and (d := rs_owner.get((ns, pod.owner_name or "")))})
+            fix = self.recreate_fix(ns, deployments, [])
+            if fix is not None:
+                fix = FixSuggestion(fix.action, {**fix.params, "pods": names}, fix.command,
+                                    fix.summary)
+            self.out.append(Finding(
+                "IST0158", WARNING, Subject("Namespace", None, ns),
+                "The Istio proxy images of the pods running in the namespace do not match the "
+                f"image defined in the injection configuration (pod names: [{' '.join(names)}]). "
+                "This often happens after upgrading the Istio control-plane and can be fixed by "
+                "redeploying the pods.",
+                evidence=[f"ConfigMap {cm} (values.global): {expected}",
+                          *(f"pod {name}: {image}" for name, image in sorted(mismatched.items())[:10])],
+                fix=fix, namespaces=[ns]))
 
     # ----------------------------------------------------------------------------- MR110
 

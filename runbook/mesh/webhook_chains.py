@@ -1,6 +1,7 @@
 """Webhook configurations that are broken before any pod shows it: a target Service that does not
-exist (IST0139, MR102) or has nobody behind it (MR103), injectors that overlap (IST0139), and a
-configuration or tag whose target serves another revision than it claims (MR105).
+exist (IST0139, MR102) or has nobody behind it (MR103), a caBundle its target's other callers do
+not trust (MR113), injectors that overlap (IST0139), and a configuration or tag whose target
+serves another revision than it claims (MR105).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from runbook.mesh.findings import ERROR, WARNING, Finding, Subject
 from runbook.mesh.injector_chains import labels_text
 from runbook.mesh.model import Webhook
 from runbook.mesh.retargets import Retargets, elsewhere_text, istioctl_caveat, plan_notes
+from runbook.mesh.webhook_trust import TrustMismatch, copy_command, describe_bundle
 from runbook.mesh.webhooks import injector_overlaps
 
 
@@ -81,6 +83,39 @@ class WebhookChains(Retargets):
                    "its calls are skipped (failurePolicy Ignore)")
                 + "; bring the pods behind the Service back or fix the Service",
                 evidence, None, namespaces=affected))
+
+    # ----------------------------------------------------------------------------- MR113
+
+    def untrusted_targets(self) -> None:
+        by_cfg: dict[tuple[str, str], list[TrustMismatch]] = defaultdict(list)
+        for mismatch in self.untrusted.values():
+            w = mismatch.webhook
+            if w.target is not None and (w.configuration, w.target.address) not in self.covered:
+                by_cfg[(w.kind, w.configuration)].append(mismatch)
+        for (kind, cfg), items in by_cfg.items():
+            first = items[0]
+            hooks = [m.webhook for m in items]
+            fail = any(h.failure_policy != "Ignore" for h in hooks)
+            target = first.webhook.target
+            assert target is not None
+            affected = self.affected_namespaces(hooks)
+            self.out.append(Finding(
+                "MR113", ERROR if fail else WARNING, Subject(kind, None, cfg),
+                f"{cfg} ({', '.join(h.name for h in hooks)}) trusts {describe_bundle(first.bundle)}"
+                f" for {target.address}, but {first.reference_from.configuration} trusts "
+                f"{describe_bundle(first.reference)} for the same Service: the apiserver cannot "
+                "verify istiod's certificate (x509: certificate signed by unknown authority), so "
+                + ("every call fails and pods its rules cover cannot be created" if fail else
+                   "every call is skipped and pods start without a sidecar (failurePolicy Ignore)")
+                + f" — copy the trusted caBundle: {copy_command(items)}",
+                evidence=[f"{m.webhook.key}: clientConfig {m.webhook.client_config()}, caBundle "
+                          f"{describe_bundle(m.bundle)}, failurePolicy {m.webhook.failure_policy}"
+                          for m in items]
+                + [f"{first.reference_from.key}: caBundle {describe_bundle(first.reference)}",
+                   "istiod's webhook controller rewrites the caBundle of its own revision's "
+                   "configuration only; tags get theirs from istioctl tag set"]
+                + (["selects namespaces: " + ", ".join(affected[:10])] if affected else []),
+                namespaces=affected))
 
     # --------------------------------------------------------------------------- IST0139 overlap
 

@@ -37,7 +37,7 @@ from aiohttp import web
 
 from runbook.sandbox.apiserver.faults import FaultTable, RequestLog
 from runbook.sandbox.apiserver.server import ApiServer, Users
-from runbook.sandbox.apiserver.tls import Certificates, make_certificates
+from runbook.sandbox.apiserver.tls import Certificates, make_certificates, new_authority
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.registry.admission import AdmissionChain
 from runbook.sandbox.registry.cluster import Cluster
@@ -86,6 +86,9 @@ class Sandbox:
         self.clock = Clock(clock, start=clock_start)
         self.cluster = Cluster(self.clock, history=history)
         self.world = World(self.cluster, pod_start_seconds) if controllers else None
+        if self.world is not None:
+            # the emulated webhook servers' certificates come from this CA (caBundle checks)
+            self.world.webhooks.ca_pem = new_authority("mesh-runbook-sandbox-webhook-ca").cert_pem
         self.requests = RequestLog()
         self.faults = FaultTable()
         self.token = secrets.token_urlsafe(32)

@@ -407,3 +407,11 @@ def test_pods_alone_or_templates_alone_count_as_workloads() -> None:
     dr = _yaml("apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: r}\n"
                "spec: {host: reviews, subsets: [{name: v3, labels: {version: v3}}]}\n")
     assert "IST0173" not in analyze(dr, world, namespace=BETA).codes()
+
+
+def test_every_analyzer_code_has_an_example_in_findings_md() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
+    ours = [code for code in CODES if code.startswith("MR2")]
+    missing = [code for code in CODES if code not in ours and f"| {code} |" not in doc]
+    assert missing == []
+    assert f"| {min(ours)}–{max(ours)} |" in doc   # our own codes share one row

@@ -65,3 +65,39 @@ spec:
     assert sorted(set(frame["name"])) == ["reviews", "reviews-again"]
     single = analyze(parse_manifests(text.split("---")[0], "sidecar.yaml"), world)
     assert not {"IST0110", "IST0101"} & set(single.codes())
+
+
+# ------------------------------------------------------------- IST0167 (ambient data plane)
+
+
+def test_a_sidecar_selecting_an_ambient_pod_has_no_impact() -> None:
+    from runbook.mesh.sidecars import SIDECAR_RULES, selector_messages
+
+    out = selector_messages([_sidecar("a", labels={"app": "web"}), _sidecar("b", labels={"app": "web"})],
+                            PODS, SIDECAR_RULES, ambient_pods={("shop", "web-1")})
+    expected = [("Warning", "IST0167", "The policy has no impact: selected workload is in ambient "
+                                       "mode, the policy has no impact.")]
+    assert out[("shop", "a")] == out[("shop", "b")] == expected   # instead of IST0110
+
+
+def test_selectorless_sidecars_in_an_ambient_namespace_have_no_impact() -> None:
+    from runbook.mesh.sidecars import SIDECAR_RULES, selector_messages
+
+    out = selector_messages([_sidecar("d1", selector=False), _sidecar("d2", selector=False)],
+                            PODS, SIDECAR_RULES, ambient_namespaces={"shop"})
+    assert out[("shop", "d1")] == [("Warning", "IST0167", "The policy has no impact: namespace is "
+                                                          "in ambient mode, the policy has no impact.")]
+    assert sidecar_messages([_sidecar("d1", selector=False)], PODS) == {}   # not ambient: fine
+
+
+def test_analyze_reads_ambient_from_the_pod_annotation_and_the_namespace_label() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": "shop", "labels": {"istio.io/dataplane-mode": "ambient"}}}
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"},
+                        "annotations": {"ambient.istio.io/redirection": "enabled"}},
+           "spec": {"containers": [{"name": "web", "image": "web:1"}]}}
+    result = analyze([namespace, pod, _sidecar("a", labels={"app": "web"}),
+                      _sidecar("d1", selector=False)])
+    assert sorted((r["code"], r["name"]) for r in result.messages.to_dict("records")) == [
+        ("IST0167", "a"), ("IST0167", "d1")]

@@ -17,3 +17,12 @@ def seed_cluster() -> Iterator[Cluster]:
         c = connect(sb.kubeconfig_path, "sandbox")
         yield c
         c.close()
+
+
+@pytest.fixture
+def cluster(seed_sandbox, world_settle) -> Iterator[Cluster]:  # type: ignore[no-untyped-def]
+    """The official client on the settled seed world (manual clock; closed after the test)."""
+    world_settle(seed_sandbox, 1.0)
+    client = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    yield client
+    client.close()

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.apps import app_path
 from runbook.fix import plan_fix
 from runbook.fix.actions import set_tag_revision
-from runbook.kube import Cluster, connect
+from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.findings import Finding
 from runbook.mesh.observe import diagnose_cluster
@@ -22,14 +20,6 @@ PROD = "istio-prod"          # revision 1-18-5, served by Service istio-prod/ist
 BETA = "l7-traffic-beta"     # bound to 1-18-5
 PROD_INJECTOR = "istio-sidecar-injector-1-18-5-istio-prod"
 
-
-@pytest.fixture
-def cluster(seed_sandbox, world_settle):  # type: ignore[no-untyped-def]
-    """The official client on the settled seed world (closed after the test)."""
-    world_settle(seed_sandbox, 1.0)
-    client = connect(seed_sandbox.kubeconfig_path, "sandbox")
-    yield client
-    client.close()
 
 
 def _only(findings: list[Finding], code: str) -> Finding:

@@ -57,8 +57,11 @@ from runbook.sandbox.realkube.api import ApiClient, KubeApiError, Obj
 from runbook.sandbox.realkube.egress import EgressProxy
 from runbook.sandbox.registry.admission import AdmissionRequest
 from runbook.sandbox.registry.cluster import Cluster
-from runbook.sandbox.registry.webhooks import WebhookCall
+from runbook.sandbox.registry.webhooks import WebhookCall, answer_seconds
 from runbook.sandbox.storage.store import StoreKeyError
+
+#: the largest timeoutSeconds a webhook configuration may set (admissionregistration validation)
+MAX_WEBHOOK_TIMEOUT = 30
 
 #: what the mirror follows, CRDs first (they make the ``*.istio.io`` kinds known)
 MIRRORED = (CRDS, NAMESPACES, CONFIG_MAPS, SERVICES, ENDPOINTS, PODS)
@@ -266,6 +269,11 @@ class IstioBridge:
         serve = self.istiods.server(pod, WEBHOOK_PORT) if pod is not None else None
         if serve is None:
             return web.json_response(status=404, data={"message": "not found"})
+        # the sandbox knob for a slow webhook: the real apiserver gives up at timeoutSeconds
+        # (at most 30 s), so a longer sleep only holds this handler
+        delay = min(answer_seconds(pod), MAX_WEBHOOK_TIMEOUT + 1)
+        if delay:
+            await asyncio.sleep(delay)
         resource = req.get("resource") or {}
         kind = self.mirror.cluster.kinds.by_plural(resource.get("group", ""),
                                                    resource.get("resource", ""))

@@ -35,14 +35,27 @@ and, with ``failurePolicy: Fail``, answered as 500 ``Internal error occurred: �
 **Answers** — a mutating server returns the changed object (the result of its JSON patch), the
 next webhook sees it; a denial becomes 400 ``admission webhook "<w>" denied the request: …``.
 Webhooks whose ``sideEffects`` are not ``None``/``NoneOnDryRun`` refuse dry-run requests.
-Not emulated: ``timeoutSeconds`` (emulated servers answer at once), ``reinvocationPolicy``,
-``matchConditions``, the ClusterIP service resolver (kube-proxy would refuse a connection to a
-Service without endpoints instead of the resolver naming it).
+**Trust and time** — the emulated servers present certificates of one webhook CA (the
+Sandbox's, :attr:`WebhookDispatcher.ca_pem`); a ``clientConfig.caBundle`` that does not hold that
+CA's certificate fails the call with ``tls: failed to verify certificate: x509: certificate signed by
+unknown authority``, as the apiserver's TLS client does. An empty ``caBundle`` is trusted (the
+scenarios carry none; a real apiserver would fall back to its system roots). A serving pod
+annotated :data:`ANSWER_SECONDS_ANNOTATION` (``"15"``) answers that late: when that is not less
+than the webhook's ``timeoutSeconds`` (default 10) the call fails with ``context deadline
+exceeded`` — at once, the emulation does not wait it out. The real engine's bridge
+(``realkube/istio.py``) sleeps for it, so that the real apiserver times out for real.
+
+Not emulated: ``reinvocationPolicy``, ``matchConditions``, the ClusterIP service resolver
+(kube-proxy would refuse a connection to a Service without endpoints instead of the resolver
+naming it).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import math
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -68,6 +81,12 @@ from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
 
 #: the reason an emulated server gives for a path it does not serve (a 404 through the client)
 NOT_FOUND = "the server could not find the requested resource"
+#: a serving pod's annotation: seconds its webhook server takes to answer (a sandbox knob)
+ANSWER_SECONDS_ANNOTATION = "sandbox.mesh-runbook.io/webhook-answer-seconds"
+#: what the apiserver's TLS client says when the caBundle did not sign the server's certificate
+UNKNOWN_AUTHORITY = "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+#: what the apiserver's webhook client says when timeoutSeconds passed without an answer
+DEADLINE_EXCEEDED = "context deadline exceeded"
 
 
 @dataclass
@@ -149,6 +168,9 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
         self._compiled: _Compiled | None = None
         self._servers: list[ServerLookup] = []
+        #: PEM of the CA that signs the emulated servers' certificates (set by the Sandbox,
+        #: which owns the certificates; None: no caBundle can be verified)
+        self.ca_pem: bytes | None = None
         #: every call that reached a server or failed: (webhook, outcome) — for tests and status
         self.calls = 0
         cluster.admission.mutating.append(self.mutate)
@@ -286,6 +308,10 @@ class WebhookDispatcher:
             server = self._server(pod, port)
             if server is None:
                 raise CallFailed(f"dial tcp {ip}:{port}: connect: connection refused")
+            if not self._trusts(client.get("caBundle")):
+                raise CallFailed(UNKNOWN_AUTHORITY)
+            if answer_seconds(pod) >= float(timeout):
+                raise CallFailed(DEADLINE_EXCEEDED)
         except CallFailed as failed:
             self._failed(spec, fmt.webhook_call_failed(name, url, failed.cause, int(timeout)))
             return
@@ -297,6 +323,18 @@ class WebhookDispatcher:
             raise ApiError(400, "BadRequest", fmt.webhook_denied(name, response.message))
         if mutating and response.patched is not None:
             request.obj = response.patched
+
+    def _trusts(self, bundle: Any) -> bool:
+        """Whether a caBundle verifies the emulated servers' certificates (empty: trusted)."""
+        if not bundle:
+            return True
+        if self.ca_pem is None:
+            return False
+        try:
+            pem = base64.b64decode(str(bundle), validate=True)
+        except (ValueError, binascii.Error):
+            return False
+        return b"".join(self.ca_pem.split()) in b"".join(pem.split())
 
     def _failed(self, spec: Obj, message: str) -> None:
         if spec.get("failurePolicy", "Fail") == "Ignore":
@@ -369,6 +407,17 @@ class WebhookDispatcher:
             if server is not None:
                 return server
         return None
+
+
+def answer_seconds(pod: Obj | None) -> float:
+    """The :data:`ANSWER_SECONDS_ANNOTATION` of a serving pod (0 without one, or unreadable)."""
+    annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(ANSWER_SECONDS_ANNOTATION)
+    try:
+        seconds = float(raw) if raw is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def _labels(obj: Any) -> dict[str, str]:
