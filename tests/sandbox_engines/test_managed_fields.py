@@ -100,8 +100,8 @@ def test_what_the_registry_allocates_later_is_nobodys_unless_the_writer_sent_it(
 
 
 def test_a_put_without_a_defaulted_struct_field_does_not_own_the_struct() -> None:
-    created = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"},
-               "spec": {"finalizers": ["kubernetes"]}}
+    created: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "n"}, "spec": {"finalizers": ["kubernetes"]}}
     created["metadata"]["managedFields"] = track_update(
         None, created, "writer", "namespaces", now=NOW, sent={"metadata": {"name": "n"}})
     replaced = copy.deepcopy(created)
