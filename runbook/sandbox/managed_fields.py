@@ -624,14 +624,87 @@ def track_update(old: JSONDict | None, new: JSONDict, manager: str, kind_key: st
     return kept
 
 
+def before_defaults(kind_key: str, obj: JSONDict) -> JSONDict | None:
+    """What :func:`track_update` needs of an object before the registry defaults it (``sent``):
+    a copy for the kinds whose registry or admission fill fields in after the field manager,
+    None for the others (nothing to copy)."""
+    return _copy(obj) if kind_key in _SET_AFTER_FIELD_MANAGER else None
+
+
+def record_update(new: JSONDict, old: JSONDict | None, manager: str | None, kind_key: str, *,
+                  now: datetime, api_version: str | None = None, subresource: str = "",
+                  sent: JSONDict | None = None) -> None:
+    """Store in ``new`` the managedFields a write by ``manager`` leaves (:func:`track_update`).
+
+    A write without a manager (the emulator's own in-process writers) keeps the stored ones.
+    """
+    meta = new["metadata"]
+    stored = (old or {}).get("metadata", {}).get("managedFields")
+    if manager is None:
+        if stored is not None:
+            meta["managedFields"] = stored
+        return
+    if stored is not None and "managedFields" not in meta:
+        meta["managedFields"] = stored
+    managed = track_update(old, new, manager, kind_key, now=now, api_version=api_version,
+                           subresource=subresource, sent=sent)
+    if managed:
+        meta["managedFields"] = managed
+    else:
+        meta.pop("managedFields", None)
+
+
+def sort_entries(obj: JSONDict) -> None:
+    """The order the real field manager stores entries in (``sortEncodedManagedFields``):
+    by operation (``Apply`` before ``Update``), then time, manager and apiVersion — so an apply
+    that changes nothing does not reorder them and commit."""
+    entries = obj["metadata"].get("managedFields")
+    if isinstance(entries, list) and len(entries) > 1 and all(isinstance(e, dict) for e in entries):
+        entries.sort(key=lambda e: (str(e.get("operation", "")), str(e.get("time") or ""),
+                                    str(e.get("manager", "")), str(e.get("apiVersion", ""))))
+
+
+#: metadata the server sets: not a change a write makes
+_SERVER_OWNED_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+
+
+def keep_times_of_a_no_op(new: JSONDict, old: JSONDict) -> JSONDict:
+    """kube-apiserver's ``IgnoreManagedFieldsTimestampsTransformer`` (apiserver
+    ``endpoints/handlers/fieldmanager``, run on every update): when nothing but the ``time`` of
+    managedFields entries changed, the stored times are kept, so the write commits nothing and
+    bumps no resourceVersion — a repeated server-side apply in a later second is ``unchanged``."""
+    new_mf = (new.get("metadata") or {}).get("managedFields")
+    old_mf = (old.get("metadata") or {}).get("managedFields")
+    if not new_mf or not old_mf or new_mf == old_mf or len(new_mf) != len(old_mf):
+        return new
+
+    def untimed(entries: list[JSONDict]) -> list[JSONDict]:
+        return [{k: v for k, v in e.items() if k != "time"} for e in entries]
+
+    if untimed(new_mf) != untimed(old_mf):
+        return new
+
+    def rest(obj: JSONDict) -> JSONDict:
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
+                                    if k not in _SERVER_OWNED_META}}
+
+    if rest(new) != rest(old):
+        return new
+    return {**new, "metadata": {**new["metadata"], "managedFields": old_mf}}
+
+
 __all__ = [
     "ApplyResult",
     "FieldPath",
     "apply_patch",
+    "before_defaults",
     "conflict_error",
     "field_manager_view",
     "fields_from_json",
     "fields_to_json",
+    "keep_times_of_a_no_op",
     "path_string",
+    "record_update",
+    "sort_entries",
     "track_update",
 ]
