@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from runbook.sandbox.managed_fields import (
+from runbook.sandbox.registry.patching import (
+    PatchError,
     apply_patch,
     fields_from_json,
     fields_to_json,
     path_string,
     track_update,
 )
-from runbook.sandbox.patching import PatchError
 
 NOW = datetime(2024, 6, 20, 8, 0, tzinfo=UTC)
 KEY = "deployments.apps"

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from runbook.sandbox.managed_fields import (
+from runbook.sandbox.registry.patching import PatchError
+from runbook.sandbox.registry.patching.managed_fields import (
     apply_patch,
     field_manager_view,
     fields_from_json,
     path_string,
     track_update,
 )
-from runbook.sandbox.patching import PatchError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ another manager owns with a different value is a 409 conflict. Sources read to m
 
 Checked field by field against kube-apiserver 1.37 (``python -m tests.differential --case api/``).
 Knowing differences (LIMITS): field sets come from the JSON with the list semantics of the
-strategic-merge type table (``patching._STRUCTS``); custom resources' lists are atomic; ``status``
+strategic-merge type table (:mod:`.gotypes`); custom resources' lists are atomic; ``status``
 is not tracked for kinds with a status subresource.
 """
 
@@ -33,19 +33,14 @@ from typing import Any
 
 from runbook.errors import Cause
 from runbook.kinds import BUILTIN_KINDS
-from runbook.sandbox.patching import (
-    _ROOT_STRUCTS,
+from runbook.sandbox.registry.patching.common import (
     JSONDict,
     PatchError,
-    _copy,
-    _Field,
-    _go_json_kind,
-    _json_equal,
-    _lookup,
-    go_value,
+    copy_json,
 )
-
-# ---------------------------------------------------------------------------- managed fields
+from runbook.sandbox.registry.patching.goformat import go_json_kind, go_value
+from runbook.sandbox.registry.patching.gotypes import ROOT_STRUCTS, Field, lookup_field
+from runbook.sandbox.registry.patching.json_patch import json_equal
 
 #: fields the field manager never tracks (fieldmanager's stripped fields)
 _IGNORED_TOP = {"apiVersion", "kind"}
@@ -80,7 +75,7 @@ def _status_ignored(kind_key: str) -> bool:
     return False
 
 
-def _list_keys(meta: _Field) -> tuple[str, ...]:
+def _list_keys(meta: Field) -> tuple[str, ...]:
     """The SSA list-map keys of an associative list (``protocol`` joins the port keys)."""
     if meta.key in ("containerPort", "port"):
         return (meta.key, "protocol")
@@ -116,7 +111,7 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
         return
     for name, child in value.items():
         path = (*prefix, ("f", name))
-        meta = _lookup(struct, name)
+        meta = lookup_field(struct, name)
         atomic = meta.atomic or meta.struct == "LabelSelector"  # LabelSelector: structType=atomic
         if isinstance(child, list) and meta.merge and child:
             keys = _list_keys(meta)
@@ -157,7 +152,7 @@ def _tracked_paths(obj: Mapping[str, Any], kind_key: str, *,
         else:
             body.pop("metadata")
     out: dict[FieldPath, Any] = {}
-    _field_set(body, _ROOT_STRUCTS.get(kind_key), (), out, mark_nodes=mark_nodes)
+    _field_set(body, ROOT_STRUCTS.get(kind_key), (), out, mark_nodes=mark_nodes)
     return out
 
 
@@ -307,10 +302,10 @@ def _prune_empty_parents(obj: JSONDict, path: FieldPath) -> None:
 def _ssa_merge(live: Any, applied: Any, struct: str | None) -> Any:
     """Merge an applied configuration into the live object with structured-merge semantics."""
     if not isinstance(live, dict) or not isinstance(applied, dict):
-        return _copy(applied)
+        return copy_json(applied)
     out = dict(live)
     for name, value in applied.items():
-        meta = _lookup(struct, name)
+        meta = lookup_field(struct, name)
         current = out.get(name)
         if isinstance(value, list) and isinstance(current, list) and meta.merge:
             out[name] = _ssa_merge_list(current, value, meta)
@@ -318,29 +313,29 @@ def _ssa_merge(live: Any, applied: Any, struct: str | None) -> Any:
                 meta.atomic or meta.struct == "LabelSelector"):
             out[name] = _ssa_merge(current, value, meta.struct)
         else:
-            out[name] = _copy(value)
+            out[name] = copy_json(value)
     return out
 
 
-def _ssa_merge_list(live: list[Any], applied: list[Any], meta: _Field) -> list[Any]:
+def _ssa_merge_list(live: list[Any], applied: list[Any], meta: Field) -> list[Any]:
     keys = _list_keys(meta)
     if not keys:
         merged = list(live)
         for item in applied:
             if item not in merged:
-                merged.append(_copy(item))
+                merged.append(copy_json(item))
         return merged
-    out = [_copy(i) for i in live]
+    out = [copy_json(i) for i in live]
     for item in applied:
         element = _key_element(item, keys) if isinstance(item, dict) else None
         if element is None:
-            return _copy(applied)
+            return copy_json(applied)
         for idx, existing in enumerate(out):
             if isinstance(existing, dict) and _key_element(existing, keys) == element:
                 out[idx] = _ssa_merge(existing, item, meta.struct)
                 break
         else:
-            out.append(_copy(item))
+            out.append(copy_json(item))
     return out
 
 
@@ -442,7 +437,7 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
             configuration that is not an object.
     """
     if not isinstance(applied, dict):
-        raise PatchError(f"error decoding YAML: json: cannot unmarshal {_go_json_kind(applied)} "
+        raise PatchError(f"error decoding YAML: json: cannot unmarshal {go_json_kind(applied)} "
                          "into Go value of type map[string]interface {}", 400)
     if not manager:
         raise PatchError("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
@@ -450,7 +445,7 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
                          causes=[Cause("fieldManager", "FieldValueRequired",
                                        "Required value: is required for apply requests")])
     api_version = api_version or str(applied.get("apiVersion", ""))
-    live = _copy(live) if live else {}
+    live = copy_json(live) if live else {}
     entries = _owned((live.get("metadata") or {}).get("managedFields") or [])
     mine_before: set[FieldPath] = set()
     others: list[tuple[JSONDict, set[FieldPath]]] = []
@@ -468,7 +463,7 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
         if not any(path in paths for _, paths in others):
             continue
         found_live, live_value = _resolve(live, path)
-        if found_live and _json_equal(live_value, applied_values[path]):
+        if found_live and json_equal(live_value, applied_values[path]):
             continue
         for entry, paths in others:
             if path in paths:
@@ -481,7 +476,7 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
                 paths.discard(path)
 
     result = _ssa_merge(live, {k: v for k, v in applied.items() if k != "status"}
-                        if _status_ignored(kind_key) else applied, _ROOT_STRUCTS.get(kind_key))
+                        if _status_ignored(kind_key) else applied, ROOT_STRUCTS.get(kind_key))
     removed: list[str] = []
     for path in sorted(mine_before - mine_now, key=len, reverse=True):
         if any(_covers(paths, path) for _, paths in others) or _covers(mine_now, path):
@@ -567,7 +562,7 @@ def field_manager_view(kind_key: str, obj: JSONDict, sent: JSONDict | None) -> J
     late = _SET_AFTER_FIELD_MANAGER.get(kind_key)
     if not late or sent is None:
         return obj
-    view = _copy(obj)
+    view = copy_json(obj)
     for path in late:
         _drop_unsent(view, sent, path)
     return view
@@ -581,7 +576,7 @@ def _changed(before: Any, after: Any) -> bool:
     not (its members are compared one by one), not even when it is empty now."""
     if after is _NODE or (after == {} and before is _NODE):
         return False
-    return before is _NODE or not _json_equal(before, after)
+    return before is _NODE or not json_equal(before, after)
 
 
 def track_update(old: JSONDict | None, new: JSONDict, manager: str, kind_key: str, *,
@@ -628,7 +623,7 @@ def before_defaults(kind_key: str, obj: JSONDict) -> JSONDict | None:
     """What :func:`track_update` needs of an object before the registry defaults it (``sent``):
     a copy for the kinds whose registry or admission fill fields in after the field manager,
     None for the others (nothing to copy)."""
-    return _copy(obj) if kind_key in _SET_AFTER_FIELD_MANAGER else None
+    return copy_json(obj) if kind_key in _SET_AFTER_FIELD_MANAGER else None
 
 
 def record_update(new: JSONDict, old: JSONDict | None, manager: str | None, kind_key: str, *,
