@@ -20,7 +20,8 @@ another manager owns with a different value is a 409 conflict. Sources read to m
 Checked field by field against kube-apiserver 1.37 (``python -m tests.differential --case api/``).
 Knowing differences (LIMITS): field sets come from the JSON with the list semantics of the
 strategic-merge type table (:mod:`.gotypes`); custom resources' lists are atomic; ``status``
-is not tracked for kinds with a status subresource.
+is not tracked for kinds with a status subresource, and the emulated controllers, which write
+status straight to the store, record no ``…/status`` manager.
 """
 
 from __future__ import annotations
