@@ -78,6 +78,8 @@ def mask_json(value: Any, progress_kind: bool = False) -> Any:
                                         if isinstance(i, dict)]}
         if kind in _LATE_STATUS_KINDS:
             value = _without_late_status(value)
+        if progress:
+            value = _without_status_managers(value)
         return {k: ("<masked>" if (k in _MASKED_KEYS and v not in (None, "", 0))
                     or (progress and k == "status")
                     else mask_json(v, items_progress and k == "items"))
@@ -92,13 +94,19 @@ def mask_json(value: Any, progress_kind: bool = False) -> Any:
 def _without_late_status(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` without its status, nor the managedFields entry of the controller's status write
     (present or not depending on whether the controller got there before the answer)."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = out.get("metadata")
-    if isinstance(meta, dict) and isinstance(meta.get("managedFields"), list):
-        kept = [m for m in meta["managedFields"]
-                if not (isinstance(m, dict) and m.get("subresource") == "status")]
-        out["metadata"] = {**meta, "managedFields": kept}
-    return out
+    return _without_status_managers({k: v for k, v in obj.items() if k != "status"})
+
+
+def _without_status_managers(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without the managedFields entries of status writes: a progress kind's status is
+    masked (its controller writes it at its own pace), and so is the entry that records who wrote
+    it (present or not, with this or that field, depending on when the answer was read)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("managedFields"), list):
+        return obj
+    kept = [m for m in meta["managedFields"]
+            if not (isinstance(m, dict) and m.get("subresource") == "status")]
+    return {**obj, "metadata": {**meta, "managedFields": kept}}
 
 
 def mask_body(raw: bytes, content_type: str, stream: bool = False) -> Any:

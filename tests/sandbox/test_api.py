@@ -372,6 +372,51 @@ def test_server_side_apply_with_field_managers(core: client.CoreV1Api) -> None:
     assert again.data == {"shared": "2"}
 
 
+
+def _fields_of(sb: Sandbox, path: str, manager: str) -> tuple[str, dict[str, object]]:
+    """(apiVersion, fieldsV1) of ``manager``'s entry in the object at ``path``."""
+    code, _, body = raw(sb, "GET", path)
+    assert code == 200
+    entry = next(e for e in json.loads(body)["metadata"]["managedFields"]
+                 if e["manager"] == manager)
+    return entry["apiVersion"], entry["fieldsV1"]
+
+
+def test_managed_fields_leave_out_what_the_registry_fills_in_later(sandbox: Sandbox) -> None:
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    code, _, _ = raw(sandbox, "POST", "/api/v1/namespaces/default/services?fieldManager=me",
+                     json.dumps(svc))
+    assert code == 201
+    _, fields = _fields_of(sandbox, "/api/v1/namespaces/default/services/web", "me")
+    spec = fields["f:spec"]
+    assert isinstance(spec, dict)
+    # allocated by the REST layer after the field manager ran (kube-apiserver 1.37 measured)
+    assert not {"f:clusterIP", "f:clusterIPs", "f:ipFamilies", "f:ipFamilyPolicy"} & set(spec)
+    assert {"f:ports", "f:selector", "f:sessionAffinity", "f:type"} <= set(spec)
+    code, _, _ = raw(sandbox, "POST", "/api/v1/namespaces?fieldManager=me", json.dumps(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mf"}}))
+    assert code == 201
+    _, fields = _fields_of(sandbox, "/api/v1/namespaces/mf", "me")
+    assert fields == {"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}
+
+
+def test_an_event_written_through_events_k8s_io_records_its_fields_in_that_shape(
+        sandbox: Sandbox) -> None:
+    event = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "ev"},
+             "eventTime": "2026-01-01T00:00:00.000000Z", "regarding": {"kind": "Pod", "name": "p"},
+             "reason": "Tested", "note": "a note", "type": "Normal", "action": "Test",
+             "reportingController": "me", "reportingInstance": "me-1"}
+    code, _, _ = raw(sandbox, "POST",
+                     "/apis/events.k8s.io/v1/namespaces/default/events?fieldManager=me",
+                     json.dumps(event))
+    assert code == 201
+    version, fields = _fields_of(sandbox, "/api/v1/namespaces/default/events/ev", "me")
+    assert version == "events.k8s.io/v1"
+    assert set(fields) == {"f:action", "f:eventTime", "f:note", "f:reason", "f:regarding",
+                           "f:reportingController", "f:reportingInstance", "f:type"}
+
+
 # ---------------------------------------------------------------------------- dry run
 
 

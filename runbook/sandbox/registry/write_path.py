@@ -13,13 +13,15 @@ from typing import Any
 from runbook import schema as crd_schema
 from runbook.errors import Cause
 from runbook.kinds import (
+    EVENTS_V1,
     NAMESPACES,
     ResourceKind,
 )
-from runbook.sandbox.registry import patching, status, validation
+from runbook.sandbox.registry import convert, status, validation
 from runbook.sandbox.registry.admission import AdmissionRequest
 from runbook.sandbox.registry.context import RequestContext
 from runbook.sandbox.registry.defaults import apply_defaults, omit_empty
+from runbook.sandbox.registry.patching.managed_fields import before_defaults, record_update
 from runbook.sandbox.registry.reads import ClusterReads
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.storage.store import (
@@ -157,25 +159,31 @@ class ClusterWritePath(ClusterReads):
         obj.update(pruned)
         return list(causes)
 
-    def _stamp_managed_fields(self, kind: ResourceKind, new: Obj, old: Obj | None,
-                              ctx: RequestContext, subresource: str = "") -> None:
-        """Record the write's field manager (``patching.track_update``) in ``managedFields``.
+    @staticmethod
+    def _before_defaults(kind: ResourceKind, obj: Obj, ctx: RequestContext) -> Obj | None:
+        """What the managedFields stamp needs of ``obj`` before defaulting (None: nothing)."""
+        return before_defaults(kind.key, obj) if ctx.field_manager is not None else None
 
-        In-process writers without a field manager leave the stored bookkeeping as it was.
+    def _stamp_managed_fields(self, kind: ResourceKind, new: Obj, old: Obj | None,
+                              ctx: RequestContext, subresource: str = "", *,
+                              sent: Obj | None = None,
+                              written_as: ResourceKind | None = None) -> None:
+        """Record the write's field manager in ``managedFields`` (``managed_fields.record_update``).
+
+        ``sent``: the object before defaulting (:meth:`_before_defaults`). ``written_as``: the kind
+        the client wrote; an Event written through events.k8s.io/v1 has its fields recorded in
+        that shape, as the real server keeps each entry in the version it was written in.
         """
-        meta = new["metadata"]
-        if ctx.field_manager is None:
-            if old is not None and "managedFields" in old["metadata"]:
-                meta["managedFields"] = old["metadata"]["managedFields"]
+        now = self.clock.now()
+        if written_as is not None and written_as.key == EVENTS_V1.key:
+            written = convert.core_to_events_v1(new)
+            record_update(written, convert.core_to_events_v1(old) if old is not None else None,
+                          ctx.field_manager, EVENTS_V1.key, now=now,
+                          api_version=EVENTS_V1.api_version, subresource=subresource)
+            new["metadata"] = written["metadata"]
             return
-        if old is not None and "managedFields" not in meta and "managedFields" in old["metadata"]:
-            meta["managedFields"] = old["metadata"]["managedFields"]
-        managed = patching.track_update(old, new, ctx.field_manager, kind.key, now=self.clock.now(),
-                                        api_version=new.get("apiVersion"), subresource=subresource)
-        if managed:
-            meta["managedFields"] = managed
-        else:
-            meta.pop("managedFields", None)
+        record_update(new, old, ctx.field_manager, kind.key, now=now,
+                      api_version=new.get("apiVersion"), subresource=subresource, sent=sent)
 
     def _establish_crd(self, crd: Obj) -> None:
         """What the CRD controllers write into ``status`` (names accepted, established)."""

@@ -19,6 +19,11 @@ from runbook.safeload import load_json, load_yaml
 from runbook.sandbox.registry import convert, patching, status
 from runbook.sandbox.registry.admission import AdmissionRequest
 from runbook.sandbox.registry.context import RequestContext
+from runbook.sandbox.registry.patching.managed_fields import (
+    apply_patch,
+    keep_times_of_a_no_op,
+    sort_entries,
+)
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.registry.write_path import ClusterWritePath
 from runbook.sandbox.storage.store import (
@@ -35,41 +40,6 @@ PATCH_TYPES = (
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
-
-
-def _sort_managed_fields(obj: Obj) -> None:
-    """The order the real field manager stores entries in (``sortEncodedManagedFields``):
-    by operation (``Apply`` before ``Update``), then time, manager and apiVersion — so an apply
-    that changes nothing does not reorder them and commit."""
-    entries = obj["metadata"].get("managedFields")
-    if isinstance(entries, list) and len(entries) > 1 and all(isinstance(e, dict) for e in entries):
-        entries.sort(key=lambda e: (str(e.get("operation", "")), str(e.get("time") or ""),
-                                    str(e.get("manager", "")), str(e.get("apiVersion", ""))))
-
-
-def _ignore_managed_fields_times(new: Obj, old: Obj) -> Obj:
-    """kube-apiserver's ``IgnoreManagedFieldsTimestampsTransformer`` (apiserver
-    ``endpoints/handlers/fieldmanager``, run on every update): when nothing but the ``time`` of
-    managedFields entries changed, the stored times are kept, so the write commits nothing and
-    bumps no resourceVersion — a repeated server-side apply in a later second is ``unchanged``."""
-    new_mf = (new.get("metadata") or {}).get("managedFields")
-    old_mf = (old.get("metadata") or {}).get("managedFields")
-    if not new_mf or not old_mf or new_mf == old_mf or len(new_mf) != len(old_mf):
-        return new
-
-    def untimed(entries: list[Obj]) -> list[Obj]:
-        return [{k: v for k, v in e.items() if k != "time"} for e in entries]
-
-    if untimed(new_mf) != untimed(old_mf):
-        return new
-    server_owned = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
-
-    def rest(obj: Obj) -> Obj:
-        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k not in server_owned}}
-
-    if rest(new) != rest(old):
-        return new
-    return {**new, "metadata": {**new["metadata"], "managedFields": old_mf}}
 
 
 #: kinds whose registry refuses an update without a resourceVersion (AllowUnconditionalUpdate)
@@ -101,6 +71,7 @@ class ClusterWrites(ClusterWritePath):
                 write objects as a cluster would hold them; API clients cannot).
             managed_fields: the managedFields to store (server-side apply computed them).
         """
+        written_as = kind
         if kind.key == EVENTS_V1.key:
             kind, body = EVENTS, convert.events_v1_to_core(self._decode_object(kind, body, namespace))
         obj = self._decode_object(kind, body, namespace)
@@ -125,6 +96,7 @@ class ClusterWrites(ClusterWritePath):
                   "generation"):
             meta.pop(f, None)
         with self._allocations(ctx.dry_run):
+            sent = self._before_defaults(kind, obj, ctx) if managed_fields is None else None
             self._defaults(kind, obj, None)
             if kind.key == CRDS.key:
                 self._establish_crd(obj)
@@ -132,8 +104,8 @@ class ClusterWrites(ClusterWritePath):
                 meta["managedFields"] = managed_fields
             else:
                 meta.pop("managedFields", None)
-                self._stamp_managed_fields(kind, obj, None, ctx)
-            _sort_managed_fields(obj)
+                self._stamp_managed_fields(kind, obj, None, ctx, sent=sent, written_as=written_as)
+            sort_entries(obj)
             name = meta.get("name") or ""
             if not name:
                 # generateName: the store picks the name; admission and validation see it first
@@ -158,11 +130,13 @@ class ClusterWrites(ClusterWritePath):
         """Replace an object (PUT), or its ``status`` / ``scale`` subresource."""
         if subresource == "scale":
             return self._write_scale(kind, namespace, name, body, ctx)
+        written_as = kind
         if kind.key == EVENTS_V1.key:
             body = convert.events_v1_to_core(self._decode_object(kind, body, namespace, url_name=name))
             kind = EVENTS
         new = self._decode_object(kind, body, namespace, url_name=name)
-        return self._replace(kind, namespace, name, new, ctx, subresource=subresource)
+        return self._replace(kind, namespace, name, new, ctx, subresource=subresource,
+                             written_as=written_as)
 
     def patch(self, kind: ResourceKind, namespace: str | None, name: str, content_type: str,
               body: bytes, ctx: RequestContext, *, subresource: str = "") -> tuple[Obj, bool]:
@@ -197,13 +171,15 @@ class ClusterWrites(ClusterWritePath):
             raise status.bad_request("the patch did not produce an object")
         if subresource == "scale":
             return self._write_scale(kind, namespace, name, patched, ctx), False
+        written_as = kind
         if view:
             kind, patched = EVENTS, convert.events_v1_to_core(patched)
-        return self._replace(kind, namespace, name, patched, ctx, subresource=subresource), False
+        return self._replace(kind, namespace, name, patched, ctx, subresource=subresource,
+                             written_as=written_as), False
 
     def _apply(self, kind: ResourceKind, namespace: str | None, name: str, body: bytes,
                ctx: RequestContext, subresource: str) -> tuple[Obj, bool]:
-        """Server-side apply through ``patching.apply_patch`` (see its docstring for the rules)."""
+        """Server-side apply through ``managed_fields.apply_patch`` (see its docstring for the rules)."""
         if not ctx.field_manager:
             raise status.bad_request(
                 "PATCH, application/apply-patch+yaml requests must have fieldManager set")
@@ -219,7 +195,7 @@ class ClusterWrites(ClusterWritePath):
         if live is not None and subresource:
             raise status.method_not_supported(kind, "apply to a subresource")
         try:
-            result = patching.apply_patch(
+            result = apply_patch(
                 copy_object(live) if live is not None else None, applied, ctx.field_manager,
                 ctx.force, kind.key, now=self.clock.now(),
                 api_version=kind.api_version_for(self.storage_version(kind)))
@@ -247,8 +223,8 @@ class ClusterWrites(ClusterWritePath):
         return current
 
     def _replace(self, kind: ResourceKind, namespace: str | None, name: str, new: Obj,
-                 ctx: RequestContext, *, subresource: str = "", managed_by_apply: bool = False
-                 ) -> Obj:
+                 ctx: RequestContext, *, subresource: str = "", managed_by_apply: bool = False,
+                 written_as: ResourceKind | None = None) -> Obj:
         store = self.store
         with store.lock:
             old = self.get(kind, namespace, name)
@@ -289,17 +265,20 @@ class ClusterWrites(ClusterWritePath):
                 else:
                     new["metadata"].pop(f, None)
             with self._allocations(ctx.dry_run):
+                sent = None
                 if not subresource:
+                    sent = None if managed_by_apply else self._before_defaults(kind, new, ctx)
                     self._defaults(kind, new, old)
                 if kind.key == CRDS.key:
                     self._establish_crd(new)
                 if not managed_by_apply:
-                    self._stamp_managed_fields(kind, new, old, ctx, subresource)
-                _sort_managed_fields(new)
+                    self._stamp_managed_fields(kind, new, old, ctx, subresource, sent=sent,
+                                               written_as=written_as)
+                sort_entries(new)
                 request = AdmissionRequest("UPDATE", kind, namespace if kind.namespaced else None, name,
                                            new, old, ctx.user, ctx.dry_run, subresource)
                 new = self._admit_and_validate(request, ctx, old)
-                new = _ignore_managed_fields_times(new, old)
+                new = keep_times_of_a_no_op(new, old)
                 try:
                     stored = store.update(kind.key, new, expect_rv=old["metadata"].get("resourceVersion"),
                                           dry_run=ctx.dry_run)

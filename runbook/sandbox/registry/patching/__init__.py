@@ -19,11 +19,10 @@ its error statuses and messages (``PatchError`` carries them; the server turns o
   ``patchMergeKey`` tags of the Go types in ``k8s.io/api`` (table ``_STRUCTS`` in :mod:`.gotypes`).
   Custom resources answer 415 exactly like the apiextensions handler.
 * ``k8s.io/apimachinery/pkg/util/managedfields/internal`` and ``sigs.k8s.io/structured-merge-diff``
-  — the managedFields entry shape, ``fieldsV1`` encoding (``f:``/``k:``/``v:``/``i:``) and the
-  ``Apply failed with N conflict(s)`` message.
+  — server-side apply and managedFields, in :mod:`.managed_fields` (its docstring lists the rules
+  and sources, measured against kube-apiserver 1.37).
 
-Server-side apply is simplified but honest; these are the knowing differences (copy them into
-LIMITS):
+Server-side apply is simplified but honest; these are the knowing differences (LIMITS):
 
 * Field sets are computed from the JSON, with list semantics from the same Go type table as the
   strategic merge patch: lists with a merge key are associative (keyed by that key, plus
@@ -31,14 +30,13 @@ LIMITS):
   are), ``finalizers`` and other merge lists of scalars are sets, every other list is atomic.
   Custom resources have no list-map information here, so all of their lists are atomic (the real
   server reads ``x-kubernetes-list-type`` from the CRD schema).
-* Only leaf fields can conflict; a conflict is a leaf owned by another manager whose value differs.
-  Equal values become shared ownership, as in the real server.
+* Only leaf fields can conflict; a conflict is a leaf owned by another manager whose applied value
+  differs from the live one or is not in the live object. Equal values become shared ownership, as
+  in the real server.
 * A field the applier owned before and omits now is removed only when no other manager owns it;
   a list element is removed when nobody owns anything inside it any more.
-* ``fieldsV1`` of ``Update`` entries (``track_update``) marks ``.`` on list elements and on
-  Go-map fields (labels, annotations, data, selectors …) only; the real server also marks pointer
-  structs. ``status`` is not tracked for kinds with a status subresource.
-* No defaulting, no CEL, no ``x-kubernetes-map-type`` granularity beyond the table.
+* ``status`` is not tracked for kinds with a status subresource.
+* No CEL, no ``x-kubernetes-map-type`` granularity beyond the table.
 
 One module per patch kind: :mod:`.json_patch`, :mod:`.merge_patch`, :mod:`.strategic`,
 :mod:`.managed_fields` (server-side apply); :mod:`.gotypes` holds the Go types' patch tags the last

@@ -99,7 +99,7 @@ _ROOTS: dict[str, dict[str, Field]] = {
     "secrets": _root(data=_MAP, stringData=_MAP),
     "deployments.apps": _root(spec=_s("DeploymentSpec"), status=_s("AppsStatus")),
     "replicasets.apps": _root(spec=_s("ReplicaSetSpec"), status=_s("AppsStatus")),
-    "events.events.k8s.io": _root(),
+    "events.events.k8s.io": _root(regarding=_ATOMIC, related=_ATOMIC),
     "mutatingwebhookconfigurations.admissionregistration.k8s.io":
         _root(webhooks=_m("name", "Webhook")),
     "validatingwebhookconfigurations.admissionregistration.k8s.io":

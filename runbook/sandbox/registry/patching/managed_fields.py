@@ -1,6 +1,28 @@
-"""Server-side apply and managedFields: field sets, ``fieldsV1``, conflicts, ``Update`` entries.
+"""managedFields: which field manager owns which field, as kube-apiserver's field manager records it.
 
-The simplifications are listed in :mod:`runbook.sandbox.registry.patching`'s docstring."""
+Every write records its manager in ``metadata.managedFields``: an ``Update`` entry (create, PUT,
+JSON/merge/strategic patch, a subresource write) owns what the write changed or added; an
+``Apply`` entry (server-side apply) owns what the applied configuration holds, and a field
+another manager owns with a different value is a 409 conflict. Sources read to match it:
+
+* ``sigs.k8s.io/structured-merge-diff`` (``typed.Compare``, ``merge.Updater``, ``fieldpath``
+  ``Set.ToJSON``) — an update owns the leaves it changed plus every map or list it added (those
+  get a ``.`` entry when they have members too); what it removed leaves every manager; a conflict
+  is a field another manager owns whose value the apply changes or adds.
+* ``k8s.io/apiserver/pkg/endpoints/handlers`` (``create.go``/``update.go``/``patch.go``) — the
+  field manager runs on the decoded, scheme-defaulted object before admission and the registry:
+  against the Go zero value of the kind on create (``scope.Creater.New``), so fields a zero value
+  already has are nobody's, and without what the registry and admission fill in later (a
+  Service's clusterIP, a Namespace's finalizer, a pod's default tolerations …).
+* ``k8s.io/apimachinery/pkg/util/managedfields/internal`` — the entry shape, the ``fieldsV1``
+  encoding (``f:``/``k:``/``v:``/``i:``), the stripped fields and the conflict message.
+
+Checked field by field against kube-apiserver 1.37 (``python -m tests.differential --case api/``).
+Knowing differences (LIMITS): field sets come from the JSON with the list semantics of the
+strategic-merge type table (:mod:`.gotypes`); custom resources' lists are atomic; ``status``
+is not tracked for kinds with a status subresource, and the emulated controllers, which write
+status straight to the store, record no ``…/status`` manager.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +35,13 @@ from typing import Any
 from runbook.errors import Cause
 from runbook.kinds import BUILTIN_KINDS
 from runbook.sandbox.registry.patching.common import (
-    CUSTOM_RESOURCE_PATCH_TYPES,
     JSONDict,
     PatchError,
     copy_json,
 )
 from runbook.sandbox.registry.patching.goformat import go_json_kind, go_value
-from runbook.sandbox.registry.patching.gotypes import ROOT_STRUCTS, Field, is_builtin, lookup_field
-from runbook.sandbox.registry.patching.json_patch import json_equal, json_patch
-from runbook.sandbox.registry.patching.merge_patch import merge_patch
-from runbook.sandbox.registry.patching.strategic import strategic_merge_patch
+from runbook.sandbox.registry.patching.gotypes import ROOT_STRUCTS, Field, lookup_field
+from runbook.sandbox.registry.patching.json_patch import json_equal
 
 #: fields the field manager never tracks (fieldmanager's stripped fields)
 _IGNORED_TOP = {"apiVersion", "kind"}
@@ -83,9 +102,10 @@ _NODE = object()  # value recorded for a member that has children (a list elemen
 
 
 def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[FieldPath, Any],
-               *, mark_maps: bool) -> None:
+               *, mark_nodes: bool) -> None:
     """Leaf paths (and list-element paths) of ``value`` as structured-merge-diff sees them,
-    each with its value (``_NODE`` for members that have children)."""
+    each with its value (``_NODE`` for members that have children). ``mark_nodes``: record
+    every map and list that has members as well (an update owns the ones it adds)."""
     if not isinstance(value, dict) or not value:
         if prefix:
             out[prefix] = value
@@ -93,12 +113,11 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
     for name, child in value.items():
         path = (*prefix, ("f", name))
         meta = lookup_field(struct, name)
-        if mark_maps and meta.gomap and isinstance(child, dict):
-            out[path] = _NODE
+        atomic = meta.atomic or meta.struct == "LabelSelector"  # LabelSelector: structType=atomic
         if isinstance(child, list) and meta.merge and child:
             keys = _list_keys(meta)
-            if mark_maps and keys:
-                out[path] = _NODE  # an update owns an associative list it wrote as well
+            if mark_nodes:
+                out[path] = _NODE
             for item in child:
                 if keys and isinstance(item, dict):
                     element = _key_element(item, keys)
@@ -107,20 +126,22 @@ def _field_set(value: Any, struct: str | None, prefix: FieldPath, out: dict[Fiel
                         break
                     item_path = (*path, element)
                     out[item_path] = _NODE
-                    _field_set(item, meta.struct, item_path, out, mark_maps=mark_maps)
+                    _field_set(item, meta.struct, item_path, out, mark_nodes=mark_nodes)
                 elif not keys and not isinstance(item, (dict, list)):
                     out[(*path, ("v", json.dumps(item, ensure_ascii=False)))] = item
                 else:
                     out[path] = child
                     break
-        elif isinstance(child, dict) and (meta.atomic or meta.struct == "LabelSelector"):
-            out[path] = child  # metav1.LabelSelector is +structType=atomic
+        elif isinstance(child, dict) and atomic:
+            out[path] = child
         else:
-            _field_set(child, meta.struct, path, out, mark_maps=mark_maps)
+            if mark_nodes and isinstance(child, dict) and child:
+                out[path] = _NODE
+            _field_set(child, meta.struct, path, out, mark_nodes=mark_nodes)
 
 
 def _tracked_paths(obj: Mapping[str, Any], kind_key: str, *,
-                   mark_maps: bool) -> dict[FieldPath, Any]:
+                   mark_nodes: bool) -> dict[FieldPath, Any]:
     body = {k: v for k, v in obj.items() if k not in _IGNORED_TOP}
     if _status_ignored(kind_key):
         body.pop("status", None)
@@ -132,7 +153,7 @@ def _tracked_paths(obj: Mapping[str, Any], kind_key: str, *,
         else:
             body.pop("metadata")
     out: dict[FieldPath, Any] = {}
-    _field_set(body, ROOT_STRUCTS.get(kind_key), (), out, mark_maps=mark_maps)
+    _field_set(body, ROOT_STRUCTS.get(kind_key), (), out, mark_nodes=mark_nodes)
     return out
 
 
@@ -435,7 +456,7 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
             mine_before |= paths
         else:
             others.append((entry, paths))
-    applied_values = _tracked_paths(applied, kind_key, mark_maps=False)
+    applied_values = _tracked_paths(applied, kind_key, mark_nodes=False)
     mine_now = set(applied_values)
 
     conflicts: list[tuple[Mapping[str, Any], FieldPath]] = []
@@ -443,7 +464,7 @@ def apply_patch(live: JSONDict | None, applied: JSONDict, manager: str, force: b
         if not any(path in paths for _, paths in others):
             continue
         found_live, live_value = _resolve(live, path)
-        if not found_live or json_equal(live_value, applied_values[path]):
+        if found_live and json_equal(live_value, applied_values[path]):
             continue
         for entry, paths in others:
             if path in paths:
@@ -477,26 +498,110 @@ def _with_fields(entry: JSONDict, paths: set[FieldPath]) -> tuple[JSONDict, set[
     return updated, paths
 
 
+#: each kind's Go zero value as the field manager sees it (``scope.Creater.New`` converted to
+#: unstructured): what a create is compared with. Only what a zero value holds matters: its
+#: non-pointer structs (present, so a create does not add them) and non-omitempty fields.
+_TEMPLATE_ZERO: JSONDict = {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}}
+_ZERO_VALUES: dict[str, JSONDict] = {
+    "namespaces": {"spec": {}, "status": {}},
+    "nodes": {"spec": {}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+                                     "nodeInfo": {}}},
+    "pods": {"spec": {"containers": None}, "status": {}},
+    "services": {"spec": {}, "status": {"loadBalancer": {}}},
+    "events": {"involvedObject": {}, "source": {}, "firstTimestamp": None, "lastTimestamp": None,
+               "eventTime": None, "reportingComponent": "", "reportingInstance": ""},
+    "events.events.k8s.io": {"eventTime": None, "regarding": {}, "deprecatedSource": {},
+                             "deprecatedFirstTimestamp": None, "deprecatedLastTimestamp": None},
+    "deployments.apps": {"spec": {"selector": None, "template": _TEMPLATE_ZERO, "strategy": {}},
+                         "status": {}},
+    "replicasets.apps": {"spec": {"selector": None, "template": _TEMPLATE_ZERO},
+                         "status": {"replicas": 0}},
+    "resourcequotas": {"spec": {}, "status": {}},
+    "limitranges": {"spec": {"limits": None}},
+    "endpointslices.discovery.k8s.io": {"addressType": "", "endpoints": None},
+}
+
+#: fields the registry or admission fills in after the field manager ran (the Service REST
+#: allocators, the Namespace strategy's finalizer, the ServiceAccount, Priority and
+#: DefaultTolerationSeconds admission plugins): nobody owns them unless the writer sent them.
+#: ``*`` stands for every element of a list.
+_SET_AFTER_FIELD_MANAGER: dict[str, tuple[tuple[str, ...], ...]] = {
+    "services": (("spec", "clusterIP"), ("spec", "clusterIPs"), ("spec", "ipFamilies"),
+                 ("spec", "ipFamilyPolicy"), ("spec", "healthCheckNodePort"),
+                 ("spec", "ports", "*", "nodePort")),
+    "namespaces": (("spec", "finalizers"),),
+    "pods": (("spec", "tolerations"), ("spec", "serviceAccountName"), ("spec", "serviceAccount"),
+             ("spec", "priority"), ("spec", "preemptionPolicy")),
+}
+
+
+def _drop_unsent(obj: Any, sent: Any, path: Sequence[str]) -> None:
+    """Remove ``path`` from ``obj`` wherever ``sent`` (the same object as the writer sent it)
+    does not hold it; list elements are matched by position (defaulting keeps the order)."""
+    if not path or not isinstance(obj, (dict, list)):
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(obj, list):
+            sent_items = sent if isinstance(sent, list) else []
+            for i, item in enumerate(obj):
+                _drop_unsent(item, sent_items[i] if i < len(sent_items) else None, rest)
+        return
+    if not isinstance(obj, dict) or head not in obj:
+        return
+    sent_value = sent.get(head) if isinstance(sent, dict) else None
+    if not rest:
+        if sent_value is None:
+            del obj[head]
+        return
+    _drop_unsent(obj[head], sent_value, rest)
+
+
+def field_manager_view(kind_key: str, obj: JSONDict, sent: JSONDict | None) -> JSONDict:
+    """``obj`` as the field manager sees it: without the fields the registry and admission fill
+    in after it ran that the writer (``sent``: the object before defaulting) did not send."""
+    late = _SET_AFTER_FIELD_MANAGER.get(kind_key)
+    if not late or sent is None:
+        return obj
+    view = copy_json(obj)
+    for path in late:
+        _drop_unsent(view, sent, path)
+    return view
+
+
+_METADATA: FieldPath = (("f", "metadata"),)
+
+
+def _changed(before: Any, after: Any) -> bool:
+    """Whether a member present before and after was changed: a map or list present in both is
+    not (its members are compared one by one), not even when it is empty now."""
+    if after is _NODE or (after == {} and before is _NODE):
+        return False
+    return before is _NODE or not json_equal(before, after)
+
+
 def track_update(old: JSONDict | None, new: JSONDict, manager: str, kind_key: str, *,
                  now: datetime | None = None, api_version: str | None = None,
-                 subresource: str = "") -> list[JSONDict]:
+                 subresource: str = "", sent: JSONDict | None = None) -> list[JSONDict]:
     """The ``managedFields`` an update (PUT, JSON/merge/strategic patch, create) leaves behind.
 
     The manager (``fieldManager``, else the server's user-agent-derived name such as
-    ``kubectl-client-side-apply``) takes ownership of every field it changed or added; fields it
-    removed leave every manager's set. Returns the new list; the caller stores it in
+    ``kubectl-client-side-apply``) takes ownership of every leaf it changed or added and of every
+    map or list it added; what it removed leaves every manager's set. A create (``old`` None) is
+    compared with the kind's Go zero value. ``sent``: the object before the registry's defaults
+    (see :func:`field_manager_view`). Returns the new list; the caller stores it in
     ``new["metadata"]["managedFields"]``.
     """
     api_version = api_version or str(new.get("apiVersion", ""))
-    old = old or {}
-    before = _tracked_paths(old, kind_key, mark_maps=True)
-    after = _tracked_paths(new, kind_key, mark_maps=True)
-    changed = {p for p, v in after.items()
-               if p not in before or not (v is _NODE or json_equal(before[p], v))}
+    before = _tracked_paths(old if old is not None else _ZERO_VALUES.get(kind_key, {}), kind_key,
+                            mark_nodes=True)
+    before.setdefault(_METADATA, _NODE)  # ObjectMeta is a struct: every object has one
+    after = _tracked_paths(field_manager_view(kind_key, new, sent), kind_key, mark_nodes=True)
+    changed = {p for p, v in after.items() if p not in before or _changed(before[p], v)}
     removed = set(before) - set(after)
     changed_leaves = changed & _leaves(after)
     entries = _owned((new.get("metadata") or {}).get("managedFields")
-                     or (old.get("metadata") or {}).get("managedFields") or [])
+                     or ((old or {}).get("metadata") or {}).get("managedFields") or [])
     ident = _manager_id({"manager": manager, "operation": "Update", "apiVersion": api_version,
                          "subresource": subresource})
     mine: set[FieldPath] = set()
@@ -515,19 +620,87 @@ def track_update(old: JSONDict | None, new: JSONDict, manager: str, kind_key: st
     return kept
 
 
+def before_defaults(kind_key: str, obj: JSONDict) -> JSONDict | None:
+    """What :func:`track_update` needs of an object before the registry defaults it (``sent``):
+    a copy for the kinds whose registry or admission fill fields in after the field manager,
+    None for the others (nothing to copy)."""
+    return copy_json(obj) if kind_key in _SET_AFTER_FIELD_MANAGER else None
+
+
+def record_update(new: JSONDict, old: JSONDict | None, manager: str | None, kind_key: str, *,
+                  now: datetime, api_version: str | None = None, subresource: str = "",
+                  sent: JSONDict | None = None) -> None:
+    """Store in ``new`` the managedFields a write by ``manager`` leaves (:func:`track_update`).
+
+    A write without a manager (the emulator's own in-process writers) keeps the stored ones.
+    """
+    meta = new["metadata"]
+    stored = (old or {}).get("metadata", {}).get("managedFields")
+    if manager is None:
+        if stored is not None:
+            meta["managedFields"] = stored
+        return
+    if stored is not None and "managedFields" not in meta:
+        meta["managedFields"] = stored
+    managed = track_update(old, new, manager, kind_key, now=now, api_version=api_version,
+                           subresource=subresource, sent=sent)
+    if managed:
+        meta["managedFields"] = managed
+    else:
+        meta.pop("managedFields", None)
+
+
+def sort_entries(obj: JSONDict) -> None:
+    """The order the real field manager stores entries in (``sortEncodedManagedFields``):
+    by operation (``Apply`` before ``Update``), then time, manager and apiVersion — so an apply
+    that changes nothing does not reorder them and commit."""
+    entries = obj["metadata"].get("managedFields")
+    if isinstance(entries, list) and len(entries) > 1 and all(isinstance(e, dict) for e in entries):
+        entries.sort(key=lambda e: (str(e.get("operation", "")), str(e.get("time") or ""),
+                                    str(e.get("manager", "")), str(e.get("apiVersion", ""))))
+
+
+#: metadata the server sets: not a change a write makes
+_SERVER_OWNED_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+
+
+def keep_times_of_a_no_op(new: JSONDict, old: JSONDict) -> JSONDict:
+    """kube-apiserver's ``IgnoreManagedFieldsTimestampsTransformer`` (apiserver
+    ``endpoints/handlers/fieldmanager``, run on every update): when nothing but the ``time`` of
+    managedFields entries changed, the stored times are kept, so the write commits nothing and
+    bumps no resourceVersion — a repeated server-side apply in a later second is ``unchanged``."""
+    new_mf = (new.get("metadata") or {}).get("managedFields")
+    old_mf = (old.get("metadata") or {}).get("managedFields")
+    if not new_mf or not old_mf or new_mf == old_mf or len(new_mf) != len(old_mf):
+        return new
+
+    def untimed(entries: list[JSONDict]) -> list[JSONDict]:
+        return [{k: v for k, v in e.items() if k != "time"} for e in entries]
+
+    if untimed(new_mf) != untimed(old_mf):
+        return new
+
+    def rest(obj: JSONDict) -> JSONDict:
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
+                                    if k not in _SERVER_OWNED_META}}
+
+    if rest(new) != rest(old):
+        return new
+    return {**new, "metadata": {**new["metadata"], "managedFields": old_mf}}
+
+
 __all__ = [
-    "CUSTOM_RESOURCE_PATCH_TYPES",
     "ApplyResult",
-    "PatchError",
+    "FieldPath",
     "apply_patch",
+    "before_defaults",
     "conflict_error",
+    "field_manager_view",
     "fields_from_json",
     "fields_to_json",
-    "go_value",
-    "is_builtin",
-    "json_patch",
-    "merge_patch",
+    "keep_times_of_a_no_op",
     "path_string",
-    "strategic_merge_patch",
+    "record_update",
+    "sort_entries",
     "track_update",
 ]
