@@ -62,8 +62,8 @@ TLS_ALLOWED = {
     ("runbook/kube/cluster.py", "# that asks for it (insecure-skip-tls-verify: true, which the "
                                 "official client would honour)"),
     # the probe's -k (curl -k) against an ingress gateway, never the API server: opt-in per run
-    ("runbook/probe/http.py", "ctx.check_hostname = False"),
-    ("runbook/probe/http.py", "ctx.verify_mode = ssl.CERT_NONE"),
+    ("runbook/probe/loop.py", "ctx.check_hostname = False"),
+    ("runbook/probe/loop.py", "ctx.verify_mode = ssl.CERT_NONE"),
 }
 
 
