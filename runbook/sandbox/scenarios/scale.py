@@ -391,14 +391,14 @@ def load_scale(cluster: Cluster, options: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def _long_lived_objects() -> Iterator[None]:
-    """Build about a million long-lived, acyclic containers out of the cyclic collector's way.
+    """Build about two million long-lived, acyclic containers out of the cyclic collector's way.
 
     Left on, it scans them every few hundred allocations while they are made, and again in the
     collections after; that was a third of the load. So it is off during the build, and what was
     built is then moved where no collection looks (:func:`gc.freeze`): the objects still die by
-    reference counting when the store lets go of them. The price is that a reference cycle made
-    during the build is never collected; the build makes none, and the garbage from before it is
-    collected first.
+    reference counting when the store lets go of them. The price: a reference cycle among frozen
+    objects is never collected. The build makes none; garbage from before it is collected first,
+    but an object alive then that ends in a cycle later stays (a few per scale load, at most).
     """
     enabled = gc.isenabled()
     gc.collect()
