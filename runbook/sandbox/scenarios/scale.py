@@ -391,7 +391,7 @@ def load_scale(cluster: Cluster, options: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def _long_lived_objects() -> Iterator[None]:
-    """Build about two million long-lived, acyclic containers out of the cyclic collector's way.
+    """Build about 1.3 million long-lived, acyclic containers out of the cyclic collector's way.
 
     Left on, it scans them every few hundred allocations while they are made, and again in the
     collections after; that was a third of the load. So it is off during the build, and what was
