@@ -260,6 +260,12 @@ def _spread(values: list[float]) -> str:
 
 def _list_side_by_side() -> list[Result]:
     """Both engines, the same list, the same client, the same run (see the module docstring)."""
+    from runbook.sandbox.realkube.build import find_go
+
+    if find_go() is None:
+        print("sandbox_bench: go is not installed: no real engine to list from side by side",
+              file=sys.stderr, flush=True)
+        return []
     load = os.getloadavg()
     rates: dict[str, list[float]] = {"emulated": [], "kube": []}
     server_cpu: dict[str, list[float]] = {"emulated": [], "kube": []}
