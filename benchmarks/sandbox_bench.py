@@ -11,6 +11,14 @@
   sandbox's share of the work): it must not be what limits the figures above.
 * ``list_typed_objects_per_s`` — the client's typed models (information only: the client's own
   cost).
+* ``list_<engine>_objects_per_s`` and ``list_emulated_vs_kube`` (issue 17) — both engines side by
+  side in one run, each in its own background process (``python -m runbook.sandbox [--engine
+  kube]``), each filled with the same 50,000 Events through HTTP creates, then listed in pages of
+  500 by the project's client path (:meth:`runbook.kube.cluster.Cluster.list_pages`), RUNS times,
+  the engines alternating (so load from other processes falls on both). The ratio is the emulated
+  rate over the real engine's (target >= 1: the emulator is never the slower world); the notes
+  carry every run, the servers' CPU seconds per listing (the emulated process; kube-apiserver
+  with etcd) and the load average at the start.
 * ``start_in_process_s`` — ``Sandbox()`` to the first answered request (scenario ``empty``, TLS
   certificate made); ``start_subprocess_s`` — ``ensure_running`` spawning ``python -m
   runbook.sandbox`` to its first answer. Target <= 1.5 s each.
@@ -21,13 +29,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from benchmarks import Result, at_least, at_most
+from benchmarks import Result, at_least, at_most, sandbox_process
 
 if TYPE_CHECKING:
     from runbook.sandbox import Sandbox
@@ -195,8 +205,107 @@ def _first_answer_subprocess() -> float:
                 os.environ["MESH_RUNBOOK_HOME"] = previous
 
 
+def _process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (the real engine's etcd and
+    kube-apiserver are children of its driver)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile
+    return total
+
+
+def _fill_over_http(kubeconfig: str, threads: int = 4) -> None:
+    """The benchmark's 50,000 Events, created through the API as any client would."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runbook.kinds import EVENTS as EVENT_KIND
+    from runbook.kinds import NAMESPACES
+    from runbook.kube.cluster import connect
+
+    namespaces = [f"team-{n}" for n in range(10)]
+    with connect(kubeconfig, context="sandbox") as cluster:
+        for ns in namespaces:
+            cluster.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                        "metadata": {"name": ns}})
+
+    def create_share(share: int) -> None:
+        with connect(kubeconfig, context="sandbox") as cluster:
+            for i in range(share, EVENTS, threads):
+                ns = namespaces[i % len(namespaces)]
+                cluster.create(EVENT_KIND, _event(i, ns), ns)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(create_share, range(threads)))
+
+
+def _list_through_project_client(kubeconfig: str) -> int:
+    from runbook.kinds import EVENTS as EVENT_KIND
+    from runbook.kube.cluster import connect
+
+    with connect(kubeconfig, context="sandbox") as cluster:
+        return sum(len(page.get("items") or ()) for page in cluster.list_pages(EVENT_KIND))
+
+
+def _spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):,.0f}, {min(values):,.0f}–{max(values):,.0f}"
+
+
+def _list_side_by_side() -> list[Result]:
+    """Both engines, the same list, the same client, the same run (see the module docstring)."""
+    from runbook.sandbox.realkube.build import find_go
+
+    if find_go() is None:
+        print("sandbox_bench: go is not installed: no real engine to list from side by side",
+              file=sys.stderr, flush=True)
+        return []
+    load = os.getloadavg()
+    rates: dict[str, list[float]] = {"emulated": [], "kube": []}
+    server_cpu: dict[str, list[float]] = {"emulated": [], "kube": []}
+    with (sandbox_process(["--scenario", "empty"], start_timeout=120) as emulated,
+          sandbox_process(["--engine", "kube", "--scenario", "empty"], start_timeout=300) as kube):
+        engines = {"emulated": emulated, "kube": kube}
+        for name, side in engines.items():
+            started = time.perf_counter()
+            _fill_over_http(side.kubeconfig)
+            print(f"sandbox_bench: {EVENTS} events created on {name} in "
+                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+            _list_through_project_client(side.kubeconfig)  # warm-up: connections, caches
+        for run in range(RUNS):
+            order = ("emulated", "kube") if run % 2 == 0 else ("kube", "emulated")
+            for name in order:
+                side = engines[name]
+                cpu = _process_tree_cpu_s(side.pid)
+                started = time.perf_counter()
+                count = _list_through_project_client(side.kubeconfig)
+                rates[name].append(count / (time.perf_counter() - started))
+                server_cpu[name].append(_process_tree_cpu_s(side.pid) - cpu)
+                # the real engine records a few events of its own (its node registering)
+                assert EVENTS <= count < EVENTS + 100, (name, count)
+    ratio = statistics.median(rates["emulated"]) / statistics.median(rates["kube"])
+    ratios = [e / k for e, k in zip(rates["emulated"], rates["kube"], strict=True)]
+    load_note = f"load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    results = [
+        Result(NAME, f"list_{name}_objects_per_s", statistics.median(rates[name]),
+               note=f"{EVENTS} events created over HTTP, pages of {PAGE}, runbook.kube "
+                    f"Cluster.list_pages, {RUNS} runs alternating: {_spread(rates[name])}; server "
+                    f"CPU per listing {statistics.median(server_cpu[name]):.2f} s; {load_note}")
+        for name in ("emulated", "kube")]
+    results.append(at_least(NAME, "list_emulated_vs_kube", ratio, 1.0,
+                            "emulated rate / real engine's rate, medians; per run: "
+                            + ", ".join(f"{r:.2f}" for r in ratios)))
+    return results
+
+
 def run() -> list[Result]:
-    results = [_throughput_own_process(), *_throughput_in_process()]
+    results = [*_list_side_by_side(), _throughput_own_process(), *_throughput_in_process()]
     results.append(at_most(NAME, "start_in_process_s", _first_answer_in_process(), 1.5,
                            "Sandbox() with its controllers to first answered request (modules "
                            "already imported)"))

@@ -2,7 +2,9 @@
 
 * ``scale_load_s`` — ``Sandbox(scenario="scale")`` loaded (2,000 namespaces, 10,000 Deployments
   and ReplicaSets, 8,000 injected pods, 50,000 events on top of the seed world, controllers
-  brought up to date), without the TLS server. Target <= 10 s.
+  brought up to date), without the TLS server. Target <= 3 s (issue 17; it was <= 10 s); the note
+  gives the CPU seconds and the load average at the start, since a shared machine stretches the
+  wall time.
 * ``pod_round_1000_s`` — one ReplicaSet of 1,000 replicas in a namespace bound to a working
   injector: the controller creates 1,000 pods through the API's create path — defaulting,
   webhook matching and service resolution, the emulated istiod's injection, validation, storage,
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 
 from benchmarks import Result, at_most
@@ -21,18 +24,19 @@ from benchmarks import Result, at_most
 NAME = "world"
 
 
-def _scale_load() -> float:
+def _scale_load() -> tuple[float, float]:
+    """Wall and CPU seconds of one ``scale`` load."""
     from runbook.sandbox import Sandbox
 
     sb = Sandbox(scenario="scale", clock="manual")
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     sb._load()  # what start() does before serving; the TLS server is the sandbox bench's
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     pods = sb.store.count("pods")
     assert pods > 8000, pods
     sb.cluster.reset()
-    return elapsed
+    return elapsed, cpu
 
 
 def _pod_round(replicas: int = 1000) -> float:
@@ -68,11 +72,14 @@ def _pod_round(replicas: int = 1000) -> float:
 
 
 def run() -> list[Result]:
-    load = _scale_load()
+    machine = os.getloadavg()
+    load, cpu = _scale_load()
     round_s = _pod_round()
     return [
-        at_most(NAME, "scale_load_s", load, 10.0,
-                "2,000 ns / 10,000 RS / 8,000 pods / 50,000 events on the seed world"),
+        at_most(NAME, "scale_load_s", load, 3.0,
+                "2,000 ns / 10,000 RS / 8,000 pods / 50,000 events on the seed world; CPU "
+                f"{cpu:.2f} s; load average at start {machine[0]:.2f} / {machine[1]:.2f} / "
+                f"{machine[2]:.2f}"),
         at_most(NAME, "pod_round_1000_s", round_s, 2.0,
                 "1,000 pods: webhook match + service resolution + injection + store + events"),
         Result(NAME, "webhook_admissions_per_s", 1000 / round_s, note="from the round above"),

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from runbook.sandbox.clock import DEFAULT_START, Clock
-from runbook.sandbox.storage.store import Change, PreconditionFailed, Store, StoreKeyError
+from runbook.sandbox.storage.store import (
+    Change,
+    PreconditionFailed,
+    Store,
+    StoreKeyError,
+    new_uid,
+)
 from runbook.sandbox.work import WorkQueue
 
 
@@ -19,6 +26,34 @@ def test_manual_clock_is_frozen_until_advanced() -> None:
     assert clock.time() == DEFAULT_START.timestamp() + 90.5
     with pytest.raises(ValueError):
         clock.advance(-1)
+
+
+def test_timestamps_follow_the_clock_and_the_offset_asked_for() -> None:
+    clock = Clock("manual")
+    assert clock.timestamp() == clock.timestamp() == "2023-10-27T06:00:00Z"
+    assert clock.timestamp(after=30) == "2023-10-27T06:00:30Z"
+    assert clock.timestamp() == "2023-10-27T06:00:00Z"
+    clock.advance(0.5)
+    assert clock.timestamp() == "2023-10-27T06:00:00Z"
+    clock.advance(0.5)
+    assert clock.timestamp() == "2023-10-27T06:00:01Z"
+    assert clock.timestamp(after=59) == "2023-10-27T06:01:00Z"
+    real = Clock("real")
+    before = datetime.strptime(real.timestamp(), "%Y-%m-%dT%H:%M:%SZ")
+    real.advance(3600)
+    moved = datetime.strptime(real.timestamp(), "%Y-%m-%dT%H:%M:%SZ") - before
+    assert 3600 <= moved.total_seconds() <= 3610
+
+
+def test_uids_are_random_version_4_uuids() -> None:
+    uids = [new_uid() for _ in range(2000)]
+    assert len(set(uids)) == len(uids)
+    for text in uids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every variant digit appears: the two variant bits are random too
+    assert {text[19] for text in uids} == set("89ab")
 
 
 def test_timers_fire_in_due_order_with_the_clock_at_their_due_time() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -18,9 +19,11 @@ from runbook.manifests import load_manifests
 from runbook.sandbox import Sandbox
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.defaults import apply_defaults
 from runbook.sandbox.scenarios import create_from_manifests, load_scenario
 from runbook.sandbox.scenarios.incident import retarget_tag_webhooks
 from runbook.sandbox.scenarios.scale import ScaleOptions, failures_after
+from runbook.sandbox.storage.store import copy_object
 from runbook.sandbox.world import World
 from tests.conftest import advance_world
 from tests.sandbox_world.helpers import ISTIO_CRDS, RENAMED, api_for, injected_revision, proxy_image
@@ -240,6 +243,34 @@ def test_small_scale_world_is_consistent_with_its_controllers() -> None:
                  if e["metadata"]["name"] in before}
         assert all(after[n] > before[n] for n in before)
         assert sb.cluster.work.errors == []
+
+
+def test_a_scale_load_keeps_its_objects_from_the_cyclic_collector_not_from_freeing() -> None:
+    frozen_before = gc.get_freeze_count()
+    cluster = Cluster(Clock("manual"))
+    load_scenario(cluster, "scale:namespaces=20,replicasets=60,events=400", run_work=False)
+    objects = sum(cluster.store.count(kind) for kind in cluster.store.kinds())
+    frozen = gc.get_freeze_count() - frozen_before
+    assert gc.isenabled()
+    assert frozen > 5 * objects  # every stored object's containers, out of the collector's sight
+    cluster.reset()
+    del cluster
+    # reference counting still frees them: the permanent generation shrinks back
+    assert gc.get_freeze_count() - frozen_before < frozen / 4
+
+
+def test_the_scale_world_stores_its_pods_and_deployments_fully_defaulted() -> None:
+    # the builder defaults them once, before their status is set: defaulting again changes nothing
+    with Sandbox(scenario="scale:namespaces=4,replicasets=8,events=0,broken=1",
+                 clock="manual") as sb:
+        for kind in ("pods", "deployments.apps", "replicasets.apps"):
+            built = [o for o in sb.store.objects(kind) if o["metadata"]["namespace"].startswith(
+                "scale-")]
+            assert built
+            for obj in built:
+                again = copy_object(obj)
+                apply_defaults(kind, again, sb.cluster.allocator)
+                assert again == obj
 
 
 def test_reset_reloads_the_world(seed_sandbox: Sandbox) -> None:

@@ -32,6 +32,7 @@ hold only 254 pods, fewer than the benchmarks create).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import threading
@@ -89,6 +90,7 @@ def container_id(namespace: str, pod: str, container: str) -> str:
     return "containerd://" + hashlib.sha256(f"{namespace}/{pod}/{container}".encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)  # a few images, thousands of containers
 def image_id(image: str) -> str:
     """``<repository>@sha256:<digest>`` as the runtime reports it (digest derived from the name)."""
     repo = image.rsplit("@", 1)[0]

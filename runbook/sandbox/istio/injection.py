@@ -141,6 +141,7 @@ def _env_field(name: str, path: str) -> Obj:
     return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
 
 
+@functools.lru_cache(maxsize=64)
 def sidecar_status(revision: str) -> str:
     """The ``sidecar.istio.io/status`` value, keys in Istio's ``SidecarInjectionStatus`` order."""
     return json.dumps({"initContainers": ["istio-init"], "containers": ["istio-proxy"],

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import random
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -65,6 +65,18 @@ def copy_object(obj: Obj) -> Obj:
     """A deep copy of a JSON-shaped dict (fast: through orjson)."""
     copied: Obj = orjson.loads(orjson.dumps(obj))
     return copied
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID in its text form, as ``str(uuid.uuid4())`` writes it.
+
+    Written out rather than through :mod:`uuid` because every created object gets one: building a
+    ``UUID`` object and formatting it cost 3× more, a tenth of loading the ``scale`` world.
+    """
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]  # RFC 4122 variant: 10xx
+    return (f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-"
+            f"{digits[20:]}")
 
 
 def generate_suffix(length: int = 5) -> str:
@@ -257,7 +269,7 @@ class Store:
                 raise TypeError(f"name and namespace must be strings, not {name!r}, {namespace!r}")
             if (namespace, name) in self._objects.get(kind, {}):
                 raise StoreKeyError(kind, namespace, name, exists=True)
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = new_uid()
             meta["creationTimestamp"] = self.clock.timestamp()
             if generation if generation is not None else kind in GENERATION_KINDS:
                 meta["generation"] = 1
