@@ -43,6 +43,8 @@ class Kubectl:
     line: str
     stdin: str | None = None
     timeout: float = 20.0
+    #: wait for the controllers to act on the write before the next step (a reader's pause)
+    settle: bool = False
 
 
 Step = Api | Kubectl
@@ -337,8 +339,10 @@ def _taught_cases() -> list[Case]:
     for command in taught_commands():
         if command.kind != "runnable":
             continue
-        by_source.setdefault(command.source, []).append(Kubectl(command.shell, timeout=10.0))
-        if command.verb not in READ_VERBS:
+        writing = command.verb not in READ_VERBS
+        by_source.setdefault(command.source, []).append(
+            Kubectl(command.shell, timeout=10.0, settle=writing))
+        if writing:
             writes.add(command.source)
     return [Case(f"taught/{source}", f"kubectl: {_area_of(source)}", tuple(steps),
                  scenario="seed-incident", source=source, fresh=source in writes)

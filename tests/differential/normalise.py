@@ -40,6 +40,12 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"<invalid>"), "<age>"),
     # how often a retrying controller has failed depends on when one looks
     (re.compile(r"\(x\d+ over <age>\)"), "(x<n> over <age>)"),
+    # which changes one debounced istiod push groups depends on when they arrive (a push follows
+    # 100 ms without changes): how many pushes, and which object of a kind and namespace each
+    # names first, vary; the kind and namespace do not
+    (re.compile(r"Push debounce stable\[\d+\] \d+ for config ([\w.-]+/[\w.-]+/)[\w.-]+"
+                r"(?: and \d+ more configs)?:"),
+     r"Push debounce stable[<n>] <n> for config \1<name>:"),
 )
 #: kinds whose status is a controller's progress: compared in the controller cases, after a wait
 _PROGRESS_KINDS = frozenset({"Deployment", "ReplicaSet", "Pod"})
@@ -60,6 +66,9 @@ def mask_text(text: str) -> str:
     for pattern, replacement in _TEXT_MASKS:
         text = pattern.sub(replacement, text)
     lines = [re.sub(r" {2,}", "  ", line.rstrip()) for line in text.splitlines()]
+    # the lines of one debounced push after another read alike once masked: one stands for all
+    lines = [line for i, line in enumerate(lines)
+             if not (i and line == lines[i - 1] and "Push debounce stable[<n>]" in line)]
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
