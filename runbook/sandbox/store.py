@@ -14,8 +14,8 @@ Rules the rest of the sandbox relies on:
   takes the next value; a no-op update (the object equals the stored one) commits nothing and keeps
   the old resourceVersion, as kube-apiserver does.
 * The store stamps ``uid``, ``creationTimestamp`` (from the sandbox :class:`~.clock.Clock`),
-  ``generation`` (1 on create, +1 when anything but ``metadata``/``status`` changes, for kinds that
-  track it) and turns ``generateName`` into a name.
+  ``generation`` (1 on create, +1 when anything but ``metadata``/``status`` changes or the
+  deletion starts, for kinds that track it) and turns ``generateName`` into a name.
 * **Watch history**: a bounded window of changes per kind. A watch from a resourceVersion older
   than the window gets 410 Gone (:meth:`Store.history_since`).
 * **Subscribers** (:meth:`Store.subscribe`) are called after every committed change, in commit
@@ -52,7 +52,7 @@ GENERATION_KINDS = frozenset({
     "deployments.apps", "replicasets.apps", "customresourcedefinitions.apiextensions.k8s.io",
     "mutatingwebhookconfigurations.admissionregistration.k8s.io",
     "validatingwebhookconfigurations.admissionregistration.k8s.io",
-    "endpointslices.discovery.k8s.io",
+    "endpointslices.discovery.k8s.io", "pods",
 })
 #: the characters the apiserver uses for generateName suffixes (no vowels: no words)
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -91,20 +91,35 @@ class Change:
     rv: int
 
 
-class Entry:
-    """A stored object and its serialized JSON (``raw``, made on first need and kept)."""
+#: the type fields a real list's items of a built-in kind go without (the list says them)
+_TYPE_META = ("apiVersion", "kind")
 
-    __slots__ = ("_raw", "obj")
+
+class Entry:
+    """A stored object and its serialized JSON, made on first need and kept: ``raw`` whole,
+    ``list_item`` as a built-in kind's list item."""
+
+    __slots__ = ("_list_item", "_raw", "obj")
 
     def __init__(self, obj: Obj) -> None:
         self.obj = obj
         self._raw: bytes | None = None
+        self._list_item: bytes | None = None
 
     @property
     def raw(self) -> bytes:
         if self._raw is None:
             self._raw = orjson.dumps(self.obj)
         return self._raw
+
+    @property
+    def list_item(self) -> bytes:
+        """Without apiVersion/kind: kube-apiserver encodes a built-in list's items without their
+        TypeMeta (a custom resource's items, stored unstructured, keep theirs: use ``raw``)."""
+        if self._list_item is None:
+            self._list_item = orjson.dumps(
+                {k: v for k, v in self.obj.items() if k not in _TYPE_META})
+        return self._list_item
 
 
 class PreconditionFailed(Exception):
@@ -301,7 +316,10 @@ class Store:
                     meta.pop(field, None)
             if obj == old:
                 return old
-            if "generation" in old_meta and _spec_changed(old, obj):
+            # the registry counts a spec change, and the start of a deletion (BeforeDelete for
+            # graceful deletion, markAsDeleting for finalizers), as a new generation
+            if "generation" in old_meta and (_spec_changed(old, obj) or (
+                    meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"))):
                 meta["generation"] = old_meta["generation"] + 1
             if dry_run:
                 return obj
