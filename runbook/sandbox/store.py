@@ -318,7 +318,7 @@ class Store:
                 return old
             # the registry counts a spec change, and the start of a deletion (BeforeDelete for
             # graceful deletion, markAsDeleting for finalizers), as a new generation
-            if "generation" in old_meta and (_spec_changed(old, obj) or (
+            if "generation" in old_meta and (_spec_changed(kind, old, obj) or (
                     meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"))):
                 meta["generation"] = old_meta["generation"] + 1
             if dry_run:
@@ -484,6 +484,18 @@ class Store:
             self.delete(kind, ns, name)
 
 
-def _spec_changed(old: Obj, new: Obj) -> bool:
+#: spec fields whose writes are not the kind's update strategy's: a pod's ``nodeName`` is set by
+#: the binding subresource, which writes storage directly (no new generation)
+_NOT_GENERATION = {"pods": frozenset({"nodeName"})}
+
+
+def _spec_changed(kind: str, old: Obj, new: Obj) -> bool:
     keys = (set(old) | set(new)) - {"metadata", "status"}
-    return any(old.get(k) != new.get(k) for k in keys)
+    if any(old.get(k) != new.get(k) for k in keys - {"spec"}):
+        return True
+    old_spec, new_spec = old.get("spec"), new.get("spec")
+    ignored = _NOT_GENERATION.get(kind)
+    if ignored and isinstance(old_spec, dict) and isinstance(new_spec, dict):
+        return any(old_spec.get(k) != new_spec.get(k)
+                   for k in (set(old_spec) | set(new_spec)) - ignored)
+    return old_spec != new_spec

@@ -207,6 +207,10 @@ def calculate_status(d: Obj, all_rs: list[Obj], new_rs: Obj | None) -> Obj:
         "unavailableReplicas": max(0, total - available),
     }
     status.update({k: v for k, v in counts.items() if v})
+    # GetTerminatingReplicaCountForReplicaSets: unknown (left out) until every ReplicaSet says
+    terminating = [(rs.get("status") or {}).get("terminatingReplicas") for rs in all_rs]
+    if None not in terminating:
+        status["terminatingReplicas"] = sum(terminating)
     old = d.get("status") or {}
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]
