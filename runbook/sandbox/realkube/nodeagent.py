@@ -29,6 +29,7 @@ import ipaddress
 import secrets
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,8 +302,9 @@ class NodeAgent:
                     "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
         if field_path:
             involved["fieldPath"] = field_path
+        # named as client-go's recorder names them: <object>.<unix nanoseconds in hex>
         event = {"apiVersion": "v1", "kind": "Event",
-                 "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+                 "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": ns},
                  "involvedObject": involved, "reason": reason, "message": message,
                  "type": type_, "source": {"component": "kubelet", "host": self.name},
                  "firstTimestamp": now, "lastTimestamp": now, "count": 1,
@@ -384,6 +386,11 @@ class NodeAgent:
                 since = datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00")).timestamp()
         elif number("sinceSeconds"):
             since = datetime.now(UTC).timestamp() - (number("sinceSeconds") or 0)
+        if query.get("previous", "").lower() in _TRUE:
+            # no container here ever restarts; the kubelet's validateContainerLogStatus answers
+            # this as a 400 whose text the apiserver turns into its BadRequest
+            return web.Response(status=400, text=f'previous terminated container "{container}" '
+                                                 f'in pod "{pod}" not found')
         options = {"tail_lines": number("tailLines"), "since": since,
                    "timestamps": query.get("timestamps", "").lower() in _TRUE,
                    "limit_bytes": number("limitBytes")}
