@@ -489,7 +489,15 @@ class Store:
 _NOT_GENERATION = {"pods": frozenset({"nodeName"})}
 
 
+#: kinds whose strategy also counts a change of labels as a new generation (EndpointSlice's
+#: PrepareForUpdate compares everything but metadata, and the labels)
+_LABELS_ARE_GENERATION = frozenset({"endpointslices.discovery.k8s.io"})
+
+
 def _spec_changed(kind: str, old: Obj, new: Obj) -> bool:
+    if kind in _LABELS_ARE_GENERATION and (old["metadata"].get("labels") or {}) != (
+            new["metadata"].get("labels") or {}):
+        return True
     keys = (set(old) | set(new)) - {"metadata", "status"}
     if any(old.get(k) != new.get(k) for k in keys - {"spec"}):
         return True

@@ -95,6 +95,20 @@ class _Session:
         while not _settled(api) and time.monotonic() < deadline:
             time.sleep(0.2)
 
+    def wait_for_service_account(self, ns: str, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait (at most ``timeout``) for the serviceaccount controller's ``default`` account in
+        a new namespace: ServiceAccount admission refuses pods (403) until it exists, and a case
+        compares what a namespace of some age answers, not that race."""
+        api = self._client("sandbox")
+        path = f"{api.configuration.host}/api/v1/namespaces/{ns}/serviceaccounts/default"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = api.rest_client.pool_manager.request(
+                "GET", path, headers=_accept_json(api), timeout=30, preload_content=True)
+            if answer.status == 200:
+                return
+            time.sleep(0.1)
+
     def close(self) -> None:
         for api in self._clients.values():
             api.close()
@@ -143,6 +157,7 @@ def _settled(api: Any) -> bool:
 def _run_case(session: _Session, case: Case, ns: str) -> list[Observation]:
     session.api(Api("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), ns)
+    session.wait_for_service_account(ns)
     seen = []
     for step in case.steps:
         seen.append(session.api(step, ns) if isinstance(step, Api) else session.kubectl(step, ns))
