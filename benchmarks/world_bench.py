@@ -38,7 +38,7 @@ def _scale_load() -> float:
 def _pod_round(replicas: int = 1000) -> float:
     from runbook.kinds import NAMESPACES, REPLICA_SETS
     from runbook.sandbox import Sandbox
-    from runbook.sandbox.cluster import SYSTEM
+    from runbook.sandbox.registry.cluster import SYSTEM
 
     sb = Sandbox(scenario="healthy", clock="manual", pod_start_seconds=3600)
     sb._load()

@@ -23,8 +23,8 @@ from typing import Any
 
 from runbook.cli.output import GuardedStream, echo, terminal_width, wrap
 from runbook.errors import InputError
+from runbook.sandbox.apiserver.faults import Fault, format_fault_spec, parse_fault_spec
 from runbook.sandbox.engines import ENGINES
-from runbook.sandbox.faults import Fault, format_fault_spec, parse_fault_spec
 from runbook.sandbox.process import (
     RUNNING,
     UNHEALTHY,

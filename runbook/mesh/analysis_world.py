@@ -23,6 +23,12 @@ from runbook.manifests import Manifest
 from runbook.mesh.model import labels_of, meta
 from runbook.snapshot import RawObject, Snapshot
 
+#: the Istio networking kinds the analyzer knows, and the reserved gateway of the sidecars
+ISTIO_GROUP = "networking.istio.io"
+GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
+SERVICE_ENTRY, SIDECAR = "ServiceEntry", "Sidecar"
+MESH_GATEWAY = "mesh"
+
 #: our own CRDs for the Istio networking kinds (used when the cluster's CRDs are unknown)
 BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "sandbox" / "scenarios" / "istio-crds.yaml"
 

@@ -103,8 +103,22 @@ import pandas as pd
 from runbook import wellknown as wk
 from runbook.errors import Cause
 from runbook.manifests import Manifest
-from runbook.mesh.analysis_gateways import GatewayChecks, GatewayView, has_labels
-from runbook.mesh.analysis_world import Item, Workload, World, build_world
+from runbook.mesh.analysis_gateways import GatewayView, has_labels
+from runbook.mesh.analysis_virtual_services import VirtualServiceChecks, bound_gateways
+from runbook.mesh.analysis_virtual_services import hosts_overlap as hosts_overlap  # re-exported
+from runbook.mesh.analysis_world import (
+    DESTINATION_RULE,
+    GATEWAY,
+    ISTIO_GROUP,
+    MESH_GATEWAY,
+    SERVICE_ENTRY,
+    SIDECAR,
+    VIRTUAL_SERVICE,
+    Item,
+    Workload,
+    World,
+    build_world,
+)
 from runbook.mesh.findings import ERROR, INFO, WARNING, CodeInfo, Finding, Subject
 from runbook.mesh.model import build_model, labels_of, meta, sidecar_revision
 from runbook.mesh.policies import (
@@ -114,17 +128,12 @@ from runbook.mesh.policies import (
     in_mesh,
 )
 from runbook.mesh.pushes import ControlPlaneScope, control_plane_scopes
-from runbook.mesh.route_rules import unreachable_rules
 from runbook.mesh.sidecars import SidecarMessages, sidecar_messages
-from runbook.mesh.visibility import HostEntry, HostTable, export_scopes, scopes_meet
+from runbook.mesh.visibility import HostTable, export_scopes
 from runbook.meshconfig import root_namespace
 from runbook.routing import (
-    host_intersection,
     is_gateway_proxy,
-    resolve_host,
     route_destinations,
-    service_fqdn,
-    split_gateway_ref,
 )
 from runbook.schema import validate_against_schema
 from runbook.snapshot import RawObject, Snapshot
@@ -165,10 +174,6 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
     CodeInfo("MR209", ERROR, "KindNotServed", "mesh-runbook"),
 )}
 
-ISTIO_GROUP = "networking.istio.io"
-GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE = "Gateway", "VirtualService", "DestinationRule"
-SERVICE_ENTRY, SIDECAR = "ServiceEntry", "Sidecar"
-MESH_GATEWAY = "mesh"
 _CONFIG_KINDS = (GATEWAY, VIRTUAL_SERVICE, DESTINATION_RULE)
 
 
@@ -253,7 +258,7 @@ def analyze(objects: Sequence[RawObject | Manifest] | None = None, snapshot: Sna
     return checker.result()
 
 
-class _Checker(GatewayChecks):
+class _Checker(VirtualServiceChecks):
     """Runs every check over the subjects; messages are collected, never raised."""
 
     def __init__(self, world: World) -> None:
@@ -299,7 +304,7 @@ class _Checker(GatewayChecks):
             for h in {self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
                       if isinstance(h, str)}:
                 self.vs_by_host[h].append(vs)
-            if MESH_GATEWAY in _bound_gateways(vs.spec, vs.namespace or ""):
+            if MESH_GATEWAY in bound_gateways(vs.spec, vs.namespace or ""):
                 self.mesh_hosts[(vs.namespace, vs.name)] = (
                     export_scopes(vs.spec.get("exportTo"), vs.namespace or ""),
                     [self._resolve(h, vs.namespace or "") for h in vs.spec.get("hosts") or []
@@ -411,195 +416,6 @@ class _Checker(GatewayChecks):
                      f'Schema validation error: unknown field "{path}" (kubectl apply rejects it: '
                      "strict decoding error)")
 
-    # ------------------------------------------------------------------- virtual services
-
-    def check_virtual_service(self, vs: Item) -> None:
-        spec = vs.spec
-        ns = vs.namespace or ""
-        hosts = [h for h in spec.get("hosts") or [] if isinstance(h, str)]
-        top_gateways = [g for g in spec.get("gateways") or [] if isinstance(g, str)]
-        for gw_name in _all_gateway_refs(spec):
-            if gw_name == MESH_GATEWAY:
-                continue
-            gw_ns, name = split_gateway_ref(gw_name, ns)
-            if not self.world.known(ISTIO_GROUP, GATEWAY):
-                self.skip("gateways could not be read: VirtualService gateway references not checked")
-                continue
-            gw = self.world.get(ISTIO_GROUP, GATEWAY, gw_ns, name)
-            if gw is None:
-                self.add(vs, "Error", "IST0101", f'Referenced gateway not found: "{gw_name}"',
-                         see_also="KIA1102")
-                continue
-            if gw_name in top_gateways and hosts and not self._hosts_in_gateway(hosts, ns, gw):
-                self.add(vs, "Warning", "IST0132",
-                         f"one or more host [{', '.join(hosts)}] defined in VirtualService "
-                         f"{ns}/{vs.name} not found in Gateway {gw.ref}.")
-            self.check_programmed_with_gateway(vs, gw)
-        self.check_destinations(vs)
-        self.check_source_matches(vs)
-        self.check_conflicts(vs)
-        for level, code, text in unreachable_rules(vs.spec):
-            self.add(vs, level, code, text)
-
-    def _hosts_in_gateway(self, vs_hosts: list[str], vs_ns: str, gw: Item) -> bool:
-        gw_hosts = []
-        for server in gw.spec.get("servers") or []:
-            for h in (server or {}).get("hosts") or []:
-                host_ns, slash, host = str(h).rpartition("/")
-                if not slash or host_ns == "*" or host_ns == vs_ns or (
-                        host_ns == "." and gw.namespace == vs_ns):
-                    gw_hosts.append(host)
-        return any(hosts_overlap(g, v) for g in gw_hosts for v in vs_hosts)
-
-    def check_destinations(self, vs: Item) -> None:
-        ns = vs.namespace or ""
-        services_known = self.world.known("", "Service")
-        if not services_known:
-            self.skip("services could not be read: destination hosts not checked")
-        export_to = vs.spec.get("exportTo")
-        for where, dest in route_destinations(vs.spec):
-            host = str(dest.get("host") or "")
-            reftype = "mirror host" if where.endswith("mirror") else "host"
-            entry = self.hosts.lookup(host, ns, export_to)
-            if services_known and entry is None:
-                self.add(vs, "Error", "IST0101", f'Referenced {reftype} not found: "{host}"'
-                         + self._host_hint(host), see_also="KIA1101",
-                         evidence=[f"{where}: {host or '(empty destination)'} → "
-                                   f"{self._resolve(host, ns) if host else 'no host'}",
-                                   *(f"{e.ref} defines it but is not exported to {ns} "
-                                     f"(exportTo {', '.join(sorted(e.scopes))})"
-                                     for e in self.hosts.hidden(host, ns))])
-            elif entry is not None:
-                self.check_destination_port(vs, host, dest, entry)
-            # Istio checks subsets on their own (analyzers/virtualservice/destinationrules.go):
-            # a subset is missing whether or not its host exists
-            subset = dest.get("subset")
-            if subset and self.world.known(ISTIO_GROUP, DESTINATION_RULE) and \
-                    not self.subsets_by_host.get(self._resolve(host, ns), {}).get(str(subset)):
-                self.add(vs, "Error", "IST0101",
-                         f'Referenced host+subset in destinationrule not found: "{host}+{subset}"',
-                         see_also="KIA1107")
-
-    def _host_hint(self, host: str) -> str:
-        two = host.split(".")
-        if len(two) == 2 and self._fqdn(two[0], two[1]) in self.service_fqdns:
-            return f" (did you mean {self._fqdn(two[0], two[1])}?)"
-        return ""
-
-    def check_destination_port(self, vs: Item, host: str, dest: Mapping[str, Any],
-                               entry: HostEntry) -> None:
-        """Istio's ``checkServiceEntryPorts``: the same rule for Services and ServiceEntries."""
-        number = (dest.get("port") or {}).get("number")
-        ports = list(entry.ports)
-        if number is not None and number not in ports:
-            self.add(vs, "Error", "IST0101", f'Referenced host:port not found: "{host}:{number}"',
-                     evidence=[f"{entry.ref} ports: {ports}"])
-        elif number is None and len(ports) > 1:
-            self.add(vs, "Error", "IST0112",
-                     f'This VirtualService routes to a service "{host}" that exposes multiple '
-                     f"ports [{' '.join(str(p) for p in ports)}]. Specifying a port in the "
-                     "destination is required to disambiguate.", evidence=[f"{entry.ref}"])
-
-    def check_source_matches(self, vs: Item) -> None:
-        top = [g for g in vs.spec.get("gateways") or [] if isinstance(g, str)]
-        for i, rule in enumerate(vs.spec.get("http") or []):
-            if not isinstance(rule, Mapping):
-                continue
-            matches = [m for m in rule.get("match") or [] if isinstance(m, Mapping)]
-            for j, match in enumerate(matches):
-                labels = match.get("sourceLabels") or {}
-                source_ns = match.get("sourceNamespace")
-                if not labels and not source_ns:
-                    continue
-                gateways = [g for g in match.get("gateways") or top if isinstance(g, str)]
-                if not gateways or MESH_GATEWAY in gateways:
-                    continue  # applied by sidecars too: the source is the client there
-                proxies = [w for g in gateways
-                           if (gw := self.world.get(ISTIO_GROUP, GATEWAY,
-                                                    *split_gateway_ref(g, vs.namespace or "")))
-                           for w in self._gateway(gw).gateways]
-                if any(has_labels(w, labels) and (not source_ns or w.namespace == source_ns)
-                       for w in proxies):
-                    continue  # it does match the gateway proxy itself — deliberate, presumably
-                what = ", ".join(f"{a}: {b}" for a, b in labels.items()) if labels else ""
-                if source_ns:
-                    what = f"{what}; sourceNamespace {source_ns}" if what else f"sourceNamespace {source_ns}"
-                only = len(matches) == 1
-                self.add(vs, "Warning", "MR205",
-                         f"http[{i}].match[{j}] matches on source {{{what}}}, but this route is "
-                         f"applied only by gateway(s) {', '.join(gateways)}, where the source is the "
-                         "gateway proxy itself, never the client: "
-                         + ("the rule never applies" if only else
-                            "this match never applies to ingress traffic (the rule's other matches "
-                            "still do)")
-                         + ". Remove it, or add 'mesh' to gateways to apply it to sidecars.",
-                         evidence=[f"gateway proxies: {', '.join(w.ref for w in proxies) or 'unknown'}"])
-
-    def check_conflicts(self, vs: Item) -> None:
-        self.check_mesh_conflicts(vs)
-        ns = vs.namespace or ""
-        my_gateways = _bound_gateways(vs.spec, ns) - {MESH_GATEWAY}
-        reported: set[tuple[str, str | None, str]] = set()
-        for h in vs.spec.get("hosts") or []:
-            if not isinstance(h, str):
-                continue
-            host = self._resolve(h, ns)
-            for other in self.vs_by_host.get(host, []):
-                if (other.namespace, other.name) == (vs.namespace, vs.name):
-                    continue
-                for gw in sorted(my_gateways & _bound_gateways(other.spec, other.namespace or "")):
-                    if (gw, other.namespace, other.name) in reported:
-                        continue
-                    reported.add((gw, other.namespace, other.name))
-                    self.add(vs, "Warning", "KIA1106",
-                             f"More than one Virtual Service for same host: {other.ref} also "
-                             f"routes {host} on gateway {gw}; Istio merges their rules in "
-                             "creation order, so the first match wins — merge them into one "
-                             "VirtualService.")
-
-    def check_mesh_conflicts(self, vs: Item) -> None:
-        """IST0109 as istioctl counts it: once per VirtualService, naming every VirtualService
-        on the mesh gateway whose hosts overlap its own (wildcards included) in a namespace both
-        are exported to."""
-        mine = self.mesh_hosts.get((vs.namespace, vs.name))
-        if mine is None:
-            return
-        scopes, hosts = mine
-        clashes: list[tuple[str, str]] = []  # (other VirtualService, the host of ours it overlaps)
-        for (o_ns, o_name), (o_scopes, o_hosts) in self.mesh_hosts.items():
-            if (o_ns, o_name) == (vs.namespace, vs.name) or not scopes_meet(scopes, o_scopes):
-                continue
-            host = next((h for h in hosts for o in o_hosts if hosts_overlap(h, o)), None)
-            if host is not None:
-                clashes.append((f"{o_ns}/{o_name}", host))
-        if not clashes:
-            return
-        names = ",".join(sorted([f"{vs.namespace}/{vs.name}", *(c for c, _ in clashes)]))
-        scope = "*" if "*" in scopes else sorted(scopes)[0]
-        self.add(vs, "Error", "IST0109",
-                 f"The VirtualServices {names} associated with mesh gateway define the same host "
-                 f"{scope}/{clashes[0][1]} which can lead to undefined behavior. This can be fixed "
-                 "by merging the conflicting VirtualServices into a single resource.",
-                 evidence=[f"{other} also routes {host}" for other, host in clashes])
-
-    def check_programmed_with_gateway(self, vs: Item, gw: Item) -> None:
-        view = self._gateway(gw)
-        if not view.groups:
-            return
-        serving = [rev for rev, ok in view.programmed.items() if ok] or list(view.programmed)
-        reasons = []
-        for rev in serving:
-            why = self._ignores(rev, vs)
-            if why is None:
-                return
-            reasons.append(why)
-        self.add(vs, "Error", "MR207",
-                 f"gateway {gw.ref} runs on revision(s) {', '.join(serving)}, but "
-                 + "; ".join(reasons)
-                 + ": its pods never get these routes. Label the VirtualService like the gateway's "
-                 "revision (or remove istio.io/rev), or make that revision watch the namespace.",
-                 see_also="istio/istio#44047")
-
     # ---------------------------------------------------------------------------- sidecars
 
     def check_sidecar(self, sidecar: Item) -> None:
@@ -676,16 +492,6 @@ class _Checker(GatewayChecks):
                          evidence=[f"labels {', '.join(f'{a}={b}' for a, b in sorted(wanted.items()))}"
                                    f" in namespace {svc.namespace}"])
 
-    # -------------------------------------------------------------------------- helpers
-
-    @staticmethod
-    def _fqdn(name: str, namespace: str) -> str:
-        return service_fqdn(name, namespace)
-
-    def _resolve(self, host: str, namespace: str) -> str:
-        """Short names are relative to the referring object's namespace (Istio's rule)."""
-        return resolve_host(host, namespace)
-
     def _workloads(self) -> list[Workload]:
         world = self.world
         rs_owner: dict[tuple[str, str], str] = {}
@@ -750,20 +556,3 @@ def _builtin_group(group: str) -> bool:
     return group in _BUILTIN_GROUPS
 
 
-def _all_gateway_refs(spec: Mapping[str, Any]) -> list[str]:
-    refs = [g for g in spec.get("gateways") or [] if isinstance(g, str)]
-    for route_kind in ("http", "tcp", "tls"):
-        for rule in spec.get(route_kind) or []:
-            for match in (rule or {}).get("match") or []:
-                refs.extend(g for g in (match or {}).get("gateways") or [] if isinstance(g, str))
-    return list(dict.fromkeys(refs))
-
-
-def _bound_gateways(spec: Mapping[str, Any], namespace: str) -> set[str]:
-    gateways = [g for g in spec.get("gateways") or [] if isinstance(g, str)] or [MESH_GATEWAY]
-    return {g if g == MESH_GATEWAY else "/".join(split_gateway_ref(g, namespace)) for g in gateways}
-
-
-def hosts_overlap(a: str, b: str) -> bool:
-    """Istio's ``host.Name.Matches``: equal, or one wildcard pattern covers the other."""
-    return host_intersection(a, b) is not None

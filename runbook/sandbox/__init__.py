@@ -31,11 +31,7 @@ from typing import TYPE_CHECKING
 from runbook.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from runbook.sandbox.admission import AdmissionChain, AdmissionRequest
-    from runbook.sandbox.clock import Clock
-    from runbook.sandbox.cluster import Cluster, RequestContext
-    from runbook.sandbox.engines import ENGINES, EmulatedEngine, Engine, start_engine
-    from runbook.sandbox.faults import (
+    from runbook.sandbox.apiserver.faults import (
         Fault,
         FaultTable,
         RequestLog,
@@ -43,25 +39,31 @@ if TYPE_CHECKING:
         format_fault_spec,
         parse_fault_spec,
     )
-    from runbook.sandbox.logs import PodLogs
+    from runbook.sandbox.clock import Clock
+    from runbook.sandbox.engines import ENGINES, EmulatedEngine, Engine, start_engine
     from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, stop_running
+    from runbook.sandbox.registry.admission import AdmissionChain, AdmissionRequest
+    from runbook.sandbox.registry.cluster import Cluster, RequestContext
+    from runbook.sandbox.registry.status import ApiError
     from runbook.sandbox.sandbox import Sandbox
-    from runbook.sandbox.status import ApiError
-    from runbook.sandbox.store import Change, Store
+    from runbook.sandbox.storage.logs import PodLogs
+    from runbook.sandbox.storage.store import Change, Store
     from runbook.sandbox.world import World
 
 #: exported name → the submodule that defines it
 _EXPORTS = {
-    "AdmissionChain": "admission", "AdmissionRequest": "admission", "Clock": "clock",
-    "Cluster": "cluster", "RequestContext": "cluster",
+    "AdmissionChain": "registry.admission", "AdmissionRequest": "registry.admission",
+    "Clock": "clock", "Cluster": "registry.cluster", "RequestContext": "registry.cluster",
     "ENGINES": "engines", "EmulatedEngine": "engines", "Engine": "engines",
     "start_engine": "engines",
-    "Fault": "faults", "FaultTable": "faults", "RequestLog": "faults", "RequestRecord": "faults",
-    "format_fault_spec": "faults", "parse_fault_spec": "faults",
-    "PodLogs": "logs",
+    "Fault": "apiserver.faults", "FaultTable": "apiserver.faults",
+    "RequestLog": "apiserver.faults", "RequestRecord": "apiserver.faults",
+    "format_fault_spec": "apiserver.faults", "parse_fault_spec": "apiserver.faults",
+    "PodLogs": "storage.logs",
     "SandboxInfo": "process", "ensure_running": "process", "find_running": "process",
     "stop_running": "process",
-    "Sandbox": "sandbox", "ApiError": "status", "Change": "store", "Store": "store", "World": "world",
+    "Sandbox": "sandbox", "ApiError": "registry.status", "Change": "storage.store",
+    "Store": "storage.store", "World": "world",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from runbook.errors import InputError
 from runbook.paths import runbook_home
-from runbook.sandbox.faults import Fault, format_fault_spec
+from runbook.sandbox.apiserver.faults import Fault, format_fault_spec
 
 STATE_FILE = "state.json"
 

@@ -35,15 +35,15 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from runbook.sandbox.admission import AdmissionChain
+from runbook.sandbox.apiserver.faults import FaultTable, RequestLog
+from runbook.sandbox.apiserver.server import ApiServer, Users
+from runbook.sandbox.apiserver.tls import Certificates, make_certificates
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.cluster import Cluster
-from runbook.sandbox.faults import FaultTable, RequestLog
-from runbook.sandbox.logs import PodLogs
+from runbook.sandbox.registry.admission import AdmissionChain
+from runbook.sandbox.registry.cluster import Cluster
 from runbook.sandbox.scenarios import load_scenario
-from runbook.sandbox.server import ApiServer, Users
-from runbook.sandbox.store import DEFAULT_HISTORY, Store
-from runbook.sandbox.tls import Certificates, make_certificates
+from runbook.sandbox.storage.logs import PodLogs
+from runbook.sandbox.storage.store import DEFAULT_HISTORY, Store
 from runbook.sandbox.world import World
 
 USER = "sandbox"

@@ -1,5 +1,5 @@
 """The living part of the sandbox: controllers, admission webhooks and emulated Istio, installed
-into a :class:`~runbook.sandbox.cluster.Cluster` through its seams.
+into a :class:`~runbook.sandbox.registry.cluster.Cluster` through its seams.
 
 ::
 
@@ -20,11 +20,11 @@ import time
 import weakref
 from collections.abc import Iterator
 
-from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.controllers import ControllerManager
 from runbook.sandbox.istio import IstioEmulation
 from runbook.sandbox.istio.dataplane import DataPlane
-from runbook.sandbox.webhooks import WebhookDispatcher
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.webhooks import WebhookDispatcher
 
 #: how long ``loading`` may spend bringing a scenario's workloads up (wall time)
 LOAD_SETTLE_SECONDS = 30.0

@@ -19,7 +19,7 @@ from runbook.cli import COMMANDS
 HEAVY = ("pandas", "numpy", "kubernetes", "urllib3", "nbformat", "nbconvert", "nbclient", "jsonschema",
          "papermill", "aiohttp", "matplotlib", "ipywidgets", "jupyter_client", "orjson", "yaml",
          "runbook.mesh", "runbook.kube", "runbook.report.runner", "runbook.sandbox.sandbox",
-         "runbook.sandbox.cluster")
+         "runbook.sandbox.registry.cluster")
 
 _CHILD = """
 import contextlib, io, json, os, sys

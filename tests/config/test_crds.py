@@ -198,7 +198,7 @@ def test_the_sandbox_accepts_our_crds_and_rejects_a_typo(sandbox: Any) -> None:
     from kubernetes.client.rest import ApiException
 
     from runbook.kinds import CRDS as CRD_KIND
-    from runbook.sandbox.validation import validate_object
+    from runbook.sandbox.registry.validation import validate_object
 
     for crd in _ours().values():
         assert validate_object(CRD_KIND, crd) == []

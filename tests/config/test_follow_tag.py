@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from runbook.meshconfig import discovery_selectors, follow_tag, watches_namespace
-from runbook.sandbox.incident import (
+from runbook.sandbox.scenarios.incident import (
     follow_tags_in_discovery_selectors,
     retarget_tag_webhooks,
     seed_manifests,

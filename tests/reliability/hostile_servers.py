@@ -161,7 +161,7 @@ def redirect(location: str) -> Handler:
 
 def server_tls() -> tuple[ssl.SSLContext, bytes]:
     """A server TLS context for 127.0.0.1 and the CA that verifies it (the sandbox's maker)."""
-    from runbook.sandbox.tls import make_certificates
+    from runbook.sandbox.apiserver.tls import make_certificates
 
     certs = make_certificates()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -28,7 +28,7 @@ from runbook.kube import connect
 from runbook.kube.objects import comparable
 from runbook.paths import runbook_home
 from runbook.sandbox import Sandbox
-from runbook.sandbox.faults import parse_fault_spec
+from runbook.sandbox.apiserver.faults import parse_fault_spec
 
 from .conftest import Ledger
 

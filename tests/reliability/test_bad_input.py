@@ -298,7 +298,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 def _other_ca() -> bytes:
-    from runbook.sandbox.tls import make_certificates
+    from runbook.sandbox.apiserver.tls import make_certificates
 
     return make_certificates().ca_pem
 

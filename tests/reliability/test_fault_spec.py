@@ -17,7 +17,7 @@ from runbook.cli import main
 from runbook.errors import InputError
 from runbook.kube import connect
 from runbook.sandbox import Fault, Sandbox
-from runbook.sandbox.faults import format_fault_spec, parse_fault_spec
+from runbook.sandbox.apiserver.faults import format_fault_spec, parse_fault_spec
 from runbook.sandbox.process import admin_request, read_state
 from tests.sandbox.helpers import raw
 

@@ -30,7 +30,7 @@ from runbook.kube.objects import comparable
 from runbook.mesh.observe import confirm_push, diagnose_cluster, inventory_cluster
 from runbook.probe.http import probe
 from runbook.sandbox import Sandbox
-from runbook.sandbox.faults import parse_fault_spec
+from runbook.sandbox.apiserver.faults import parse_fault_spec
 from tests.probe.conftest import start_backend, stop_backend
 
 from .conftest import FAST_RETRY, Ledger, WriteCounter, assert_one_clear_line, client_writes

@@ -62,8 +62,8 @@ TLS_ALLOWED = {
     ("runbook/kube/cluster.py", "# that asks for it (insecure-skip-tls-verify: true, which the "
                                 "official client would honour)"),
     # the probe's -k (curl -k) against an ingress gateway, never the API server: opt-in per run
-    ("runbook/probe/http.py", "ctx.check_hostname = False"),
-    ("runbook/probe/http.py", "ctx.verify_mode = ssl.CERT_NONE"),
+    ("runbook/probe/loop.py", "ctx.check_hostname = False"),
+    ("runbook/probe/loop.py", "ctx.verify_mode = ssl.CERT_NONE"),
 }
 
 
@@ -85,7 +85,7 @@ def test_nothing_in_the_package_turns_tls_verification_off(ledger: Ledger) -> No
 
 def test_a_kubeconfig_with_another_ca_fails_with_the_tls_message(sandbox: Sandbox, tmp_path: Path,
                                                                   ledger: Ledger) -> None:
-    from runbook.sandbox.tls import make_certificates
+    from runbook.sandbox.apiserver.tls import make_certificates
 
     cfg = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
     cfg["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(

@@ -33,7 +33,7 @@ from runbook import kinds as k
 from runbook.errors import Conflict
 from runbook.kube import RetryPolicy, connect
 from runbook.sandbox import Sandbox
-from runbook.sandbox.faults import parse_fault_spec
+from runbook.sandbox.apiserver.faults import parse_fault_spec
 
 from .conftest import Ledger
 

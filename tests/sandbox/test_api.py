@@ -205,7 +205,7 @@ def test_field_selectors(core: client.CoreV1Api, sandbox: Sandbox) -> None:
 
 
 def _system():  # type: ignore[no-untyped-def]
-    from runbook.sandbox.cluster import SYSTEM
+    from runbook.sandbox.registry.cluster import SYSTEM
 
     return SYSTEM
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from runbook.sandbox.clock import DEFAULT_START, Clock
-from runbook.sandbox.store import Change, PreconditionFailed, Store, StoreKeyError
+from runbook.sandbox.storage.store import Change, PreconditionFailed, Store, StoreKeyError
 from runbook.sandbox.work import WorkQueue
 
 

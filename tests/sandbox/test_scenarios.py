@@ -8,8 +8,8 @@ import pytest
 
 from runbook.errors import ManifestError
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.cluster import Cluster
-from runbook.sandbox.defaults import SERVICE_CIDR
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.defaults import SERVICE_CIDR
 from runbook.sandbox.scenarios import load_scenario, names
 
 

@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from runbook.formats.admission import internal_error, webhook_call_failed
 from runbook.sandbox import AdmissionRequest, Change, Fault, Sandbox
-from runbook.sandbox.status import ApiError
+from runbook.sandbox.registry.status import ApiError
 from tests.sandbox.helpers import raw, status_of
 
 

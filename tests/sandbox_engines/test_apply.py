@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runbook.sandbox.patching import (
+from runbook.sandbox.registry.patching import (
     PatchError,
     apply_patch,
     fields_from_json,

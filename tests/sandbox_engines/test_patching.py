@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runbook.sandbox.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
+from runbook.sandbox.registry.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
 
 DATA = json.loads((Path(__file__).parent / "kubectl_patch_cases.json").read_text())
 CASES = DATA["cases"]

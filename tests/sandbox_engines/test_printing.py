@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from runbook import kinds
-from runbook.sandbox.printing import eval_json_path, human_duration, to_table
+from runbook.sandbox.apiserver.printing import eval_json_path, human_duration, to_table
 
 NOW = datetime(2023, 10, 27, 6, 1, 16, tzinfo=UTC)
 

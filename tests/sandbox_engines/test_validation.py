@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from runbook import kinds
-from runbook.sandbox.validation import invalid_message, validate_object
+from runbook.sandbox.registry.validation import invalid_message, validate_object
 
 from .conftest import load_docs
 

@@ -17,10 +17,10 @@ from runbook.formats.istiod_log import parse_push_lines
 from runbook.manifests import load_manifests
 from runbook.sandbox import Sandbox
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.cluster import Cluster
-from runbook.sandbox.incident import retarget_tag_webhooks
-from runbook.sandbox.scale import ScaleOptions, failures_after
+from runbook.sandbox.registry.cluster import Cluster
 from runbook.sandbox.scenarios import apply_manifests, load_scenario
+from runbook.sandbox.scenarios.incident import retarget_tag_webhooks
+from runbook.sandbox.scenarios.scale import ScaleOptions, failures_after
 from runbook.sandbox.world import World
 from tests.conftest import advance_world
 from tests.sandbox_world.helpers import ISTIO_CRDS, RENAMED, api_for, injected_revision, proxy_image

@@ -13,14 +13,14 @@ manual clock and ``Sandbox.settle``/``advance``, never with sleeps.
 
 from __future__ import annotations
 
-from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.controllers.base import ControllerContext
 from runbook.sandbox.controllers.deployment import DeploymentController
 from runbook.sandbox.controllers.endpoints import EndpointsController
 from runbook.sandbox.controllers.events import EventRecorder
 from runbook.sandbox.controllers.kubelet import Kubelet
 from runbook.sandbox.controllers.replicaset import ReplicaSetController
-from runbook.sandbox.store import Change
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.storage.store import Change
 
 
 class ControllerManager:

@@ -18,9 +18,9 @@ from typing import Any
 
 from runbook.kinds import ResourceKind
 from runbook.sandbox.clock import Timer
-from runbook.sandbox.cluster import Cluster, RequestContext
 from runbook.sandbox.controllers.events import EventRecorder, field_manager_of
-from runbook.sandbox.store import Obj, PreconditionFailed, StoreKeyError
+from runbook.sandbox.registry.cluster import Cluster, RequestContext
+from runbook.sandbox.storage.store import Obj, PreconditionFailed, StoreKeyError
 
 
 def controller_context(component: str) -> RequestContext:

@@ -51,8 +51,8 @@ from runbook.sandbox.controllers.base import (
     resolve_fraction,
 )
 from runbook.sandbox.controllers.events import NORMAL, WARNING
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Obj, copy_object
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Change, Obj, copy_object
 from runbook.wellknown import DEPLOYMENT_REVISION_ANNOTATION, POD_TEMPLATE_HASH
 
 COMPONENT = "deployment-controller"

@@ -31,8 +31,8 @@ from typing import Any
 from runbook.kinds import ENDPOINT_SLICES, ENDPOINTS, PODS, SERVICES
 from runbook.routing import container_port
 from runbook.sandbox.controllers.base import ControllerContext, controller_context, pod_ready_since
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Obj
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Change, Obj
 from runbook.selectors import LabelSelector, Requirement
 
 COMPONENT = "endpoint-controller"

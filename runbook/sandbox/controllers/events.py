@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook.kinds import EVENTS, ResourceKind
-from runbook.sandbox.cluster import Cluster, RequestContext
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Obj, copy_object
+from runbook.sandbox.registry.cluster import Cluster, RequestContext
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Obj, copy_object
 
 #: EventAggregator: distinct messages before similar events are combined, and the window
 AGGREGATE_MAX_EVENTS = 10

@@ -40,8 +40,8 @@ from collections.abc import Callable
 from runbook.kinds import NODES, PODS
 from runbook.sandbox.controllers.base import ControllerContext, controller_context
 from runbook.sandbox.controllers.events import NORMAL, WARNING
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Obj, PreconditionFailed, StoreKeyError, copy_object
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Change, Obj, PreconditionFailed, StoreKeyError, copy_object
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 SCHEDULER = "default-scheduler"

@@ -45,8 +45,8 @@ from runbook.sandbox.controllers.base import (
     pod_ready_since,
 )
 from runbook.sandbox.controllers.events import NORMAL, WARNING
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Obj, copy_object
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Change, Obj, copy_object
 
 COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500

@@ -1,7 +1,7 @@
 """Emulated Istio: istiod control planes (webhooks, injection, push logs) found by their labels.
 
 :class:`IstioEmulation` plugs :class:`~.istiod.Istiods` into the sandbox: as a webhook server
-(:meth:`runbook.sandbox.webhooks.WebhookDispatcher.add_server`) and as a store subscriber (an
+(:meth:`runbook.sandbox.registry.webhooks.WebhookDispatcher.add_server`) and as a store subscriber (an
 istiod pod turning Running → start-up logs; config, Service and Endpoints changes → debounced
 pushes).
 Gateways need nothing here: they are plain Deployments and Services of the scenario, not injected
@@ -13,8 +13,8 @@ from __future__ import annotations
 from runbook.sandbox.controllers.base import ControllerContext
 from runbook.sandbox.istio.injection import Injector, inject, injection_required, sidecar_status
 from runbook.sandbox.istio.istiod import IstiodPod, Istiods, istiod_of
-from runbook.sandbox.store import Change
-from runbook.sandbox.webhooks import WebhookDispatcher
+from runbook.sandbox.registry.webhooks import WebhookDispatcher
+from runbook.sandbox.storage.store import Change
 
 
 class IstioEmulation:

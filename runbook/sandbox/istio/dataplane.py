@@ -63,7 +63,6 @@ from multidict import CIMultiDict
 
 from runbook.kinds import CONFIG_MAPS, ENDPOINTS, NAMESPACES, PODS, SERVICES
 from runbook.routing import RequestView, strip_port
-from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.istio.backends import HANDLERS, BackendRequest, BackendResponse, PodApp
 from runbook.sandbox.istio.istiod import Istiods
 from runbook.sandbox.istio.routes import (
@@ -74,7 +73,8 @@ from runbook.sandbox.istio.routes import (
     Route,
     build_config,
 )
-from runbook.sandbox.store import Change
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.storage.store import Change
 
 log = logging.getLogger("runbook.sandbox")
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from runbook.sandbox.store import Obj, copy_object
+from runbook.sandbox.storage.store import Obj, copy_object
 from runbook.wellknown import (
     CANONICAL_NAME_LABEL,
     CANONICAL_REVISION_LABEL,

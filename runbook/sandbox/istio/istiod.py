@@ -46,8 +46,8 @@ from runbook.safeload import load_yaml
 from runbook.sandbox.clock import Timer
 from runbook.sandbox.controllers.base import ControllerContext, pod_ready_since
 from runbook.sandbox.istio.injection import Injector, inject, injection_required
-from runbook.sandbox.store import Change, Obj
-from runbook.sandbox.webhooks import WebhookCall, WebhookResponse, WebhookServer
+from runbook.sandbox.registry.webhooks import WebhookCall, WebhookResponse, WebhookServer
+from runbook.sandbox.storage.store import Change, Obj
 from runbook.selectors import LabelSelector
 from runbook.wellknown import DEFAULT_REVISION, ISTIOD_APP, REV_LABEL, SIDECAR_STATUS_ANNOTATION
 

@@ -73,7 +73,7 @@ from runbook.safeload import load_json
 from runbook.sandbox.controllers.base import pod_ready_since
 from runbook.sandbox.controllers.endpoints import service_selector, target_port
 from runbook.sandbox.istio.backends import PodApp, pod_app
-from runbook.sandbox.store import Obj, Store
+from runbook.sandbox.storage.store import Obj, Store
 from runbook.selectors import LabelSelector
 from runbook.wellknown import DEFAULT_REVISION, REV_LABEL, SIDECAR_STATUS_ANNOTATION
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from runbook.errors import InputError
-from runbook.sandbox.tls import Authority, issue, key_pem, new_authority
+from runbook.sandbox.apiserver.tls import Authority, issue, key_pem, new_authority
 
 #: where Services get their ClusterIPs: covers the addresses the built-in scenarios use
 SERVICE_CIDR = "100.104.0.0/13"

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from runbook.errors import InputError
 from runbook.kinds import NAMESPACES, NODES, ResourceKind
+from runbook.sandbox.apiserver.tls import issue, new_authority
 from runbook.sandbox.realkube.api import ApiClient
 from runbook.sandbox.realkube.build import MODULE_DIR, ensure_binary
 from runbook.sandbox.realkube.controlplane import (
@@ -48,7 +49,6 @@ from runbook.sandbox.realkube.istio import IstioBridge
 from runbook.sandbox.realkube.nodeagent import KUBELET_PORT, NodeAgent
 from runbook.sandbox.realkube.scenario import NodeSpec, clear, load, plan, reader_role, settle
 from runbook.sandbox.sandbox import READONLY_USER, sandbox_kubeconfig, write_kubeconfig
-from runbook.sandbox.tls import issue, new_authority
 
 T = TypeVar("T")
 CLUSTER_ROLES = ResourceKind("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles",

@@ -2,7 +2,7 @@
 
 The emulated engine's :class:`~runbook.sandbox.istio.istiod.Istiods` (injection, push logs,
 start-up logs) works on a cluster's store. Here that store is a **mirror**: an in-memory
-:class:`~runbook.sandbox.cluster.Cluster` kept equal to the real apiserver by list+watch of what
+:class:`~runbook.sandbox.registry.cluster.Cluster` kept equal to the real apiserver by list+watch of what
 istiods read (CRDs, Namespaces, ConfigMaps, Services, Endpoints, Pods, ``*.istio.io`` config).
 Nothing is written back to the real cluster except webhook answers; so injection and push logs
 are the emulator's code, not a second copy.
@@ -48,17 +48,17 @@ from runbook.kinds import (
     VALIDATING_WEBHOOKS,
     ResourceKind,
 )
-from runbook.sandbox.admission import AdmissionRequest
+from runbook.sandbox.apiserver.tls import Authority, issue
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.cluster import Cluster
 from runbook.sandbox.controllers.base import ControllerContext
 from runbook.sandbox.istio.dataplane import DataPlane
 from runbook.sandbox.istio.istiod import WEBHOOK_PORT, Istiods, istiod_of
 from runbook.sandbox.realkube.api import ApiClient, KubeApiError, Obj
 from runbook.sandbox.realkube.egress import EgressProxy
-from runbook.sandbox.store import StoreKeyError
-from runbook.sandbox.tls import Authority, issue
-from runbook.sandbox.webhooks import WebhookCall
+from runbook.sandbox.registry.admission import AdmissionRequest
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.webhooks import WebhookCall
+from runbook.sandbox.storage.store import StoreKeyError
 
 #: what the mirror follows, CRDs first (they make the ``*.istio.io`` kinds known)
 MIRRORED = (CRDS, NAMESPACES, CONFIG_MAPS, SERVICES, ENDPOINTS, PODS)

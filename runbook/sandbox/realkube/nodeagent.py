@@ -39,8 +39,8 @@ import aiohttp
 from aiohttp import web
 
 from runbook.kinds import EVENTS, NODES, PODS, ResourceKind
-from runbook.sandbox.logs import PodLogs, serve_log
 from runbook.sandbox.realkube.api import STRATEGIC_PATCH, ApiClient, KubeApiError, Obj
+from runbook.sandbox.storage.logs import PodLogs, serve_log
 
 LEASES = ResourceKind("coordination.k8s.io", "v1", "Lease", "leases", True)
 KUBELET_PORT = 10250

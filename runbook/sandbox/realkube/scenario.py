@@ -38,7 +38,7 @@ from runbook.manifests import Manifest
 from runbook.sandbox.realkube.api import ApiClient, KubeApiError, Obj
 from runbook.sandbox.realkube.istio import with_ca_bundles
 from runbook.sandbox.scenarios import load_order, parse_options, scenario_manifests
-from runbook.sandbox.store import copy_object
+from runbook.sandbox.storage.store import copy_object
 
 #: the manager `kubectl apply -f` (client-side) writes as
 SCENARIO_MANAGER = "kubectl-client-side-apply"
@@ -68,7 +68,7 @@ def _webhook_last(manifest: Manifest) -> int:
 def _scale_manifests(scenario: str) -> list[Manifest]:
     """The emulated ``scale`` world's own Namespaces and Deployments on top of the seed."""
     from runbook.sandbox.clock import Clock
-    from runbook.sandbox.cluster import Cluster
+    from runbook.sandbox.registry.cluster import Cluster
     from runbook.sandbox.scenarios import load_scenario
     from runbook.sandbox.world import World
 

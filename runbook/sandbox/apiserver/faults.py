@@ -67,7 +67,7 @@ class Fault:
         namespace, name: exact match when set.
         path: URL path prefix when set (``/api/v1/namespaces/default/pods``).
         status: HTTP status for ``error`` (default 500); the body is what kube-apiserver sends
-            for that status (see ``server._fault_error``: a 409 is the registry's Conflict naming
+            for that status (see ``exchange.fault_error``: a 409 is the registry's Conflict naming
             the object, a 429 the max-in-flight filter's plain-text answer).
         message: the Status message for ``error`` (empty: kube-apiserver's own wording).
         retry_after: seconds for the ``Retry-After`` header (and ``details.retryAfterSeconds``).

@@ -23,7 +23,7 @@ import functools
 from runbook.kinds import MUTATING_WEBHOOKS
 from runbook.manifests import Manifest, load_manifests
 from runbook.meshconfig import follow_tag
-from runbook.sandbox.cluster import Cluster
+from runbook.sandbox.registry.cluster import Cluster
 from runbook.sandbox.scenarios import (
     SCENARIO_DIR,
     apply_manifests,
@@ -31,7 +31,7 @@ from runbook.sandbox.scenarios import (
     register,
     register_manifests,
 )
-from runbook.sandbox.store import copy_object
+from runbook.sandbox.storage.store import copy_object
 from runbook.wellknown import INJECTOR_APP, REV_LABEL, TAG_LABEL
 
 ISTIO_CRDS = SCENARIO_DIR / "istio-crds.yaml"

@@ -43,8 +43,6 @@ from typing import Any
 
 from runbook.errors import ManifestError
 from runbook.kinds import DEPLOYMENTS, EVENTS, MUTATING_WEBHOOKS, NAMESPACES, PODS, REPLICA_SETS
-from runbook.sandbox.admission import AdmissionRequest
-from runbook.sandbox.cluster import SYSTEM, Cluster
 from runbook.sandbox.controllers.deployment import (
     calculate_status,
     new_replicaset,
@@ -58,12 +56,14 @@ from runbook.sandbox.controllers.replicaset import (
     pod_from_template,
     replicaset_status,
 )
-from runbook.sandbox.defaults import apply_defaults
-from runbook.sandbox.incident import load_seed_incident
 from runbook.sandbox.istio.injection import Injector, inject
+from runbook.sandbox.registry.admission import AdmissionRequest
+from runbook.sandbox.registry.cluster import SYSTEM, Cluster
+from runbook.sandbox.registry.defaults import apply_defaults
+from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.scenarios import register_with_options
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Obj, generate_suffix
+from runbook.sandbox.scenarios.incident import load_seed_incident
+from runbook.sandbox.storage.store import Obj, generate_suffix
 from runbook.sandbox.world import World
 from runbook.wellknown import INJECTOR_APP, REV_LABEL, TAG_LABEL
 

@@ -59,11 +59,11 @@ from runbook.kinds import (
     VALIDATING_WEBHOOKS,
     ResourceKind,
 )
-from runbook.sandbox import status
-from runbook.sandbox.admission import AdmissionRequest
-from runbook.sandbox.cluster import Cluster
-from runbook.sandbox.status import ApiError
-from runbook.sandbox.store import Change, Obj
+from runbook.sandbox.registry import status
+from runbook.sandbox.registry.admission import AdmissionRequest
+from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.storage.store import Change, Obj
 from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
 
 #: the reason an emulated server gives for a path it does not serve (a 404 through the client)

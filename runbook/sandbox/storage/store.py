@@ -24,7 +24,7 @@ Rules the rest of the sandbox relies on:
 * **Garbage collection** is a store-level collector (:meth:`Store.collect_garbage`, subscribed by
   default): when an object is deleted, objects whose ``ownerReferences`` name its uid are deleted
   too (background propagation), recursively. Orphan and foreground propagation are decided by the
-  caller before the owner is deleted (see ``runbook.sandbox.cluster``).
+  caller before the owner is deleted (see ``runbook.sandbox.registry.cluster``).
 * **Thread-safety**: one re-entrant lock guards everything; any thread may call any method.
 """
 

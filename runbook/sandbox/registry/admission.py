@@ -7,7 +7,7 @@ then validating admission, then stores. The sandbox has the same seams::
 
 A plugin is a callable taking an :class:`AdmissionRequest`. A mutating plugin may change
 ``request.obj`` in place or assign a new dict to it; any plugin rejects the request by raising
-:class:`runbook.sandbox.status.ApiError` — e.g. ``status.internal_error(...)`` is how a failed
+:class:`runbook.sandbox.registry.status.ApiError` — e.g. ``status.internal_error(...)`` is how a failed
 webhook call surfaces (``Internal error occurred: failed calling webhook …``, a 500), and
 ``ApiError(400, "BadRequest", formats.admission.webhook_denied(...))`` a denial. The chain runs for
 dry-run writes too (``request.dry_run`` is True), as the real server calls webhooks whose

@@ -28,8 +28,8 @@ from pathlib import Path
 from runbook.errors import ManifestError
 from runbook.kinds import CRDS, NAMESPACES, NODES, SERVICES
 from runbook.manifests import Manifest, load_manifests
-from runbook.sandbox.cluster import Cluster, system_writer
-from runbook.sandbox.status import ApiError
+from runbook.sandbox.registry.cluster import Cluster, system_writer
+from runbook.sandbox.registry.status import ApiError
 
 Loader = Callable[[Cluster], None]
 #: a scenario as manifests, for engines that load it through an API (``--engine kube``)
@@ -37,7 +37,7 @@ ManifestSource = Callable[[], list[Manifest]]
 #: a loader that takes ``name:key=value,…`` options (``scale:namespaces=100``)
 OptionLoader = Callable[[Cluster, dict[str, str]], None]
 
-SCENARIO_DIR = Path(__file__).parent / "scenarios"
+SCENARIO_DIR = Path(__file__).parent
 #: who wrote what a scenario holds, as managedFields record it on a real cluster: the API server
 #: its own objects, the kubelet its Node, and ``kubectl apply -f`` (client-side, the field
 #: report's way) every manifest — so ``kubectl apply --server-side`` conflicts as it would there
@@ -48,7 +48,7 @@ _REGISTRY: dict[str, Loader] = {}
 _WITH_OPTIONS: dict[str, OptionLoader] = {}
 _MANIFEST_SOURCES: dict[str, ManifestSource] = {"empty": list}
 #: modules that register the built-in living worlds (imported on first use: they import us)
-_BUILTIN_MODULES = ("runbook.sandbox.incident", "runbook.sandbox.scale")
+_BUILTIN_MODULES = ("runbook.sandbox.scenarios.incident", "runbook.sandbox.scenarios.scale")
 
 
 def register(name: str) -> Callable[[Loader], Loader]:
