@@ -4,6 +4,7 @@ Endpoints subset's ports (tests/differential measures each against the real engi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from kubernetes import client
 from runbook.sandbox import Sandbox
 from runbook.sandbox.controllers.endpoints import endpoint_subsets
 from tests.conftest import advance_world
+from tests.sandbox.helpers import raw
 from tests.sandbox_world.helpers import api_for
 
 
@@ -100,3 +102,84 @@ def test_endpoint_ports_are_in_repack_subsets_order() -> None:
     subsets = endpoint_subsets(service, [pod])
     assert [p["name"] for p in subsets[0]["ports"]] == [
         "https-dns", "grpc-xds", "http-monitoring", "https-webhook"]
+
+
+def test_pods_get_the_service_account_token_volume(world: Sandbox, apis: Any) -> None:
+    core, _ = apis
+    pod = core.create_namespaced_pod("default", _pod("web")).to_dict()
+    volume = pod["spec"]["volumes"][-1]
+    assert volume["name"].startswith("kube-api-access-")
+    sources = volume["projected"]["sources"]
+    assert volume["projected"]["default_mode"] == 420
+    token = sources[0]["service_account_token"]
+    assert (token["expiration_seconds"], token["path"]) == (3607, "token")
+    assert sources[1]["config_map"]["name"] == "kube-root-ca.crt"
+    assert sources[2]["downward_api"]["items"][0]["field_ref"]["field_path"] == \
+        "metadata.namespace"
+    mount = pod["spec"]["containers"][0]["volume_mounts"][-1]
+    assert (mount["name"], mount["mount_path"], mount["read_only"]) == (
+        volume["name"], "/var/run/secrets/kubernetes.io/serviceaccount", True)
+    # the pod's own choice wins over the default; so does a mount of its own at the path
+    opted_out = {**_pod("quiet"), "spec": {**_pod("quiet")["spec"],
+                                           "automountServiceAccountToken": False}}
+    assert core.create_namespaced_pod("default", opted_out).spec.volumes is None
+    own = _pod("own")
+    own["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "mine", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+    own["spec"]["volumes"] = [{"name": "mine", "emptyDir": {}}]
+    created = core.create_namespaced_pod("default", own)
+    assert [v.name for v in created.spec.volumes] == ["mine"]
+    # the ServiceAccount's choice, when the pod makes none
+    core.create_namespaced_service_account("default", {"metadata": {"name": "robot"},
+                                                       "automountServiceAccountToken": False})
+    robot = {**_pod("robot"), "spec": {**_pod("robot")["spec"], "serviceAccountName": "robot"}}
+    assert core.create_namespaced_pod("default", robot).spec.volumes is None
+
+
+def test_list_items_carry_no_apiversion_or_kind(world: Sandbox, apis: Any) -> None:
+    core, _ = apis
+    core.create_namespaced_config_map("default", {"metadata": {"name": "cfg"}, "data": {"a": "1"}})
+    core.create_namespaced_pod("default", _pod("web"))  # the scheduler's event to list
+    advance_world(world)
+    for path in ("/api/v1/namespaces/default/configmaps", "/api/v1/configmaps?limit=1",
+                 "/apis/events.k8s.io/v1/events"):
+        code, _, body = raw(world, "GET", path)
+        listed = json.loads(body)
+        assert code == 200 and listed["kind"].endswith("List") and listed["items"], path
+        assert all("kind" not in i and "apiVersion" not in i for i in listed["items"]), path
+    code, _, body = raw(world, "DELETE", "/api/v1/namespaces/default/configmaps")
+    assert code == 200 and "kind" not in json.loads(body)["items"][0]
+    # a single object says what it is
+    code, _, body = raw(world, "GET", "/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
+    assert code == 404 or json.loads(body)["kind"] == "ConfigMap"
+
+
+def test_an_events_v1_event_keeps_what_it_said(world: Sandbox) -> None:
+    event = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "ev1"},
+             "eventTime": "2023-10-27T06:00:00.000000Z", "action": "Test", "reason": "Tested",
+             "note": "a test event", "type": "Normal", "reportingController": "example.com/c",
+             "reportingInstance": "c-1", "regarding": {"kind": "Pod", "name": "p1",
+                                                      "namespace": "default"}}
+    base = "/apis/events.k8s.io/v1/namespaces/default/events"
+    code, _, created = raw(world, "POST", base, json.dumps(event))
+    assert code == 201
+    stored = json.loads(created)
+    changed = {**stored, "note": "changed"}
+    code, _, answer = raw(world, "PUT", f"{base}/ev1", json.dumps(changed))
+    body = json.loads(answer)
+    assert (code, body["reason"], body["message"]) == (
+        422, "Invalid", 'Event "ev1" is invalid: message: Invalid value: "changed": field is '
+                        "immutable")
+    assert body["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "message",
+                                          "message": 'Invalid value: "changed": field is immutable'}]
+    code, _, _ = raw(world, "PATCH", f"{base}/ev1", json.dumps({"note": "changed"}),
+                     content_type="application/merge-patch+json")
+    assert code == 422
+    # labels may change; and core/v1 writes are exempt, for backward compatibility
+    code, _, _ = raw(world, "PATCH", f"{base}/ev1", json.dumps({"metadata": {"labels": {"a": "b"}}}),
+                     content_type="application/merge-patch+json")
+    assert code == 200
+    code, _, _ = raw(world, "PATCH", "/api/v1/namespaces/default/events/ev1",
+                     json.dumps({"message": "changed"}),
+                     content_type="application/merge-patch+json")
+    assert code == 200

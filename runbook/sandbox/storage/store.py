@@ -114,12 +114,16 @@ class Entry:
 
     @property
     def list_item(self) -> bytes:
-        """Without apiVersion/kind: kube-apiserver encodes a built-in list's items without their
-        TypeMeta (a custom resource's items, stored unstructured, keep theirs: use ``raw``)."""
+        """The object as :func:`list_item` makes it, serialized."""
         if self._list_item is None:
-            self._list_item = orjson.dumps(
-                {k: v for k, v in self.obj.items() if k not in _TYPE_META})
+            self._list_item = orjson.dumps(list_item(self.obj))
         return self._list_item
+
+
+def list_item(obj: Obj) -> Obj:
+    """``obj`` without apiVersion/kind: kube-apiserver encodes a built-in list's items without
+    their TypeMeta (a custom resource's items, stored unstructured, keep theirs)."""
+    return {k: v for k, v in obj.items() if k not in _TYPE_META}
 
 
 class PreconditionFailed(Exception):
