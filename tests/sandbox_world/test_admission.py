@@ -32,12 +32,6 @@ def _url(service: str, namespace: str = "hooks", port: int = 443) -> str:
 
 
 @pytest.fixture
-def world() -> Iterator[Sandbox]:
-    with Sandbox(scenario="empty", clock="manual") as sb:
-        yield sb
-
-
-@pytest.fixture
 def core(world: Sandbox) -> Iterator[client.CoreV1Api]:
     with api_for(world) as api:
         yield client.CoreV1Api(api)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -30,18 +29,6 @@ def _deployment(name: str, replicas: int = 1, strategy: dict[str, Any] | None = 
         spec["strategy"] = strategy
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "labels": labels}, "spec": spec}
-
-
-@pytest.fixture
-def world() -> Iterator[Sandbox]:
-    with Sandbox(scenario="empty", clock="manual") as sb:
-        yield sb
-
-
-@pytest.fixture
-def apis(world: Sandbox) -> Iterator[tuple[client.CoreV1Api, client.AppsV1Api]]:
-    with api_for(world) as api:
-        yield client.CoreV1Api(api), client.AppsV1Api(api)
 
 
 def _events(world: Sandbox, namespace: str, name: str) -> list[dict[str, Any]]:

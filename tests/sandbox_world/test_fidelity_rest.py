@@ -5,29 +5,12 @@ Endpoints subset's ports (tests/differential measures each against the real engi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from kubernetes import client
 
 from runbook.sandbox import Sandbox
 from runbook.sandbox.controllers.endpoints import endpoint_subsets
 from tests.conftest import advance_world
 from tests.sandbox.helpers import raw
-from tests.sandbox_world.helpers import api_for
-
-
-@pytest.fixture
-def world() -> Iterator[Sandbox]:
-    with Sandbox(scenario="empty", clock="manual") as sb:
-        yield sb
-
-
-@pytest.fixture
-def apis(world: Sandbox) -> Iterator[tuple[client.CoreV1Api, client.AppsV1Api]]:
-    with api_for(world) as api:
-        yield client.CoreV1Api(api), client.AppsV1Api(api)
 
 
 def _deployment(name: str) -> dict[str, Any]:
