@@ -64,6 +64,13 @@ def test_debounced_pushes_are_compared_by_what_they_push_not_how_they_grouped() 
     assert mask_text(one_push) != mask_text(one_push.replace("/alpha/", "/beta/"))
 
 
+def test_rollout_status_is_compared_by_its_lines_not_how_often_it_printed_them() -> None:
+    waiting = 'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...\n'
+    done = 'deployment "web" successfully rolled out\n'
+    assert mask_text(waiting * 3 + done) == mask_text(waiting * 2 + done) == waiting + done
+    assert mask_text(waiting + done) != mask_text(done)
+
+
 def test_a_difference_is_reported_unless_the_baseline_explains_it() -> None:
     case = next(c for c in all_cases() if c.id == "errors/404-object")
     left: dict[str, list[Observation]] = {case.id: [{"status": 404, "body": {"reason": "NotFound"}}]}
