@@ -166,3 +166,26 @@ def test_an_events_v1_event_keeps_what_it_said(world: Sandbox) -> None:
                      json.dumps({"message": "changed"}),
                      content_type="application/merge-patch+json")
     assert code == 200
+
+
+def test_events_v1_watch_sees_the_events_it_lists(world: Sandbox, apis: Any) -> None:
+    core, _ = apis
+    core.create_namespaced_pod("default", _pod("web"))  # the scheduler's event to watch
+    advance_world(world)
+    code, _, body = raw(world, "GET", "/apis/events.k8s.io/v1/namespaces/default/events"
+                                      "?watch=1&timeoutSeconds=1")
+    events = [json.loads(line) for line in body.splitlines() if line.strip()]
+    assert code == 200 and events
+    assert {(e["type"], e["object"]["apiVersion"]) for e in events} == {
+        ("ADDED", "events.k8s.io/v1")}
+    assert any(e["object"]["note"].startswith("Successfully assigned default/web")
+               for e in events)
+
+
+def test_the_real_engines_node_agents_name_images_as_containerd_does() -> None:
+    from runbook.sandbox.realkube.nodeagent import _image_id
+
+    assert _image_id("nginx:1.25").startswith("docker.io/library/nginx@sha256:")
+    assert _image_id("istio/proxyv2:1.18.5").startswith("docker.io/istio/proxyv2@sha256:")
+    assert _image_id("docker.io/istio/proxyv2:1.19.3").startswith("docker.io/istio/proxyv2@sha256:")
+    assert _image_id("registry.local:5000/app:1").startswith("registry.local:5000/app@sha256:")

@@ -61,7 +61,14 @@ def now_micro() -> str:
 
 
 def _image_id(image: str) -> str:
+    """The image ID a kubelet with containerd reports: the repository fully named (``nginx`` is
+    ``docker.io/library/nginx``), then the digest."""
     repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    first = repo.split("/", 1)[0]
+    if "/" not in repo:
+        repo = f"docker.io/library/{repo}"
+    elif "." not in first and ":" not in first and first != "localhost":
+        repo = f"docker.io/{repo}"
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
