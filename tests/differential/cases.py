@@ -302,6 +302,8 @@ def _issue_cases() -> list[Case]:
         Case("issue/describe-ns", k, (Kubectl("kubectl describe ns {ns}"),)),
         Case("issue/create-deployment", k, (
             Kubectl("kubectl create deployment web --image=nginx:1.25 --port=80 -n {ns}"),
+            # read once it is available: the state in between depends on the machine's load
+            Kubectl(_WAIT_DEPLOY),
             Kubectl("kubectl get deploy web -n {ns} -o yaml"))),
         Case("issue/terminating", k, (
             Kubectl("kubectl run web --image=nginx:1.25 -n {ns}"),
