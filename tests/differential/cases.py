@@ -43,6 +43,8 @@ class Kubectl:
     line: str
     stdin: str | None = None
     timeout: float = 20.0
+    #: wait for the controllers to act on the write before the next step (a reader's pause)
+    settle: bool = False
 
 
 Step = Api | Kubectl
@@ -300,13 +302,17 @@ def _issue_cases() -> list[Case]:
         Case("issue/describe-ns", k, (Kubectl("kubectl describe ns {ns}"),)),
         Case("issue/create-deployment", k, (
             Kubectl("kubectl create deployment web --image=nginx:1.25 --port=80 -n {ns}"),
+            # read once it is available: the state in between depends on the machine's load
+            Kubectl(_WAIT_DEPLOY),
             Kubectl("kubectl get deploy web -n {ns} -o yaml"))),
         Case("issue/terminating", k, (
             Kubectl("kubectl run web --image=nginx:1.25 -n {ns}"),
             Kubectl(_WAIT_POD),
             Kubectl("kubectl delete pod web -n {ns} --wait=false"),
             Kubectl("kubectl get pod web -n {ns} -o jsonpath='{.metadata.deletionGracePeriodSeconds}'"),
-            Kubectl("kubectl wait --for=delete pod/web -n {ns} --timeout=60s"))),
+            # its exit status: whether it still saw the pod go (and printed so) depends on the
+            # machine's load (the emulated kubelet deletes it 1 s after the grace period starts)
+            Kubectl("kubectl wait --for=delete pod/web -n {ns} --timeout=60s >/dev/null"))),
         Case("issue/json-patch-errors", k, (
             Kubectl("kubectl create configmap cfg -n {ns} --from-literal=a=1"),
             Kubectl("kubectl patch configmap cfg -n {ns} --type=json "
@@ -337,8 +343,10 @@ def _taught_cases() -> list[Case]:
     for command in taught_commands():
         if command.kind != "runnable":
             continue
-        by_source.setdefault(command.source, []).append(Kubectl(command.shell, timeout=10.0))
-        if command.verb not in READ_VERBS:
+        writing = command.verb not in READ_VERBS
+        by_source.setdefault(command.source, []).append(
+            Kubectl(command.shell, timeout=10.0, settle=writing))
+        if writing:
             writes.add(command.source)
     return [Case(f"taught/{source}", f"kubectl: {_area_of(source)}", tuple(steps),
                  scenario="seed-incident", source=source, fresh=source in writes)

@@ -25,6 +25,8 @@ from tests.differential.cases import Api, Case, Kubectl, all_cases, fill, namesp
 from tests.differential.normalise import mask_body, mask_text
 
 Observation = dict[str, Any]
+#: how long a write's consequences may take on a loaded machine before the next step reads
+SETTLE_TIMEOUT = 30.0
 
 
 @dataclass
@@ -49,15 +51,16 @@ class _Session:
         self.env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(home),
                         KUBECACHEDIR=str(home / "kube-cache"))
 
-    def api(self, step: Api, ns: str) -> Observation:
-        api = self._clients.get(step.context)
+    def _client(self, context: str) -> Any:
+        api = self._clients.get(context)
         if api is None:
-            api = self._clients[step.context] = config.new_client_from_config(
-                str(self.kubeconfig), context=step.context)
-        auth = api.configuration.auth_settings().get("BearerToken")
-        headers = {"Content-Type": step.content_type, "Accept": "application/json"}
-        if auth:
-            headers["Authorization"] = auth["value"]
+            api = self._clients[context] = config.new_client_from_config(
+                str(self.kubeconfig), context=context)
+        return api
+
+    def api(self, step: Api, ns: str) -> Observation:
+        api = self._client(step.context)
+        headers = {"Content-Type": step.content_type, **_accept_json(api)}
         body = fill(step.body, ns)
         raw = body if isinstance(body, str) or body is None else orjson.dumps(body).decode()
         answer = api.rest_client.pool_manager.request(
@@ -81,17 +84,85 @@ class _Session:
         return {"exit": done.returncode, "stdout": mask_text(done.stdout),
                 "stderr": mask_text(done.stderr)}
 
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait (at most ``timeout``) until the controllers have acted on the last write, as a
+        reader's pause between two commands lets them: every Deployment has observed its
+        generation and is available or reports ``ReplicaFailure``, and every failing
+        ReplicaSet's ``FailedCreate`` event has been recorded and counted up by a retry. The
+        emulated controllers act within the write; the real ones at their own pace."""
+        api = self._client("sandbox")
+        deadline = time.monotonic() + timeout
+        while not _settled(api) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def wait_for_service_account(self, ns: str, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait (at most ``timeout``) for the serviceaccount controller's ``default`` account in
+        a new namespace: ServiceAccount admission refuses pods (403) until it exists, and a case
+        compares what a namespace of some age answers, not that race."""
+        api = self._client("sandbox")
+        path = f"{api.configuration.host}/api/v1/namespaces/{ns}/serviceaccounts/default"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = api.rest_client.pool_manager.request(
+                "GET", path, headers=_accept_json(api), timeout=30, preload_content=True)
+            if answer.status == 200:
+                return
+            time.sleep(0.1)
+
     def close(self) -> None:
         for api in self._clients.values():
             api.close()
 
 
+def _accept_json(api: Any) -> dict[str, str]:
+    """The headers of a JSON request as the client's user."""
+    headers = {"Accept": "application/json"}
+    auth = api.configuration.auth_settings().get("BearerToken")
+    if auth:
+        headers["Authorization"] = auth["value"]
+    return headers
+
+
+def _list(api: Any, path: str) -> list[dict[str, Any]]:
+    answer = api.rest_client.pool_manager.request(
+        "GET", api.configuration.host + path, headers=_accept_json(api), timeout=30,
+        preload_content=True)
+    items: list[dict[str, Any]] = orjson.loads(answer.data).get("items") or []
+    return items
+
+
+def _failing(obj: dict[str, Any]) -> bool:
+    return any(c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or ())
+
+
+def _settled(api: Any) -> bool:
+    """Whether the workloads are where the controllers leave them (see ``_Session.settle``)."""
+    for deployment in _list(api, "/apis/apps/v1/deployments"):
+        wanted = (deployment.get("spec") or {}).get("replicas", 1)
+        status = deployment.get("status") or {}
+        if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 1):
+            return False
+        done = all(status.get(f, 0) == wanted for f in
+                   ("replicas", "updatedReplicas", "availableReplicas"))
+        if not (done or _failing(deployment)):
+            return False
+    failing = {rs["metadata"]["uid"] for rs in _list(api, "/apis/apps/v1/replicasets")
+               if _failing(rs)}
+    counted = {e["involvedObject"].get("uid") for e in _list(api, "/api/v1/events")
+               if e.get("reason") == "FailedCreate" and (e.get("count") or 1) > 1}
+    return failing <= counted
+
+
 def _run_case(session: _Session, case: Case, ns: str) -> list[Observation]:
     session.api(Api("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), ns)
+    session.wait_for_service_account(ns)
     seen = []
     for step in case.steps:
         seen.append(session.api(step, ns) if isinstance(step, Api) else session.kubectl(step, ns))
+        if isinstance(step, Kubectl) and step.settle:
+            session.settle()
     return seen
 
 

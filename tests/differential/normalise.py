@@ -23,6 +23,8 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"),
      "<time>"),
     (re.compile(r"\b(?!127\.0\.0\.1\b)(\d{1,3}\.){3}\d{1,3}\b"), "<ip>"),
+    # an Event of a ReplicaSet is named after it: <deployment>-<hash>.<nanos>
+    (re.compile(rf"(?<=[a-z0-9])-[{_SAFE}]{{6,10}}(?=\.<nanos>)"), "-<hash>"),
     (re.compile(rf"\b([a-z0-9]+(?:-[a-z0-9]+)*?)-[{_SAFE}]{{6,10}}-[{_SAFE}]{{5}}\b"),
      r"\1-<hash>-<sfx>"),
     (re.compile(rf"\b([a-z0-9]+(?:-[a-z0-9]+)*?)-[{_SAFE}]{{6,10}}\b(?![-.])"), r"\1-<hash>"),
@@ -40,7 +42,15 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"<invalid>"), "<age>"),
     # how often a retrying controller has failed depends on when one looks
     (re.compile(r"\(x\d+ over <age>\)"), "(x<n> over <age>)"),
+    # which changes one debounced istiod push groups depends on when they arrive (a push follows
+    # 100 ms without changes): how many pushes, and which object of a kind and namespace each
+    # names first, vary; the kind and namespace do not
+    (re.compile(r"Push debounce stable\[\d+\] \d+ for config ([\w.-]+/[\w.-]+/)[\w.-]+"
+                r"(?: and \d+ more configs)?:"),
+     r"Push debounce stable[<n>] <n> for config \1<name>:"),
 )
+#: lines whose consecutive repeats depend on timing (see ``mask_text``)
+_REPEATED = ("<time>\tinfo\tads\tPush debounce stable[<n>]", "Waiting for deployment ")
 #: kinds whose status is a controller's progress: compared in the controller cases, after a wait
 _PROGRESS_KINDS = frozenset({"Deployment", "ReplicaSet", "Pod"})
 #: kinds whose status a controller writes whenever it gets to it (the real resource-quota
@@ -60,6 +70,11 @@ def mask_text(text: str) -> str:
     for pattern, replacement in _TEXT_MASKS:
         text = pattern.sub(replacement, text)
     lines = [re.sub(r" {2,}", "  ", line.rstrip()) for line in text.splitlines()]
+    # the lines of one debounced push after another read alike once masked, and `rollout status`
+    # prints its line again for every status write it watches (how many, the controllers' pace
+    # decides): one stands for all
+    lines = [line for i, line in enumerate(lines)
+             if not (i and line == lines[i - 1] and line.startswith(_REPEATED))]
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 

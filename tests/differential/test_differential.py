@@ -49,6 +49,28 @@ def test_masking_keeps_what_matters_and_hides_what_differs_by_design() -> None:
         "Error from server (NotFound): pods \"web\" not found"
 
 
+def test_debounced_pushes_are_compared_by_what_they_push_not_how_they_grouped() -> None:
+    line = ("2023-10-27T06:00:55.741297Z\tinfo\tads\tPush debounce stable[{n}] {m} for config "
+            "{config}: 100.2ms since last change, 100.1ms since last push, full=true\n")
+    one_push = line.format(n=1, m=8, config="ServiceEntry/alpha/details.alpha.svc and 3 more configs")
+    two_pushes = (line.format(n=1, m=6, config="ServiceEntry/alpha/details.alpha.svc and 2 more "
+                              "configs")
+                  + line.format(n=2, m=2, config="ServiceEntry/alpha/productpage.alpha.svc"))
+    assert mask_text(one_push) == mask_text(two_pushes)
+    assert "ServiceEntry/alpha/<name>" in mask_text(one_push)
+    # a push of another kind or namespace still shows
+    gateway = line.format(n=3, m=1, config="Gateway/alpha/bookinfo-gateway")
+    assert mask_text(one_push) != mask_text(one_push + gateway)
+    assert mask_text(one_push) != mask_text(one_push.replace("/alpha/", "/beta/"))
+
+
+def test_rollout_status_is_compared_by_its_lines_not_how_often_it_printed_them() -> None:
+    waiting = 'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...\n'
+    done = 'deployment "web" successfully rolled out\n'
+    assert mask_text(waiting * 3 + done) == mask_text(waiting * 2 + done) == waiting + done
+    assert mask_text(waiting + done) != mask_text(done)
+
+
 def test_a_difference_is_reported_unless_the_baseline_explains_it() -> None:
     case = next(c for c in all_cases() if c.id == "errors/404-object")
     left: dict[str, list[Observation]] = {case.id: [{"status": 404, "body": {"reason": "NotFound"}}]}

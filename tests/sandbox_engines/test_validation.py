@@ -127,6 +127,20 @@ def test_deployment_selector_and_template() -> None:
         "FieldValueRequired", "Required value")
 
 
+def test_an_update_that_drops_the_selector_and_template_is_told_all_of_it() -> None:
+    # as kube-apiserver 1.37 answered (tests/differential: api/update/deployments.apps step 1)
+    old = _deployment()
+    new = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": old["metadata"],
+           "spec": {"replicas": 1}}
+    causes = validate_object(kinds.DEPLOYMENTS, new, old)
+    assert [(c.field, c.message) for c in causes] == [
+        ("spec.selector", "Required value"),
+        ("spec.template.metadata.labels",
+         "Invalid value: null: `selector` does not match template `labels`"),
+        ("spec.template.spec.containers", "Required value"),
+        ("spec.selector", "Invalid value: null: field is immutable")]
+
+
 def test_selector_is_immutable_and_bad_operators_are_422() -> None:
     old = _deployment()
     new = copy.deepcopy(old)
@@ -135,7 +149,9 @@ def test_selector_is_immutable_and_bad_operators_are_422() -> None:
     causes = validate_object(kinds.DEPLOYMENTS, new, old)
     assert causes[-1].field == "spec.selector"
     assert causes[-1].message.endswith(": field is immutable")
-    assert 'MatchLabels:{"app":"details","v":"2"}' in causes[-1].message
+    # field.Error prints a bad value as its json.Marshal (apimachinery ErrorBody)
+    assert causes[-1].message == ('Invalid value: {"matchLabels":{"app":"details","v":"2"}}: '
+                                  "field is immutable")
     bad = _deployment()
     bad["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "Equals",
                                                      "values": ["x"]}]}

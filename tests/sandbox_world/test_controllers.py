@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -30,18 +29,6 @@ def _deployment(name: str, replicas: int = 1, strategy: dict[str, Any] | None = 
         spec["strategy"] = strategy
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "labels": labels}, "spec": spec}
-
-
-@pytest.fixture
-def world() -> Iterator[Sandbox]:
-    with Sandbox(scenario="empty", clock="manual") as sb:
-        yield sb
-
-
-@pytest.fixture
-def apis(world: Sandbox) -> Iterator[tuple[client.CoreV1Api, client.AppsV1Api]]:
-    with api_for(world) as api:
-        yield client.CoreV1Api(api), client.AppsV1Api(api)
 
 
 def _events(world: Sandbox, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -91,7 +78,7 @@ def test_deployment_replicaset_pods_and_their_status(world: Sandbox, apis: Any) 
         "Progressing": ("True", "NewReplicaSetAvailable",
                         f'ReplicaSet "web-{hash_}" has successfully progressed.')}
     reasons = [(e["reason"], e["message"]) for e in _events(world, "default", "web")]
-    assert reasons == [("ScalingReplicaSet", f"Scaled up replica set web-{hash_} to 2")]
+    assert reasons == [("ScalingReplicaSet", f"Scaled up replica set web-{hash_} from 0 to 2")]
     created = [e["message"] for e in _events(world, "default", rs0.metadata.name)]
     assert sorted(created) == sorted(f"Created pod: {p.metadata.name}" for p in pods)
     pod_events = _events(world, "default", pods[0].metadata.name)
@@ -173,10 +160,9 @@ def test_rolling_update_respects_surge_and_unavailability(world: Sandbox, apis: 
                                   sets[1].metadata.labels["pod-template-hash"] for p in pods)
     messages = [e["message"] for e in _events(world, "default", "roll")]
     old, new = sets[0].metadata.name, sets[1].metadata.name
-    assert f"Scaled up replica set {new} to 1 from 0" not in messages
-    assert f"Scaled up replica set {new} to 1" in messages
-    assert f"Scaled down replica set {old} to 2 from 3" in messages
-    assert f"Scaled down replica set {old} to 0 from 1" in messages
+    assert f"Scaled up replica set {new} from 0 to 1" in messages
+    assert f"Scaled down replica set {old} from 3 to 2" in messages
+    assert f"Scaled down replica set {old} from 1 to 0" in messages
     deleted = [e for e in _events(world, "default", old) if e["reason"] == "SuccessfulDelete"]
     assert len(deleted) == 3
     assert apps.read_namespaced_deployment("roll", "default").metadata.annotations[

@@ -159,7 +159,7 @@ def test_fix_then_rollout_restart(seed_sandbox: Sandbox, kc: Kubectl) -> None:
     assert len(replicasets) == 12  # the failed revision-1 sets stay, scaled to 0
     assert sorted(cols[0] for cols in replicasets.values()) == ["0"] * 6 + ["1"] * 6
     events = kc("get", "events", "-n", ALPHA, "--field-selector", "reason=ScalingReplicaSet").stdout
-    assert re.search(r"Scaled down replica set details-v1-[bcdf4-9]+ to 0 from 1", events)
+    assert re.search(r"Scaled down replica set details-v1-[bcdf4-9]+ from 1 to 0", events)
 
 
 def test_healthy_world_injects_the_1_18_5_sidecar(kubectl: str, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from runbook.sandbox.registry import discovery, status
 from runbook.sandbox.registry.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.storage.logs import serve_log
+from runbook.sandbox.storage.store import list_item
 
 if TYPE_CHECKING:
     from runbook.sandbox.sandbox import Sandbox
@@ -334,6 +335,8 @@ class ApiServer(AdminApi):
             deleted = cluster.delete_collection(kind, route.namespace, selection, ctx,
                                                 propagation=options.get("propagationPolicy"))
             items = [cluster.present(kind, o, route.version) for o in deleted]
+            if cluster.crd_for(kind) is None:
+                items = [list_item(o) for o in items]
             return json_response({"kind": kind.list_kind, "apiVersion": kind.api_version_for(route.version),
                           "metadata": {"resourceVersion": str(cluster.store.resource_version)},
                           "items": items}, ctx.warnings)
@@ -395,10 +398,12 @@ class ApiServer(AdminApi):
                           "items": [partial_metadata(e.obj) for e in page.entries]})
         stored = kind.api_version_for(cluster.storage_version(kind))
         wanted = kind.api_version_for(route.version)
+        builtin = cluster.crd_for(kind) is None
         if stored == wanted and cluster.stored_kind(kind) is kind:
-            raws = [e.raw for e in page.entries]
+            raws = [e.list_item if builtin else e.raw for e in page.entries]
         else:
-            raws = [orjson.dumps(cluster.present(kind, e.obj, route.version)) for e in page.entries]
+            presented = (cluster.present(kind, e.obj, route.version) for e in page.entries)
+            raws = [orjson.dumps(list_item(o) if builtin else o) for o in presented]
         head = orjson.dumps({"kind": kind.list_kind, "apiVersion": wanted, "metadata": meta})
         body = b"".join((head[:-1], b',"items":[', b",".join(raws), b"]}\n"))
         return web.Response(body=body, content_type="application/json")

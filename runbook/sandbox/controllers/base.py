@@ -184,6 +184,12 @@ def pod_is_active(pod: Obj) -> bool:
     return phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp")
 
 
+def pod_is_terminating(pod: Obj) -> bool:
+    """``controller.FilterTerminatingPods``' test: being deleted and not finished."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed") and bool(pod["metadata"].get("deletionTimestamp"))
+
+
 def pod_is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
     """``podutil.IsPodAvailable``: ready for at least ``minReadySeconds``."""
     since = pod_ready_since(pod)
@@ -220,6 +226,7 @@ __all__ = [
     "parse_time",
     "pod_is_active",
     "pod_is_available",
+    "pod_is_terminating",
     "pod_ready_since",
     "resolve_fraction",
 ]

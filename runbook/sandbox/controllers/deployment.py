@@ -16,8 +16,8 @@ decimal digits are written with ``rand.SafeEncodeString`` (hence names like
 :func:`pod_template_hash`), so the shape is real and the value its own. It carries the
 ``pod-template-hash`` label (template and selector too), the Deployment's annotations and
 ``deployment.kubernetes.io/revision|desired-replicas|max-replicas``. Events: ``ScalingReplicaSet``
-``Scaled up replica set <rs> to <n>`` on creation, ``Scaled up|down replica set <rs> to <n> from
-<m>`` afterwards (the wording since Kubernetes 1.26).
+``Scaled up replica set <rs> from 0 to <n>`` on creation, ``Scaled up|down replica set <rs> from <m>
+to <n>`` afterwards (the wording of kube-controller-manager 1.37, as measured on the real engine).
 
 Status as ``calculateStatus`` and ``syncRolloutStatus`` set it: ``observedGeneration``,
 ``replicas``, ``updatedReplicas``, ``readyReplicas``, ``availableReplicas``,
@@ -207,6 +207,10 @@ def calculate_status(d: Obj, all_rs: list[Obj], new_rs: Obj | None) -> Obj:
         "unavailableReplicas": max(0, total - available),
     }
     status.update({k: v for k, v in counts.items() if v})
+    # GetTerminatingReplicaCountForReplicaSets: unknown (left out) until every ReplicaSet says
+    terminating = [(rs.get("status") or {}).get("terminatingReplicas") for rs in all_rs]
+    if None not in terminating:
+        status["terminatingReplicas"] = sum(terminating)
     old = d.get("status") or {}
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]
@@ -358,7 +362,7 @@ class DeploymentController:
         if replicas > 0:
             self.ctx.recorder.event(
                 DEPLOYMENTS, d, NORMAL, "ScalingReplicaSet",
-                f"Scaled up replica set {created['metadata']['name']} to {replicas}",
+                f"Scaled up replica set {created['metadata']['name']} from 0 to {replicas}",
                 component=COMPONENT)
         self._set_revision(d, max_old + 1, created, created=True)
         return created, old_rs
@@ -478,8 +482,8 @@ class DeploymentController:
             direction = "up" if replicas > old else "down"
             self.ctx.recorder.event(
                 DEPLOYMENTS, d, NORMAL, "ScalingReplicaSet",
-                f"Scaled {direction} replica set {current['metadata']['name']} to {replicas} "
-                f"from {old}", component=COMPONENT)
+                f"Scaled {direction} replica set {current['metadata']['name']} from {old} "
+                f"to {replicas}", component=COMPONENT)
         return old != replicas
 
     def _update(self, kind: Any, obj: Obj) -> Obj | None:

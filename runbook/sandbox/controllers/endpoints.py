@@ -6,7 +6,8 @@ namespace that match the selector and have an IP: ready pods under ``addresses``
 with ``ip``, ``nodeName`` and a ``targetRef`` to the pod. Ports are the Service's ports with the
 pod's port number (a named ``targetPort`` resolved per pod through its container ports); pods
 that resolve to different numbers land in different subsets. Labels are the Service's (plus
-``service.kubernetes.io/headless`` for ``clusterIP: None``), and
+``service.kubernetes.io/headless`` for ``clusterIP: None``); a subset's ports are in the order
+``RepackSubsets`` leaves them (by the hash of each port, :func:`_port_hash`), and
 ``endpoints.kubernetes.io/last-change-trigger-time`` marks when it last changed. A Service without
 a selector is left alone (its Endpoints are the user's); deleting a Service deletes its Endpoints.
 
@@ -23,6 +24,7 @@ Service without endpoints keeps one placeholder slice (``endpoints``/``ports`` n
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 from typing import Any
 
@@ -64,6 +66,25 @@ def _ip_key(address: Obj) -> tuple[Any, ...]:
         return (0, int(ipaddress.ip_address(address["ip"])), address.get("targetRef", {}).get("uid"))
     except ValueError:
         return (1, address["ip"], "")
+
+
+#: FNV-1a, 128 bits (Go's ``hash/fnv.New128a``; Python's hashlib has no FNV)
+_FNV128_OFFSET = 0x6C62272E07BB014262B821756295C58D
+_FNV128_PRIME = 0x0000000001000000000000000000013B
+_MASK128 = (1 << 128) - 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _port_hash(name: str, port: int, protocol: str) -> bytes:
+    """What ``RepackSubsets`` orders an Endpoints subset's ports by: the FNV-128a hash of the
+    ``EndpointPort`` as ``DeepHashObject`` prints it (``k8s.io/utils/dump.ForHash``). The
+    emulator writes no ``appProtocol``, so it is printed as nil."""
+    text = (f"(v1.EndpointPort){{Name:(string){name} Port:(int32){port} "
+            f"Protocol:(v1.Protocol){protocol} AppProtocol:(*string)<nil>}}")
+    value = _FNV128_OFFSET
+    for byte in text.encode():
+        value = ((value ^ byte) * _FNV128_PRIME) & _MASK128
+    return value.to_bytes(16, "big")
 
 
 def _pod_ports(spec: Obj, pod: Obj) -> list[tuple[str, int, str]]:
@@ -108,7 +129,7 @@ def endpoint_subsets(svc: Obj, pods: list[Obj]) -> list[Obj]:
             if bucket[field]:
                 subset[field] = sorted(bucket[field], key=_ip_key)
         subset["ports"] = [{**({"name": n} if n else {}), "port": p, "protocol": proto}
-                           for n, p, proto in ports_key]
+                           for n, p, proto in sorted(ports_key, key=lambda q: _port_hash(*q))]
         subsets.append(subset)
     return subsets
 

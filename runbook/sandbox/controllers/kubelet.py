@@ -354,6 +354,10 @@ class Kubelet:
             updated = copy_object(pod)
             condition = _condition("PodScheduled", "False", ctx.clock.timestamp(), "Unschedulable")
             condition["message"] = message
+            generation = pod["metadata"].get("generation")
+            if generation:
+                # the scheduler says which pod generation it judged (pod generation, 1.33+)
+                condition["observedGeneration"] = generation
             updated.setdefault("status", {})["conditions"] = [
                 *(c for c in current if c.get("type") != "PodScheduled"), condition]
             try:

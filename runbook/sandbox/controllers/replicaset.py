@@ -41,6 +41,7 @@ from runbook.sandbox.controllers.base import (
     owned,
     pod_is_active,
     pod_is_available,
+    pod_is_terminating,
     pod_ready_since,
 )
 from runbook.sandbox.controllers.events import NORMAL, WARNING
@@ -76,12 +77,14 @@ def pod_from_template(rs: Obj) -> Obj:
 
 
 def replicaset_status(rs: Obj, pods: list[Obj], now: float, error: str | None,
-                      diff: int) -> Obj:
+                      diff: int, terminating: int = 0) -> Obj:
     """``calculateStatus`` of the real controller for these active pods.
 
     Args:
         error: the message of the create/delete error of this sync (None when it succeeded).
         diff: active pods minus desired (the sign names FailedCreate/FailedDelete).
+        terminating: its pods being deleted and not finished (``terminatingReplicas``, written
+            even when 0: DeploymentReplicaSetTerminatingReplicas, on since 1.35).
     """
     template_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(rs["spec"].get("minReadySeconds") or 0)
@@ -102,6 +105,7 @@ def replicaset_status(rs: Obj, pods: list[Obj], now: float, error: str | None,
     if available:
         status["availableReplicas"] = available
     status["observedGeneration"] = rs["metadata"].get("generation", 1)
+    status["terminatingReplicas"] = terminating
     conditions = [c for c in (rs.get("status") or {}).get("conditions") or ()
                   if c.get("type") != "ReplicaFailure"]
     failure = condition(rs, "ReplicaFailure")
@@ -211,7 +215,8 @@ class ReplicaSetController:
         now = ctx.clock.time()
         current = store.get(REPLICA_SETS.key, *key)
         if current is not None:
-            status = replicaset_status(current, pods, now, error, diff)
+            terminating = sum(1 for p in owned(store, PODS, current) if pod_is_terminating(p))
+            status = replicaset_status(current, pods, now, error, diff, terminating)
             ctx.write_status(REPLICA_SETS, current, status)
             self._requeue_for_availability(key, current, pods, now)
         if error is not None:

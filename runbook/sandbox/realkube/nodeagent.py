@@ -29,6 +29,7 @@ import ipaddress
 import secrets
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,14 @@ def now_micro() -> str:
 
 
 def _image_id(image: str) -> str:
+    """The image ID a kubelet with containerd reports: the repository fully named (``nginx`` is
+    ``docker.io/library/nginx``), then the digest."""
     repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    first = repo.split("/", 1)[0]
+    if "/" not in repo:
+        repo = f"docker.io/library/{repo}"
+    elif "." not in first and ":" not in first and first != "localhost":
+        repo = f"docker.io/{repo}"
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
@@ -302,8 +310,9 @@ class NodeAgent:
                     "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")}
         if field_path:
             involved["fieldPath"] = field_path
+        # named as client-go's recorder names them: <object>.<unix nanoseconds in hex>
         event = {"apiVersion": "v1", "kind": "Event",
-                 "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+                 "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": ns},
                  "involvedObject": involved, "reason": reason, "message": message,
                  "type": type_, "source": {"component": "kubelet", "host": self.name},
                  "firstTimestamp": now, "lastTimestamp": now, "count": 1,
@@ -385,6 +394,11 @@ class NodeAgent:
                 since = parse_timestamp(query["sinceTime"]).timestamp()
         elif number("sinceSeconds"):
             since = datetime.now(UTC).timestamp() - (number("sinceSeconds") or 0)
+        if query.get("previous", "").lower() in _TRUE:
+            # no container here ever restarts; the kubelet's validateContainerLogStatus answers
+            # this as a 400 whose text the apiserver turns into its BadRequest
+            return web.Response(status=400, text=f'previous terminated container "{container}" '
+                                                 f'in pod "{pod}" not found')
         options = {"tail_lines": number("tailLines"), "since": since,
                    "timestamps": query.get("timestamps", "").lower() in _TRUE,
                    "limit_bytes": number("limitBytes")}

@@ -40,6 +40,8 @@ from runbook.sandbox.realkube.istio import with_ca_bundles
 from runbook.sandbox.scenarios import load_order, parse_options, scenario_manifests
 from runbook.sandbox.storage.store import copy_object
 
+#: the manager `kubectl apply -f` (client-side) writes as
+SCENARIO_MANAGER = "kubectl-client-side-apply"
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 DEFAULT_NODE = "sandbox-node"
 KUBE_SCALE_DEFAULTS = {"namespaces": "20", "replicasets": "100", "events": "0"}
@@ -196,7 +198,10 @@ async def load(api: ApiClient, manifests: list[Manifest], webhook_ca: bytes,
             namespace = str((obj.get("metadata") or {}).get("namespace") or "default")
             obj["metadata"]["namespace"] = namespace
         try:
-            await api.create(kind, namespace, obj)
+            # the field report's cluster was set up with `kubectl apply -f`: its manager owns
+            # the scenario's fields (as the emulated loader records them)
+            await api.request("POST", kind.path(namespace), obj,
+                              params={"fieldManager": SCENARIO_MANAGER})
         except KubeApiError as exc:
             if exc.status == 409 and kind.key == NAMESPACES.key:
                 continue  # kube-system and friends exist in every cluster

@@ -203,6 +203,11 @@ def pod_spec_defaults(spec: Obj) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
+    # the v1 conversions keep the deprecated serviceAccount equal to serviceAccountName (and
+    # take it when only the deprecated one is given), in pod templates too
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount")
+    if account:
+        spec["serviceAccountName"] = spec["serviceAccount"] = account
     for group in ("initContainers", "containers"):
         for c in spec.get(group) or ():
             image = str(c.get("image", ""))

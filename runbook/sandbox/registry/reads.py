@@ -238,16 +238,18 @@ class ClusterReads:
         cache. ``send`` is called with the store lock held: it must only enqueue.
         """
         store = self.store
+        # events.k8s.io/v1 Events are watched where they are kept: with the core/v1 ones
+        stored = self.stored_kind(kind).key
 
         def on_change(change: Change) -> None:
-            if change.kind != kind.key:
+            if change.kind != stored:
                 return
             for type_, obj in self._filtered(change, namespace, selection):
                 send(type_, obj)
 
         with store.lock:
             if resource_version in (None, "", "0"):
-                for _, entry in store.scan(kind.key, namespace):
+                for _, entry in store.scan(stored, namespace):
                     if selection.empty or selection.matches(entry.obj):
                         send("ADDED", entry.obj)
             else:
@@ -256,9 +258,9 @@ class ClusterReads:
                 except ValueError:
                     raise status.bad_request(
                         f'invalid resource version "{resource_version}"') from None
-                history = store.history_since(kind.key, rv)
+                history = store.history_since(stored, rv)
                 if history is None:
-                    raise status.too_old(rv, store.oldest_rv(kind.key) + 1)
+                    raise status.too_old(rv, store.oldest_rv(stored) + 1)
                 for change in history:
                     on_change(change)
             return store.subscribe(on_change)

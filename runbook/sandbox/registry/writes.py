@@ -12,6 +12,8 @@ from runbook.kinds import (
     CRDS,
     EVENTS,
     EVENTS_V1,
+    PODS,
+    SERVICE_ACCOUNTS,
     SERVICES,
     ResourceKind,
 )
@@ -24,7 +26,9 @@ from runbook.sandbox.registry.patching.managed_fields import (
     keep_times_of_a_no_op,
     sort_entries,
 )
+from runbook.sandbox.registry.serviceaccounts import mount_token
 from runbook.sandbox.registry.status import ApiError
+from runbook.sandbox.registry.validation.small_kinds import validate_events_v1_update
 from runbook.sandbox.registry.write_path import ClusterWritePath
 from runbook.sandbox.storage.store import (
     GENERATION_KINDS,
@@ -111,6 +115,8 @@ class ClusterWrites(ClusterWritePath):
                 # generateName: the store picks the name; admission and validation see it first
                 probe = self.store.create(kind.key, copy_object(obj), dry_run=True)
                 name = meta["name"] = probe["metadata"]["name"]
+            if kind.key == PODS.key:
+                self._mount_service_account_token(obj)
             request = AdmissionRequest("CREATE", kind, meta.get("namespace"), name, obj, None,
                                        ctx.user, ctx.dry_run)
             obj = self._admit_and_validate(request, ctx)
@@ -125,18 +131,36 @@ class ClusterWrites(ClusterWritePath):
             self.allocator.reserve(stored)
         return stored
 
+    def _mount_service_account_token(self, pod: Obj) -> None:
+        """ServiceAccount admission (a built-in mutating plugin: after the managedFields of the
+        request are taken, before the webhooks) mounts the token volume (``serviceaccounts``)."""
+        spec = pod.get("spec")
+        account = spec.get("serviceAccountName") if isinstance(spec, dict) else None
+        mount_token(pod, self.store.get(SERVICE_ACCOUNTS.key, pod["metadata"]["namespace"],
+                                        str(account or "default")))
+
     def update(self, kind: ResourceKind, namespace: str | None, name: str, body: Any,
                ctx: RequestContext, *, subresource: str = "") -> Obj:
         """Replace an object (PUT), or its ``status`` / ``scale`` subresource."""
         if subresource == "scale":
             return self._write_scale(kind, namespace, name, body, ctx)
         written_as = kind
-        if kind.key == EVENTS_V1.key:
+        view = kind.key == EVENTS_V1.key
+        if view:
             body = convert.events_v1_to_core(self._decode_object(kind, body, namespace, url_name=name))
             kind = EVENTS
         new = self._decode_object(kind, body, namespace, url_name=name)
+        if view:
+            self._check_events_v1_update(namespace, name, new)
         return self._replace(kind, namespace, name, new, ctx, subresource=subresource,
                              written_as=written_as)
+
+    def _check_events_v1_update(self, namespace: str | None, name: str, new: Obj) -> None:
+        """An Event written through events.k8s.io/v1 keeps what it said (ValidateEventUpdate)."""
+        old = self.get(EVENTS, namespace, name)
+        causes = validate_events_v1_update(new, old)
+        if causes:
+            raise status.invalid(EVENTS, name, causes)
 
     def patch(self, kind: ResourceKind, namespace: str | None, name: str, content_type: str,
               body: bytes, ctx: RequestContext, *, subresource: str = "") -> tuple[Obj, bool]:
@@ -174,6 +198,7 @@ class ClusterWrites(ClusterWritePath):
         written_as = kind
         if view:
             kind, patched = EVENTS, convert.events_v1_to_core(patched)
+            self._check_events_v1_update(namespace, name, patched)
         return self._replace(kind, namespace, name, patched, ctx, subresource=subresource,
                              written_as=written_as), False
 

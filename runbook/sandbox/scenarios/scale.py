@@ -281,7 +281,7 @@ class _Builder:
         self._event(0, REPLICA_SETS, stored_rs, WARNING, "FailedCreate",
                     f"Error creating: {error}", "replicaset-controller", first, first + last, count)
         self._event(1, DEPLOYMENTS, stored_d, NORMAL, "ScalingReplicaSet",
-                    f"Scaled up replica set {rs['metadata']['name']} to 1", "deployment-controller",
+                    f"Scaled up replica set {rs['metadata']['name']} from 0 to 1", "deployment-controller",
                     first, first, 1)
         next_retry = first + last + min(BACKOFF_CAP, BACKOFF_BASE * 2 ** count)
         self.retries.append(((ns, rs["metadata"]["name"]), count, next_retry))
@@ -313,7 +313,7 @@ class _Builder:
         pod["metadata"]["ownerReferences"][0]["uid"] = stored_rs["metadata"]["uid"]
         stored_pod = self._create(PODS, pod, defaulted=True)
         self._event(1, DEPLOYMENTS, stored_d, NORMAL, "ScalingReplicaSet",
-                    f"Scaled up replica set {rs['metadata']['name']} to 1", "deployment-controller",
+                    f"Scaled up replica set {rs['metadata']['name']} from 0 to 1", "deployment-controller",
                     at, at, 1)
         self._event(2, REPLICA_SETS, stored_rs, NORMAL, "SuccessfulCreate",
                     f"Created pod: {stored_pod['metadata']['name']}", "replicaset-controller",

@@ -14,8 +14,8 @@ Rules the rest of the sandbox relies on:
   takes the next value; a no-op update (the object equals the stored one) commits nothing and keeps
   the old resourceVersion, as kube-apiserver does.
 * The store stamps ``uid``, ``creationTimestamp`` (from the sandbox :class:`~.clock.Clock`),
-  ``generation`` (1 on create, +1 when anything but ``metadata``/``status`` changes, for kinds that
-  track it) and turns ``generateName`` into a name.
+  ``generation`` (1 on create, +1 when anything but ``metadata``/``status`` changes or the
+  deletion starts, for kinds that track it) and turns ``generateName`` into a name.
 * **Watch history**: a bounded window of changes per kind. A watch from a resourceVersion older
   than the window gets 410 Gone (:meth:`Store.history_since`).
 * **Subscribers** (:meth:`Store.subscribe`) are called after every committed change, in commit
@@ -52,7 +52,7 @@ GENERATION_KINDS = frozenset({
     "deployments.apps", "replicasets.apps", "customresourcedefinitions.apiextensions.k8s.io",
     "mutatingwebhookconfigurations.admissionregistration.k8s.io",
     "validatingwebhookconfigurations.admissionregistration.k8s.io",
-    "endpointslices.discovery.k8s.io",
+    "endpointslices.discovery.k8s.io", "pods",
 })
 #: the characters the apiserver uses for generateName suffixes (no vowels: no words)
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -103,20 +103,39 @@ class Change:
     rv: int
 
 
-class Entry:
-    """A stored object and its serialized JSON (``raw``, made on first need and kept)."""
+#: the type fields a real list's items of a built-in kind go without (the list says them)
+_TYPE_META = ("apiVersion", "kind")
 
-    __slots__ = ("_raw", "obj")
+
+class Entry:
+    """A stored object and its serialized JSON, made on first need and kept: ``raw`` whole,
+    ``list_item`` as a built-in kind's list item."""
+
+    __slots__ = ("_list_item", "_raw", "obj")
 
     def __init__(self, obj: Obj) -> None:
         self.obj = obj
         self._raw: bytes | None = None
+        self._list_item: bytes | None = None
 
     @property
     def raw(self) -> bytes:
         if self._raw is None:
             self._raw = orjson.dumps(self.obj)
         return self._raw
+
+    @property
+    def list_item(self) -> bytes:
+        """The object as :func:`list_item` makes it, serialized."""
+        if self._list_item is None:
+            self._list_item = orjson.dumps(list_item(self.obj))
+        return self._list_item
+
+
+def list_item(obj: Obj) -> Obj:
+    """``obj`` without apiVersion/kind: kube-apiserver encodes a built-in list's items without
+    their TypeMeta (a custom resource's items, stored unstructured, keep theirs)."""
+    return {k: v for k, v in obj.items() if k not in _TYPE_META}
 
 
 class PreconditionFailed(Exception):
@@ -313,7 +332,10 @@ class Store:
                     meta.pop(field, None)
             if obj == old:
                 return old
-            if "generation" in old_meta and _spec_changed(old, obj):
+            # the registry counts a spec change, and the start of a deletion (BeforeDelete for
+            # graceful deletion, markAsDeleting for finalizers), as a new generation
+            if "generation" in old_meta and (_spec_changed(kind, old, obj) or (
+                    meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"))):
                 meta["generation"] = old_meta["generation"] + 1
             if dry_run:
                 return obj
@@ -478,6 +500,26 @@ class Store:
             self.delete(kind, ns, name)
 
 
-def _spec_changed(old: Obj, new: Obj) -> bool:
+#: spec fields whose writes are not the kind's update strategy's: a pod's ``nodeName`` is set by
+#: the binding subresource, which writes storage directly (no new generation)
+_NOT_GENERATION = {"pods": frozenset({"nodeName"})}
+
+
+#: kinds whose strategy also counts a change of labels as a new generation (EndpointSlice's
+#: PrepareForUpdate compares everything but metadata, and the labels)
+_LABELS_ARE_GENERATION = frozenset({"endpointslices.discovery.k8s.io"})
+
+
+def _spec_changed(kind: str, old: Obj, new: Obj) -> bool:
+    if kind in _LABELS_ARE_GENERATION and (old["metadata"].get("labels") or {}) != (
+            new["metadata"].get("labels") or {}):
+        return True
     keys = (set(old) | set(new)) - {"metadata", "status"}
-    return any(old.get(k) != new.get(k) for k in keys)
+    if any(old.get(k) != new.get(k) for k in keys - {"spec"}):
+        return True
+    old_spec, new_spec = old.get("spec"), new.get("spec")
+    ignored = _NOT_GENERATION.get(kind)
+    if ignored and isinstance(old_spec, dict) and isinstance(new_spec, dict):
+        return any(old_spec.get(k) != new_spec.get(k)
+                   for k in (set(old_spec) | set(new_spec)) - ignored)
+    return old_spec != new_spec

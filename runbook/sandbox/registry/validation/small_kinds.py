@@ -50,3 +50,30 @@ def validate_event(obj: Mapping[str, Any], errs: Errs, events_v1: bool) -> None:
                 errs.append(required(key))
         if not obj.get("eventTime"):
             errs.append(required("eventTime"))
+
+
+#: what ValidateEventUpdate holds immutable for a write through events.k8s.io/v1 (core/v1 writes
+#: are exempt, for backward compatibility): the stored core/v1 field, and the internal type's
+#: field name its error names, in the order Go checks them (``reason`` twice, as upstream does)
+_EVENT_IMMUTABLE = (
+    ("involvedObject", "involvedObject"), ("reason", "reason"), ("message", "message"),
+    ("source", "source"), ("firstTimestamp", "firstTimestamp"),
+    ("lastTimestamp", "lastTimestamp"), ("count", "count"), ("reason", "reason"),
+    ("type", "type"), ("eventTime", "eventTime"), ("action", "action"), ("related", "related"),
+    ("reportingComponent", "reportingController"), ("reportingInstance", "reportingInstance"),
+)
+
+
+def _go_zero(value: Any) -> Any:
+    """JSON's absent, null and empty all decode to the Go field's zero value."""
+    return None if value in (None, "", 0, {}) else value
+
+
+def validate_events_v1_update(new: Mapping[str, Any], old: Mapping[str, Any]) -> Errs:
+    """The causes of an events.k8s.io/v1 update (both in the stored core/v1 shape) that changes
+    what an Event said: such an update is 422, as kube-apiserver's ValidateEventUpdate says."""
+    errs: Errs = []
+    for stored, name in _EVENT_IMMUTABLE:
+        if _go_zero(new.get(stored)) != _go_zero(old.get(stored)):
+            errs.append(invalid(name, new.get(stored), "field is immutable"))
+    return errs

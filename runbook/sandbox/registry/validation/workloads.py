@@ -9,7 +9,6 @@ from typing import Any
 from runbook.errors import Cause
 from runbook.sandbox.registry.validation.messages import (
     forbidden,
-    go_repr,
     invalid,
     not_supported,
     required,
@@ -20,19 +19,20 @@ from runbook.selectors import selector_from_dict
 
 
 def _label_selector_literal(selector: Any) -> str:
-    """``%#v`` of a *metav1.LabelSelector, as immutable-field errors print it."""
+    """A *metav1.LabelSelector as ``field.Error`` prints a bad value: ``json.Marshal`` of it
+    (its fields in the Go type's order, empty ones omitted), ``null`` for nil."""
     if not isinstance(selector, Mapping):
-        return "(*v1.LabelSelector)(nil)"
+        return "null"
+    out: dict[str, Any] = {}
     labels = selector.get("matchLabels")
-    labels_text = go_repr(labels) if isinstance(labels, Mapping) else "null"
-    exprs = selector.get("matchExpressions")
-    exprs_text = ("[]v1.LabelSelectorRequirement(nil)" if not exprs else
-                  "[]v1.LabelSelectorRequirement{" + ", ".join(
-                      f'v1.LabelSelectorRequirement{{Key:{json.dumps(e.get("key", ""))}, '
-                      f'Operator:{json.dumps(e.get("operator", ""))}, '
-                      f'Values:{go_repr(e.get("values") or [])}}}'
-                      for e in exprs if isinstance(e, Mapping)) + "}")
-    return f"&v1.LabelSelector{{MatchLabels:{labels_text}, MatchExpressions:{exprs_text}}}"
+    if isinstance(labels, Mapping) and labels:
+        out["matchLabels"] = dict(sorted(labels.items()))  # Go marshals map keys sorted
+    exprs = [e for e in selector.get("matchExpressions") or () if isinstance(e, Mapping)]
+    if exprs:
+        out["matchExpressions"] = [
+            {"key": e.get("key", ""), "operator": e.get("operator", ""),
+             **({"values": list(e["values"])} if e.get("values") else {})} for e in exprs]
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
 def validate_workload(obj: Mapping[str, Any], errs: Errs, old: Mapping[str, Any] | None) -> None:
@@ -48,6 +48,11 @@ def validate_workload(obj: Mapping[str, Any], errs: Errs, old: Mapping[str, Any]
     template = spec.get("template")
     if selector is None:
         errs.append(required("spec.selector"))
+        # LabelSelectorAsSelector(nil) selects nothing, so the template's labels never match it
+        meta = template.get("metadata") if isinstance(template, Mapping) else None
+        labels = meta.get("labels") if isinstance(meta, Mapping) else None
+        errs.append(invalid("spec.template.metadata.labels", labels,
+                            "`selector` does not match template `labels`"))
     else:
         before = len(errs)
         check_selector("spec.selector", selector, errs)
