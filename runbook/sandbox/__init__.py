@@ -6,7 +6,7 @@ from a real cluster. See docs/sandbox.md (how to start it, how it maps things, L
 Seams for in-process code (controllers, admission webhooks, emulated istiod)::
 
     Sandbox            context manager: server thread, kubeconfig, advance/settle/reset/stop
-    Sandbox.cluster    resource semantics (create/update/patch/delete/list/watch) — Cluster
+    Sandbox.cluster    resource semantics (create/update/patch/delete/list/watch) — Registry
     Sandbox.store      objects, resourceVersions, watch history, subscribe(callback) — Store
     Sandbox.admission  AdmissionChain: .mutating / .validating plugin lists
     Sandbox.clock      Clock: now(), call_at/call_later timers, advance()
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from runbook.sandbox.engines import ENGINES, EmulatedEngine, Engine, start_engine
     from runbook.sandbox.process import SandboxInfo, ensure_running, find_running, stop_running
     from runbook.sandbox.registry.admission import AdmissionChain, AdmissionRequest
-    from runbook.sandbox.registry.cluster import Cluster, RequestContext
+    from runbook.sandbox.registry.cluster import Registry, RequestContext
     from runbook.sandbox.registry.status import ApiError
     from runbook.sandbox.sandbox import Sandbox
     from runbook.sandbox.storage.logs import PodLogs
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 #: exported name → the submodule that defines it
 _EXPORTS = {
     "AdmissionChain": "registry.admission", "AdmissionRequest": "registry.admission",
-    "Clock": "clock", "Cluster": "registry.cluster", "RequestContext": "registry.cluster",
+    "Clock": "clock", "Registry": "registry.cluster", "RequestContext": "registry.cluster",
     "ENGINES": "engines", "EmulatedEngine": "engines", "Engine": "engines",
     "start_engine": "engines",
     "Fault": "apiserver.faults", "FaultTable": "apiserver.faults",
@@ -74,12 +74,12 @@ __all__ = [
     "ApiError",
     "Change",
     "Clock",
-    "Cluster",
     "EmulatedEngine",
     "Engine",
     "Fault",
     "FaultTable",
     "PodLogs",
+    "Registry",
     "RequestContext",
     "RequestLog",
     "RequestRecord",

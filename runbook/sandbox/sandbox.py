@@ -40,7 +40,7 @@ from runbook.sandbox.apiserver.server import ApiServer, Users
 from runbook.sandbox.apiserver.tls import Certificates, make_certificates, new_authority
 from runbook.sandbox.clock import Clock
 from runbook.sandbox.registry.admission import AdmissionChain
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.scenarios import load_scenario
 from runbook.sandbox.storage.logs import PodLogs
 from runbook.sandbox.storage.store import DEFAULT_HISTORY, Store
@@ -84,7 +84,7 @@ class Sandbox:
         self.scenario = scenario
         self.dataplane = dataplane
         self.clock = Clock(clock, start=clock_start)
-        self.cluster = Cluster(self.clock, history=history)
+        self.cluster = Registry(self.clock, history=history)
         self.world = World(self.cluster, pod_start_seconds) if controllers else None
         if self.world is not None:
             # the emulated webhook servers' certificates come from this CA (caBundle checks)

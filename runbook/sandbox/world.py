@@ -1,5 +1,5 @@
 """The living part of the sandbox: controllers, admission webhooks and emulated Istio, installed
-into a :class:`~runbook.sandbox.registry.cluster.Cluster` through its seams.
+into a :class:`~runbook.sandbox.registry.cluster.Registry` through its seams.
 
 ::
 
@@ -23,13 +23,13 @@ from collections.abc import Iterator
 from runbook.sandbox.controllers import ControllerManager
 from runbook.sandbox.istio import IstioEmulation
 from runbook.sandbox.istio.dataplane import DataPlane
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.registry.webhooks import WebhookDispatcher
 
 #: how long ``loading`` may spend bringing a scenario's workloads up (wall time)
 LOAD_SETTLE_SECONDS = 30.0
 
-_WORLDS: weakref.WeakKeyDictionary[Cluster, World] = weakref.WeakKeyDictionary()
+_WORLDS: weakref.WeakKeyDictionary[Registry, World] = weakref.WeakKeyDictionary()
 
 
 class World:
@@ -41,7 +41,7 @@ class World:
             on a manual one).
     """
 
-    def __init__(self, cluster: Cluster, pod_start_seconds: float | None = None) -> None:
+    def __init__(self, cluster: Registry, pod_start_seconds: float | None = None) -> None:
         self.cluster = cluster
         self.controllers = ControllerManager(cluster, pod_start_seconds)
         self.webhooks = WebhookDispatcher(cluster)
@@ -51,7 +51,7 @@ class World:
         _WORLDS[cluster] = self
 
     @staticmethod
-    def of(cluster: Cluster) -> World | None:
+    def of(cluster: Registry) -> World | None:
         """The world living in a cluster (None for a bare API server): scenario loaders use it
         to register what they built in bulk with the controllers."""
         return _WORLDS.get(cluster)

@@ -8,13 +8,13 @@ import pytest
 
 from runbook.errors import ManifestError
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.registry.defaults import SERVICE_CIDR
 from runbook.sandbox.scenarios import load_scenario, names
 
 
-def _cluster() -> Cluster:
-    return Cluster(Clock("manual"))
+def _cluster() -> Registry:
+    return Registry(Clock("manual"))
 
 
 def test_empty_is_what_a_new_cluster_holds() -> None:

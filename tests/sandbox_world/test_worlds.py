@@ -18,7 +18,7 @@ from runbook.formats.istiod_log import parse_push_lines
 from runbook.manifests import load_manifests
 from runbook.sandbox import Sandbox
 from runbook.sandbox.clock import Clock
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.registry.defaults import apply_defaults
 from runbook.sandbox.scenarios import create_from_manifests, load_scenario
 from runbook.sandbox.scenarios.incident import retarget_tag_webhooks
@@ -172,14 +172,14 @@ def test_invalid_yaml_and_unknown_kinds_name_file_and_document(tmp_path: Path) -
     (broken / "a.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n"
                                    "---\napiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n")
     with pytest.raises(ManifestError) as exc:
-        load_scenario(Cluster(Clock("manual")), str(broken))
+        load_scenario(Registry(Clock("manual")), str(broken))
     assert str(broken / "a.yaml") in str(exc.value) and "(document 2)" in str(exc.value)
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\n"
                        "apiVersion: networking.istio.io/v1beta1\nkind: Gateway\n"
                        "metadata: {name: g}\n")
     with pytest.raises(ManifestError) as exc:
-        load_scenario(Cluster(Clock("manual")), str(unknown))
+        load_scenario(Registry(Clock("manual")), str(unknown))
     assert f"{unknown} (document 2, line 5)" in str(exc.value)
     assert "unknown kind Gateway" in str(exc.value)
 
@@ -190,7 +190,7 @@ def test_scale_options_are_checked() -> None:
         with pytest.raises(ManifestError):
             ScaleOptions.parse(bad)
     with pytest.raises(ManifestError, match="not key=value"):
-        load_scenario(Cluster(Clock("manual")), "scale:namespaces")
+        load_scenario(Registry(Clock("manual")), "scale:namespaces")
 
 
 # ------------------------------------------------------------------------------ scale
@@ -247,7 +247,7 @@ def test_small_scale_world_is_consistent_with_its_controllers() -> None:
 
 def test_a_scale_load_keeps_its_objects_from_the_cyclic_collector_not_from_freeing() -> None:
     frozen_before = gc.get_freeze_count()
-    cluster = Cluster(Clock("manual"))
+    cluster = Registry(Clock("manual"))
     load_scenario(cluster, "scale:namespaces=20,replicasets=60,events=400", run_work=False)
     objects = sum(cluster.store.count(kind) for kind in cluster.store.kinds())
     frozen = gc.get_freeze_count() - frozen_before

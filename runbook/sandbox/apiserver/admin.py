@@ -11,7 +11,7 @@ from aiohttp import web
 
 from runbook.sandbox.apiserver.faults import Fault, FaultTable, RequestLog, number_in_range
 from runbook.sandbox.registry import status
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.registry.status import ApiError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _admin_number(body: Obj, name: str, default: float, high: float, *, low: flo
 class AdminApi:
     """The ``/sandbox/v1`` handlers of :class:`~runbook.sandbox.apiserver.server.ApiServer`."""
 
-    cluster: Cluster
+    cluster: Registry
     users: Users
     requests: RequestLog
     faults: FaultTable

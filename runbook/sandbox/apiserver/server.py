@@ -1,4 +1,4 @@
-"""The sandbox's HTTP front: kube-apiserver's REST API over :class:`~.cluster.Cluster` (aiohttp).
+"""The sandbox's HTTP front: kube-apiserver's REST API over :class:`~.cluster.Registry` (aiohttp).
 
 One catch-all handler routes by path, as the real server's mux does:
 
@@ -37,7 +37,7 @@ from runbook.kinds import ENDPOINTS, NAMESPACES, PODS
 from runbook.sandbox.apiserver import printing
 from runbook.sandbox.apiserver.faults import FaultTable, RequestLog, RequestRecord
 from runbook.sandbox.registry import discovery, status
-from runbook.sandbox.registry.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Cluster, RequestContext
+from runbook.sandbox.registry.cluster import MAX_BODY, SELF_SUBJECT_ACCESS_REVIEWS, Registry, RequestContext
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.storage.logs import serve_log
 from runbook.sandbox.storage.store import list_item
@@ -137,7 +137,7 @@ def _check_log_status(pod: Obj, container: str, previous: bool) -> None:
 
 
 class ApiServer(AdminApi):
-    """The aiohttp application around a :class:`Cluster`.
+    """The aiohttp application around a :class:`Registry`.
 
     Args:
         cluster: what it serves.
@@ -147,7 +147,7 @@ class ApiServer(AdminApi):
         sandbox: the owning :class:`~.sandbox.Sandbox` (for the admin API's advance/settle/reset).
     """
 
-    def __init__(self, cluster: Cluster, users: Users, requests: RequestLog, faults: FaultTable,
+    def __init__(self, cluster: Registry, users: Users, requests: RequestLog, faults: FaultTable,
                  sandbox: Sandbox | None = None) -> None:
         self.cluster = cluster
         self.users = users

@@ -19,7 +19,7 @@ from runbook.sandbox.controllers.endpoints import EndpointsController
 from runbook.sandbox.controllers.events import EventRecorder
 from runbook.sandbox.controllers.kubelet import Kubelet
 from runbook.sandbox.controllers.replicaset import ReplicaSetController
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.storage.store import Change
 
 
@@ -31,7 +31,7 @@ class ControllerManager:
         pod_start_seconds: see :class:`~.base.ControllerContext` (None: 1 s real, 0 manual).
     """
 
-    def __init__(self, cluster: Cluster, pod_start_seconds: float | None = None) -> None:
+    def __init__(self, cluster: Registry, pod_start_seconds: float | None = None) -> None:
         self.ctx = ControllerContext(cluster, pod_start_seconds)
         self.deployments = DeploymentController(self.ctx)
         self.replicasets = ReplicaSetController(self.ctx)

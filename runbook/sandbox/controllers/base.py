@@ -18,7 +18,7 @@ from typing import Any
 from runbook.kinds import ResourceKind
 from runbook.sandbox.clock import Timer
 from runbook.sandbox.controllers.events import EventRecorder, field_manager_of
-from runbook.sandbox.registry.cluster import Cluster, RequestContext
+from runbook.sandbox.registry.cluster import Registry, RequestContext
 from runbook.sandbox.storage.store import Obj, PreconditionFailed, StoreKeyError
 from runbook.timestamps import timestamp_or_none
 
@@ -39,7 +39,7 @@ class ControllerContext:
             None means 1 s on a real clock and 0 on a manual one (ready at the next ``settle``).
     """
 
-    def __init__(self, cluster: Cluster, pod_start_seconds: float | None = None) -> None:
+    def __init__(self, cluster: Registry, pod_start_seconds: float | None = None) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.clock = cluster.clock

@@ -16,8 +16,8 @@ writes anything; the recorder here does the same, on the sandbox clock:
 New events are named ``<involvedObject.name>.<unix nanoseconds in hex>`` like
 ``record.makeEvent``; they carry ``source.component`` (and ``source.host`` for the kubelet),
 ``reportingComponent``/``reportingInstance`` and ``eventTime: null``, as core/v1 events written by
-kube-controller-manager and the kubelet do. Writes go through :meth:`Cluster.create` and
-:meth:`Cluster.update` (validation and admission apply, as for any client).
+kube-controller-manager and the kubelet do. Writes go through :meth:`Registry.create` and
+:meth:`Registry.update` (validation and admission apply, as for any client).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook.kinds import EVENTS, ResourceKind
-from runbook.sandbox.registry.cluster import Cluster, RequestContext
+from runbook.sandbox.registry.cluster import Registry, RequestContext
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.storage.store import Obj, copy_object
 
@@ -78,7 +78,7 @@ class EventRecorder:
         cluster: where events are written.
     """
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Registry) -> None:
         self.cluster = cluster
         self._logged: dict[tuple[str, ...], tuple[str, str]] = {}  # event key -> (ns, name)
         self._aggregates: dict[tuple[str, ...], _Aggregate] = {}

@@ -73,7 +73,7 @@ from runbook.sandbox.istio.routes import (
     Route,
     build_config,
 )
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.storage.store import Change
 
 log = logging.getLogger("runbook.sandbox")
@@ -133,7 +133,7 @@ class DataPlane:
         host: the address to listen on (127.0.0.1: never anything else).
     """
 
-    def __init__(self, cluster: Cluster, istiods: Istiods, host: str = HOST) -> None:
+    def __init__(self, cluster: Registry, istiods: Istiods, host: str = HOST) -> None:
         self.cluster = cluster
         self.istiods = istiods
         self.host = host

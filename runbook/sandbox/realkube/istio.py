@@ -2,7 +2,7 @@
 
 The emulated engine's :class:`~runbook.sandbox.istio.istiod.Istiods` (injection, push logs,
 start-up logs) works on a cluster's store. Here that store is a **mirror**: an in-memory
-:class:`~runbook.sandbox.registry.cluster.Cluster` kept equal to the real apiserver by list+watch of what
+:class:`~runbook.sandbox.registry.cluster.Registry` kept equal to the real apiserver by list+watch of what
 istiods read (CRDs, Namespaces, ConfigMaps, Services, Endpoints, Pods, ``*.istio.io`` config).
 Nothing is written back to the real cluster except webhook answers; so injection and push logs
 are the emulator's code, not a second copy.
@@ -56,7 +56,7 @@ from runbook.sandbox.istio.istiod import WEBHOOK_PORT, Istiods, istiod_of
 from runbook.sandbox.realkube.api import ApiClient, KubeApiError, Obj
 from runbook.sandbox.realkube.egress import EgressProxy
 from runbook.sandbox.registry.admission import AdmissionRequest
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.registry.webhooks import WebhookCall, answer_seconds
 from runbook.sandbox.storage.store import StoreKeyError
 
@@ -84,7 +84,7 @@ class Mirror:
     """The real cluster's objects that istiods read, in an emulated store (module docstring)."""
 
     def __init__(self) -> None:
-        self.cluster = Cluster(Clock("real"))
+        self.cluster = Registry(Clock("real"))
 
     def apply(self, kind: ResourceKind, type_: str, obj: Obj) -> None:
         store = self.cluster.store

@@ -68,13 +68,13 @@ def _webhook_last(manifest: Manifest) -> int:
 def _scale_manifests(scenario: str) -> list[Manifest]:
     """The emulated ``scale`` world's own Namespaces and Deployments on top of the seed."""
     from runbook.sandbox.clock import Clock
-    from runbook.sandbox.registry.cluster import Cluster
+    from runbook.sandbox.registry.cluster import Registry
     from runbook.sandbox.scenarios import load_scenario
     from runbook.sandbox.world import World
 
     options = {**KUBE_SCALE_DEFAULTS, **parse_options(scenario.partition(":")[2])}
     seed = scenario_manifests("seed-incident") or []
-    cluster = Cluster(Clock("real"))
+    cluster = Registry(Clock("real"))
     # the scale builder reads the running istiods and the tags' failures from a living world
     world = World(cluster)
     try:

@@ -1,12 +1,13 @@
 """Resource semantics of the sandbox: what kube-apiserver's registry does between HTTP and etcd.
 
-:class:`Cluster` owns the :class:`~.store.Store`, the served kinds (a
+:class:`Registry` (kube-apiserver's name for this layer; ``runbook.kube.Cluster`` is the client
+side, a different thing) owns the :class:`~.store.Store`, the served kinds (a
 :class:`runbook.kinds.KindRegistry` that grows and shrinks with CRDs), the admission chain, the
 work queue, pod logs and the clock. The HTTP layer (``runbook.sandbox.apiserver.server``) decodes requests
 and calls the verbs here; in-process controllers call the same verbs (they then
 pass through admission and validation like any client) or write to the store directly.
 
-:class:`Cluster` is built in parts, each a base of the next: ``reads`` (kinds, get, list,
+:class:`Registry` is built in parts, each a base of the next: ``reads`` (kinds, get, list,
 watch) → ``write_path`` (what every write passes through) → ``writes`` (create, update, patch,
 apply, scale) → ``deletion`` (propagation, finalizers, namespaces) → here (CRDs, the two
 built-in controllers, reset).
@@ -91,7 +92,7 @@ def kind_from_crd(crd: Obj) -> ResourceKind | None:
         singular=names.get("singular") or names["kind"].lower())
 
 
-class Cluster(ClusterDeletion):
+class Registry(ClusterDeletion):
     """The sandbox's API semantics over its store (see the module docstring).
 
     Args:
@@ -184,8 +185,8 @@ __all__ = [
     "MAX_BODY",
     "SELF_SUBJECT_ACCESS_REVIEWS",
     "SYSTEM",
-    "Cluster",
     "ListPage",
+    "Registry",
     "RequestContext",
     "Selection",
     "kind_from_crd",

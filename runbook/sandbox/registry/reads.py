@@ -108,9 +108,9 @@ def _encode_continue(rv: int, key: tuple[str, str]) -> str:
 
 
 class ClusterReads:
-    """The kinds a :class:`~runbook.sandbox.registry.cluster.Cluster` serves, and its reads.
+    """The kinds a :class:`~runbook.sandbox.registry.cluster.Registry` serves, and its reads.
 
-    The attributes are the state every part of the cluster shares; ``Cluster.__init__`` sets them.
+    The attributes are the state every part of the cluster shares; ``Registry.__init__`` sets them.
     """
 
     clock: Clock

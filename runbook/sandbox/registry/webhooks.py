@@ -74,7 +74,7 @@ from runbook.kinds import (
 )
 from runbook.sandbox.registry import status
 from runbook.sandbox.registry.admission import AdmissionRequest
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.storage.store import Change, Obj
 from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
@@ -163,7 +163,7 @@ class WebhookDispatcher:
         cluster: the cluster whose admission chain it joins.
     """
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Registry) -> None:
         self.cluster = cluster
         self._lock = threading.Lock()
         self._compiled: _Compiled | None = None

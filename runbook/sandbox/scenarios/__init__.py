@@ -3,7 +3,7 @@
 A scenario is a loader ``fn(cluster) -> None`` registered under a name::
 
     @register("healthy")
-    def healthy(cluster: Cluster) -> None:
+    def healthy(cluster: Registry) -> None:
         load_empty(cluster)
         create_from_manifests(cluster, SCENARIO_DIR / "healthy")
 
@@ -28,14 +28,14 @@ from pathlib import Path
 from runbook.errors import ManifestError
 from runbook.kinds import CRDS, NAMESPACES, NODES, SERVICES
 from runbook.manifests import Manifest, load_manifests
-from runbook.sandbox.registry.cluster import Cluster, system_writer
+from runbook.sandbox.registry.cluster import Registry, system_writer
 from runbook.sandbox.registry.status import ApiError
 
-Loader = Callable[[Cluster], None]
+Loader = Callable[[Registry], None]
 #: a scenario as manifests, for engines that load it through an API (``--engine kube``)
 ManifestSource = Callable[[], list[Manifest]]
 #: a loader that takes ``name:key=value,…`` options (``scale:namespaces=100``)
-OptionLoader = Callable[[Cluster, dict[str, str]], None]
+OptionLoader = Callable[[Registry, dict[str, str]], None]
 
 SCENARIO_DIR = Path(__file__).parent
 #: who wrote what a scenario holds, as managedFields record it on a real cluster: the API server
@@ -136,7 +136,7 @@ def names() -> list[str]:
     return sorted(found)
 
 
-def load_scenario(cluster: Cluster, scenario: str, *, run_work: bool = True) -> None:
+def load_scenario(cluster: Registry, scenario: str, *, run_work: bool = True) -> None:
     """Fill an empty cluster with a named scenario or a path of manifests.
 
     Args:
@@ -166,7 +166,7 @@ def load_scenario(cluster: Cluster, scenario: str, *, run_work: bool = True) -> 
 
 
 @register("empty")
-def load_empty(cluster: Cluster) -> None:
+def load_empty(cluster: Registry) -> None:
     """What ``kind create cluster`` leaves behind, minus the control-plane pods."""
     for ns in ("default", "kube-node-lease", "kube-public", "kube-system"):
         cluster.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
@@ -216,7 +216,7 @@ def load_order(manifest: Manifest) -> int:
     return 1 if kind == NAMESPACES.kind else 2
 
 
-def create_from_manifests(cluster: Cluster, source: str | Path | list[Manifest]) -> int:
+def create_from_manifests(cluster: Registry, source: str | Path | list[Manifest]) -> int:
     """Create every object of a manifest file or directory (or of manifests already read, e.g.
     transformed by a scenario); returns how many.
 

@@ -23,7 +23,7 @@ import functools
 from runbook.kinds import MUTATING_WEBHOOKS
 from runbook.manifests import Manifest, load_manifests
 from runbook.meshconfig import follow_tag
-from runbook.sandbox.registry.cluster import Cluster
+from runbook.sandbox.registry.cluster import Registry
 from runbook.sandbox.scenarios import (
     SCENARIO_DIR,
     create_from_manifests,
@@ -109,7 +109,7 @@ def follow_tags_in_discovery_selectors(manifests: list[Manifest]) -> list[Manife
 
 
 @register("seed-incident")
-def load_seed_incident(cluster: Cluster) -> None:
+def load_seed_incident(cluster: Registry) -> None:
     """The field report's cluster at the moment of the incident (see the module docstring)."""
     load_empty(cluster)
     create_from_manifests(cluster, seed_manifests())
@@ -122,7 +122,7 @@ def healthy_manifests() -> list[Manifest]:
 
 
 @register("healthy")
-def load_healthy(cluster: Cluster) -> None:
+def load_healthy(cluster: Registry) -> None:
     """The field report's cluster with every revision tag calling its revision's injector."""
     load_empty(cluster)
     create_from_manifests(cluster, healthy_manifests())

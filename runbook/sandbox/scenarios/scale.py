@@ -58,7 +58,7 @@ from runbook.sandbox.controllers.replicaset import (
 )
 from runbook.sandbox.istio.injection import Injector, inject
 from runbook.sandbox.registry.admission import AdmissionRequest
-from runbook.sandbox.registry.cluster import SYSTEM, Cluster
+from runbook.sandbox.registry.cluster import SYSTEM, Registry
 from runbook.sandbox.registry.defaults import apply_defaults
 from runbook.sandbox.registry.status import ApiError
 from runbook.sandbox.scenarios import register_with_options
@@ -138,7 +138,7 @@ def _ts(when: float) -> str:
 class _Builder:
     """Writes the scale objects into the store (controllers paused) and tells the controllers."""
 
-    def __init__(self, cluster: Cluster, options: ScaleOptions) -> None:
+    def __init__(self, cluster: Registry, options: ScaleOptions) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.options = options
@@ -370,7 +370,7 @@ class _Builder:
 
 
 @register_with_options("scale")
-def load_scale(cluster: Cluster, options: dict[str, str]) -> None:
+def load_scale(cluster: Registry, options: dict[str, str]) -> None:
     """The seed-incident world plus the scale objects (see the module docstring)."""
     opts = ScaleOptions.parse(options)
     with _long_lived_objects():
