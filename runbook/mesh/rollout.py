@@ -89,12 +89,12 @@ def _owner(obj: Mapping[str, Any], kind: str) -> str | None:
     return None
 
 
-def _pods_add_up(cluster: Cluster, namespace: str, deployments: set[str], desired: int) -> bool:
+def _pods_add_up(pods: Sequence[Mapping[str, Any]], replicasets: Sequence[Mapping[str, Any]],
+                 deployments: set[str], desired: int) -> bool:
     """Whether no pod is terminating and the deployments' live pods are exactly ``desired``."""
-    pods = cluster.list(k.PODS, namespace)
     if any(p["metadata"].get("deletionTimestamp") for p in pods):
         return False
-    owned = {str(rs["metadata"]["name"]) for rs in cluster.list(k.REPLICA_SETS, namespace)
+    owned = {str(rs["metadata"]["name"]) for rs in replicasets
              if _owner(rs, "Deployment") in deployments}
     return sum(1 for p in pods if _owner(p, "ReplicaSet") in owned) == desired
 
@@ -240,8 +240,16 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
             # count against the namespace (a real kubelet takes seconds to stop a pod). An old
             # ReplicaSet's back-off retry can also create a pod just before it is scaled down,
             # which the Deployment's status does not count yet: the pods themselves must add up.
-            complete = all(p[2] for p in progress_rows) and _pods_add_up(
-                cluster, namespace, {d["metadata"]["name"] for d in deps}, sum(p[0] for p in progress_rows))
+            # The lists read for that check are the ones the pods table is made of, so a poll
+            # reads each at most once.
+            pods: list[dict[str, Any]] | None = None
+            replicasets: list[dict[str, Any]] | None = None
+            complete = all(p[2] for p in progress_rows)
+            if complete:
+                pods = cluster.list(k.PODS, namespace)
+                replicasets = cluster.list(k.REPLICA_SETS, namespace)
+                complete = _pods_add_up(pods, replicasets, {d["metadata"]["name"] for d in deps},
+                                        total)
             elapsed = time.monotonic() - start
             if complete or elapsed >= timeout:
                 break
@@ -249,8 +257,10 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
     finally:
         if bar is not None:
             bar.close()
-    pods = [p for p in cluster.list(k.PODS, namespace) if not p["metadata"].get("deletionTimestamp")]
-    rss = cluster.list(k.REPLICA_SETS, namespace)
+    if pods is None or replicasets is None:
+        pods = cluster.list(k.PODS, namespace)
+        replicasets = cluster.list(k.REPLICA_SETS, namespace)
+    pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     rows, stuck = [], []
     events: list[dict[str, Any]] | None = None
     for dep, (desired, ready, done) in zip(deps, progress_rows, strict=True):
@@ -260,7 +270,7 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
         if not done:
             if events is None:
                 events = cluster.list(k.EVENTS, namespace)
-            owned = {rs["metadata"]["name"] for rs in rss if _owner(rs, "Deployment") == name}
+            owned = {rs["metadata"]["name"] for rs in replicasets if _owner(rs, "Deployment") == name}
             reason = _latest_warning(events, owned | {name}) or _condition_reason(dep)
             stuck.append(f"{name}: {ready}/{desired} ready — {reason or 'no event yet'}")
         rows.append({"deployment": name, "desired": desired,
@@ -270,7 +280,7 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
                      "complete": done, "reason": reason})
     retried = retried_pods(pods, replicasets_before) if replicasets_before is not None else []
     return Rollout(namespace, not stuck, time.monotonic() - start,
-                   pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, rss), stuck,
+                   pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, replicasets), stuck,
                    retried, replicasets_before is not None)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from runbook.apps import app_path
@@ -19,12 +21,38 @@ ALPHA, BETA = "l7-traffic-alpha", "l7-traffic-beta"
 
 
 @pytest.fixture
-def live():  # type: ignore[no-untyped-def]
-    """The seed world on a real clock with fast pod starts (polling code needs time to pass)."""
+def live_sandbox() -> Iterator[tuple[Sandbox, Cluster]]:
+    """The seed world on a real clock with fast pod starts (polling code needs time to pass), and
+    the official client on it."""
     with Sandbox(scenario="seed-incident", pod_start_seconds=0.05) as sb:
         c = connect(sb.kubeconfig_path, "sandbox")
-        yield c
+        yield sb, c
         c.close()
+
+
+@pytest.fixture
+def live(live_sandbox: tuple[Sandbox, Cluster]) -> Cluster:
+    return live_sandbox[1]
+
+
+def _lists(sandbox: Sandbox, resource: str) -> int:
+    return sum(1 for r in sandbox.requests.records()
+               if r.verb == "list" and r.path.endswith(f"/{resource}"))
+
+
+def test_a_rollout_wait_lists_pods_and_replicasets_at_most_once_per_poll(
+        live_sandbox: tuple[Sandbox, Cluster]) -> None:
+    sandbox, cluster = live_sandbox
+    sandbox.requests.clear()
+    done = wait_for_rollout(cluster, "istio-canary", timeout=30, poll=0.1, progress=False)
+    assert done.ok and len(done.pods) == 3, done.summary()
+    assert [_lists(sandbox, r) for r in ("deployments", "pods", "replicasets")] == [1, 1, 1]
+    apply_manifests(cluster, app_path("bookinfo"), namespace=ALPHA)
+    sandbox.requests.clear()
+    stuck = wait_for_rollout(cluster, ALPHA, timeout=0.5, poll=0.1, progress=False)
+    assert not stuck.ok
+    polls = _lists(sandbox, "deployments")
+    assert polls >= 2 and _lists(sandbox, "pods") == _lists(sandbox, "replicasets") == 1
 
 
 def test_bookinfo_stays_down_and_the_rollout_names_why(live: Cluster) -> None:
