@@ -19,12 +19,10 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-#: C0/C1 control characters except tab and newline: a NUL or a backspace in an event message
-#: means nothing to a reader and some renderers stop or misplace text at them
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-#: bidirectional overrides and isolates make text display in another order than it is stored
-#: ("Trojan Source"): a name can then look like another one; shown as their code point instead
-_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+from runbook.controlchars import control_characters
+
+#: control characters except tab and newline (:mod:`runbook.controlchars`)
+_CONTROL = control_characters(keep="\t\n")
 #: what Markdown (and JupyterLab's MathJax) would interpret outside an HTML block; numeric
 #: references read the same in HTML and stop the Markdown parser from seeing links, images,
 #: emphasis or code spans
@@ -34,9 +32,17 @@ CHART_TEXT_LIMIT = 120
 
 
 def visible(value: object) -> str:
-    """``value`` as text without control characters, bidi controls shown as ``<U+202E>``."""
-    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value))
-    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+    """``value`` as text without control characters: C0/C1 controls (a NUL or a backspace means
+    nothing to a reader, and some renderers stop or misplace text at them) become ``�``; the
+    invisible format characters — bidi overrides that make text display in another order than it
+    is stored ("Trojan Source"), zero-width ones that make a name look like another — are shown
+    as their code point, ``<U+202E>``."""
+    return _CONTROL.sub(_shown, str(value))
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return "\N{REPLACEMENT CHARACTER}" if code < 0xA0 else f"<U+{code:04X}>"
 
 
 def escape_html(value: object) -> str:

@@ -14,6 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import runbook
+from runbook.cli.output import terminal_text
 from runbook.markup import chart_text, escape_html, escape_markdown, styled, visible
 from runbook.report.export import header_cell
 from runbook.report.target import RunTarget
@@ -97,6 +98,17 @@ def test_escaped_markdown_stays_text_in_a_markdown_cell(hostile: str) -> None:
 def test_visible_drops_controls_and_shows_bidi_overrides() -> None:
     assert visible("a\x00b\x1b[2Kc\td\ne") == "a\ufffdb\ufffd[2Kc\td\ne"
     assert visible("admin\u202eexe") == "admin<U+202E>exe"
+    # zero-width characters make one name look like another
+    assert visible("istiod\u200b-1-18") == "istiod<U+200B>-1-18"
+    assert visible("\ufeffrev\u2060") == "<U+FEFF>rev<U+2060>"
+
+
+def test_markup_and_the_terminal_hide_the_same_characters() -> None:
+    # one table (runbook.controlchars): what the terminal escapes, markup shows visibly too
+    every = "".join(chr(c) for c in range(0x110000) if terminal_text(chr(c)) != chr(c))
+    assert {"\x1b", "\x9b", "\u202e", "\u200b", "\ufeff"} <= set(every)
+    assert [c for c in every if visible(c) == c and c not in "\t\n"] == []
+    assert [c for c in map(chr, range(0x3000)) if visible(c) != c and terminal_text(c) == c] == []
 
 
 def test_styled_escapes_cells_index_and_headers_and_keeps_data() -> None:

@@ -33,6 +33,8 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from runbook.controlchars import control_characters
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -65,13 +67,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "messages": ("level", "code", "namespace", "name", "message"),
 }
 
-# Every character that moves the cursor, changes the terminal's state or reorders text: C0 and
-# C1 controls (ESC starts CSI/OSC sequences; 0x9b is CSI on its own), DEL, and the invisible
-# format characters — bidi embeddings, overrides and isolates (Trojan Source, CVE-2021-42574),
-# zero-width characters, line and paragraph separators, the BOM and interlinear annotations.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-                      "\u2060-\u206f\ufeff\ufff9-\ufffb]")
-_CONTROL_BUT_NEWLINE = re.compile(_CONTROL.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
+_CONTROL = control_characters()
+_CONTROL_BUT_NEWLINE = control_characters(keep="\n")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV Injection")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
