@@ -64,3 +64,17 @@ def copy_json(value: Any) -> Any:
     if isinstance(value, list):
         return [copy_json(v) for v in value]
     return value
+
+
+def prune_nulls(value: Any) -> Any:
+    """``value`` with the null members of every object in it removed, in place: what both merge
+    patches do to the values they add (a null there deletes nothing, so it is dropped)."""
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for v in value.values():
+            prune_nulls(v)
+    elif isinstance(value, list):
+        for v in value:
+            prune_nulls(v)
+    return value

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbook.errors import Cause
-from runbook.sandbox.registry.patching.common import JSONDict, PatchError, copy_json
+from runbook.sandbox.registry.patching.common import JSONDict, PatchError, copy_json, prune_nulls
 
 
 def merge_patch(obj: JSONDict, patch: Any) -> JSONDict:
@@ -23,7 +23,7 @@ def merge_patch(obj: JSONDict, patch: Any) -> JSONDict:
     """
     if isinstance(patch, list):
         raise PatchError(" \"\" is invalid: patch: Invalid value: "
-                         f"{json.dumps(_prune_nulls(patch), separators=(',', ':'))!r}: couldn't "
+                         f"{json.dumps(prune_nulls(patch), separators=(',', ':'))!r}: couldn't "
                          "get version/kind; json parse error: json: cannot unmarshal array into "
                          "Go value of type struct { APIVersion string \"json:\\\"apiVersion,"
                          "omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }", 422,
@@ -43,23 +43,10 @@ def _merge_docs(doc: JSONDict, patch: Mapping[str, Any]) -> None:
             continue
         current = doc.get(key)
         if current is None:
-            doc[key] = _prune_nulls(copy_json(value))
+            doc[key] = prune_nulls(copy_json(value))
         elif isinstance(current, dict) and isinstance(value, dict):
             _merge_docs(current, value)
         elif isinstance(current, dict):
             doc[key] = copy_json(value)
         else:
-            doc[key] = _prune_nulls(copy_json(value))
-
-
-def _prune_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        for key in [k for k, v in value.items() if v is None]:
-            del value[key]
-        for v in value.values():
-            _prune_nulls(v)
-    elif isinstance(value, list):
-        for v in value:
-            if v is not None:
-                _prune_nulls(v)
-    return value
+            doc[key] = prune_nulls(copy_json(value))

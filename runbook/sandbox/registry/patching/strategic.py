@@ -14,6 +14,7 @@ from runbook.sandbox.registry.patching.common import (
     PatchError,
     _unprocessable,
     copy_json,
+    prune_nulls,
 )
 from runbook.sandbox.registry.patching.goformat import go_json_kind, go_value
 from runbook.sandbox.registry.patching.gotypes import ROOT_STRUCTS, Field, is_builtin, lookup_field
@@ -95,7 +96,7 @@ def _merge_map(original: JSONDict | None, patch: JSONDict, struct: str | None) -
             # Newer apimachinery (and kubectl 1.32) clean what they take over verbatim: nulls
             # are discarded and directive-carrying elements dropped.
             if not delete_list:
-                keep, cleaned = _remove_directives(_discard_nulls(value))
+                keep, cleaned = _remove_directives(prune_nulls(value))
                 if keep:
                     original[target] = cleaned
                 else:
@@ -111,18 +112,6 @@ def _merge_map(original: JSONDict | None, patch: JSONDict, struct: str | None) -
         else:
             original[target] = value
     return original
-
-
-def _discard_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        for key in [k for k, v in value.items() if v is None]:
-            del value[key]
-        for v in value.values():
-            _discard_nulls(v)
-    elif isinstance(value, list):
-        for v in value:
-            _discard_nulls(v)
-    return value
 
 
 def _remove_directives(value: Any) -> tuple[bool, Any]:
