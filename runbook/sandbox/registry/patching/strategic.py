@@ -215,12 +215,7 @@ def _merge_slice(original: list[Any], patch: list[Any], meta: Field,
             raise _SMPError("cannot merge lists without merge key for type struct")
         original, patch = _merge_special_elements(original, patch, key)
         merged = _merge_without_special(list(original), patch, key, meta.struct)
-    if not key:
-        in_patch = {_hashable(v) for v in patch}
-        patch_items = [v for v in merged if _hashable(v) in in_patch]
-        server_only = [v for v in merged if _hashable(v) not in in_patch]
-    else:
-        patch_items, server_only = _partition_maps(merged, patch, key)
+    patch_items, server_only = _partition(merged, patch, key)
     return _normalize_order(patch_items, server_only, patch, original, key, kind)
 
 
@@ -309,7 +304,13 @@ def _merge_without_special(original: list[Any], patch: list[Any], key: str,
     return original
 
 
-def _partition_maps(merged: list[Any], by: list[Any], key: str) -> tuple[list[Any], list[Any]]:
+def _partition(merged: list[Any], by: list[Any], key: str) -> tuple[list[Any], list[Any]]:
+    """The items of ``merged`` that ``by`` names (by merge key, or by value for scalar lists
+    without one), and the others, in order: the two runs the element-order rules sort apart."""
+    if not key:
+        wanted = {_hashable(v) for v in by}
+        return ([v for v in merged if _hashable(v) in wanted],
+                [v for v in merged if _hashable(v) not in wanted])
     inside: list[Any] = []
     outside: list[Any] = []
     for item in merged:
@@ -407,12 +408,7 @@ def _merge_set_element_order(original: JSONDict, patch: JSONDict, struct: str | 
                                           cast(list[Any], patch_list), meta, False)
         else:
             continue
-        if not key:
-            wanted = {_hashable(v) for v in order}
-            patch_items = [v for v in merged if _hashable(v) in wanted]
-            server_only = [v for v in merged if _hashable(v) not in wanted]
-        else:
-            patch_items, server_only = _partition_maps(merged, order, key)
+        patch_items, server_only = _partition(merged, order, key)
         kind = _element_kind(original_list or [], patch_list or [])
         original[target] = _normalize_order(patch_items, server_only, order,
                                             original_list or [], key, kind)
