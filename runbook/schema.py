@@ -78,23 +78,20 @@ def go_float(value: float) -> str:
     return f"{prefix}{text[:point]}.{text[point:]}"
 
 
-def _go_number(value: Any) -> str:
-    if isinstance(value, float):
-        return go_float(value)
-    return str(value)
-
-
-def _quote(value: Any) -> str:
-    """``field.Error`` prints strings with ``%q`` and simple values with ``%v``."""
+def go_repr(value: Any) -> str:
+    """How ``field.Error`` prints a bad value: ``%q`` for strings, ``%v`` for numbers and bools,
+    ``null`` for nil, ``json.Marshal`` (compact, keys sorted: ``{"app":"x"}``) for collections."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return _go_number(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 _TYPE_NAMES: dict[type, str] = {type(None): "null", bool: "boolean", int: "integer",
@@ -126,7 +123,7 @@ def _json_type(value: Any) -> str:
 
 
 def _invalid(path: str, value: Any, detail: str, reason: str = "FieldValueInvalid") -> Cause:
-    return Cause(path, reason, f"Invalid value: {_quote(value)}: {detail}")
+    return Cause(path, reason, f"Invalid value: {go_repr(value)}: {detail}")
 
 
 def _body(path: str) -> str:
@@ -243,7 +240,7 @@ class _Node:
                                              json.dumps(e, separators=(",", ":")))
                                   for e in self.enum)
             errs.append(Cause(path, "FieldValueNotSupported",
-                              f"Unsupported value: {_quote(value)}: supported values: {supported}"))
+                              f"Unsupported value: {go_repr(value)}: supported values: {supported}"))
         if actual == "string":
             self._string(value, path, errs)
         elif actual in ("integer", "number"):
@@ -500,6 +497,7 @@ __all__ = [
     "OBJECT_META_FIELDS",
     "compile_schema",
     "go_float",
+    "go_repr",
     "prune",
     "strict_decoding_message",
     "unknown_field_warning",

@@ -11,6 +11,7 @@ import pytest
 
 from runbook.schema import (
     go_float,
+    go_repr,
     prune,
     strict_decoding_message,
     validate_against_schema,
@@ -122,6 +123,17 @@ def test_nullable_and_int_or_string() -> None:
         "Too many: 2: must have at most 1 items",
     ]
     assert go_float(1e6) == "1e+06" and go_float(65535.0) == "65535"
+
+
+def test_a_bad_value_prints_as_field_error_prints_it() -> None:
+    # one printer for the schema's causes and the sandbox's built-in validation alike
+    from runbook.sandbox.registry.validation import go_repr as validation_go_repr
+
+    assert validation_go_repr is go_repr
+    assert [go_repr(v) for v in (None, True, 3, 1e6, 2.0, "a\"b")] == [
+        "null", "true", "3", "1e+06", "2", '"a\\"b"']
+    # json.Marshal sorts a map's keys
+    assert go_repr({"b": 1, "a": ["x"]}) == '{"a":["x"],"b":1}'
 
 
 def test_validation_is_fast(upstream: Path, istio_crds: Any) -> None:

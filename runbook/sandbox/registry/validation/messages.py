@@ -9,6 +9,7 @@ from typing import Any
 
 from runbook.errors import Cause
 from runbook.kinds import ResourceKind
+from runbook.schema import go_repr
 
 _DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + ")*"
@@ -84,20 +85,6 @@ def config_key_errors(key: str) -> list[str]:
     elif key.startswith(".."):
         errs.append("must not start with '..'")
     return errs
-
-
-def go_repr(value: Any) -> str:
-    """How ``field.Error`` prints a bad value: ``%q`` for strings, ``%v`` for numbers and bools,
-    ``null`` for nil, compact JSON (``{"app":"x"}``) for collections."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def required(path: str, detail: str = "") -> Cause:
