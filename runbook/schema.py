@@ -100,23 +100,9 @@ _TYPE_NAMES: dict[type, str] = {type(None): "null", bool: "boolean", int: "integ
 
 def _json_type(value: Any) -> str:
     name = _TYPE_NAMES.get(type(value))
-    if name is not None:
-        return name
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    if name is None:  # a subclass (an IntEnum, an OrderedDict): named by the first type it is
+        name = next((n for t, n in _TYPE_NAMES.items() if isinstance(value, t)), type(value).__name__)
+    return name
 
 
 # ---------------------------------------------------------------------------- causes
