@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runbook.sandbox.registry.validation.messages import duplicate, invalid, not_supported, required
+from runbook.sandbox.registry.validation.messages import invalid, not_supported, required
 from runbook.sandbox.registry.validation.meta import (
     LABEL_RULE,
     SUBDOMAIN_RULE,
     Errs,
+    add_item_name_errors,
     add_name_errors,
     child_path,
     index_path,
@@ -56,14 +57,7 @@ def validate_crd(obj: Mapping[str, Any], errs: Errs) -> None:
     for i, version in enumerate(versions):
         where = index_path("spec.versions", i)
         version = version if isinstance(version, Mapping) else {}
-        vname = version.get("name") or ""
-        if not vname:
-            errs.append(required(child_path(where, "name")))
-        else:
-            add_name_errors(LABEL_RULE, child_path(where, "name"), str(vname), errs)
-            if vname in seen:
-                errs.append(duplicate(child_path(where, "name"), vname))
-            seen.add(str(vname))
+        add_item_name_errors(LABEL_RULE, child_path(where, "name"), version.get("name"), seen, errs)
         storage += bool(version.get("storage"))
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         if not schema:

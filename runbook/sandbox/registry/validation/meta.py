@@ -11,6 +11,7 @@ from runbook.sandbox.registry.validation.messages import (
     dns1035_label_errors,
     dns1123_label_errors,
     dns1123_subdomain_errors,
+    duplicate,
     forbidden,
     invalid,
     required,
@@ -41,6 +42,21 @@ def check_port_range(path: str, value: Any, errs: Errs, *, prefix: str = "") -> 
 def add_name_errors(fn: Callable[[str], list[str]], path: str, value: str, errs: Errs) -> None:
     for msg in fn(value):
         errs.append(invalid(path, value, msg))
+
+
+def add_item_name_errors(fn: Callable[[str], list[str]], path: str, name: Any, seen: set[str],
+                         errs: Errs) -> bool:
+    """The ``name`` of one item of a list keyed by name (containers, volumes, CRD versions):
+    required, valid by ``fn``, and not one an earlier item has (``seen`` collects them). Whether
+    there was a name, for the checks that need one."""
+    if not name:
+        errs.append(required(path))
+        return False
+    add_name_errors(fn, path, str(name), errs)
+    if name in seen:
+        errs.append(duplicate(path, name))
+    seen.add(str(name))
+    return True
 
 
 def check_selector(path: str, value: Any, errs: Errs) -> None:

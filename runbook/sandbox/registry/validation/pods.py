@@ -20,7 +20,7 @@ from runbook.sandbox.registry.validation.messages import (
 from runbook.sandbox.registry.validation.meta import (
     LABEL_RULE,
     Errs,
-    add_name_errors,
+    add_item_name_errors,
     check_port_range,
     child_path,
     index_path,
@@ -40,13 +40,9 @@ def validate_pod_spec(spec: Any, path: str, errs: Errs, *, template: bool = Fals
     for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
         where = index_path(child_path(path, "volumes"), i)
         name = volume.get("name") if isinstance(volume, Mapping) else None
-        if not name:
-            errs.append(required(child_path(where, "name")))
+        if not add_item_name_errors(LABEL_RULE, child_path(where, "name"), name, volume_names,
+                                    errs):
             continue
-        add_name_errors(LABEL_RULE, child_path(where, "name"), str(name), errs)
-        if name in volume_names:
-            errs.append(duplicate(child_path(where, "name"), name))
-        volume_names.add(str(name))
     containers = spec.get("containers")
     if not containers:
         errs.append(required(child_path(path, "containers")))
@@ -73,14 +69,7 @@ def _validate_container(container: Any, path: str, seen: set[str], volumes: set[
     if not isinstance(container, Mapping):
         errs.append(required(child_path(path, "name")))
         return
-    name = container.get("name")
-    if not name:
-        errs.append(required(child_path(path, "name")))
-    else:
-        add_name_errors(LABEL_RULE, child_path(path, "name"), str(name), errs)
-        if name in seen:
-            errs.append(duplicate(child_path(path, "name"), name))
-        seen.add(str(name))
+    add_item_name_errors(LABEL_RULE, child_path(path, "name"), container.get("name"), seen, errs)
     image = container.get("image")
     if not image or (isinstance(image, str) and not image.strip()):
         errs.append(required(child_path(path, "image")))
