@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from runbook.errors import (
 )
 from runbook.kube import RetryPolicy, connect, discover_kinds, read_snapshot
 from runbook.sandbox import Fault, Sandbox
+from tests.kubeconfigs import edited_kubeconfig
 
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.05)
 
@@ -78,22 +80,22 @@ def test_kubeconfig_env_is_followed(sandbox: Sandbox, monkeypatch: pytest.Monkey
 
 
 def test_wrong_token_is_unauthorized(sandbox: Sandbox, tmp_path: Path) -> None:
-    cfg = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
-    for user in cfg["users"]:
-        user["user"]["token"] = "not-the-token"
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(cfg))
+    def wrong_token(config: dict[str, Any]) -> None:
+        for user in config["users"]:
+            user["user"]["token"] = "not-the-token"
+
+    path = edited_kubeconfig(sandbox.kubeconfig_path, tmp_path / "kubeconfig", wrong_token)
     with pytest.raises(Unauthorized) as err:
         connect(path, "sandbox")
     assert "not-the-token" not in str(err.value)
 
 
 def test_unreachable_server_is_one_clear_line(sandbox: Sandbox, tmp_path: Path) -> None:
-    cfg = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
-    for c in cfg["clusters"]:
-        c["cluster"]["server"] = "https://127.0.0.1:1"
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(cfg))
+    def closed_port(config: dict[str, Any]) -> None:
+        for c in config["clusters"]:
+            c["cluster"]["server"] = "https://127.0.0.1:1"
+
+    path = edited_kubeconfig(sandbox.kubeconfig_path, tmp_path / "kubeconfig", closed_port)
     with pytest.raises(Unreachable) as err:
         connect(path, "sandbox", retry=FAST_RETRY)
     assert "connection refused" in str(err.value)

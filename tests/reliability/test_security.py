@@ -38,6 +38,7 @@ from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import confirm_push, diagnose_cluster
 from runbook.probe.http import probe
 from runbook.sandbox import Sandbox
+from tests.kubeconfigs import edited_kubeconfig
 from tests.probe.conftest import start_backend, stop_backend
 
 from .conftest import Ledger
@@ -83,19 +84,20 @@ def test_a_kubeconfig_with_another_ca_fails_with_the_tls_message(sandbox: Sandbo
                                                                   ledger: Ledger) -> None:
     from runbook.sandbox.apiserver.tls import make_certificates
 
-    cfg = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
-    cfg["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(
-        make_certificates().ca_pem).decode()
-    wrong = tmp_path / "wrong-ca"
-    wrong.write_text(yaml.safe_dump(cfg))
+    def other_ca(config: dict[str, Any]) -> None:
+        config["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(
+            make_certificates().ca_pem).decode()
+
+    def skip_verification(config: dict[str, Any]) -> None:
+        config["clusters"][0]["cluster"] = {"server": sandbox.url, "insecure-skip-tls-verify": True}
+
+    wrong = edited_kubeconfig(sandbox.kubeconfig_path, tmp_path / "wrong-ca", other_ca)
     out = _cli("inventory", "--kubeconfig", str(wrong), "--context", "sandbox")
     assert out["code"] == 2
     assert "TLS verification failed — check the kubeconfig's certificate-authority; " \
            "verification is never turned off" in out["err"]
     # and a kubeconfig that asks to skip verification is verified anyway
-    cfg["clusters"][0]["cluster"] = {"server": sandbox.url, "insecure-skip-tls-verify": True}
-    skip = tmp_path / "skip"
-    skip.write_text(yaml.safe_dump(cfg))
+    skip = edited_kubeconfig(sandbox.kubeconfig_path, tmp_path / "skip", skip_verification)
     out_skip = _cli("inventory", "--kubeconfig", str(skip), "--context", "sandbox")
     assert out_skip["code"] == 2 and "TLS verification failed" in out_skip["err"]
     assert sandbox.requests.find(path="/api/v1/namespaces") == []  # nothing got through
@@ -262,12 +264,12 @@ def test_planted_secrets_never_reach_any_output(tmp_path: Path, all_logs: _Captu
     with Sandbox(scenario="seed-incident", pod_start_seconds=0.05) as sb:
         planted["sandbox-token"], planted["readonly-token"] = sb.token, sb.readonly_token
         # a kubeconfig whose other user carries a token, a password and a client key
-        cfg = yaml.safe_load(Path(sb.kubeconfig_path).read_text())
-        cfg["users"].append({"name": "deployer", "user": {
-            "token": planted["kubeconfig-token"], "password": planted["kubeconfig-password"],
-            "client-key-data": base64.b64encode(planted["kubeconfig-password"].encode()).decode()}})
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(cfg))
+        def add_deployer(config: dict[str, Any]) -> None:
+            config["users"].append({"name": "deployer", "user": {
+                "token": planted["kubeconfig-token"], "password": planted["kubeconfig-password"],
+                "client-key-data": base64.b64encode(planted["kubeconfig-password"].encode()).decode()}})
+
+        kubeconfig = edited_kubeconfig(sb.kubeconfig_path, tmp_path / "kubeconfig", add_deployer)
         kc = ["--kubeconfig", str(kubeconfig), "--context", "sandbox"]
         cluster = connect(kubeconfig, "sandbox")
         # in the cluster: a Secret, and a Deployment with a literal password in its environment
