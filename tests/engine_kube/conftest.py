@@ -7,7 +7,6 @@ is not installed; with Go they build the engine (cached under ``$XDG_CACHE_HOME/
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from runbook.sandbox.realkube.build import ensure_binary, find_go
 from runbook.sandbox.realkube.engine import KubeEngine
+from tests.waiting import wait_until
 
 #: a cold build of Kubernetes takes many minutes; tests that trigger it may take that long
 BUILD_TIMEOUT = 3600
@@ -48,11 +48,4 @@ def seed_engine(engine_binary: Path, tmp_path_factory: pytest.TempPathFactory
 def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll ``condition`` until it returns something truthy (bounded; the real controllers run
     on their own schedule, so there is no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout:.0f} s (last: {last!r})")
+    return wait_until(condition, what, timeout, interval=0.2)

@@ -3,8 +3,6 @@ notebook 03's exercise (istiod 1-19-3 no longer watches l7-traffic-alpha)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from runbook import kinds as k
@@ -17,6 +15,7 @@ from runbook.kube.apply import apply_manifests
 from runbook.mesh.course import RESET, check_preconditions
 from runbook.mesh.observe import diagnose_cluster, read_mesh
 from runbook.ui.render import render_preconditions
+from tests.waiting import wait_until
 
 ALPHA = "l7-traffic-alpha"
 
@@ -27,13 +26,11 @@ def live(seed_cluster: Cluster) -> Cluster:
 
 
 def _ready(cluster: Cluster, namespace: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         deps = cluster.list(k.DEPLOYMENTS, namespace)
-        if deps and all((d.get("status") or {}).get("readyReplicas") for d in deps):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{namespace} not ready in {timeout}s")
+        return bool(deps) and all((d.get("status") or {}).get("readyReplicas") for d in deps)
+
+    wait_until(ready, f"every Deployment of {namespace} ready", timeout, interval=0.1)
 
 
 def test_fresh_sandbox_says_what_notebook_05_lacks(live: Cluster) -> None:

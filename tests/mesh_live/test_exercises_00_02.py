@@ -9,7 +9,6 @@ notebook suggests, where kubectl is installed.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from runbook.mesh.observe import diagnose_cluster, read_mesh
 from runbook.sandbox import Sandbox
 from tests.conftest import advance_world
 from tests.sandbox_world.helpers import kubectl_for
+from tests.waiting import wait_until
 
 ALPHA, GAMMA = "l7-traffic-alpha", "l7-traffic-gamma"
 SERVICE = "istiod-1-18-5"
@@ -41,24 +41,16 @@ def live():  # type: ignore[no-untyped-def]
 
 def _wait(cluster: Cluster, namespace: str, pods: int, timeout: float = 10.0) -> None:
     """Until ``namespace`` has ``pods`` Running pods (the controllers run on a real clock)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        items = cluster.list(k.PODS, namespace)
-        if len([p for p in items if (p.get("status") or {}).get("phase") == "Running"]) >= pods:
-            return
-        time.sleep(0.05)  # another thread's controllers: there is no event to wait on from here
-    raise AssertionError(f"{namespace} did not get {pods} running pods in {timeout}s")
+    wait_until(lambda: len([p for p in cluster.list(k.PODS, namespace)
+                            if (p.get("status") or {}).get("phase") == "Running"]) >= pods,
+               f"{pods} running pods in {namespace}", timeout)
 
 
 def _failing(cluster: Cluster, namespace: str, replicasets: int, timeout: float = 10.0) -> None:
     """Until ``replicasets`` ReplicaSets of ``namespace`` report FailedCreate."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        events = cluster.list(k.EVENTS, namespace, field_selector="reason=FailedCreate")
-        if len({e["involvedObject"]["name"] for e in events}) >= replicasets:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{namespace}: fewer than {replicasets} ReplicaSets failed in {timeout}s")
+    wait_until(lambda: len({e["involvedObject"]["name"] for e in cluster.list(
+        k.EVENTS, namespace, field_selector="reason=FailedCreate")}) >= replicasets,
+        f"{replicasets} ReplicaSets of {namespace} failing", timeout)
 
 
 # ------------------------------------------------------------------- notebook 00: Service hunt
@@ -153,9 +145,8 @@ def test_broken_namespace_two_ways(live) -> None:  # type: ignore[no-untyped-def
     for pod in cluster.list(k.PODS, GAMMA):
         cluster.delete(k.PODS, pod["metadata"]["name"], GAMMA)
     _failing(cluster, GAMMA, 6)
-    deadline = time.monotonic() + 10
-    while cluster.list(k.PODS, GAMMA) and time.monotonic() < deadline:
-        time.sleep(0.05)  # the deleted pods terminate on the kubelet's clock
+    # the deleted pods terminate on the kubelet's clock
+    wait_until(lambda: not cluster.list(k.PODS, GAMMA), f"the deleted pods of {GAMMA} gone", 10)
     snap = read_mesh(cluster)
     assert [f.code for f in namespace_causes(diagnose_cluster(cluster, namespace=GAMMA)[1],
                                              GAMMA)][:1] == ["MR101"]

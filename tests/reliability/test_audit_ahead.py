@@ -13,9 +13,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import nbformat
 import psutil
@@ -30,24 +28,13 @@ from runbook.kube.objects import comparable
 from runbook.paths import runbook_home
 from runbook.sandbox import Sandbox
 from runbook.sandbox.apiserver.faults import parse_fault_spec
+from tests.waiting import wait_until
 
 from .conftest import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "istio-revision-tag-prod-canary"
 WEBHOOK = f"MutatingWebhookConfiguration/{TAG}"
-T = TypeVar("T")
-
-
-def _wait_for(what: str, check: Callable[[], T | None], timeout: float) -> T:
-    """Poll ``check`` until it returns something (bounded: the machine may be loaded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def _mode(path: Path) -> int:
@@ -74,8 +61,9 @@ def test_a_run_killed_mid_fix_leaves_started_outcome_unknown_and_the_next_run_sh
         sb.faults.add(parse_fault_spec("update:mutatingwebhookconfigurations:latency=4:skip=1,times=1"))
         runner = _run(["03", "-p", "apply_fixes", "true"], out, sb.kubeconfig_path)
         try:
-            started = _wait_for("the fix's started record in the user's trail", lambda: [
-                r for r in home_trail.unfinished() if r.object == WEBHOOK], timeout=180)
+            started = wait_until(lambda: [r for r in home_trail.unfinished() if r.object == WEBHOOK],
+                                 "the fix's started record in the user's trail", timeout=180,
+                                 interval=0.02)
             victims = [*psutil.Process(runner.pid).children(recursive=True), psutil.Process(runner.pid)]
             for proc in victims:  # the kernel (its own session) first: it is the one writing
                 proc.kill()

@@ -27,6 +27,7 @@ from runbook.probe.http import probe
 from runbook.sandbox import Sandbox
 from runbook.sandbox.apiserver.faults import parse_fault_spec
 from tests.probe.conftest import start_backend, stop_backend
+from tests.waiting import wait_until
 
 from .conftest import FAST_RETRY, Ledger, WriteCounter, assert_one_clear_line, client_writes
 
@@ -199,20 +200,15 @@ _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def _wait_until_answered(sb: Sandbox, logged_before: int, writes_sent: int,
-                         timeout: float = 5.0) -> None:
+                         timeout: float = 30.0) -> None:
     """Until the sandbox has finished (logged) every write the client sent, late ones included.
 
     A request the client gave up on (read timeout) is still being processed by the server; it is
     logged when its handler ends, so the request log is the event to wait for.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        done = sum(1 for r in sb.requests.records()[logged_before:] if r.method in _WRITE_METHODS)
-        if done >= writes_sent:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the sandbox finished {done} of {writes_sent} writes")
-        time.sleep(0.02)  # the server's own thread logs it: nothing to wait on from here
+    wait_until(lambda: sum(1 for r in sb.requests.records()[logged_before:]
+                           if r.method in _WRITE_METHODS) >= writes_sent,
+               f"the sandbox finishing all {writes_sent} writes", timeout, interval=0.02)
 
 
 def test_a_sustained_409_burst_is_a_concurrent_change_and_changes_nothing(
