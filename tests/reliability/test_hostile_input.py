@@ -32,6 +32,7 @@ from runbook.kube.apply import apply_manifests
 from runbook.safeload import MAX_ALIAS_NODES, load_json, load_yaml
 from runbook.sandbox import Sandbox, ensure_running, find_running, stop_running
 from runbook.sandbox.process import state_path
+from tests.waiting import wait_until
 
 from .conftest import FAST_RETRY, Ledger, assert_one_clear_line
 from .hostile_servers import (
@@ -518,15 +519,19 @@ def _start_sandbox_process() -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "runbook.sandbox", "--scenario", "empty",
                              "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=os.environ.copy())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def started() -> bool:  # another process's start-up: nothing to wait on but its state file
         info = find_running()
-        if info is not None and info.pid == proc.pid:
-            return proc
         assert proc.poll() is None, "the sandbox process exited"
-        time.sleep(0.05)  # another process's start-up: nothing to wait on but its state file
-    proc.kill()
-    raise AssertionError("the sandbox did not start within 60 s")
+        return info is not None and info.pid == proc.pid
+
+    try:
+        wait_until(started, "the sandbox process's state file", 60)
+    except AssertionError:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
 
 
 def test_status_keeps_an_unhealthy_sandbox_and_nothing_starts_a_second(ledger: Ledger) -> None:
