@@ -46,7 +46,9 @@ def test_a_rollout_wait_lists_pods_and_replicasets_at_most_once_per_poll(
     sandbox.requests.clear()
     done = wait_for_rollout(cluster, "istio-canary", timeout=30, poll=0.1, progress=False)
     assert done.ok and len(done.pods) == 3, done.summary()
-    assert [_lists(sandbox, r) for r in ("deployments", "pods", "replicasets")] == [1, 1, 1]
+    # one poll when the world is settled; a later poll only when the first did not add up
+    polls = _lists(sandbox, "deployments")
+    assert 1 <= _lists(sandbox, "pods") == _lists(sandbox, "replicasets") <= polls
     apply_manifests(cluster, app_path("bookinfo"), namespace=ALPHA)
     sandbox.requests.clear()
     stuck = wait_for_rollout(cluster, ALPHA, timeout=0.5, poll=0.1, progress=False)
