@@ -53,8 +53,9 @@ def test_a_rollout_wait_lists_pods_and_replicasets_at_most_once_per_poll(
     sandbox.requests.clear()
     stuck = wait_for_rollout(cluster, ALPHA, timeout=0.5, poll=0.1, progress=False)
     assert not stuck.ok
-    polls = _lists(sandbox, "deployments")
-    assert polls >= 2 and _lists(sandbox, "pods") == _lists(sandbox, "replicasets") == 1
+    # polls that find Deployments incomplete list nothing more; the table lists once at the end
+    assert _lists(sandbox, "deployments") >= 1
+    assert _lists(sandbox, "pods") == _lists(sandbox, "replicasets") == 1
 
 
 def test_bookinfo_stays_down_and_the_rollout_names_why(live: Cluster) -> None:
