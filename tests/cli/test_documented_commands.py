@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import runbook.cli as cli
-from runbook.sandbox import Sandbox
+from runbook.sandbox import ensure_running, find_running, stop_running
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -97,10 +97,16 @@ def test_each_documented_command_is_accepted_as_written(doc: str, argv: list[str
     assert args.command == argv[0]
 
 
-@pytest.fixture(scope="module")
-def seed_kubeconfig() -> Iterator[str]:
-    with Sandbox(scenario="seed-incident", clock="manual") as sb:
-        yield str(sb.kubeconfig_path)
+@pytest.fixture
+def local_sandbox() -> Iterator[None]:
+    """The local sandbox that ``--context sandbox`` attaches to, started here so that the command
+    runs exactly as written (it would start one itself and leave it running), and stopped after.
+    Per test: the runbook home is the test session's only once the test's own fixtures ran."""
+    ensure_running(scenario="seed-incident")
+    try:
+        yield
+    finally:
+        stop_running()
 
 
 READ_COMMANDS = [(doc, argv) for doc, argv in COMMANDS
@@ -109,17 +115,16 @@ READ_COMMANDS = [(doc, argv) for doc, argv in COMMANDS
 
 
 @pytest.mark.parametrize(("doc", "argv"), READ_COMMANDS, ids=[" ".join(a) for _, a in READ_COMMANDS])
-def test_each_documented_read_runs_on_the_sandbox(doc: str, argv: list[str], seed_kubeconfig: str,
+def test_each_documented_read_runs_on_the_sandbox(doc: str, argv: list[str], local_sandbox: None,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    # the documents' relative paths are the checkout's; KUBECONFIG points at this test's sandbox
-    # (with none set, --context sandbox would start a background one)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("KUBECONFIG", seed_kubeconfig)
+    monkeypatch.chdir(ROOT)  # the documents' relative paths are the checkout's
+    running = find_running()
     code = cli.main(argv)
     out, err = capsys.readouterr()
     assert code in (0, 1), f"{doc}: runbook {' '.join(argv)} exited {code}: {err}"
-    assert out.strip() and f"runbook {argv[0]}:" not in err
+    assert out.strip() and err == ""  # attached to the running sandbox: nothing to announce
+    assert running is not None and find_running() == running
 
 
 def test_the_reads_are_among_them() -> None:
