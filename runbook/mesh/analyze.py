@@ -574,6 +574,9 @@ class _Checker(VirtualServiceChecks):
                     is_gateway_proxy(pod.obj), pod.labels.get(wk.REV_LABEL)))
             w = found
             w.pods.append(pod.obj)
+            # a template with ``image: auto`` gets its proxy, and the ``router`` argument that
+            # makes it a gateway, at admission: the running pods say what it is
+            w.is_gateway = w.is_gateway or is_gateway_proxy(pod.obj)
             status = (meta(pod.obj).get("annotations") or {}).get(wk.SIDECAR_STATUS_ANNOTATION)
             if status and (rev := sidecar_revision(status)):
                 w.revision = rev  # the revision that really injected it
