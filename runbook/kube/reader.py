@@ -32,7 +32,7 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
 #: was not made.
 CONFIG_KINDS: tuple[ResourceKind, ...] = (
     *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES,
-    k.TELEMETRIES, k.CRDS, k.SECRETS)
+    k.TELEMETRIES, k.K8S_GATEWAYS, k.CRDS, k.SECRETS)
 
 #: kinds listed as metadata only (``Accept: …;as=PartialObjectMetadataList``), so that no
 #: Secret value crosses the wire; their slim decoder then keeps only :func:`trim_secret`'s fields

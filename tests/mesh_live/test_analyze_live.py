@@ -112,3 +112,60 @@ def test_gateway_credentials_are_looked_up_by_secret_name_only(seed_sandbox, wor
         assert any("IST0161" in why for why in after.skipped)
     finally:
         cluster.close()
+
+
+#: a minimal Gateway API Gateway CRD written for this test (the upstream one has a full schema)
+K8S_GATEWAY_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gateways.gateway.networking.k8s.io"},
+    "spec": {
+        "group": "gateway.networking.k8s.io", "scope": "Namespaced",
+        "names": {"kind": "Gateway", "listKind": "GatewayList", "plural": "gateways",
+                  "singular": "gateway", "shortNames": ["gtw"]},
+        "versions": [{"name": v, "served": True, "storage": v == "v1",
+                      "schema": {"openAPIV3Schema": {
+                          "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                     for v in ("v1", "v1beta1")],
+    },
+}
+
+VS_TO_K8S_GATEWAY = f"""
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {{name: via-edge, namespace: {NS}}}
+spec:
+  hosts: [cart.shop.example.com]
+  gateways: [edge]
+  http:
+  - route:
+    - destination: {{host: productpage}}
+"""
+
+
+def test_gateway_api_gateways_are_read_when_their_crd_exists(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    vs = parse_manifests(VS_TO_K8S_GATEWAY, "vs.yaml")
+    try:
+        # no CRD: the kind is not served, and the name is checked against Istio's Gateways
+        snapshot = read_mesh(cluster, with_config=True)
+        assert "not served" in snapshot.unreadable[k.K8S_GATEWAYS.key]
+        assert 'Referenced gateway not found: "edge"' in list(
+            analyze(vs, snapshot).messages["message"])
+        cluster.create(k.CRDS, K8S_GATEWAY_CRD)
+        world_settle(seed_sandbox)
+        cluster.create(k.K8S_GATEWAYS, {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "edge", "namespace": NS},
+            "spec": {"gatewayClassName": "istio", "listeners": [
+                {"name": "http", "port": 80, "protocol": "HTTP",
+                 "hostname": "*.shop.example.com"}]}}, NS)
+        snapshot = read_mesh(cluster, with_config=True)
+        # same plural as Istio's Gateway, kept apart by group
+        assert [g["metadata"]["name"] for g in snapshot.items(k.K8S_GATEWAYS)] == ["edge"]
+        assert "edge" not in [g["metadata"]["name"] for g in snapshot.items(k.GATEWAYS)]
+        after = analyze(vs, snapshot)
+        assert not [m for m in after.messages["message"] if '"edge"' in m or "edge." in m], \
+            after.messages.to_string()
+    finally:
+        cluster.close()
