@@ -17,19 +17,9 @@ from runbook.manifests import parse_manifests
 from runbook.mesh.analyze import analyze
 from runbook.sandbox import Sandbox
 from runbook.sandbox.apiserver.faults import parse_fault_spec
+from tests.config.test_gateway_credentials import BETA, GATEWAY
 
 VALUE = "hunter2-never-on-the-wire"
-GATEWAY = """
-apiVersion: networking.istio.io/v1beta1
-kind: Gateway
-metadata: {name: shop-tls, namespace: l7-traffic-beta}
-spec:
-  selector: {istio: ingressgateway, istio.io/rev: 1-18-5}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [shop.test]
-    tls: {mode: SIMPLE, credentialName: shop-cert}
-"""
 
 
 @pytest.fixture
@@ -77,11 +67,11 @@ def test_the_analyzer_finds_the_secret_by_name_from_the_config_read(seed_world) 
     _, cluster = seed_world
     assert k.SECRETS in CONFIG_KINDS
     snapshot = read_snapshot(cluster, (*DIAGNOSIS_KINDS, *CONFIG_KINDS))
-    result = analyze(parse_manifests(GATEWAY, "gw.yaml"), snapshot)
+    result = analyze(parse_manifests(GATEWAY, "gw.yaml"), snapshot, namespace=BETA)
     assert not [m for m in result.messages["message"] if "credential" in m]
     cluster.delete(k.SECRETS, "shop-cert", "istio-prod")
     snapshot = read_snapshot(cluster, (*DIAGNOSIS_KINDS, *CONFIG_KINDS))
-    result = analyze(parse_manifests(GATEWAY, "gw.yaml"), snapshot)
+    result = analyze(parse_manifests(GATEWAY, "gw.yaml"), snapshot, namespace=BETA)
     assert 'Referenced credentialName not found: "shop-cert"' in list(result.messages["message"])
 
 
@@ -90,7 +80,7 @@ def test_forbidden_secrets_leave_the_check_unmade_not_guessed(seed_world) -> Non
     sb.faults.add(parse_fault_spec("list:secrets:403"))
     snapshot = read_snapshot(cluster, (*DIAGNOSIS_KINDS, *CONFIG_KINDS))
     assert k.SECRETS.key in snapshot.unreadable
-    result = analyze(parse_manifests(GATEWAY, "gw.yaml"), snapshot)
+    result = analyze(parse_manifests(GATEWAY, "gw.yaml"), snapshot, namespace=BETA)
     assert not [m for m in result.messages["message"] if "credential" in m]
     assert "secrets could not be read: Gateway credentialName references not checked" in \
         result.skipped

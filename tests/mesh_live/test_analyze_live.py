@@ -14,20 +14,26 @@ from tests.config.test_gateway_credentials import GATEWAY as GATEWAY_TLS
 
 NS = "l7-traffic-beta"
 
-#: a minimal ServiceEntry CRD written for this test (Istio's own has a full schema)
-SERVICE_ENTRY_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "serviceentries.networking.istio.io"},
-    "spec": {
-        "group": "networking.istio.io", "scope": "Namespaced",
-        "names": {"kind": "ServiceEntry", "listKind": "ServiceEntryList", "plural": "serviceentries",
-                  "singular": "serviceentry", "shortNames": ["se"]},
-        "versions": [{"name": v, "served": True, "storage": v == "v1beta1",
-                      "schema": {"openAPIV3Schema": {
-                          "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
-                     for v in ("v1alpha3", "v1beta1")],
-    },
-}
+def _crd(group: str, kind: str, plural: str, versions: tuple[str, ...], storage: str,
+         short_name: str) -> dict[str, Any]:
+    """A minimal CRD written for these tests (the upstream ones have full schemas)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                      "singular": kind.lower(), "shortNames": [short_name]},
+            "versions": [{"name": v, "served": True, "storage": v == storage,
+                          "schema": {"openAPIV3Schema": {
+                              "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                         for v in versions],
+        },
+    }
+
+
+SERVICE_ENTRY_CRD = _crd("networking.istio.io", "ServiceEntry", "serviceentries",
+                         ("v1alpha3", "v1beta1"), "v1beta1", "se")
 
 VS = f"""
 apiVersion: networking.istio.io/v1beta1
@@ -114,20 +120,8 @@ def test_gateway_credentials_are_looked_up_by_secret_name_only(seed_sandbox, wor
         cluster.close()
 
 
-#: a minimal Gateway API Gateway CRD written for this test (the upstream one has a full schema)
-K8S_GATEWAY_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "gateways.gateway.networking.k8s.io"},
-    "spec": {
-        "group": "gateway.networking.k8s.io", "scope": "Namespaced",
-        "names": {"kind": "Gateway", "listKind": "GatewayList", "plural": "gateways",
-                  "singular": "gateway", "shortNames": ["gtw"]},
-        "versions": [{"name": v, "served": True, "storage": v == "v1",
-                      "schema": {"openAPIV3Schema": {
-                          "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
-                     for v in ("v1", "v1beta1")],
-    },
-}
+K8S_GATEWAY_CRD = _crd("gateway.networking.k8s.io", "Gateway", "gateways", ("v1", "v1beta1"), "v1",
+                       "gtw")
 
 VS_TO_K8S_GATEWAY = f"""
 apiVersion: networking.istio.io/v1beta1
