@@ -184,9 +184,16 @@ TELEMETRIES = ResourceKind("telemetry.istio.io", "v1alpha1", "Telemetry", "telem
                            versions=("v1alpha1", "v1"),
                            categories=("istio-io", "telemetry-istio-io"))
 
+#: read by the config analyzer: a VirtualService may name a Kubernetes Gateway API Gateway. Served
+#: only where the Gateway API CRDs are installed. Its plural is Istio's Gateway's too: the kubectl
+#: names ``gateway``/``gateways`` resolve to Istio's (registered first), this one is ``gtw``
+K8S_GATEWAYS = ResourceKind("gateway.networking.k8s.io", "v1", "Gateway", "gateways", True,
+                            versions=("v1", "v1beta1"), short_names=("gtw",),
+                            categories=("gateway-api",))
+
 ALL_KNOWN_KINDS: tuple[ResourceKind, ...] = (
     BUILTIN_KINDS + ISTIO_NETWORKING_KINDS
-    + (SERVICE_ENTRIES, SIDECARS, AUTHORIZATION_POLICIES, TELEMETRIES))
+    + (SERVICE_ENTRIES, SIDECARS, AUTHORIZATION_POLICIES, TELEMETRIES, K8S_GATEWAYS))
 
 
 class KindRegistry:

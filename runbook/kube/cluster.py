@@ -47,6 +47,10 @@ from runbook.snapshot import RawObject
 
 SANDBOX_CONTEXT = "sandbox"
 JSON = "application/json"
+#: a list of the objects' metadata only (kube-apiserver's PartialObjectMetadataList): no spec,
+#: status or data crosses the wire. No JSON fallback is offered, so a server that cannot answer
+#: it refuses (406) rather than sending whole objects.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 #: parses a list page's bytes into ``{metadata, items}``; raises ValueError when it cannot
 PageDecoder = Callable[[bytes], dict[str, Any]]
 MERGE_PATCH = "application/merge-patch+json"
@@ -285,12 +289,14 @@ class Cluster:
         field_selector: str | None = None,
         page_size: int = 500,
         decode: PageDecoder | None = None,
+        accept: str = JSON,
     ) -> Iterator[RawObject]:
         """Yield list pages (``{metadata, items}``) of a cluster-wide or namespaced list.
 
         Follows ``continue`` tokens. On ``410 Gone`` for an expired token the list restarts from
         the beginning once (the answer is then consistent), as client-go's pager does. ``decode``
-        parses each page's bytes instead of the whole-JSON parser (e.g. keeping only some fields).
+        parses each page's bytes instead of the whole-JSON parser (e.g. keeping only some fields);
+        ``accept`` asks for another representation (e.g. :data:`METADATA_LIST`).
         """
         cont: str | None = None
         restarted = False
@@ -301,7 +307,8 @@ class Cluster:
                     "GET", path,
                     query={"limit": page_size, "continue": cont,
                            "labelSelector": label_selector, "fieldSelector": field_selector},
-                    verb="list", resource=kind.key, namespace=namespace, raw=decode is not None)
+                    accept=accept, verb="list", resource=kind.key, namespace=namespace,
+                    raw=decode is not None)
             except ClusterError as exc:
                 if exc.status == 410 and cont and not restarted:
                     cont, restarted = None, True
@@ -331,9 +338,11 @@ class Cluster:
         page_size: int = 500,
         trim: Callable[[RawObject], RawObject] | None = None,
         decode: PageDecoder | None = None,
+        accept: str = JSON,
     ) -> list[RawObject]:
         """Every object of a list (all pages). ``trim`` may drop fields per object to save memory;
-        ``decode`` parses each page's bytes (see :meth:`list_pages`).
+        ``decode`` parses each page's bytes, ``accept`` asks for another representation (see
+        :meth:`list_pages`).
 
         Items of a list carry no ``apiVersion``/``kind`` on the wire; they are filled in here so
         that every object is self-describing.
@@ -341,7 +350,7 @@ class Cluster:
         out: list[RawObject] = []
         for page in self.list_pages(kind, namespace, label_selector=label_selector,
                                     field_selector=field_selector, page_size=page_size,
-                                    decode=decode):
+                                    decode=decode, accept=accept):
             items = page.get("items") or []
             for obj in items:
                 obj.setdefault("apiVersion", kind.api_version)

@@ -19,7 +19,7 @@ import orjson
 from runbook import kinds as k
 from runbook.errors import ClusterError, Forbidden, NotFound
 from runbook.kinds import ResourceKind
-from runbook.kube.cluster import Cluster
+from runbook.kube.cluster import JSON, METADATA_LIST, Cluster
 from runbook.snapshot import RawObject, Snapshot
 
 #: what a mesh inventory and diagnosis read
@@ -27,12 +27,16 @@ DIAGNOSIS_KINDS: tuple[ResourceKind, ...] = (
     k.NAMESPACES, k.NODES, k.PODS, k.SERVICES, k.ENDPOINTS, k.DEPLOYMENTS, k.REPLICA_SETS,
     k.EVENTS, k.CONFIG_MAPS, k.MUTATING_WEBHOOKS, k.VALIDATING_WEBHOOKS,
 )
-#: what the config analyzer reads in addition. Not Secrets: the reader role grants none
-#: (rbac/reader.yaml); a caller that may read them adds ``k.SECRETS`` (names only are kept:
-#: :func:`trim_secret`), else Gateway credentialName references are not checked.
+#: what the config analyzer reads in addition. Secrets only as metadata (:data:`METADATA_ONLY`),
+#: for the Gateway ``credentialName`` check; where they cannot be listed (403) that check says it
+#: was not made.
 CONFIG_KINDS: tuple[ResourceKind, ...] = (
     *k.ISTIO_NETWORKING_KINDS, k.SERVICE_ENTRIES, k.SIDECARS, k.AUTHORIZATION_POLICIES,
-    k.TELEMETRIES, k.CRDS)
+    k.TELEMETRIES, k.K8S_GATEWAYS, k.CRDS, k.SECRETS)
+
+#: kinds listed as metadata only (``Accept: …;as=PartialObjectMetadataList``), so that no
+#: Secret value crosses the wire; their slim decoder then keeps only :func:`trim_secret`'s fields
+METADATA_ONLY: frozenset[str] = frozenset({k.SECRETS.key})
 
 #: server-side filters that keep large reads small without losing what the mesh layer needs
 DEFAULT_SELECTORS: dict[str, dict[str, str]] = {
@@ -99,14 +103,19 @@ def trim_workload(obj: RawObject) -> RawObject:
     return obj
 
 
+#: the metadata of a Secret that is kept (not annotations: kubectl's last-applied copy holds values)
+SECRET_META_FIELDS = ("name", "namespace", "labels", "uid", "resourceVersion")
+
+
 def trim_secret(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Secret reduced to its name, namespace, labels and type: its values (and even the names
-    of its keys) are dropped as it is parsed, so no snapshot, report or log can hold them."""
+    """A Secret reduced to its name, namespace, labels (and type when given): its values (and
+    even the names of its keys) are dropped, so no snapshot, report or log can hold them."""
     meta = obj.get("metadata") or {}
-    return {"apiVersion": obj.get("apiVersion", "v1"), "kind": "Secret",
-            "metadata": {key: meta[key] for key in ("name", "namespace", "labels", "uid",
-                                                    "resourceVersion") if key in meta},
-            "type": obj.get("type")}
+    trimmed = {"apiVersion": "v1", "kind": "Secret",
+               "metadata": {key: meta[key] for key in SECRET_META_FIELDS if key in meta}}
+    if obj.get("type") is not None:
+        trimmed["type"] = obj["type"]
+    return trimmed
 
 
 #: per kind key, the trim applied to every object read (others: :func:`trim_object`)
@@ -170,7 +179,12 @@ def _schemas() -> dict[str, Any]:
     workload_spec = _typed_dict("WorkloadSpec", WORKLOAD_SPEC_FIELDS, {"template": template})
     pod = _typed_dict("Pod", OBJECT_FIELDS, {"metadata": meta, "spec": pod_spec})
     workload = _typed_dict("Workload", OBJECT_FIELDS, {"metadata": meta, "spec": workload_spec})
-    return {k.PODS.key: pod, k.DEPLOYMENTS.key: workload, k.REPLICA_SETS.key: workload}
+    # a metadata list item: what trim_secret keeps, so that not even an annotation (kubectl's
+    # last-applied copy holds a Secret's values) is built; apiVersion and kind are the list's
+    secret_meta = _typed_dict("SecretMeta", SECRET_META_FIELDS)
+    secret = _typed_dict("SecretMetadata", ("metadata",), {"metadata": secret_meta})
+    return {k.PODS.key: pod, k.DEPLOYMENTS.key: workload, k.REPLICA_SETS.key: workload,
+            k.SECRETS.key: secret}
 
 
 class SlimListDecoder:
@@ -261,7 +275,8 @@ def read_snapshot(
                                  label_selector=sel.get("label_selector"),
                                  field_selector=sel.get("field_selector"),
                                  page_size=page_size,
-                                 trim=None if decode else trim, decode=decode)
+                                 trim=None if decode else trim, decode=decode,
+                                 accept=METADATA_LIST if kind.key in METADATA_ONLY else JSON)
         except Forbidden as exc:
             return kind, exc.one_line()
         except NotFound as exc:

@@ -1,5 +1,6 @@
-"""The analyzer's Gateway checks (IST0101 selector, IST0162, MR201–MR204), and what a Gateway's
-selector reaches: gateway workloads, their revisions, the istiods that program them.
+"""The analyzer's Gateway checks (IST0101 selector and credentialName, IST0161, IST0162,
+MR201–MR204), and what a Gateway's selector reaches: gateway workloads, their revisions, the
+istiods that program them.
 
 :class:`GatewayChecks` is mixed into the analyzer's checker (``runbook.mesh.analyze``), which
 provides the indexes declared on it and the ``add``/``skip`` outputs.
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from runbook import wellknown as wk
 from runbook.mesh.analysis_world import Item, Workload, World
+from runbook.mesh.gateway_credentials import credential_problem
 from runbook.mesh.model import labels_of
 from runbook.mesh.pushes import ControlPlaneScope
 from runbook.routing import container_port
@@ -102,7 +104,8 @@ class GatewayChecks:
 
     def check_credentials(self, gw: Item, view: GatewayView) -> None:
         """Istio's ``gateway.SecretAnalyzer``: a server's ``tls.credentialName`` names a Secret
-        in the namespace of the gateway *pods* (not the Gateway's). Only Secret names are read."""
+        in the namespace of the gateway *pods* (not the Gateway's), IST0101 when there is none;
+        IST0161 when a Secret given in a file holds no certificate istiod would serve."""
         names = [str(cn) for server in gw.spec.get("servers") or []
                  if (cn := ((server or {}).get("tls") or {}).get("credentialName"))]
         if not names or not view.gateways:
@@ -113,10 +116,23 @@ class GatewayChecks:
         pods_ns = sorted({w.namespace for w in view.gateways})[0]
         for name in dict.fromkeys(names):
             ns, _, short = name.rpartition("/")
-            if self.world.get("", "Secret", ns or pods_ns, short) is None:
+            secret = self.world.get("", "Secret", ns or pods_ns, short)
+            if secret is None:
                 self.add(gw, "Error", "IST0101", f'Referenced credentialName not found: "{name}"',
                          evidence=[f"looked for Secret {ns or pods_ns}/{short} (the gateway pods' "
                                    "namespace)"])
+            elif not secret.from_file:
+                self.skip("Secret values are never read from a cluster: Gateway credentials "
+                          "are checked for validity (IST0161) only in Secrets given as files")
+            elif problem := credential_problem(secret.obj):
+                self.add(gw, "Error", "IST0161",
+                         f"The credential referenced by the Gateway {gw.name} in namespace "
+                         f"{pods_ns} is invalid, which can cause the traffic not to work as "
+                         "expected.",
+                         evidence=[f"Secret {secret.ref}: {problem}",
+                                   f"kubectl create secret tls {secret.name} -n {secret.namespace} "
+                                   "--cert=<cert.pem> --key=<key.pem> --dry-run=client -o yaml "
+                                   "| kubectl apply -f -"])
 
     def check_gateway_ports(self, gw: Item, view: GatewayView) -> None:
         all_workloads = [w for ws in view.groups.values() for w in ws]

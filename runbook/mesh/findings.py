@@ -93,8 +93,9 @@ CODES: dict[str, CodeInfo] = {c.code: c for c in (
              "istio messages.yaml IST0102 (Info); analyzers/injection/injection.go",
              meaning=('a namespace has neither `istio-injection` nor `istio.io/rev` — with or without '
                       "workloads, as istioctl reports it. Skipped: istio-system and Kubernetes' own "
-                      'namespaces (as istioctl), ambient namespaces (`istio.io/dataplane-mode=ambient`), '
-                      'and — our difference — namespaces that host istiod or gateways.'),
+                      'namespaces (kube-system, kube-public, kube-node-lease, local-path-storage, which '
+                      'istioctl never reads) and ambient namespaces (`istio.io/dataplane-mode=ambient`); '
+                      'namespaces that host istiod or gateways are reported, as istioctl does.'),
              fix="— (the message gives both `kubectl label` commands, as Istio's does)"),
     CodeInfo("IST0103", WARNING, "PodMissingProxy",
              "istio messages.yaml IST0103 (Warning); analyzers/injection/injection.go",

@@ -94,8 +94,6 @@ class NamespaceChains(DiagnosisState):
     """Chains read from a namespace's labels and its pods."""
 
     def namespace_labels(self) -> None:
-        # namespaces of istiod or gateways are Istio's own, as istio-system is to istioctl
-        control = ({d.namespace for d in self.m.istiods} | {g.namespace for g in self.m.gateways})
         offer = sorted({w.claimed_revision for w in self.m.injectors()
                         if w.claimed_revision and not w.tag}
                        | {w.tag for w in self.m.injectors() if w.tag})
@@ -109,9 +107,12 @@ class NamespaceChains(DiagnosisState):
                 self.out.append(self._multiple_labels(rec, kinds))
             if rec.labels.get(wk.DATAPLANE_MODE_LABEL) == AMBIENT:
                 continue  # ambient: no sidecar expected, whatever the webhooks say
-            if (has_istio and rec.injection_label is None and rec.rev_label is None
-                    and by_default is not None and ns not in SYSTEM_NAMESPACES
-                    and ns != ISTIO_SYSTEM and ns not in control):
+            # istioctl's injection analyzer: every namespace but istio-system and those istioctl
+            # never reads (inject.IgnoredNamespaces), whatever runs there (istiod, gateways) and
+            # whichever webhook matches it
+            unlabelled = (has_istio and rec.injection_label is None and rec.rev_label is None
+                          and ns not in SYSTEM_NAMESPACES and ns != ISTIO_SYSTEM)
+            if unlabelled and by_default is not None:
                 self.out.append(Finding(
                     "IST0148", INFO, subject,
                     "is enabled for Istio injection, as Istio is installed with "
@@ -119,6 +120,17 @@ class NamespaceChains(DiagnosisState):
                     evidence=[f"namespace labels {labels_text(rec.labels)}",
                               f"ConfigMap {by_default}: values.sidecarInjectorWebhook."
                               "enableNamespacesByDefault true"],
+                    namespaces=[ns]))
+                continue
+            if unlabelled:
+                self.out.append(Finding(
+                    "IST0102", INFO, subject,
+                    f"The namespace is not enabled for Istio injection. Run 'kubectl label "
+                    f"namespace {ns} {wk.REV_LABEL}=<revision-or-tag>' to enable it, or 'kubectl "
+                    f"label namespace {ns} {wk.INJECTION_LABEL}=disabled' to explicitly mark it "
+                    f"as not needing injection.",
+                    evidence=[f"namespace labels {labels_text(rec.labels)}",
+                              f"revisions and tags: {', '.join(offer) or 'none'}"],
                     namespaces=[ns]))
                 continue
             if rec.status != "no injection":
@@ -137,17 +149,6 @@ class NamespaceChains(DiagnosisState):
                               f"revisions and tags with an injector: {', '.join(offer) or 'none'}",
                               f"kubectl label namespace {ns} {wk.REV_LABEL}=<revision-or-tag> "
                               "--overwrite"],
-                    namespaces=[ns]))
-            elif (has_istio and rec.injection_label is None and ns not in SYSTEM_NAMESPACES
-                  and ns != ISTIO_SYSTEM and ns not in control):
-                self.out.append(Finding(
-                    "IST0102", INFO, subject,
-                    f"The namespace is not enabled for Istio injection. Run 'kubectl label "
-                    f"namespace {ns} {wk.REV_LABEL}=<revision-or-tag>' to enable it, or 'kubectl "
-                    f"label namespace {ns} {wk.INJECTION_LABEL}=disabled' to explicitly mark it "
-                    f"as not needing injection.",
-                    evidence=[f"namespace labels {labels_text(rec.labels)}",
-                              f"revisions and tags: {', '.join(offer) or 'none'}"],
                     namespaces=[ns]))
 
     def _multiple_labels(self, rec: NamespaceInjection, kinds: list[str]) -> Finding:

@@ -88,9 +88,10 @@ def test_diagnose_json_has_every_table_and_the_findings_and_exits_1(
     assert len(events) == 6 and {r["error_kind"] for r in events} == {"service_not_found"}
     assert all(r["first_seen"].endswith("Z") and r["count"] > 1 for r in events)
     # the codes of the field report's chain, most severe first; then what istioctl analyze says
-    # of the unlabelled default namespace too
-    assert [f["code"] for f in doc["findings"]] == ["MR101", "MR106", "MR107", "IST0102"]
-    assert doc["findings"][-1]["subject"]["name"] == "default"
+    # of the unlabelled namespaces too (default, and those of the gateways and istiods)
+    assert [f["code"] for f in doc["findings"]] == ["MR101", "MR106", "MR107"] + ["IST0102"] * 3
+    assert [f["subject"]["name"] for f in doc["findings"][3:]] == [
+        "default", "istio-canary", "istio-prod"]
 
 
 def test_diagnose_namespace_filters_tables_and_findings(

@@ -15,7 +15,7 @@ from runbook.manifests import Manifest, load_manifests, parse_manifests
 from runbook.mesh.analyze import ANALYSIS_COLUMNS, CODES, analyze
 from runbook.mesh.findings import Finding
 
-from .world import app_objects, controller_objects, seed_snapshot, snapshot_of
+from .world import app_objects, controller_objects, seed_snapshot, seed_world, snapshot_of
 
 BETA, ALPHA = "l7-traffic-beta", "l7-traffic-alpha"
 
@@ -332,6 +332,31 @@ def test_selectors_matching_nothing_or_no_gateway() -> None:
                                           "{istio: pilot}")), _beta_world(), namespace=BETA)
     (msg,) = _messages(pilot, "MR204")
     assert "istio-prod/istiod-1-18-5" in msg and "istio-canary/istiod-1-19-3" in msg
+
+
+def _edge_gateway_world(proxy_args: list[str]) -> Any:
+    """The seed world plus a Deployment ``edge`` whose template names no gateway (the proxy is
+    added at admission, as ``image: auto`` asks) and whose running pods run ``proxy_args``."""
+    edge = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "edge", "namespace": "edge-gw"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "edge"}},
+                     "template": {"metadata": {"labels": {"app": "edge"}}, "spec": {"containers": [
+                         {"name": "istio-proxy", "image": "auto"}]}}}}
+    running = controller_objects([edge])
+    for pod in running:
+        if pod["kind"] == "Pod":
+            pod["spec"]["containers"][0]["args"] = proxy_args
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "edge-gw"}}
+    return snapshot_of(seed_world(bookinfo_in=[BETA], extra=[namespace, edge, *running]))
+
+
+@pytest.mark.parametrize(("args", "gateway"), [(["proxy", "router"], True),
+                                               (["proxy", "sidecar"], False)])
+def test_a_gateway_proxy_is_known_by_its_pods_router_argument(args: list[str], gateway: bool) -> None:
+    edge = GATEWAY.replace("{istio: ingressgateway, istio.io/rev: 1-18-5}", "{app: edge}")
+    result = analyze(_yaml(edge), _edge_gateway_world(args), namespace=BETA)
+    assert ("MR204" in result.codes()) is not gateway
+    assert ("MR201" in result.codes()) is gateway
 
 
 def test_revision_labels_that_no_serving_istiod_accepts_44047() -> None:

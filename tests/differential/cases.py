@@ -34,6 +34,7 @@ class Api:
     body: Any = None
     content_type: str = "application/json"
     context: str = "sandbox"
+    accept: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,22 @@ def _verb_cases() -> list[Case]:
                 Api("GET", f"/{collection}?limit=1&labelSelector=diff%3D{{ns}}"))
         for verb, sequence in steps.items():
             cases.append(Case(f"api/{verb}/{key}", f"api: {verb}", sequence))
+    cases.append(_metadata_list_case())
     return cases
+
+
+def _metadata_list_case() -> Case:
+    """Secrets listed and read as metadata only, as the analyzer's credentialName lookup lists
+    them: no value crosses the wire."""
+    secrets = "/api/v1/namespaces/{ns}/secrets"
+    secret = _obj("v1", "Secret", "meta-only", type="Opaque", data={"password": "aHVudGVyMg=="})
+    return Case("api/list-metadata/secrets", "api: list", (
+        Api("POST", secrets, secret),
+        Api("GET", f"{secrets}?labelSelector=diff%3D{{ns}}",
+            accept="application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"),
+        Api("GET", f"{secrets}/meta-only",
+            accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
+    ))
 
 
 # ---------------------------------------------------------------------------- errors

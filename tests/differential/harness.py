@@ -60,7 +60,7 @@ class _Session:
 
     def api(self, step: Api, ns: str) -> Observation:
         api = self._client(step.context)
-        headers = {"Content-Type": step.content_type, **_accept_json(api)}
+        headers = {"Content-Type": step.content_type, **_accept_json(api), "Accept": step.accept}
         body = fill(step.body, ns)
         raw = body if isinstance(body, str) or body is None else orjson.dumps(body).decode()
         answer = api.rest_client.pool_manager.request(

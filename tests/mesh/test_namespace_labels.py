@@ -1,8 +1,9 @@
 """Namespace labels as Istio's injection analyzer reads them: IST0123 counts ``istio-injection``,
 ``istio.io/rev`` and the ambient ``istio.io/dataplane-mode`` (``istio-injection=disabled`` exempts
-the others), IST0102 in every unlabelled namespace but istio-system and Kubernetes' own (with or
-without workloads), IST0148 instead when the injector's values enable namespaces by default, and
-nothing further for an ambient namespace."""
+the others), IST0102 in every unlabelled namespace but istio-system and those istioctl never reads
+(Kubernetes' own), with or without workloads, istiod's and gateways' included, IST0148 instead
+when the injector's values enable namespaces by default, and nothing further for an ambient
+namespace."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from runbook.mesh import diagnose
 from runbook.mesh.namespace_chains import injection_label_kinds
 
 from .test_diagnose import codes, only
-from .worlds import World
+from .worlds import World, _istiod
 
 
 def _namespace(world: World, name: str, **labels: str) -> None:
@@ -66,6 +67,19 @@ def test_ist0102_in_a_namespace_without_workloads_but_not_in_istio_system(health
     _namespace(healthy, "kube-system")
     findings = diagnose(healthy.snapshot())
     assert [f.subject.name for f in findings if f.code == "IST0102"] == ["default", "empty"]
+
+
+@pytest.mark.parametrize("ignored", ["kube-public", "kube-node-lease", "local-path-storage"])
+def test_no_ist0102_in_the_namespaces_istioctl_never_reads(healthy: World, ignored: str) -> None:
+    _namespace(healthy, ignored)
+    assert "IST0102" not in _about(healthy, ignored)
+
+
+def test_ist0102_in_an_unlabelled_namespace_that_runs_istiod_as_istioctl_says(healthy: World) -> None:
+    _namespace(healthy, "istio-canary")
+    healthy.add(_istiod("istio-canary", "istiod-canary", "canary", "docker.io/istio/pilot:1.19.3"))
+    findings = diagnose(healthy.snapshot())
+    assert "IST0102" in [f.code for f in findings if f.subject.name == "istio-canary"]
 
 
 def test_ist0148_when_the_injector_enables_namespaces_by_default(healthy: World) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from runbook import kinds as k
-from runbook.kube import CONFIG_KINDS, DIAGNOSIS_KINDS, connect, read_snapshot
+from runbook.kube import connect
 from runbook.manifests import parse_manifests
 from runbook.mesh.analyze import analyze
 from runbook.mesh.observe import read_mesh
@@ -14,20 +14,26 @@ from tests.config.test_gateway_credentials import GATEWAY as GATEWAY_TLS
 
 NS = "l7-traffic-beta"
 
-#: a minimal ServiceEntry CRD written for this test (Istio's own has a full schema)
-SERVICE_ENTRY_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "serviceentries.networking.istio.io"},
-    "spec": {
-        "group": "networking.istio.io", "scope": "Namespaced",
-        "names": {"kind": "ServiceEntry", "listKind": "ServiceEntryList", "plural": "serviceentries",
-                  "singular": "serviceentry", "shortNames": ["se"]},
-        "versions": [{"name": v, "served": True, "storage": v == "v1beta1",
-                      "schema": {"openAPIV3Schema": {
-                          "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
-                     for v in ("v1alpha3", "v1beta1")],
-    },
-}
+def _crd(group: str, kind: str, plural: str, versions: tuple[str, ...], storage: str,
+         short_name: str) -> dict[str, Any]:
+    """A minimal CRD written for these tests (the upstream ones have full schemas)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                      "singular": kind.lower(), "shortNames": [short_name]},
+            "versions": [{"name": v, "served": True, "storage": v == storage,
+                          "schema": {"openAPIV3Schema": {
+                              "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                         for v in versions],
+        },
+    }
+
+
+SERVICE_ENTRY_CRD = _crd("networking.istio.io", "ServiceEntry", "serviceentries",
+                         ("v1alpha3", "v1beta1"), "v1beta1", "se")
 
 VS = f"""
 apiVersion: networking.istio.io/v1beta1
@@ -94,23 +100,66 @@ def test_gateway_credentials_are_looked_up_by_secret_name_only(seed_sandbox, wor
     cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
     gateway = parse_manifests(GATEWAY_TLS, "gw.yaml")
     try:
-        # by default Secrets are not read (the reader role grants none): the check is skipped
-        default = analyze(gateway, read_mesh(cluster, with_config=True), namespace=NS)
-        assert not [m for m in default.messages["message"] if "credentialName" in m]
-        assert any(s.startswith("secrets could not be read") for s in default.skipped)
-        # a caller allowed to list Secrets adds them: only their names are kept
-        kinds = (*DIAGNOSIS_KINDS, *CONFIG_KINDS, k.SECRETS)
-        before = analyze(gateway, read_snapshot(cluster, kinds), namespace=NS)
+        # the config read lists Secrets as metadata: a missing one is reported by name
+        before = analyze(gateway, read_mesh(cluster, with_config=True), namespace=NS)
         assert 'Referenced credentialName not found: "shop-cert"' in list(before.messages["message"])
         cluster.create(k.SECRETS, {
             "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
             "metadata": {"name": "shop-cert", "namespace": "istio-prod"},
             "stringData": {"tls.crt": "not-a-cert", "tls.key": "very-secret-value"}}, "istio-prod")
-        snapshot = read_snapshot(cluster, kinds)
+        snapshot = read_mesh(cluster, with_config=True)
         (secret,) = [s for s in snapshot.items(k.SECRETS) if s["metadata"]["name"] == "shop-cert"]
         assert "very-secret-value" not in repr(snapshot.objects[k.SECRETS.key])
-        assert set(secret) == {"apiVersion", "kind", "metadata", "type"}
+        assert set(secret) == {"apiVersion", "kind", "metadata"}
         after = analyze(gateway, snapshot, namespace=NS)
         assert not [m for m in after.messages["message"] if "credentialName" in m]
+        # its values were never read, so its certificate is not judged (IST0161): said, not guessed
+        assert "IST0161" not in after.codes()
+        assert any("IST0161" in why for why in after.skipped)
+    finally:
+        cluster.close()
+
+
+K8S_GATEWAY_CRD = _crd("gateway.networking.k8s.io", "Gateway", "gateways", ("v1", "v1beta1"), "v1",
+                       "gtw")
+
+VS_TO_K8S_GATEWAY = f"""
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {{name: via-edge, namespace: {NS}}}
+spec:
+  hosts: [cart.shop.example.com]
+  gateways: [edge]
+  http:
+  - route:
+    - destination: {{host: productpage}}
+"""
+
+
+def test_gateway_api_gateways_are_read_when_their_crd_exists(seed_sandbox, world_settle) -> None:  # type: ignore[no-untyped-def]
+    world_settle(seed_sandbox)
+    cluster = connect(seed_sandbox.kubeconfig_path, "sandbox")
+    vs = parse_manifests(VS_TO_K8S_GATEWAY, "vs.yaml")
+    try:
+        # no CRD: the kind is not served, and the name is checked against Istio's Gateways
+        snapshot = read_mesh(cluster, with_config=True)
+        assert "not served" in snapshot.unreadable[k.K8S_GATEWAYS.key]
+        assert 'Referenced gateway not found: "edge"' in list(
+            analyze(vs, snapshot).messages["message"])
+        cluster.create(k.CRDS, K8S_GATEWAY_CRD)
+        world_settle(seed_sandbox)
+        cluster.create(k.K8S_GATEWAYS, {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "edge", "namespace": NS},
+            "spec": {"gatewayClassName": "istio", "listeners": [
+                {"name": "http", "port": 80, "protocol": "HTTP",
+                 "hostname": "*.shop.example.com"}]}}, NS)
+        snapshot = read_mesh(cluster, with_config=True)
+        # same plural as Istio's Gateway, kept apart by group
+        assert [g["metadata"]["name"] for g in snapshot.items(k.K8S_GATEWAYS)] == ["edge"]
+        assert "edge" not in [g["metadata"]["name"] for g in snapshot.items(k.GATEWAYS)]
+        after = analyze(vs, snapshot)
+        assert not [m for m in after.messages["message"] if '"edge"' in m or "edge." in m], \
+            after.messages.to_string()
     finally:
         cluster.close()
