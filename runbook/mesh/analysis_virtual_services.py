@@ -207,8 +207,10 @@ class VirtualServiceChecks(GatewayChecks):
 
     def check_mesh_conflicts(self, vs: Item) -> None:
         """IST0109 as istioctl counts it: once per VirtualService, naming every VirtualService
-        on the mesh gateway whose hosts overlap its own (wildcards included) in a namespace both
-        are exported to."""
+        on the mesh gateway that conflicts with it in a namespace both are exported to — the same
+        host, or (wildcards compared) a host exported to some namespaces that a host exported
+        everywhere covers. Two hosts exported everywhere are compared as written: sidecars route
+        each to its own virtual host, the most specific first (conflictingmeshgatewayhosts.go)."""
         mine = self.mesh_hosts.get((vs.namespace, vs.name))
         if mine is None:
             return
@@ -217,7 +219,9 @@ class VirtualServiceChecks(GatewayChecks):
         for (o_ns, o_name), (o_scopes, o_hosts) in self.mesh_hosts.items():
             if (o_ns, o_name) == (vs.namespace, vs.name) or not scopes_meet(scopes, o_scopes):
                 continue
-            host = next((h for h in hosts for o in o_hosts if hosts_overlap(h, o)), None)
+            wildcards_compared = ("*" in scopes) != ("*" in o_scopes)
+            host = next((h for h in hosts for o in o_hosts
+                         if h == o or (wildcards_compared and hosts_overlap(h, o))), None)
             if host is not None:
                 clashes.append((f"{o_ns}/{o_name}", host))
         if not clashes:

@@ -39,8 +39,9 @@ IST0106   Error    SchemaValidationError: the object does not validate against t
                    ``sandbox/scenarios/istio-crds.yaml``); unknown fields included, as
                    ``kubectl apply`` (fieldValidation=Strict) rejects them.
 IST0109   Error    ConflictingMeshGatewayVirtualServiceHosts: VirtualServices on the mesh
-                   gateway whose hosts overlap (wildcards included) in a namespace both are
-                   exported to; one message per VirtualService naming all of them, as
+                   gateway with the same host, or a host exported to some namespaces that a
+                   wildcard exported everywhere covers, in a namespace both are exported to
+                   (istioctl's rule); one message per VirtualService naming all of them, as
                    istioctl counts them.
 IST0110   Error    ConflictingSidecarWorkloadSelectors: several Sidecars select the same pod
                    (``runbook.mesh.sidecars``); a Sidecar selector that selects no pod of its
