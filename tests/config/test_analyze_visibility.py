@@ -163,7 +163,7 @@ def test_conflicts_are_reported_once_per_virtual_service_with_wildcards() -> Non
     text = "---".join([
         _mesh_vs("a", "productpage", hosts="[productpage]", extra=", port: {number: 9080}"),
         _mesh_vs("b", "productpage", hosts="[productpage]", extra=", port: {number: 9080}"),
-        _mesh_vs("c", "productpage", hosts=f'["*.{NS}.svc.cluster.local"]',
+        _mesh_vs("c", "productpage", hosts=f'["*.{NS}.svc.cluster.local"]', export_to="['.']",
                  extra=", port: {number: 9080}"),
     ])
     result = analyze(_yaml(text), _world(), namespace=NS)
@@ -185,5 +185,19 @@ def test_no_conflict_across_export_scopes_or_distinct_hosts() -> None:
         _mesh_vs("c", "productpage", hosts="[reviews.shop.internal2]", extra=", port: {number: 9080}"),
     ])
     assert "IST0109" not in analyze(_yaml(text), _world(), namespace=NS).codes()
-    shared = text.replace("export_to", "").replace("exportTo: ['.']", "")
+    # b exported everywhere: its wildcard covers a's, which shop sees too
+    shared = text.replace("exportTo: ['.']\n  http:\n  - route:\n    - destination: {host: productpage."
+                          , "http:\n  - route:\n    - destination: {host: productpage.")
     assert _names(analyze(_yaml(shared), _world(), namespace=NS), "IST0109") == {"a", "b"}
+
+
+def test_wildcard_hosts_exported_everywhere_are_compared_as_written() -> None:
+    """istioctl: sidecars route `*.shop.internal` and `*.internal` as two virtual hosts, the most
+    specific first — not a conflict unless one of them is exported to some namespaces only."""
+    text = "---".join([
+        _mesh_vs("a", "productpage", hosts='["*.shop.internal"]', extra=", port: {number: 9080}"),
+        _mesh_vs("b", "productpage", hosts='["*.internal"]', extra=", port: {number: 9080}"),
+    ])
+    assert "IST0109" not in analyze(_yaml(text), _world(), namespace=NS).codes()
+    scoped = text.replace("hosts: [\"*.shop.internal\"]", "hosts: [\"*.shop.internal\"]\n  exportTo: ['.']")
+    assert _names(analyze(_yaml(scoped), _world(), namespace=NS), "IST0109") == {"a", "b"}
