@@ -148,11 +148,9 @@ def test_qps_latency_counts_from_the_intended_time(backend: Backend) -> None:
     summary = run.summary()
     assert summary["p50_ms"] > 2 * s["total_ms"].median()
     assert summary["achieved_qps"] < 40 and summary["send_lag_p99_ms"] > 150
-    # the same load spread over enough connections does not queue: no request left as late as a
-    # queued one would (≥ 30 ms: a 40 ms answer, 10 ms apart), however late the loop itself woke on
-    # a loaded machine (the server shares this process's GIL)
+    # the same load spread over enough connections does not queue
     fast = probe(backend.url("/delay?ms=40"), qps=100, count=8, concurrency=8).samples
-    assert (fast["latency_ms"] - fast["total_ms"]).max() < 30
+    assert (fast["latency_ms"] - fast["total_ms"]).max() < 15
 
 
 def test_duration_and_qps_schedule_stops_at_the_deadline(backend: Backend) -> None:
