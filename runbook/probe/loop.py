@@ -28,10 +28,13 @@ from typing import Any
 
 from runbook.probe.response import ProtocolError, ResponseParser
 from runbook.probe.sockets import (
+    BLOCKING_RECEIVE,
+    DONTWAIT,
     READ,
     WRITE,
     Poller,
     address_text,
+    block_with_receive_timeout,
     os_error_text,
     resolve_host,
     strerror_text,
@@ -74,14 +77,18 @@ class _Request:
 
 
 class _Conn:
-    __slots__ = ("addr_index", "addrs", "fd", "id", "mask", "parser", "recv", "req", "slot", "sock", "state",
-                 "wbuf")
+    __slots__ = ("addr_index", "addrs", "fd", "flags", "id", "mask", "parser", "recv_into", "req", "slot",
+                 "sock", "state", "wait_recv_into", "wbuf")
 
     def __init__(self, conn_id: int, slot: int, head_request: bool) -> None:
         self.id = conn_id
         self.slot = slot
         self.sock: socket.socket | None = None
-        self.recv: Callable[[int], bytes] | None = None  # sock.recv for plain TCP (the fast path)
+        # sock.recv_into for plain TCP (the fast path: into the loop's buffer, no allocation)
+        self.recv_into: Callable[[memoryview], int] | None = None
+        # the solo connection's blocking recv_into (see ProbeLoop.solo); its other I/O passes DONTWAIT
+        self.wait_recv_into: Callable[[memoryview], int] | None = None
+        self.flags = 0  # send/recv flags: DONTWAIT on plain TCP, 0 on TLS (ssl refuses flags)
         self.fd = -1
         self.state = _IDLE
         self.mask = 0
@@ -127,6 +134,11 @@ class ProbeLoop:
         self.inflight = 0
         self.next_seq = 0
         self.ssl_ctx: ssl.SSLContext | None = None
+        # One connection and no schedule (the closed loop that measures latency): the loop waits for
+        # the answer in recv() itself, not in epoll_wait() then recv() — one syscall less between
+        # the two timestamps of every request. The wait gives up after check_every (SO_RCVTIMEO), so
+        # timeouts, progress and stop are checked exactly as often as with the poller.
+        self.solo = concurrency == 1 and not qps and target.scheme != "https" and BLOCKING_RECEIVE
         if target.scheme == "https":
             ctx = ssl.create_default_context()
             if not verify_tls:
@@ -240,7 +252,7 @@ class ProbeLoop:
             with contextlib.suppress(OSError):
                 conn.sock.close()
         conn.sock = None
-        conn.recv = None
+        conn.recv_into = conn.wait_recv_into = None
         conn.mask = 0
         conn.state = _IDLE
         if self.conns[conn.slot] is conn:
@@ -330,7 +342,8 @@ class ProbeLoop:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.sock = sock
         conn.fd = sock.fileno()
-        conn.recv = sock.recv if self.ssl_ctx is None else None
+        conn.recv_into = sock.recv_into if self.ssl_ctx is None else None
+        conn.flags = DONTWAIT if self.ssl_ctx is None else 0
         err = sock.connect_ex(sockaddr)
         if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
             conn.state = _CONNECTING
@@ -378,6 +391,14 @@ class ProbeLoop:
             conn.state = _TLS
             self._handshake(conn)
             return
+        if self.solo:
+            try:
+                block_with_receive_timeout(conn.sock, self.check_every)
+            except OSError:
+                pass  # stays non-blocking: the poller waits for it instead
+            else:
+                conn.wait_recv_into = conn.sock.recv_into
+                conn.recv_into = None  # the inline receive would block now; _on_readable passes DONTWAIT
         self._send(conn)
 
     def _handshake(self, conn: _Conn) -> None:
@@ -408,7 +429,7 @@ class ProbeLoop:
         data = self.t.request
         start = time.perf_counter_ns()
         try:
-            n = sock.send(data)
+            n = sock.send(data, conn.flags)
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             n = 0
         except OSError as exc:
@@ -434,7 +455,7 @@ class ProbeLoop:
         sock = conn.sock
         assert sock is not None
         try:
-            n = sock.send(conn.wbuf)
+            n = sock.send(conn.wbuf, conn.flags)
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return
         except OSError as exc:
@@ -451,7 +472,7 @@ class ProbeLoop:
         assert sock is not None
         while True:
             try:
-                data = sock.recv(65536)
+                data = sock.recv(65536, conn.flags)
             except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -643,6 +664,12 @@ class ProbeLoop:
         # Without a schedule only request timeouts are timers: wake at least this often to check them
         # (a constant keeps the wait — which is in the measured window — free of arithmetic).
         coarse = None if self.qps else self.check_every
+        solo = self.conns if self.solo else None
+        events: list[tuple[int, int]]
+        no_events: list[tuple[int, int]] = []
+        # Plain TCP answers are received into one buffer and copied out after the receive timestamp:
+        # recv(65536) would allocate 64 KiB (and shrink it) between the two timestamps of a request.
+        view = memoryview(bytearray(65536))
         last_progress = 0
         self.started_at = datetime.now(UTC)
         self.t0 = self.last_done = time.perf_counter_ns()
@@ -655,7 +682,20 @@ class ProbeLoop:
                     self._start_due(perf())
                 if not self.inflight and not self._want_more(perf()):
                     break
-                events = poll(coarse) if coarse is not None else wait(self._next_wake(perf()))
+                conn = solo[0] if solo is not None else None
+                if conn is not None and conn.state == _RECEIVING and conn.wait_recv_into is not None:
+                    events = no_events
+                    try:
+                        n = conn.wait_recv_into(view)
+                    except BlockingIOError:
+                        pass  # nothing within check_every: timeouts, progress and stop are checked below
+                    except OSError as exc:
+                        self._recv_error(conn, exc)
+                    else:
+                        now = perf()
+                        self._on_data(conn, view[:n].tobytes(), now)
+                else:
+                    events = poll(coarse) if coarse is not None else wait(self._next_wake(perf()))
                 for fd, _events in events:
                     conn = fdmap.get(fd, missing)
                     if conn is missing:
@@ -664,17 +704,18 @@ class ProbeLoop:
                         self._on_resolved()
                         continue
                     state = conn.state
-                    recv = conn.recv
-                    if state == _RECEIVING and recv is not None:
+                    recv_into = conn.recv_into
+                    if state == _RECEIVING and recv_into is not None:
                         # the common case, inline: plain TCP, a response arriving
                         try:
-                            data = recv(65536)
+                            n = recv_into(view)
                         except BlockingIOError:
                             continue
                         except OSError as exc:
                             self._recv_error(conn, exc)
                             continue
-                        self._on_data(conn, data, perf())
+                        now = perf()
+                        self._on_data(conn, view[:n].tobytes(), now)
                     elif state in (_RECEIVING, _IDLE):
                         self._on_readable(conn)
                     elif state == _CONNECTING:

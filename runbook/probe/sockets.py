@@ -12,6 +12,7 @@ import select
 import selectors
 import socket
 import ssl
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +20,10 @@ from typing import Any
 #: what the loop waits for on a file descriptor
 READ, WRITE = 1, 2
 _PR_SET_TIMERSLACK, _PR_GET_TIMERSLACK = 29, 30  # <linux/prctl.h>
+#: a per-call "do not block" flag, so one socket can serve both a blocking wait and non-blocking I/O
+DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
+#: whether :func:`block_with_receive_timeout` can be used here (Linux: MSG_DONTWAIT, struct timeval)
+BLOCKING_RECEIVE = sys.platform.startswith("linux") and DONTWAIT != 0
 
 
 class Poller:
@@ -101,6 +106,21 @@ def fine_timer_slack() -> Iterator[None]:
             libc.prctl(_PR_SET_TIMERSLACK, old, 0, 0, 0)
 
 
+def block_with_receive_timeout(sock: socket.socket, seconds: float) -> None:
+    """Make ``sock`` blocking, with a receive that gives up after ``seconds`` (SO_RCVTIMEO).
+
+    A plain ``recv`` then waits in the kernel and returns EAGAIN (BlockingIOError) after
+    ``seconds`` without data; pass :data:`DONTWAIT` to every other send and receive on it.
+
+    Raises:
+        OSError: the socket refused either setting.
+    """
+    whole = int(seconds)
+    sock.settimeout(None)  # Python's own timeout would poll() before every recv: one more syscall
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                    struct.pack("ll", whole, max(1, int((seconds - whole) * 1e6))))
+
+
 def resolve_host(host: str, port: int) -> list[tuple[Any, ...]]:
     """The name's stream addresses, each once, in the resolver's order (raises ``socket.gaierror``)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -137,5 +157,6 @@ def address_text(sockaddr: Any) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
-__all__ = ["READ", "WRITE", "Poller", "address_text", "fine_timer_slack", "os_error_text", "resolve_host",
-           "strerror_text"]
+__all__ = ["BLOCKING_RECEIVE", "DONTWAIT", "READ", "WRITE", "Poller", "address_text",
+           "block_with_receive_timeout",
+           "fine_timer_slack", "os_error_text", "resolve_host", "strerror_text"]

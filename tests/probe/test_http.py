@@ -14,7 +14,9 @@ import pytest
 
 from runbook.errors import InputError, ProbeError
 from runbook.probe import COLUMNS, ERROR_KINDS, probe
+from runbook.probe import loop as probe_loop
 from runbook.probe.http import USER_AGENT, build_target
+from runbook.probe.sockets import BLOCKING_RECEIVE, Poller
 
 from .conftest import Backend, start_backend, stop_backend
 
@@ -75,6 +77,37 @@ def test_concurrency_runs_requests_in_parallel(backend: Backend) -> None:
     # 8 requests of 100 ms over 4 connections take ~200 ms, not 800 ms
     assert 0.19 <= run.elapsed_s < 0.6
     assert run.summary()["achieved_qps"] > 8 / 0.6
+
+
+@pytest.mark.skipif(not BLOCKING_RECEIVE, reason="Linux only (MSG_DONTWAIT, SO_RCVTIMEO)")
+def test_one_connection_waits_for_its_answers_in_recv_not_in_the_poller(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closed loop on one connection: no poller wait between a request's two timestamps."""
+    waits: list[float | None] = []
+
+    class CountingPoller(Poller):
+        def __init__(self) -> None:
+            super().__init__()
+            inner = self.poll
+
+            def poll(timeout: float | None) -> list[tuple[int, int]]:
+                waits.append(timeout)
+                return inner(timeout)
+
+            self.poll = poll
+
+    monkeypatch.setattr(probe_loop, "Poller", CountingPoller)
+    solo = probe(backend.url(), count=200).samples
+    assert (solo["error_kind"] == "").all() and solo["reused"].sum() == 199
+    assert len(waits) <= 3  # the connect only
+    # an answer slower than the wait's 10 ms limit: the wait gives up, checks timeouts, waits again
+    waits.clear()
+    slow = probe(backend.url("/delay?ms=60"), count=2).samples
+    assert (slow["error_kind"] == "").all() and (slow["total_ms"] >= 60).all() and len(waits) <= 3
+    # several connections share the poller's wait
+    waits.clear()
+    pair = probe(backend.url(), count=200, concurrency=2).samples
+    assert (pair["error_kind"] == "").all() and len(waits) >= 100
 
 
 def test_duration_bounds_the_run(backend: Backend) -> None:
