@@ -3,6 +3,12 @@
 Starts (or reuses) a ``seed-incident`` sandbox, runs ``NN-*.ipynb`` in order with the sandbox as
 target and ``apply_fixes=True`` where a notebook has that parameter, stops at the first failure,
 writes an ``index.html`` that links every report, and stops the sandbox only if it started it.
+
+Each notebook still gets a fresh kernel of its own, but not a cold one: the first kernel starts while
+the sandbox does, and the next notebook's kernel starts (and imports that notebook's modules) while
+the current notebook runs, so kernel start and imports are off the critical path. Only process start
+and imports are done ahead; the notebooks themselves run one after another, because each one changes
+the cluster state the next one reads.
 """
 
 from __future__ import annotations
@@ -20,7 +26,14 @@ from runbook.paths import output_folder, refuse_symlinks
 from runbook.report.export import require_chromium
 from runbook.report.notebooks import discover_notebooks, notebooks_dir
 from runbook.report.parameters import read_parameters
-from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, report_files, run_notebook
+from runbook.report.runner import (
+    DEFAULT_CELL_TIMEOUT_S,
+    NotebookRun,
+    RunStart,
+    report_files,
+    run_notebook,
+    start_run,
+)
 from runbook.report.target import SANDBOX_CONTEXT
 from runbook.sandbox import SandboxInfo, ensure_running, find_running, stop_running
 
@@ -89,6 +102,19 @@ def run_demo(
     # refused before a sandbox starts or a notebook runs: nothing is left half done
     out = output_folder(out_dir)
     refuse_symlinks([out / "index.html", *(f for nb in series for f in report_files(nb, out))])
+    kernels = [start_run(series[0], out)]  # the first one starts while the sandbox starts
+    try:
+        return _run_series(series, out, kernels, pdf=pdf, keep_sandbox=keep_sandbox, timeout=timeout,
+                           on_start=on_start, on_done=on_done, engine=engine)
+    finally:
+        for start in kernels:
+            start.discard()  # the ones not run (after a failure, or a refusal); no-op for the others
+
+
+def _run_series(series: Sequence[Path], out: Path, kernels: list[RunStart], *, pdf: bool,
+                keep_sandbox: bool, timeout: float, on_start: Callable[[Path], None] | None,
+                on_done: Callable[[NotebookRun], None] | None, engine: str) -> DemoResult:
+    """:func:`run_demo` once the first kernel is starting: ``kernels`` gets one per notebook."""
     sandbox = find_running()
     started = sandbox is None
     if sandbox is None:
@@ -115,8 +141,11 @@ def run_demo(
                 on_start(notebook)
             # the sandbox is the target: fixes are applied there (never implicitly elsewhere)
             params = {"apply_fixes": True} if "apply_fixes" in read_parameters(notebook) else {}
+            if position + 1 < len(series):
+                kernels.append(start_run(series[position + 1], out))  # starts while this one runs
             run = run_notebook(notebook, parameters=params, kubeconfig=str(sandbox.kubeconfig_path),
-                               context=SANDBOX_CONTEXT, out_dir=out, timeout=timeout, pdf=pdf)
+                               context=SANDBOX_CONTEXT, out_dir=out, timeout=timeout, pdf=pdf,
+                               start=kernels[position])
             runs.append(run)
             if on_done is not None:
                 on_done(run)

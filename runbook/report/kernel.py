@@ -11,17 +11,25 @@ manager directly: nothing needs ``jupyter kernelspec install``, nothing is writt
 spec also carries the run's environment (``MESH_RUNBOOK_AUDIT`` …) and declares CurveZMQ support
 (as ipykernel's own spec does) so that kernel traffic on the loopback is encrypted when pyzmq has
 curve.
+
+A run's kernel is started by :class:`RunKernel` and handed to nbclient as its kernel manager (``km``),
+so it can be started before the run: ``runbook demo`` starts the next notebook's kernel, with that
+notebook's modules preloaded (:mod:`runbook.report.preload`), while the current notebook runs.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
 from runbook.errors import InputError
 
@@ -29,6 +37,9 @@ from runbook.errors import InputError
 #: ``--HistoryManager.hist_file=:memory:`` — the injected parameters (secrets included) are not
 #: written to an IPython history database (papermill#416)
 KERNEL_NAME = "python3"
+#: what nbclient adds for a kernel it starts itself (see KERNEL_NAME); a kernel started here for
+#: nbclient gets it too
+MEMORY_HISTORY_ARGUMENT = "--HistoryManager.hist_file=:memory:"
 
 
 def current_kernel_spec(env: Mapping[str, str] | None = None) -> KernelSpec:
@@ -75,6 +86,14 @@ def kernel_manager_class(spec: KernelSpec, log: IO[bytes] | None = None) -> type
             # encrypt kernel traffic when possible (also silences ipykernel's plain-TCP warning)
             if self.has_trait("transport_encryption") and zmq.has("curve"):
                 self.transport_encryption = "auto"
+            self.clients: list[AsyncKernelClient] = []
+
+        def client(self, **kwargs: Any) -> AsyncKernelClient:  # type: ignore[override]  # as jupyter_client's own
+            # kept, so that whoever shuts the kernel down can close the channels nbclient opened
+            # (nbclient leaves a client open on a kernel manager it was given)
+            made = super().client(**kwargs)
+            self.clients.append(made)
+            return made
 
         @property
         def kernel_spec(self) -> KernelSpec:
@@ -90,4 +109,59 @@ def kernel_manager_class(spec: KernelSpec, log: IO[bytes] | None = None) -> type
     return PinnedKernelManager
 
 
-__all__ = ["KERNEL_NAME", "current_kernel_spec", "kernel_manager_class", "named_kernel_spec"]
+class RunKernel:
+    """One run's kernel process, started at construction, for nbclient's ``km``.
+
+    Args:
+        spec: the kernelspec to start (its environment is the run's).
+        cwd: the kernel's working directory (the notebook's folder, as Jupyter does).
+        extensions: IPython extensions the kernel loads before it answers (only for a kernel of
+            this interpreter, which can import them).
+    """
+
+    def __init__(self, spec: KernelSpec, cwd: Path, *, extensions: Sequence[str] = ()) -> None:
+        # the kernel process's own log lines, shown only when it fails (closed by shutdown)
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.manager = kernel_manager_class(spec, self.log)(kernel_name=KERNEL_NAME)
+        arguments = [MEMORY_HISTORY_ARGUMENT]
+        if extensions:
+            arguments.append(f"--IPKernelApp.extensions={list(extensions)!r}")
+        try:
+            # returns once the process is launched: it starts (and preloads) on its own
+            run_sync(self.manager.start_kernel)(extra_arguments=arguments, cwd=str(cwd))
+        except BaseException:
+            self.log.close()
+            raise
+        self._stop_requested = False
+        self._closed = False
+
+    def request_stop(self) -> None:
+        """Ask the kernel to exit (interrupt, then ``shutdown_request``, as jupyter_client's graceful
+        shutdown does) without waiting for it: the exit takes about a second, and the report can be
+        written meanwhile. :meth:`shutdown` waits for it."""
+        if self._stop_requested or self._closed:
+            return
+        self._stop_requested = True
+        for made in getattr(self.manager, "clients", []):
+            made.stop_channels()
+        if run_sync(self.manager.is_alive)():
+            run_sync(self.manager.interrupt_kernel)()
+            run_sync(self.manager.request_shutdown)()
+
+    def shutdown(self) -> None:
+        """Stop the kernel and wait for it (killed if it does not exit within jupyter_client's
+        ``shutdown_wait_time``), then close its log; twice is harmless."""
+        if self._closed:
+            return
+        try:
+            self.request_stop()
+            if self.manager.has_kernel:
+                run_sync(self.manager.finish_shutdown)()
+        finally:
+            self._closed = True
+            run_sync(self.manager.cleanup_resources)()
+            self.log.close()
+
+
+__all__ = ["KERNEL_NAME", "MEMORY_HISTORY_ARGUMENT", "RunKernel", "current_kernel_spec",
+           "kernel_manager_class", "named_kernel_spec"]

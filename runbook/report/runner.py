@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -40,7 +39,7 @@ from runbook.audit import AUDIT_COPY_ENV, AUDIT_ENV, RUN_ENV, AuditLog, AuditRec
 from runbook.errors import ConfigError, InputError, NotebookError
 from runbook.paths import HEADLESS_ENV, output_folder, refuse_symlinks
 from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
-from runbook.report.kernel import KERNEL_NAME, current_kernel_spec, kernel_manager_class, named_kernel_spec
+from runbook.report.kernel import KERNEL_NAME, RunKernel, current_kernel_spec, named_kernel_spec
 from runbook.report.masking import (
     MASK,
     MaskSecretsPreprocessor,
@@ -50,6 +49,8 @@ from runbook.report.masking import (
 )
 from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
 from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
+from runbook.report.preload import EXTENSION as PRELOAD_EXTENSION
+from runbook.report.preload import preload_environment
 from runbook.report.target import RunTarget, describe_target
 
 
@@ -117,6 +118,60 @@ class NotebookRun:
 
 
 @dataclass
+class RunStart:
+    """A run's identity and its kernel, settled before its first cell: the kernel's environment
+    carries the run's id and audit files, so the kernel can be started ahead of the run
+    (:func:`start_run`) and the run itself pick it up (``run_notebook(..., start=)``).
+
+    Attributes:
+        notebook: the notebook (absolute).
+        out: the output folder.
+        run_id: the id the kernel tags its audit records with.
+        audit_path: this run's copy of its audit records.
+        user_audit: the user's trail, which the kernel appends to as well.
+        kernel: the started kernel; the run shuts it down.
+    """
+
+    notebook: Path
+    out: Path
+    run_id: str
+    audit_path: Path
+    user_audit: AuditLog
+    kernel: RunKernel
+
+    def discard(self) -> None:
+        """Stop the kernel of a run that will not happen."""
+        self.kernel.shutdown()
+
+
+def start_run(path: str | os.PathLike[str], out_dir: str | os.PathLike[str] = "reports", *,
+              kernel_name: str | None = None) -> RunStart:
+    """Start the kernel of a run of ``path`` into ``out_dir``, returning at once; the kernel
+    starts, and imports what the notebook imports, while the caller does other work.
+
+    A kernel of this interpreter preloads the notebook's imports (:mod:`runbook.report.preload`);
+    an installed kernel (``kernel_name``) is started as it is.
+
+    Raises:
+        InputError: ``kernel_name`` is not installed.
+    """
+    notebook = Path(path).expanduser().resolve()
+    out = output_folder(out_dir)
+    user_audit = AuditLog()  # $MESH_RUNBOOK_AUDIT or the home's: the kernel appends there itself
+    run_id = uuid.uuid4().hex[:16]
+    audit_path = out / f"{notebook.stem}.audit.jsonl"
+    env = {AUDIT_ENV: str(user_audit.path.expanduser().resolve()), AUDIT_COPY_ENV: str(audit_path),
+           RUN_ENV: run_id, HEADLESS_ENV: "1"}
+    if kernel_name:
+        kernel = RunKernel(named_kernel_spec(kernel_name, env), notebook.parent)
+    else:
+        kernel = RunKernel(current_kernel_spec({**env, **preload_environment(notebook)}),
+                           notebook.parent, extensions=[PRELOAD_EXTENSION])
+    return RunStart(notebook=notebook, out=out, run_id=run_id, audit_path=audit_path,
+                    user_audit=user_audit, kernel=kernel)
+
+
+@dataclass
 class _Progress:
     # filled by nbclient hooks: the notebook object being executed, and the cell running now
     nb: Any = None
@@ -133,6 +188,7 @@ def run_notebook(
     timeout: float = DEFAULT_CELL_TIMEOUT_S,
     kernel_name: str | None = None,
     pdf: bool = False,
+    start: RunStart | None = None,
 ) -> NotebookRun:
     """Execute a notebook headlessly and write ``<out_dir>/<name>.ipynb`` and ``<name>.html``.
 
@@ -149,6 +205,10 @@ def run_notebook(
         timeout: seconds one cell may run before the run fails.
         kernel_name: an installed Jupyter kernel to use instead of this interpreter.
         pdf: also print the report to ``<name>.pdf`` with the system chromium.
+        start: the run's kernel, started ahead by :func:`start_run` for this notebook and
+            ``out_dir`` (``kernel_name`` is then its business). The run asks it to exit when done
+            (or refused) and does not wait; the caller waits for it with ``start.discard()``.
+            Without it, the kernel is started here and waited for before the run returns.
 
     Returns:
         The run. A failing cell does not raise: ``status`` is ``"failed"``, ``error`` names the
@@ -156,11 +216,24 @@ def run_notebook(
 
     Raises:
         InputError: missing notebook, unknown parameter (the valid ones are listed), a value of
-            the wrong type, ``pdf`` without chromium.
+            the wrong type, ``pdf`` without chromium, a ``start`` of another notebook or folder.
         ConfigError: ``kubeconfig`` does not exist.
         NotebookError: the kernel could not be started, or the report could not be written.
         KeyboardInterrupt: Ctrl-C, after the reports up to the interrupted cell were written.
     """
+    try:
+        return _run_notebook(path, parameters=parameters, kubeconfig=kubeconfig, context=context,
+                             out_dir=out_dir, timeout=timeout, kernel_name=kernel_name, pdf=pdf,
+                             start=start)
+    finally:
+        if start is not None:
+            start.kernel.request_stop()  # also when the run was refused before it took it over
+
+
+def _run_notebook(path: str | os.PathLike[str], *, parameters: Mapping[str, Any] | None,
+                  kubeconfig: str | os.PathLike[str] | None, context: str | None,
+                  out_dir: str | os.PathLike[str], timeout: float, kernel_name: str | None,
+                  pdf: bool, start: RunStart | None) -> NotebookRun:
     notebook = Path(path).expanduser().resolve()
     if not notebook.is_file():
         raise InputError(f"notebook {path} does not exist",
@@ -183,21 +256,37 @@ def run_notebook(
         values["kubeconfig"] = str(kube_path)  # absolute: the kernel runs in the notebook's folder
 
     out = output_folder(out_dir)
+    if start is not None and (start.notebook, start.out) != (notebook, out):
+        raise InputError(f"the kernel was started for {start.notebook.name} into {start.out}, "
+                         f"not for {notebook.name} into {out}",
+                         hint="start_run with the notebook and folder the run uses")
     refuse_symlinks(report_files(notebook, out))
     executed = out / f"{notebook.stem}.ipynb"
     if executed == notebook:
         raise InputError(f"--out {out_dir} would overwrite the notebook itself",
                          hint="choose another output folder")
-    html_path, audit_path = out / f"{notebook.stem}.html", out / f"{notebook.stem}.audit.jsonl"
+    html_path = out / f"{notebook.stem}.html"
     pdf_path = out / f"{notebook.stem}.pdf" if pdf else None
     for stale in (html_path, out / f"{notebook.stem}.pdf"):
         stale.unlink(missing_ok=True)  # a failed export must not leave an earlier run's report
 
-    user_audit = AuditLog()  # $MESH_RUNBOOK_AUDIT or the home's: the kernel appends there itself
-    run_id = uuid.uuid4().hex[:16]
-    env = {AUDIT_ENV: str(user_audit.path.expanduser().resolve()), AUDIT_COPY_ENV: str(audit_path),
-           RUN_ENV: run_id, HEADLESS_ENV: "1"}
-    spec = named_kernel_spec(kernel_name, env) if kernel_name else current_kernel_spec(env)
+    cell_timeout = max(1, math.ceil(timeout))  # nbclient takes whole seconds
+    own = start or start_run(notebook, out, kernel_name=kernel_name)
+    try:
+        return _execute(own, values, declared, given, cell_timeout, pdf_path, chromium)
+    finally:
+        if start is None:
+            own.discard()
+
+
+def _execute(start: RunStart, values: dict[str, Any], declared: Mapping[str, NotebookParameter],
+             given: Mapping[str, Any], cell_timeout: int, pdf_path: Path | None,
+             chromium: str | None) -> NotebookRun:
+    """Run the notebook in ``start``'s kernel and write its reports (``run_notebook``'s second
+    half, once everything is checked)."""
+    notebook, out, kernel = start.notebook, start.out, start.kernel
+    run_id, audit_path, user_audit, kernel_log = start.run_id, start.audit_path, start.user_audit, kernel.log
+    executed, html_path = out / f"{notebook.stem}.ipynb", out / f"{notebook.stem}.html"
     progress = _Progress()
 
     def on_notebook_start(notebook: Any, **_: Any) -> None:
@@ -206,20 +295,16 @@ def run_notebook(
     def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
         progress.cell_index = cell_index
 
-    cell_timeout = max(1, math.ceil(timeout))  # nbclient takes whole seconds
     started = datetime.now(UTC)
     clock = time.perf_counter()
     failure: tuple[str, int | None] | None = None  # (error line, cell number)
     interrupted = False
-    # the kernel process's own log lines, shown only when it fails (closed in the finally below)
-    kernel_log = tempfile.TemporaryFile()  # noqa: SIM115
     try:
         papermill.execute_notebook(
             str(notebook), None, parameters=values, kernel_name=KERNEL_NAME, language="python",
             progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            execution_timeout=cell_timeout, start_timeout=60,
-            kernel_manager_class=kernel_manager_class(spec, kernel_log),
-            resources={"metadata": {"path": str(notebook.parent)}},  # kernel cwd, like Jupyter
+            execution_timeout=cell_timeout, start_timeout=60, km=kernel.manager,
+            resources={"metadata": {"path": str(notebook.parent)}},
             on_notebook_start=on_notebook_start, on_cell_start=on_cell_start)
     except PapermillExecutionError as exc:
         failure = (f"{exc.ename}: {exc.evalue}" if exc.evalue else str(exc.ename),
@@ -244,7 +329,7 @@ def run_notebook(
         raise NotebookError(f"the kernel could not start: {_first_line(exc)}{_tail(kernel_log)}",
                             notebook=notebook.name) from None
     finally:
-        kernel_log.close()
+        kernel.request_stop()  # it exits while the report is written
     duration = time.perf_counter() - clock
     nb = progress.nb
 
@@ -332,4 +417,4 @@ def _mark_stopped_cell(progress: _Progress, line: str) -> int | None:
     return int(count) if count is not None else index + 1
 
 
-__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "report_files", "run_notebook"]
+__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "RunStart", "report_files", "run_notebook", "start_run"]
