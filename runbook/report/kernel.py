@@ -19,9 +19,12 @@ notebook's modules preloaded (:mod:`runbook.report.preload`), while the current 
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +34,11 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKerne
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from runbook.audit import AUDIT_COPY_ENV, AUDIT_ENV, RUN_ENV, AuditLog
 from runbook.errors import InputError
+from runbook.paths import HEADLESS_ENV, output_folder
+from runbook.report.preload import EXTENSION as PRELOAD_EXTENSION
+from runbook.report.preload import preload_environment
 
 #: the kernel name nbclient sees; "python3" makes it treat the kernel as ipykernel, so it passes
 #: ``--HistoryManager.hist_file=:memory:`` — the injected parameters (secrets included) are not
@@ -163,5 +170,59 @@ class RunKernel:
             self.log.close()
 
 
-__all__ = ["KERNEL_NAME", "MEMORY_HISTORY_ARGUMENT", "RunKernel", "current_kernel_spec",
-           "kernel_manager_class", "named_kernel_spec"]
+@dataclass
+class RunStart:
+    """A run's identity and its kernel, settled before its first cell: the kernel's environment
+    carries the run's id and audit files, so the kernel can be started ahead of the run
+    (:func:`start_run`) and the run itself pick it up (``run_notebook(..., start=)``).
+
+    Attributes:
+        notebook: the notebook (absolute).
+        out: the output folder.
+        run_id: the id the kernel tags its audit records with.
+        audit_path: this run's copy of its audit records.
+        user_audit: the user's trail, which the kernel appends to as well.
+        kernel: the started kernel; the run shuts it down.
+    """
+
+    notebook: Path
+    out: Path
+    run_id: str
+    audit_path: Path
+    user_audit: AuditLog
+    kernel: RunKernel
+
+    def discard(self) -> None:
+        """Stop the kernel of a run that will not happen."""
+        self.kernel.shutdown()
+
+
+def start_run(path: str | os.PathLike[str], out_dir: str | os.PathLike[str] = "reports", *,
+              kernel_name: str | None = None) -> RunStart:
+    """Start the kernel of a run of ``path`` into ``out_dir``, returning at once; the kernel
+    starts, and imports what the notebook imports, while the caller does other work.
+
+    A kernel of this interpreter preloads the notebook's imports (:mod:`runbook.report.preload`);
+    an installed kernel (``kernel_name``) is started as it is.
+
+    Raises:
+        InputError: ``kernel_name`` is not installed.
+    """
+    notebook = Path(path).expanduser().resolve()
+    out = output_folder(out_dir)
+    user_audit = AuditLog()  # $MESH_RUNBOOK_AUDIT or the home's: the kernel appends there itself
+    run_id = uuid.uuid4().hex[:16]
+    audit_path = out / f"{notebook.stem}.audit.jsonl"
+    env = {AUDIT_ENV: str(user_audit.path.expanduser().resolve()), AUDIT_COPY_ENV: str(audit_path),
+           RUN_ENV: run_id, HEADLESS_ENV: "1"}
+    if kernel_name:
+        kernel = RunKernel(named_kernel_spec(kernel_name, env), notebook.parent)
+    else:
+        kernel = RunKernel(current_kernel_spec({**env, **preload_environment(notebook)}),
+                           notebook.parent, extensions=[PRELOAD_EXTENSION])
+    return RunStart(notebook=notebook, out=out, run_id=run_id, audit_path=audit_path,
+                    user_audit=user_audit, kernel=kernel)
+
+
+__all__ = ["KERNEL_NAME", "MEMORY_HISTORY_ARGUMENT", "RunKernel", "RunStart", "current_kernel_spec",
+           "kernel_manager_class", "named_kernel_spec", "start_run"]

@@ -37,14 +37,18 @@ def notebook_imports(path: str | os.PathLike[str]) -> list[str]:
     is looked up, which loads a lazily exported one). Relative imports and cells that are not
     Python once their IPython magic lines are left out are skipped.
     """
-    import nbformat  # here, not at the top: the kernel loads this module and needs none of it
-
-    nb = nbformat.read(str(path), as_version=4)
+    # the JSON as it is, not nbformat: importing nbformat costs more than a second (its jsonschema
+    # format checkers compile grammars), and a notebook this cannot read just preloads nothing
+    try:
+        cells = json.loads(Path(path).read_text(encoding="utf-8")).get("cells") or []
+    except (OSError, ValueError, AttributeError):
+        return []
     found: dict[str, None] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        lines = cell.source.splitlines()
+        source = cell.get("source") or ""
+        lines = ("".join(source) if isinstance(source, list) else str(source)).splitlines()
         if any(line.strip().startswith("%matplotlib") for line in lines):
             found.update(dict.fromkeys(MATPLOTLIB_MAGIC_IMPORTS))
         # magics and shell escapes are IPython syntax; the imports are plain Python lines

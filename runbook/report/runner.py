@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,11 +34,11 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from runbook import __version__
-from runbook.audit import AUDIT_COPY_ENV, AUDIT_ENV, RUN_ENV, AuditLog, AuditRecord
+from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import ConfigError, InputError, NotebookError
-from runbook.paths import HEADLESS_ENV, output_folder, refuse_symlinks
+from runbook.paths import output_folder, refuse_symlinks
 from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
-from runbook.report.kernel import KERNEL_NAME, RunKernel, current_kernel_spec, named_kernel_spec
+from runbook.report.kernel import KERNEL_NAME, RunStart, start_run
 from runbook.report.masking import (
     MASK,
     MaskSecretsPreprocessor,
@@ -47,10 +46,8 @@ from runbook.report.masking import (
     is_secret_name,
     kubeconfig_secrets,
 )
-from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
+from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S, report_files
 from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
-from runbook.report.preload import EXTENSION as PRELOAD_EXTENSION
-from runbook.report.preload import preload_environment
 from runbook.report.target import RunTarget, describe_target
 
 
@@ -115,60 +112,6 @@ class NotebookRun:
         if self.error is not None:
             raise self.error
         return self
-
-
-@dataclass
-class RunStart:
-    """A run's identity and its kernel, settled before its first cell: the kernel's environment
-    carries the run's id and audit files, so the kernel can be started ahead of the run
-    (:func:`start_run`) and the run itself pick it up (``run_notebook(..., start=)``).
-
-    Attributes:
-        notebook: the notebook (absolute).
-        out: the output folder.
-        run_id: the id the kernel tags its audit records with.
-        audit_path: this run's copy of its audit records.
-        user_audit: the user's trail, which the kernel appends to as well.
-        kernel: the started kernel; the run shuts it down.
-    """
-
-    notebook: Path
-    out: Path
-    run_id: str
-    audit_path: Path
-    user_audit: AuditLog
-    kernel: RunKernel
-
-    def discard(self) -> None:
-        """Stop the kernel of a run that will not happen."""
-        self.kernel.shutdown()
-
-
-def start_run(path: str | os.PathLike[str], out_dir: str | os.PathLike[str] = "reports", *,
-              kernel_name: str | None = None) -> RunStart:
-    """Start the kernel of a run of ``path`` into ``out_dir``, returning at once; the kernel
-    starts, and imports what the notebook imports, while the caller does other work.
-
-    A kernel of this interpreter preloads the notebook's imports (:mod:`runbook.report.preload`);
-    an installed kernel (``kernel_name``) is started as it is.
-
-    Raises:
-        InputError: ``kernel_name`` is not installed.
-    """
-    notebook = Path(path).expanduser().resolve()
-    out = output_folder(out_dir)
-    user_audit = AuditLog()  # $MESH_RUNBOOK_AUDIT or the home's: the kernel appends there itself
-    run_id = uuid.uuid4().hex[:16]
-    audit_path = out / f"{notebook.stem}.audit.jsonl"
-    env = {AUDIT_ENV: str(user_audit.path.expanduser().resolve()), AUDIT_COPY_ENV: str(audit_path),
-           RUN_ENV: run_id, HEADLESS_ENV: "1"}
-    if kernel_name:
-        kernel = RunKernel(named_kernel_spec(kernel_name, env), notebook.parent)
-    else:
-        kernel = RunKernel(current_kernel_spec({**env, **preload_environment(notebook)}),
-                           notebook.parent, extensions=[PRELOAD_EXTENSION])
-    return RunStart(notebook=notebook, out=out, run_id=run_id, audit_path=audit_path,
-                    user_audit=user_audit, kernel=kernel)
 
 
 @dataclass
@@ -376,12 +319,6 @@ def _execute(start: RunStart, values: dict[str, Any], declared: Mapping[str, Not
         duration_s=duration, executed_path=executed, html_path=html_path, pdf_path=pdf_path,
         audit_path=audit_path, audit_records=records, unfinished=unknown, parameters=shown,
         given=frozenset(given), target=target, error=error)
-
-
-def report_files(notebook: Path, out: Path) -> list[Path]:
-    """Every file a run of ``notebook`` writes into ``out`` (executed notebook, reports, audit)."""
-    return [out / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".pdf",
-                                                           ".audit.jsonl")]
 
 
 def _default(declared: Mapping[str, NotebookParameter], name: str) -> Any:

@@ -117,3 +117,21 @@ def test_the_demo_starts_each_kernel_ahead_and_leaves_none_behind_when_a_noteboo
     assert [r.name for r in result.runs] == ["01-ok", "02-broken"] and not result.ok
     assert ready_at_start == [True, True]  # each notebook's kernel was started before it ran
     assert not _kernels()  # 03-after's kernel, started while 02 ran, was stopped too
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_sandbox_that_does_not_start_fails_the_demo_with_its_error_and_no_kernel_left(
+        notebooks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runbook.report.demo as demo
+
+    monkeypatch.setenv("MESH_RUNBOOK_HOME", str(tmp_path / "home"))
+
+    def refuse(**_: object) -> None:
+        raise InputError("the sandbox did not start: port in use")
+
+    monkeypatch.setattr(demo, "ensure_running", refuse)  # the start runs in its own thread
+    with pytest.raises(InputError, match="the sandbox did not start: port in use"):
+        demo.run_demo(tmp_path / "out", notebooks=sorted((notebooks / "series").glob("*.ipynb")))
+    assert not _kernels()
+    assert not (tmp_path / "out" / "01-connect.html").exists()
