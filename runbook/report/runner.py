@@ -59,7 +59,8 @@ class NotebookRun:
         notebook: the notebook that was run.
         status: ``"ok"`` or ``"failed"``.
         started: start time (UTC, ISO 8601).
-        duration_s: wall time of the execution, kernel start included.
+        duration_s: wall time of the execution, kernel start included (what of it was left: a
+            kernel started ahead by :func:`start_run` may be up already).
         executed_path: the executed, masked ``.ipynb``.
         html_path: the HTML report.
         pdf_path: the PDF report, when asked for.

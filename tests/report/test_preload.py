@@ -11,6 +11,7 @@ import pytest
 
 from runbook.audit import AUDIT_COPY_ENV
 from runbook.errors import InputError
+from runbook.report.kernel import MEMORY_HISTORY_ARGUMENT
 from runbook.report.preload import PRELOAD_ENV, load_ipython_extension, notebook_imports, preload
 from runbook.report.runner import run_notebook, start_run
 
@@ -71,6 +72,11 @@ def test_a_kernel_started_ahead_has_the_modules_but_not_the_names(notebooks: Pat
     start = start_run(notebook, tmp_path)
     spec = start.kernel.manager.kernel_spec
     assert spec is not None and json.loads(spec.env[PRELOAD_ENV]) == notebook_imports(notebook)
+    # what nbclient passes to a kernel it starts: the injected parameters stay out of a history file
+    provisioner = start.kernel.manager.provisioner
+    assert provisioner is not None
+    argv = Path(f"/proc/{provisioner.pid}/cmdline").read_bytes().decode().split("\0")  # type: ignore[attr-defined]
+    assert MEMORY_HISTORY_ARGUMENT in argv
     run = run_notebook(notebook, out_dir=tmp_path, start=start)
     run.raise_for_status()
     start.discard()
