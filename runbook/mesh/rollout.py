@@ -138,6 +138,8 @@ class Rollout:
             recreate did. Empty when no such set was given.
         checked_origin: a set of ReplicaSets from before the fix was given, so the pods' origin
             was checked.
+        refused: the wait ended before its timeout because every unfinished Deployment reported
+            ``ReplicaFailure`` (``stop_when_refused``).
     """
 
     namespace: str
@@ -148,6 +150,7 @@ class Rollout:
     stuck: list[str] = field(default_factory=list)
     retried: list[str] = field(default_factory=list)
     checked_origin: bool = False
+    refused: bool = False
 
     @property
     def recreated(self) -> bool:
@@ -177,8 +180,9 @@ class Rollout:
                        "than the fix" if self.retried else "")
             return (f"{len(self.deployments)} deployment(s) in {self.namespace} ready after "
                     f"{self.seconds:.1f}s{injected}{retried}")
+        refused = " (their pod creations are refused: ReplicaFailure)" if self.refused else ""
         return (f"{len(self.stuck)} deployment(s) in {self.namespace} not ready after "
-                f"{self.seconds:.0f}s:\n" + "\n".join(f"  - {s}" for s in self.stuck)
+                f"{self.seconds:.0f}s{refused}:\n" + "\n".join(f"  - {s}" for s in self.stuck)
                 + "\nSee notebooks/02-diagnose-pods-not-created.ipynb (runbook diagnose -n "
                 + f"{self.namespace}) for why.")
 
@@ -201,7 +205,8 @@ def retried_pods(pods: Sequence[Mapping[str, Any]], replicasets_before: Collecti
 
 def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[str] | None = None,
                      timeout: float = 120.0, poll: float = 0.5, progress: bool = True,
-                     replicasets_before: Collection[str] | None = None) -> Rollout:
+                     replicasets_before: Collection[str] | None = None,
+                     stop_when_refused: bool = False) -> Rollout:
     """Wait until the namespace's Deployments (or the named ones) have completed their rollout
     and the pods they replaced (Terminating) are gone; the pods table holds the others.
 
@@ -211,6 +216,11 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
         replicasets_before: uids of the ReplicaSets that existed when the fix was applied
             (:func:`replicaset_uids`). Their pods are listed in ``Rollout.retried``: a Deployment
             can complete on pods its old ReplicaSet retried with back-off, without any recreate.
+        stop_when_refused: for a rollout that is expected to fail: end the wait at the first
+            poll after the first look (so the controller has been seen retrying, and a condition
+            left from before is not taken for the present) at which every unfinished Deployment
+            reports ``ReplicaFailure`` (the API server refuses its pods, e.g. a failing injection
+            webhook). Waiting on would only watch the back-off retries be refused the same way.
 
     Raises:
         InputError: the namespace does not exist, or a named Deployment is not in it.
@@ -221,6 +231,7 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
         raise InputError(f"namespace {namespace!r} does not exist") from None
     bar = _progress_bar(progress, namespace)
     start = time.monotonic()
+    looks = 0
     try:
         while True:
             deps = cluster.list(k.DEPLOYMENTS, namespace)
@@ -251,8 +262,11 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
                 complete = _pods_add_up(pods, replicasets, {d["metadata"]["name"] for d in deps},
                                         total)
             elapsed = time.monotonic() - start
-            if complete or elapsed >= timeout:
+            refused = stop_when_refused and looks > 0 and not complete and all(
+                p[2] or _replica_failure(d) for d, p in zip(deps, progress_rows, strict=True))
+            if complete or refused or elapsed >= timeout:
                 break
+            looks += 1
             time.sleep(poll)
     finally:
         if bar is not None:
@@ -281,7 +295,13 @@ def wait_for_rollout(cluster: Cluster, namespace: str, *, deployments: Sequence[
     retried = retried_pods(pods, replicasets_before) if replicasets_before is not None else []
     return Rollout(namespace, not stuck, time.monotonic() - start,
                    pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS), pods_table(pods, replicasets), stuck,
-                   retried, replicasets_before is not None)
+                   retried, replicasets_before is not None, refused=bool(stuck) and refused)
+
+
+def _replica_failure(dep: Mapping[str, Any]) -> bool:
+    """Whether the Deployment reports ``ReplicaFailure`` (its ReplicaSet's pods are refused)."""
+    return any(c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+               for c in (dep.get("status") or {}).get("conditions") or [])
 
 
 def _condition_reason(dep: Mapping[str, Any]) -> str:

@@ -3,26 +3,35 @@
 Starts (or reuses) a ``seed-incident`` sandbox, runs ``NN-*.ipynb`` in order with the sandbox as
 target and ``apply_fixes=True`` where a notebook has that parameter, stops at the first failure,
 writes an ``index.html`` that links every report, and stops the sandbox only if it started it.
+
+Each notebook still gets a fresh kernel of its own, but not a cold one: the first kernel starts while
+the sandbox does, and the next notebook's kernel starts (and imports that notebook's modules) while
+the current notebook runs, so kernel start and imports are off the critical path. Likewise this
+process imports the runner (papermill, nbformat, nbconvert, pandas, the Kubernetes client: seconds of
+CPU) while the sandbox starts, which is why those imports are inside the functions here. Only process
+start and imports are done ahead; the notebooks themselves run one after another, because each one
+changes the cluster state the next one reads.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook import __version__
 from runbook.errors import InputError
-from runbook.markup import escape_html
 from runbook.paths import output_folder, refuse_symlinks
-from runbook.report.export import require_chromium
-from runbook.report.notebooks import discover_notebooks, notebooks_dir
-from runbook.report.parameters import read_parameters
-from runbook.report.runner import DEFAULT_CELL_TIMEOUT_S, NotebookRun, report_files, run_notebook
-from runbook.report.target import SANDBOX_CONTEXT
+from runbook.report.kernel import RunStart, start_run
+from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S, discover_notebooks, notebooks_dir, report_files
 from runbook.sandbox import SandboxInfo, ensure_running, find_running, stop_running
+
+if TYPE_CHECKING:
+    from runbook.report.runner import NotebookRun
 
 DEMO_SCENARIO = "seed-incident"
 
@@ -85,14 +94,37 @@ def run_demo(
     if not series:
         raise InputError(f"no NN-*.ipynb notebooks found in {notebooks_dir()}")
     if pdf:
+        from runbook.report.export import require_chromium
+
         require_chromium()
     # refused before a sandbox starts or a notebook runs: nothing is left half done
     out = output_folder(out_dir)
     refuse_symlinks([out / "index.html", *(f for nb in series for f in report_files(nb, out))])
+    kernels = [start_run(series[0], out)]  # the first one starts while the sandbox starts
+    try:
+        return _run_series(series, out, kernels, pdf=pdf, keep_sandbox=keep_sandbox, timeout=timeout,
+                           on_start=on_start, on_done=on_done, engine=engine)
+    finally:
+        for start in kernels:
+            start.discard()  # the ones not run (after a failure, or a refusal); no-op for the others
+
+
+def _run_series(series: Sequence[Path], out: Path, kernels: list[RunStart], *, pdf: bool,
+                keep_sandbox: bool, timeout: float, on_start: Callable[[Path], None] | None,
+                on_done: Callable[[NotebookRun], None] | None, engine: str) -> DemoResult:
+    """:func:`run_demo` once the first kernel is starting: ``kernels`` gets one per notebook."""
     sandbox = find_running()
     started = sandbox is None
     if sandbox is None:
-        sandbox = ensure_running(scenario=DEMO_SCENARIO, engine=engine)
+        starting = _SandboxStart(engine)
+        starting.start()
+        try:
+            _import_runner()
+        except BaseException:
+            info = starting.result()  # started all the same: stopped, not left behind
+            stop_started_sandbox(info)
+            raise
+        sandbox = starting.result()
     elif sandbox.engine != engine:
         raise InputError(
             f"a sandbox of engine {sandbox.engine!r} is running (pid {sandbox.pid}); the demo was "
@@ -105,6 +137,10 @@ def run_demo(
             f"the demo needs {DEMO_SCENARIO!r}",
             hint="stop it first (runbook sandbox stop); the demo never changes a sandbox it did "
                  "not start")
+    from runbook.report.parameters import read_parameters
+    from runbook.report.runner import run_notebook
+    from runbook.report.target import SANDBOX_CONTEXT
+
     runs: list[NotebookRun] = []
     failed: NotebookRun | None = None
     result = DemoResult(runs=runs, not_run=[], index_path=out / "index.html", sandbox=sandbox,
@@ -115,8 +151,11 @@ def run_demo(
                 on_start(notebook)
             # the sandbox is the target: fixes are applied there (never implicitly elsewhere)
             params = {"apply_fixes": True} if "apply_fixes" in read_parameters(notebook) else {}
+            if position + 1 < len(series):
+                kernels.append(start_run(series[position + 1], out))  # starts while this one runs
             run = run_notebook(notebook, parameters=params, kubeconfig=str(sandbox.kubeconfig_path),
-                               context=SANDBOX_CONTEXT, out_dir=out, timeout=timeout, pdf=pdf)
+                               context=SANDBOX_CONTEXT, out_dir=out, timeout=timeout, pdf=pdf,
+                               start=kernels[position])
             runs.append(run)
             if on_done is not None:
                 on_done(run)
@@ -130,6 +169,40 @@ def run_demo(
         if started and not keep_sandbox:
             result.sandbox_stopped = stop_started_sandbox(sandbox)
     return result
+
+
+class _SandboxStart(threading.Thread):
+    """``ensure_running`` in a thread (a child process and polls on its answers: no work of this
+    process's), so that this process imports the runner meanwhile. Every module it needs is imported
+    already (:func:`find_running` imported them): the two threads do not import the same modules."""
+
+    def __init__(self, engine: str) -> None:
+        super().__init__(name="sandbox-start", daemon=True)
+        self.engine = engine
+        self.info: SandboxInfo | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.info = ensure_running(scenario=DEMO_SCENARIO, engine=self.engine)
+        except BaseException as exc:  # handed to the thread that waits for it
+            self.error = exc
+
+    def result(self) -> SandboxInfo:
+        """The started sandbox, once it answers; its error otherwise."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.info is not None
+        return self.info
+
+
+def _import_runner() -> None:
+    """Import what running a notebook needs (the names are imported where they are used)."""
+    import runbook.markup
+    import runbook.report.parameters
+    import runbook.report.runner
+    import runbook.report.target  # noqa: F401
 
 
 def stop_started_sandbox(info: SandboxInfo) -> bool:
@@ -151,6 +224,8 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike[str], *,
 
     Links are relative, so the folder can be copied or served as it is.
     """
+    from runbook.markup import escape_html
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -187,6 +262,8 @@ td,th{{border-bottom:1px solid #d0d7de;padding:4px 12px;text-align:left}}</style
 
 
 def _rel(path: Path, base: Path) -> str:
+    from runbook.markup import escape_html
+
     try:
         return escape_html(path.resolve().relative_to(base.resolve()).as_posix())
     except ValueError:

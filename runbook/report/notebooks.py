@@ -123,11 +123,18 @@ def resolve_notebook(name: str | Path, directory: str | Path | None = None) -> P
                      hint="give more of the name")
 
 
+def report_files(notebook: Path, out: Path) -> list[Path]:
+    """Every file a run of ``notebook`` writes into ``out`` (executed notebook, reports, audit)."""
+    return [out / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".pdf",
+                                                           ".audit.jsonl")]
+
+
 __all__ = [
     "NOTEBOOKS_ENV",
     "discover_notebooks",
     "notebook_dirs",
     "notebooks_dir",
+    "report_files",
     "resolve_notebook",
     "series_key",
 ]

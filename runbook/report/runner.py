@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,11 +34,11 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from runbook import __version__
-from runbook.audit import AUDIT_COPY_ENV, AUDIT_ENV, RUN_ENV, AuditLog, AuditRecord
+from runbook.audit import AuditLog, AuditRecord
 from runbook.errors import ConfigError, InputError, NotebookError
-from runbook.paths import HEADLESS_ENV, output_folder, refuse_symlinks
+from runbook.paths import output_folder, refuse_symlinks
 from runbook.report.export import ParameterRow, export_html, export_pdf, header_cell, require_chromium
-from runbook.report.kernel import KERNEL_NAME, current_kernel_spec, kernel_manager_class, named_kernel_spec
+from runbook.report.kernel import KERNEL_NAME, RunStart, start_run
 from runbook.report.masking import (
     MASK,
     MaskSecretsPreprocessor,
@@ -48,7 +46,7 @@ from runbook.report.masking import (
     is_secret_name,
     kubeconfig_secrets,
 )
-from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S
+from runbook.report.notebooks import DEFAULT_CELL_TIMEOUT_S, report_files
 from runbook.report.parameters import NotebookParameter, check_parameters, read_parameters
 from runbook.report.target import RunTarget, describe_target
 
@@ -61,7 +59,8 @@ class NotebookRun:
         notebook: the notebook that was run.
         status: ``"ok"`` or ``"failed"``.
         started: start time (UTC, ISO 8601).
-        duration_s: wall time of the execution, kernel start included.
+        duration_s: wall time of the execution, kernel start included (what of it was left: a
+            kernel started ahead by :func:`start_run` may be up already).
         executed_path: the executed, masked ``.ipynb``.
         html_path: the HTML report.
         pdf_path: the PDF report, when asked for.
@@ -133,6 +132,7 @@ def run_notebook(
     timeout: float = DEFAULT_CELL_TIMEOUT_S,
     kernel_name: str | None = None,
     pdf: bool = False,
+    start: RunStart | None = None,
 ) -> NotebookRun:
     """Execute a notebook headlessly and write ``<out_dir>/<name>.ipynb`` and ``<name>.html``.
 
@@ -149,6 +149,10 @@ def run_notebook(
         timeout: seconds one cell may run before the run fails.
         kernel_name: an installed Jupyter kernel to use instead of this interpreter.
         pdf: also print the report to ``<name>.pdf`` with the system chromium.
+        start: the run's kernel, started ahead by :func:`start_run` for this notebook and
+            ``out_dir`` (``kernel_name`` is then its business). The run asks it to exit when done
+            (or refused) and does not wait; the caller waits for it with ``start.discard()``.
+            Without it, the kernel is started here and waited for before the run returns.
 
     Returns:
         The run. A failing cell does not raise: ``status`` is ``"failed"``, ``error`` names the
@@ -156,11 +160,24 @@ def run_notebook(
 
     Raises:
         InputError: missing notebook, unknown parameter (the valid ones are listed), a value of
-            the wrong type, ``pdf`` without chromium.
+            the wrong type, ``pdf`` without chromium, a ``start`` of another notebook or folder.
         ConfigError: ``kubeconfig`` does not exist.
         NotebookError: the kernel could not be started, or the report could not be written.
         KeyboardInterrupt: Ctrl-C, after the reports up to the interrupted cell were written.
     """
+    try:
+        return _run_notebook(path, parameters=parameters, kubeconfig=kubeconfig, context=context,
+                             out_dir=out_dir, timeout=timeout, kernel_name=kernel_name, pdf=pdf,
+                             start=start)
+    finally:
+        if start is not None:
+            start.kernel.request_stop()  # also when the run was refused before it took it over
+
+
+def _run_notebook(path: str | os.PathLike[str], *, parameters: Mapping[str, Any] | None,
+                  kubeconfig: str | os.PathLike[str] | None, context: str | None,
+                  out_dir: str | os.PathLike[str], timeout: float, kernel_name: str | None,
+                  pdf: bool, start: RunStart | None) -> NotebookRun:
     notebook = Path(path).expanduser().resolve()
     if not notebook.is_file():
         raise InputError(f"notebook {path} does not exist",
@@ -183,21 +200,37 @@ def run_notebook(
         values["kubeconfig"] = str(kube_path)  # absolute: the kernel runs in the notebook's folder
 
     out = output_folder(out_dir)
+    if start is not None and (start.notebook, start.out) != (notebook, out):
+        raise InputError(f"the kernel was started for {start.notebook.name} into {start.out}, "
+                         f"not for {notebook.name} into {out}",
+                         hint="start_run with the notebook and folder the run uses")
     refuse_symlinks(report_files(notebook, out))
     executed = out / f"{notebook.stem}.ipynb"
     if executed == notebook:
         raise InputError(f"--out {out_dir} would overwrite the notebook itself",
                          hint="choose another output folder")
-    html_path, audit_path = out / f"{notebook.stem}.html", out / f"{notebook.stem}.audit.jsonl"
+    html_path = out / f"{notebook.stem}.html"
     pdf_path = out / f"{notebook.stem}.pdf" if pdf else None
     for stale in (html_path, out / f"{notebook.stem}.pdf"):
         stale.unlink(missing_ok=True)  # a failed export must not leave an earlier run's report
 
-    user_audit = AuditLog()  # $MESH_RUNBOOK_AUDIT or the home's: the kernel appends there itself
-    run_id = uuid.uuid4().hex[:16]
-    env = {AUDIT_ENV: str(user_audit.path.expanduser().resolve()), AUDIT_COPY_ENV: str(audit_path),
-           RUN_ENV: run_id, HEADLESS_ENV: "1"}
-    spec = named_kernel_spec(kernel_name, env) if kernel_name else current_kernel_spec(env)
+    cell_timeout = max(1, math.ceil(timeout))  # nbclient takes whole seconds
+    own = start or start_run(notebook, out, kernel_name=kernel_name)
+    try:
+        return _execute(own, values, declared, given, cell_timeout, pdf_path, chromium)
+    finally:
+        if start is None:
+            own.discard()
+
+
+def _execute(start: RunStart, values: dict[str, Any], declared: Mapping[str, NotebookParameter],
+             given: Mapping[str, Any], cell_timeout: int, pdf_path: Path | None,
+             chromium: str | None) -> NotebookRun:
+    """Run the notebook in ``start``'s kernel and write its reports (``run_notebook``'s second
+    half, once everything is checked)."""
+    notebook, out, kernel = start.notebook, start.out, start.kernel
+    run_id, audit_path, user_audit, kernel_log = start.run_id, start.audit_path, start.user_audit, kernel.log
+    executed, html_path = out / f"{notebook.stem}.ipynb", out / f"{notebook.stem}.html"
     progress = _Progress()
 
     def on_notebook_start(notebook: Any, **_: Any) -> None:
@@ -206,20 +239,16 @@ def run_notebook(
     def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
         progress.cell_index = cell_index
 
-    cell_timeout = max(1, math.ceil(timeout))  # nbclient takes whole seconds
     started = datetime.now(UTC)
     clock = time.perf_counter()
     failure: tuple[str, int | None] | None = None  # (error line, cell number)
     interrupted = False
-    # the kernel process's own log lines, shown only when it fails (closed in the finally below)
-    kernel_log = tempfile.TemporaryFile()  # noqa: SIM115
     try:
         papermill.execute_notebook(
             str(notebook), None, parameters=values, kernel_name=KERNEL_NAME, language="python",
             progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            execution_timeout=cell_timeout, start_timeout=60,
-            kernel_manager_class=kernel_manager_class(spec, kernel_log),
-            resources={"metadata": {"path": str(notebook.parent)}},  # kernel cwd, like Jupyter
+            execution_timeout=cell_timeout, start_timeout=60, km=kernel.manager,
+            resources={"metadata": {"path": str(notebook.parent)}},
             on_notebook_start=on_notebook_start, on_cell_start=on_cell_start)
     except PapermillExecutionError as exc:
         failure = (f"{exc.ename}: {exc.evalue}" if exc.evalue else str(exc.ename),
@@ -244,7 +273,7 @@ def run_notebook(
         raise NotebookError(f"the kernel could not start: {_first_line(exc)}{_tail(kernel_log)}",
                             notebook=notebook.name) from None
     finally:
-        kernel_log.close()
+        kernel.request_stop()  # it exits while the report is written
     duration = time.perf_counter() - clock
     nb = progress.nb
 
@@ -293,12 +322,6 @@ def run_notebook(
         given=frozenset(given), target=target, error=error)
 
 
-def report_files(notebook: Path, out: Path) -> list[Path]:
-    """Every file a run of ``notebook`` writes into ``out`` (executed notebook, reports, audit)."""
-    return [out / f"{notebook.stem}{suffix}" for suffix in (".ipynb", ".html", ".pdf",
-                                                           ".audit.jsonl")]
-
-
 def _default(declared: Mapping[str, NotebookParameter], name: str) -> Any:
     param = declared.get(name)
     return param.default if param is not None else None
@@ -332,4 +355,4 @@ def _mark_stopped_cell(progress: _Progress, line: str) -> int | None:
     return int(count) if count is not None else index + 1
 
 
-__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "report_files", "run_notebook"]
+__all__ = ["DEFAULT_CELL_TIMEOUT_S", "NotebookRun", "RunStart", "report_files", "run_notebook", "start_run"]

@@ -67,6 +67,24 @@ def test_bookinfo_stays_down_and_the_rollout_names_why(live: Cluster) -> None:
     assert list(rollout.pods.columns) == POD_COLUMNS and rollout.pods.empty
 
 
+def test_a_refused_rollout_ends_at_the_second_look_not_at_the_timeout(live: Cluster) -> None:
+    apply_manifests(live, app_path("bookinfo"), namespace=ALPHA)
+    rollout = wait_for_rollout(live, ALPHA, timeout=30, poll=0.1, progress=False,
+                               stop_when_refused=True)
+    assert not rollout.ok and rollout.refused and len(rollout.stuck) == 6
+    assert rollout.seconds < 10, rollout.seconds  # one poll after the first look, not 30 s
+    assert "refused: ReplicaFailure" in rollout.summary()
+    # the controller was seen retrying: every stuck line counts more than one FailedCreate
+    assert all("FailedCreate (x1)" not in line for line in rollout.stuck), rollout.stuck
+
+
+def test_a_rollout_that_can_complete_is_not_cut_short_by_stop_when_refused(live: Cluster) -> None:
+    apply_manifests(live, app_path("bookinfo"), namespace=BETA)
+    rollout = wait_for_rollout(live, BETA, timeout=30, poll=0.1, progress=False,
+                               stop_when_refused=True)
+    assert rollout.ok and not rollout.refused, rollout.summary()
+
+
 def test_diagnose_fix_recreate_ends_with_sidecars_of_the_revision_behind_the_service(
         live: Cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
     apply_manifests(live, app_path("bookinfo"), namespace=ALPHA)
