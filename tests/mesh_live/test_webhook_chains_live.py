@@ -18,7 +18,7 @@ from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import diagnose_cluster
 from runbook.sandbox.apiserver.tls import new_authority
-from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION, WebhookCall, WebhookResponse
+from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION, DENY_ANNOTATION
 from tests.sandbox_world.helpers import kubectl_for
 
 PROD = "istio-prod"
@@ -35,11 +35,6 @@ def _proxies(cluster: Cluster, namespace: str) -> list[int]:
             for p in cluster.list(k.PODS, namespace)]
 
 
-def _deny_unlabelled(call: WebhookCall) -> WebhookResponse:
-    labels = (call.request.obj.get("metadata") or {}).get("labels") or {}
-    return WebhookResponse(allowed="team" in labels, message=REASON)
-
-
 def _policy_objects() -> list[tuple[k.ResourceKind, dict[str, Any]]]:
     labels = {"app": "policy"}
     return [
@@ -47,7 +42,10 @@ def _policy_objects() -> list[tuple[k.ResourceKind, dict[str, Any]]]:
         (k.DEPLOYMENTS, {"apiVersion": "apps/v1", "kind": "Deployment",
                          "metadata": {"name": "policy", "namespace": POLICY_NS},
                          "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                                  "template": {"metadata": {"labels": labels}, "spec": {
+                                  "template": {"metadata": {
+                                      "labels": labels,
+                                      # the sandbox knob: this pod's server denies every request
+                                      "annotations": {DENY_ANNOTATION: REASON}}, "spec": {
                                       "containers": [{"name": "policy", "image": "policy:1",
                                                       "ports": [{"containerPort": 8443}]}]}}}}),
         (k.SERVICES, {"apiVersion": "v1", "kind": "Service",
@@ -70,11 +68,7 @@ def _policy_objects() -> list[tuple[k.ResourceKind, dict[str, Any]]]:
 
 def test_a_denying_policy_webhook_and_its_way_out(seed_sandbox, world_settle,  # type: ignore[no-untyped-def]
                                                   cluster: Cluster) -> None:
-    # the policy engine's pods answer on 8443 and deny every pod without a team label
-    seed_sandbox.world.webhooks.add_server(
-        lambda pod, port: _deny_unlabelled
-        if ((pod.get("metadata") or {}).get("labels") or {}).get("app") == "policy"
-        and port == 8443 else None)
+    # the policy engine's pods answer on 8443 and deny every pod (the sandbox's knob)
     for kind, obj in _policy_objects():
         cluster.create(kind, obj)
     world_settle(seed_sandbox, 2.0)
