@@ -138,6 +138,7 @@ class IstioBridge:
         self._listeners: dict[tuple[str, str], tuple[str, list[int], web.AppRunner]] = {}
         self._served: set[tuple[str, str]] = set()  # istiod pods with a listener (or opening)
         self._tasks: list[asyncio.Task[None]] = []
+        self._opening_closing: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer_thread: threading.Thread | None = None
@@ -168,6 +169,7 @@ class IstioBridge:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._opening_closing, return_exceptions=True)
         for key in list(self._listeners):
             await self._close_listener(key)
         self._done.set()
@@ -207,10 +209,16 @@ class IstioBridge:
         ports = _serving_ports(pod) if running else []
         if ports and ip and key not in self._served:
             self._served.add(key)
-            self._loop.create_task(self._open_listener(key, str(ip), ports))
+            self._track(self._loop.create_task(self._open_listener(key, str(ip), ports)))
         elif not running and key in self._served:
             self._served.discard(key)
-            self._loop.create_task(self._close_listener(key))
+            self._track(self._loop.create_task(self._close_listener(key)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        # a listener still opening or closing when the bridge stops is waited for there: its
+        # requests (a slow webhook's may sleep for seconds) must end before the loop does
+        self._opening_closing.add(task)
+        task.add_done_callback(self._opening_closing.discard)
 
     def _follow_custom_kinds(self) -> None:
         assert self._loop is not None
