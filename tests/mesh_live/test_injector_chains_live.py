@@ -15,6 +15,7 @@ from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.findings import Finding
 from runbook.mesh.observe import diagnose_cluster
+from tests.mesh_live.helpers import failing_bookinfo_chain
 
 PROD = "istio-prod"          # revision 1-18-5, served by Service istio-prod/istiod
 BETA = "l7-traffic-beta"     # bound to 1-18-5
@@ -133,12 +134,7 @@ def test_no_endpoints_names_the_istiod_without_pods_and_scaling_it_back_ends_it(
         seed_sandbox, world_settle, cluster: Cluster) -> None:  # type: ignore[no-untyped-def]
     _scale_istiod(cluster, 0)
     world_settle(seed_sandbox, 1.0)
-    apply_manifests(cluster, app_path("bookinfo"), namespace=BETA)
-    world_settle(seed_sandbox, 5.0)
-    assert cluster.list(k.PODS, BETA) == []
-
-    chain = next(f for f in diagnose_cluster(cluster, namespace=BETA)[1]
-                 if f.code == "MR101" and f.subject.name == BETA)
+    chain = failing_bookinfo_chain(seed_sandbox, world_settle, cluster, BETA)
     assert any(e.endswith('/inject?timeout=10s": no endpoints available for service "istiod"')
                for e in chain.evidence)
     assert ("finds no istiod to answer (no endpoints available for service \"istiod\"); istiod "

@@ -19,6 +19,7 @@ from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import diagnose_cluster
 from runbook.sandbox.apiserver.tls import new_authority
 from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION, DENY_ANNOTATION
+from tests.mesh_live.helpers import failing_bookinfo_chain
 from tests.sandbox_world.helpers import kubectl_for
 
 PROD = "istio-prod"
@@ -180,11 +181,7 @@ def test_a_webhook_server_that_answers_too_late_times_out(  # type: ignore[no-un
     slow = {"spec": {"template": {"metadata": {"annotations": {ANSWER_SECONDS_ANNOTATION: "12"}}}}}
     cluster.patch(k.DEPLOYMENTS, "istiod-1-18-5", slow, PROD)
     world_settle(seed_sandbox, 30.0)
-    apply_manifests(cluster, app_path("bookinfo"), namespace=BETA)
-    world_settle(seed_sandbox, 5.0)
-    assert cluster.list(k.PODS, BETA) == []
-    chain = next(f for f in diagnose_cluster(cluster, namespace=BETA)[1]
-                 if f.code == "MR101" and f.subject.name == BETA)
+    chain = failing_bookinfo_chain(seed_sandbox, world_settle, cluster, BETA)
     assert '?timeout=10s": context deadline exceeded' in " ".join(chain.evidence)
     assert "did not answer within its timeoutSeconds (10s)" in chain.message
     assert "istiod istiod-1-18-5 (revision 1-18-5) has 1/1 ready pods" in chain.message
