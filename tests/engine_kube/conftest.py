@@ -45,6 +45,16 @@ def seed_engine(engine_binary: Path, tmp_path_factory: pytest.TempPathFactory
         yield engine
 
 
+@pytest.fixture(scope="module")
+def healthy_engine(engine_binary: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[KubeEngine]:
+    """A real engine with the healthy scenario, shared by a module's tests (a start costs
+    seconds: tests that break something put it back, or work in a namespace of their own)."""
+    with KubeEngine(scenario="healthy",
+                    state_dir=tmp_path_factory.mktemp("kube-state")) as engine:
+        yield engine
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll ``condition`` until it returns something truthy (bounded; the real controllers run
     on their own schedule, so there is no event to wait on)."""

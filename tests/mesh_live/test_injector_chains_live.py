@@ -15,6 +15,7 @@ from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.findings import Finding
 from runbook.mesh.observe import diagnose_cluster
+from tests.mesh_live.helpers import failing_bookinfo_chain
 
 PROD = "istio-prod"          # revision 1-18-5, served by Service istio-prod/istiod
 BETA = "l7-traffic-beta"     # bound to 1-18-5
@@ -127,3 +128,22 @@ def test_connection_refused_names_the_wrong_target_port(seed_sandbox, world_sett
     assert "connection refused" in chain.message
     assert (f"Service {PROD}/istiod sends port 443 to targetPort 15018, but istiod "
             "istiod-1-18-5 listens on") in chain.message
+
+
+def test_no_endpoints_names_the_istiod_without_pods_and_scaling_it_back_ends_it(
+        seed_sandbox, world_settle, cluster: Cluster) -> None:  # type: ignore[no-untyped-def]
+    _scale_istiod(cluster, 0)
+    world_settle(seed_sandbox, 1.0)
+    chain = failing_bookinfo_chain(seed_sandbox, world_settle, cluster, BETA)
+    assert any(e.endswith('/inject?timeout=10s": no endpoints available for service "istiod"')
+               for e in chain.evidence)
+    assert ("finds no istiod to answer (no endpoints available for service \"istiod\"); istiod "
+            "istiod-1-18-5 (revision 1-18-5) has 0/0 ready pods — bring the istiod pods back "
+            f"(kubectl get pods -n {PROD} -l app=istiod)") in chain.message
+
+    _scale_istiod(cluster, 1)
+    world_settle(seed_sandbox, 120.0)   # istiod back; the ReplicaSets retry with back-off
+    pods = cluster.list(k.PODS, BETA)
+    assert pods and all(any(c["name"] == "istio-proxy" for c in p["spec"]["containers"])
+                        for p in pods)
+    assert not [f for f in diagnose_cluster(cluster, namespace=BETA)[1] if f.code == "MR101"]

@@ -18,7 +18,8 @@ from runbook.kube import Cluster
 from runbook.kube.apply import apply_manifests
 from runbook.mesh.observe import diagnose_cluster
 from runbook.sandbox.apiserver.tls import new_authority
-from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION, WebhookCall, WebhookResponse
+from runbook.sandbox.registry.webhooks import ANSWER_SECONDS_ANNOTATION, DENY_ANNOTATION
+from tests.mesh_live.helpers import failing_bookinfo_chain
 from tests.sandbox_world.helpers import kubectl_for
 
 PROD = "istio-prod"
@@ -35,11 +36,6 @@ def _proxies(cluster: Cluster, namespace: str) -> list[int]:
             for p in cluster.list(k.PODS, namespace)]
 
 
-def _deny_unlabelled(call: WebhookCall) -> WebhookResponse:
-    labels = (call.request.obj.get("metadata") or {}).get("labels") or {}
-    return WebhookResponse(allowed="team" in labels, message=REASON)
-
-
 def _policy_objects() -> list[tuple[k.ResourceKind, dict[str, Any]]]:
     labels = {"app": "policy"}
     return [
@@ -47,7 +43,10 @@ def _policy_objects() -> list[tuple[k.ResourceKind, dict[str, Any]]]:
         (k.DEPLOYMENTS, {"apiVersion": "apps/v1", "kind": "Deployment",
                          "metadata": {"name": "policy", "namespace": POLICY_NS},
                          "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                                  "template": {"metadata": {"labels": labels}, "spec": {
+                                  "template": {"metadata": {
+                                      "labels": labels,
+                                      # the sandbox knob: this pod's server denies every request
+                                      "annotations": {DENY_ANNOTATION: REASON}}, "spec": {
                                       "containers": [{"name": "policy", "image": "policy:1",
                                                       "ports": [{"containerPort": 8443}]}]}}}}),
         (k.SERVICES, {"apiVersion": "v1", "kind": "Service",
@@ -70,11 +69,7 @@ def _policy_objects() -> list[tuple[k.ResourceKind, dict[str, Any]]]:
 
 def test_a_denying_policy_webhook_and_its_way_out(seed_sandbox, world_settle,  # type: ignore[no-untyped-def]
                                                   cluster: Cluster) -> None:
-    # the policy engine's pods answer on 8443 and deny every pod without a team label
-    seed_sandbox.world.webhooks.add_server(
-        lambda pod, port: _deny_unlabelled
-        if ((pod.get("metadata") or {}).get("labels") or {}).get("app") == "policy"
-        and port == 8443 else None)
+    # the policy engine's pods answer on 8443 and deny every pod (the sandbox's knob)
     for kind, obj in _policy_objects():
         cluster.create(kind, obj)
     world_settle(seed_sandbox, 2.0)
@@ -186,11 +181,7 @@ def test_a_webhook_server_that_answers_too_late_times_out(  # type: ignore[no-un
     slow = {"spec": {"template": {"metadata": {"annotations": {ANSWER_SECONDS_ANNOTATION: "12"}}}}}
     cluster.patch(k.DEPLOYMENTS, "istiod-1-18-5", slow, PROD)
     world_settle(seed_sandbox, 30.0)
-    apply_manifests(cluster, app_path("bookinfo"), namespace=BETA)
-    world_settle(seed_sandbox, 5.0)
-    assert cluster.list(k.PODS, BETA) == []
-    chain = next(f for f in diagnose_cluster(cluster, namespace=BETA)[1]
-                 if f.code == "MR101" and f.subject.name == BETA)
+    chain = failing_bookinfo_chain(seed_sandbox, world_settle, cluster, BETA)
     assert '?timeout=10s": context deadline exceeded' in " ".join(chain.evidence)
     assert "did not answer within its timeoutSeconds (10s)" in chain.message
     assert "istiod istiod-1-18-5 (revision 1-18-5) has 1/1 ready pods" in chain.message

@@ -5,7 +5,9 @@ and kubelets (``kubectl logs``) through its ``cluster`` egress selector; the eng
 that selector as ``HTTPConnect`` over this socket. A pod or node address is only a name here:
 the proxy maps ``IP:port`` to a listener of the engine on 127.0.0.1, and dials nothing else, so no
 packet leaves the machine and no network namespace or root is needed. An address without a
-listener gets ``503``, which the apiserver reports as a proxy error for that address.
+listener gets ``503`` with the reason a pod network gives for a port nobody listens on
+(``dial tcp <ip>:<port>: connect: connection refused``), which the apiserver reports inside its
+proxy error for that address.
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ class EgressProxy:
             local = self.route(host.strip("[]"), int(port_text))
             self.dialed = [*self.dialed[-99:], target]
         if local is None:
-            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            # the target is only a name, never parsed into the reply: printable ASCII only
+            shown = "".join(ch for ch in target if " " < ch < "\x7f")[:100]
+            writer.write(f"HTTP/1.1 503 dial tcp {shown}: connect: connection refused\r\n"
+                         "Content-Length: 0\r\n\r\n".encode("ascii"))
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
             writer.close()

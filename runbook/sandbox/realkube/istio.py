@@ -13,6 +13,8 @@ are the emulator's code, not a second copy.
   dials the pod address, and reaches it. Its certificate is made per TLS server name
   (``<service>.<namespace>.svc``) by the engine's webhook CA, which every webhook configuration
   that calls a Service gets as ``caBundle`` (what istiod's webhook patcher does on a cluster).
+  A pod carrying the denial knob (:data:`~runbook.sandbox.registry.webhooks.DENY_ANNOTATION`)
+  gets a listener the same way, on each of its declared container ports, and denies every review.
 * **Logs** — the istiods' lines go to the mirror's pod logs, which the node agent serves to
   ``kubectl logs``.
 * **Ingress** — the emulator's :class:`~runbook.sandbox.istio.dataplane.DataPlane` runs on the
@@ -57,7 +59,12 @@ from runbook.sandbox.realkube.api import ApiClient, KubeApiError, Obj
 from runbook.sandbox.realkube.egress import EgressProxy
 from runbook.sandbox.registry.admission import AdmissionRequest
 from runbook.sandbox.registry.cluster import Registry
-from runbook.sandbox.registry.webhooks import WebhookCall, answer_seconds
+from runbook.sandbox.registry.webhooks import (
+    WebhookCall,
+    answer_seconds,
+    denial_reason,
+    denying_ports,
+)
 from runbook.sandbox.storage.store import StoreKeyError
 
 #: the largest timeoutSeconds a webhook configuration may set (admissionregistration validation)
@@ -128,9 +135,10 @@ class IstioBridge:
         self.istiods = Istiods(self.ctx)
         self.dataplane = DataPlane(self.mirror.cluster, self.istiods)
         self.mirror.cluster.store.subscribe(self._on_change)
-        self._listeners: dict[tuple[str, str], tuple[str, web.AppRunner]] = {}
+        self._listeners: dict[tuple[str, str], tuple[str, list[int], web.AppRunner]] = {}
         self._served: set[tuple[str, str]] = set()  # istiod pods with a listener (or opening)
         self._tasks: list[asyncio.Task[None]] = []
+        self._opening_closing: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer_thread: threading.Thread | None = None
@@ -161,6 +169,7 @@ class IstioBridge:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._opening_closing, return_exceptions=True)
         for key in list(self._listeners):
             await self._close_listener(key)
         self._done.set()
@@ -197,12 +206,19 @@ class IstioBridge:
         running = (change.type != "DELETED" and (pod.get("status") or {}).get("phase") == "Running"
                    and not meta.get("deletionTimestamp"))
         ip = (pod.get("status") or {}).get("podIP")
-        if running and ip and istiod_of(pod) is not None and key not in self._served:
+        ports = _serving_ports(pod) if running else []
+        if ports and ip and key not in self._served:
             self._served.add(key)
-            self._loop.create_task(self._open_listener(key, str(ip)))
+            self._track(self._loop.create_task(self._open_listener(key, str(ip), ports)))
         elif not running and key in self._served:
             self._served.discard(key)
-            self._loop.create_task(self._close_listener(key))
+            self._track(self._loop.create_task(self._close_listener(key)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        # a listener still opening or closing when the bridge stops is waited for there: its
+        # requests (a slow webhook's may sleep for seconds) must end before the loop does
+        self._opening_closing.add(task)
+        task.add_done_callback(self._opening_closing.discard)
 
     def _follow_custom_kinds(self) -> None:
         assert self._loop is not None
@@ -228,7 +244,7 @@ class IstioBridge:
             self._contexts[server_name] = context
         return context
 
-    async def _open_listener(self, key: tuple[str, str], ip: str) -> None:
+    async def _open_listener(self, key: tuple[str, str], ip: str, ports: list[int]) -> None:
         default = self._context_for("istiod.svc")
 
         def pick(sock: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
@@ -250,15 +266,18 @@ class IstioBridge:
             await runner.cleanup()
             return
         server: Any = site._server
-        port = int(server.sockets[0].getsockname()[1])
-        self._listeners[key] = (ip, runner)
-        self.egress.add_route(ip, WEBHOOK_PORT, port)
+        local = int(server.sockets[0].getsockname()[1])
+        self._listeners[key] = (ip, ports, runner)
+        for port in ports:
+            self.egress.add_route(ip, port, local)
 
     async def _close_listener(self, key: tuple[str, str]) -> None:
         listener = self._listeners.pop(key, None)
         if listener is not None:
-            self.egress.remove_route(listener[0], WEBHOOK_PORT)
-            await listener[1].cleanup()
+            ip, ports, runner = listener
+            for port in ports:
+                self.egress.remove_route(ip, port)
+            await runner.cleanup()
 
     async def _review(self, request: web.Request, key: tuple[str, str]) -> web.Response:
         review = await request.json()
@@ -266,6 +285,11 @@ class IstioBridge:
         uid = req.get("uid", "")
         answer: Obj = {"uid": uid, "allowed": True}
         pod = self.mirror.cluster.store.get(PODS.key, *key)
+        reason = denial_reason(pod)
+        if reason is not None:
+            answer.update(allowed=False, status={"code": 403, "message": reason})
+            return web.json_response({"apiVersion": review.get("apiVersion", "admission.k8s.io/v1"),
+                                      "kind": "AdmissionReview", "response": answer})
         serve = self.istiods.server(pod, WEBHOOK_PORT) if pod is not None else None
         if serve is None:
             return web.json_response(status=404, data={"message": "not found"})
@@ -308,6 +332,11 @@ class IstioBridge:
                 answer["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
         return web.json_response({"apiVersion": review.get("apiVersion", "admission.k8s.io/v1"),
                                   "kind": "AdmissionReview", "response": answer})
+
+
+def _serving_ports(pod: Obj) -> list[int]:
+    """The ports a running pod serves webhooks on: istiod's webhook port, or the denial knob's."""
+    return [WEBHOOK_PORT] if istiod_of(pod) is not None else denying_ports(pod)
 
 
 __all__ = ["IstioBridge", "Mirror", "with_ca_bundles"]

@@ -44,6 +44,9 @@ annotated :data:`ANSWER_SECONDS_ANNOTATION` (``"15"``) answers that late: when t
 than the webhook's ``timeoutSeconds`` (default 10) the call fails with ``context deadline
 exceeded`` — at once, the emulation does not wait it out. The real engine's bridge
 (``realkube/istio.py``) sleeps for it, so that the real apiserver times out for real.
+**A policy that denies** — a Running pod annotated :data:`DENY_ANNOTATION` (the reason) serves
+webhooks on each of its declared ``containerPort``s and denies every request with that reason, as
+an OPA Gatekeeper or Kyverno pod would; the real engine's bridge serves it the same way.
 
 Not emulated: ``reinvocationPolicy``, ``matchConditions``, the ClusterIP service resolver
 (kube-proxy would refuse a connection to a Service without endpoints instead of the resolver
@@ -83,6 +86,9 @@ from runbook.selectors import LabelSelector, SelectorError, selector_from_dict
 NOT_FOUND = "the server could not find the requested resource"
 #: a serving pod's annotation: seconds its webhook server takes to answer (a sandbox knob)
 ANSWER_SECONDS_ANNOTATION = "sandbox.mesh-runbook.io/webhook-answer-seconds"
+#: a serving pod's annotation: the reason its webhook server denies every request with (a
+#: sandbox knob for a policy webhook)
+DENY_ANNOTATION = "sandbox.mesh-runbook.io/webhook-deny"
 #: what the apiserver's TLS client says when the caBundle did not sign the server's certificate
 UNKNOWN_AUTHORITY = "tls: failed to verify certificate: x509: certificate signed by unknown authority"
 #: what the apiserver's webhook client says when timeoutSeconds passed without an answer
@@ -402,6 +408,9 @@ class WebhookDispatcher:
     def _server(self, pod: Obj | None, port: int) -> WebhookServer | None:
         if pod is None:
             return None
+        denying = denying_server(pod, port)
+        if denying is not None:
+            return denying
         for lookup in self._servers:
             server = lookup(pod, port)
             if server is not None:
@@ -420,11 +429,36 @@ def answer_seconds(pod: Obj | None) -> float:
     return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
+def denial_reason(pod: Obj | None) -> str | None:
+    """The :data:`DENY_ANNOTATION` of a pod (None without one, or when empty)."""
+    annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+    reason = annotations.get(DENY_ANNOTATION)
+    return str(reason) if reason else None
+
+
+def denying_ports(pod: Obj) -> list[int]:
+    """The ports on which a :data:`DENY_ANNOTATION` pod serves webhooks: its declared
+    ``containerPort``s, while it runs (none for any other pod)."""
+    if denial_reason(pod) is None or (pod.get("status") or {}).get("phase") != "Running" \
+            or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return []
+    return sorted({int(p["containerPort"]) for c in (pod.get("spec") or {}).get("containers") or ()
+                   for p in c.get("ports") or () if isinstance(p.get("containerPort"), int)})
+
+
+def denying_server(pod: Obj, port: int) -> WebhookServer | None:
+    """The server of a :data:`DENY_ANNOTATION` pod on ``port``: it denies every request."""
+    reason = denial_reason(pod)
+    if reason is None or port not in denying_ports(pod):
+        return None
+    return lambda call: WebhookResponse(allowed=False, message=reason)
+
+
 def _labels(obj: Any) -> dict[str, str]:
     if not isinstance(obj, dict):
         return {}
     return dict((obj.get("metadata") or {}).get("labels") or {})
 
 
-__all__ = ["NOT_FOUND", "CallFailed", "WebhookCall", "WebhookDispatcher", "WebhookResponse",
-           "WebhookServer"]
+__all__ = ["DENY_ANNOTATION", "NOT_FOUND", "CallFailed", "WebhookCall", "WebhookDispatcher",
+           "WebhookResponse", "WebhookServer", "denial_reason", "denying_ports", "denying_server"]
