@@ -262,10 +262,11 @@ def render_doc(results: Sequence[CaseResult], known: Sequence[Known], recording:
         f"istioctl itself: each of the {recording.get('istioctl_offline_messages', '?')} messages istioctl "
         "prints offline is one the instrument prints.",
         "",
-        f"{len(results)} cases of our own (`tests/analyzer_parity/cases/`), each a whole cluster: runbook "
-        "answers as `runbook analyze -f CASE.yaml` and `runbook diagnose` would against a cluster holding nothing "
-        "else. A message is a code on a resource (`Kind namespace/name`), counted as often as it is "
-        "printed; only the Istio codes runbook implements are compared (its `MR`/`KIA` codes are extras).",
+        f"{len(results)} cases of our own (`tests/analyzer_parity/cases/`), each a whole cluster: "
+        "runbook answers as `runbook analyze -f CASE.yaml` and `runbook diagnose` would against a "
+        "cluster holding nothing else. A message is a code on a resource (`Kind namespace/name`), "
+        "counted as often as it is printed; only the Istio codes runbook implements are compared "
+        "(its `MR`/`KIA` codes are extras).",
         "",
         f"**Overall**: precision {_ratio(total.precision)}, recall {_ratio(total.recall)} "
         f"({total.matched} matched, {total.extra} only ours, {total.missing} only istioctl's).",
