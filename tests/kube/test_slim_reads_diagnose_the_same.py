@@ -1,6 +1,7 @@
 """A diagnosis read drops what no table reads (pod statuses' IDs and digests, init containers'
 arguments, ReplicaSets' pod specs, events' object versions …): on every scenario, over HTTP, the
-findings and every inventory table are those of a read that keeps the objects whole."""
+findings and every inventory table are those of a read that keeps the objects whole, and the
+findings of the snapshot alone (no tables built) are those of its inventory."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def test_the_slim_read_diagnoses_as_the_whole_objects_do(scenario: str) -> None:
     slim_inventory, whole_inventory = inventory(slim), inventory(whole)
     slim_findings, whole_findings = diagnose(slim_inventory), diagnose(whole_inventory)
     assert [f.to_dict() for f in slim_findings] == [f.to_dict() for f in whole_findings]
+    # `runbook diagnose -o table` diagnoses the snapshot without building the tables: the same
+    assert [f.to_dict() for f in diagnose(slim)] == [f.to_dict() for f in slim_findings]
     assert scenario == "empty" or whole_findings
     whole_tables = whole_inventory.tables()
     for name, table in slim_inventory.tables().items():
