@@ -12,6 +12,8 @@ What is measured, and how:
 * ``diagnose_cluster_s`` — a full ``runbook.mesh.observe.diagnose_cluster(cluster)`` (the
   cluster-wide paginated reads of every kind, then the inventory tables and the findings), best
   of 3 with the median in the note. Target <= 1 s for 2,000 namespaces (issue 17);
+  ``diagnose_cluster_cpu_s`` — the client's CPU seconds for one (what a loaded machine does not
+  change);
 * ``process_peak_rss_mb`` — ``ru_maxrss`` of the child after those diagnoses (the
   high-water mark; measured before the events comparison below). Target <= 350 MB (issue 17);
 * ``api_requests_<N>ns`` — requests of one diagnosis at 500 and 2,000 namespaces, with the request
@@ -28,7 +30,7 @@ What is measured, and how:
 * ``diagnose_vs_kubectl_events_process_x`` — whole processes, start to exit, interleaved RUNS
   times on the same world: ``runbook diagnose`` (interpreter start, imports, the read, the
   diagnosis, the printed findings) against ``kubectl get events -A -o json``. Target >= 20x
-  (issue 17).
+  (issue 17). ``runbook_diagnose_process_cpu_s`` — that process's user + system CPU seconds.
 
 The machine is shared (2 cores, other work running): the figures carry their spread.
 """
@@ -72,13 +74,14 @@ def _child(kubeconfig: str, with_kubectl: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"rss_after_imports_mb": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024}
     cluster = connect(kubeconfig, "sandbox")
-    times, paths = [], []
+    times, cpu, paths = [], [], []
     for i in range(RUNS):
         gc.collect()
         before = len(cluster.requests)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         inv, findings = diagnose_cluster(cluster)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         if i == 0:
             paths = [r.path for r in cluster.requests[before:]]
             out["findings"] = len(findings)
@@ -86,6 +89,7 @@ def _child(kubeconfig: str, with_kubectl: bool) -> dict[str, Any]:
             out["objects"] = {key: len(v) for key, v in inv.model.snapshot.objects.items()}
         del inv, findings
     out["diagnose_s"] = times
+    out["diagnose_cpu_s"] = cpu
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["requests"] = len(paths)
     out["paths"] = dict(Counter(paths))
@@ -142,14 +146,20 @@ def _measure(kubeconfig: str, with_kubectl: bool) -> dict[str, Any]:
     return result
 
 
-def _process_seconds(cmd: list[str], env: dict[str, str]) -> float:
-    """Wall time of one process, start to exit (its output read, as a terminal or pipe would)."""
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _process_seconds(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time of one process, start to exit (its output read, as a terminal or pipe would),
+    and the CPU seconds it used (user + system: on a loaded machine the figure that holds)."""
+    c0, t0 = _children_cpu(), time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, env=env, timeout=600, cwd=ROOT)
     seconds = time.perf_counter() - t0
     if done.returncode not in (0, 1):  # runbook diagnose exits 1 when it finds errors
         raise RuntimeError(f"{' '.join(cmd[:3])} … failed: {done.stderr[-1000:]!r}")
-    return seconds
+    return seconds, _children_cpu() - c0
 
 
 def _process_to_process(kubeconfig: str) -> dict[str, list[float]]:
@@ -158,10 +168,13 @@ def _process_to_process(kubeconfig: str) -> dict[str, list[float]]:
     runbook = [str(Path(sys.executable).with_name("runbook")), "diagnose", "--kubeconfig", kubeconfig,
                "--context", "sandbox"]
     kubectl = ["kubectl", "get", "events", "-A", "-o", "json"]
-    times: dict[str, list[float]] = {"runbook_diagnose_s": [], "kubectl_events_s": []}
+    times: dict[str, list[float]] = {"runbook_diagnose_s": [], "kubectl_events_s": [],
+                                     "runbook_diagnose_cpu_s": [], "kubectl_events_cpu_s": []}
     for _ in range(RUNS):
-        times["runbook_diagnose_s"].append(_process_seconds(runbook, env))
-        times["kubectl_events_s"].append(_process_seconds(kubectl, env))
+        for key, cmd in (("runbook_diagnose", runbook), ("kubectl_events", kubectl)):
+            wall, cpu = _process_seconds(cmd, env)
+            times[f"{key}_s"].append(wall)
+            times[f"{key}_cpu_s"].append(cpu)
     return times
 
 
@@ -191,6 +204,9 @@ def run() -> list[Result]:
                         if "/namespaces/" in path)
     results = [
         at_most(NAME, f"diagnose_cluster_s_{max(SIZES)}ns", min(big["diagnose_s"]), 1.0, note),
+        Result(NAME, f"diagnose_cluster_cpu_s_{max(SIZES)}ns", min(big["diagnose_cpu_s"]),
+               note="CPU seconds of the client process for one diagnose_cluster; runs "
+                    + ", ".join(f"{t:.2f}" for t in big["diagnose_cpu_s"])),
         Result(NAME, f"diagnose_cluster_s_{min(SIZES)}ns", min(small["diagnose_s"]),
                note="median " + f"{statistics.median(small['diagnose_s']):.2f} s"),
         at_most(NAME, "process_peak_rss_mb", big["peak_rss_mb"], 350,
@@ -216,6 +232,10 @@ def run() -> list[Result]:
             Result(NAME, "kubectl_get_events_process_s", min(theirs_p),
                    note=f"`kubectl get events -A -o json` start to exit, same world; median "
                         f"{statistics.median(theirs_p):.2f} s"),
+            Result(NAME, "runbook_diagnose_process_cpu_s",
+                   statistics.median(big["processes"]["runbook_diagnose_cpu_s"]),
+                   note="user + system CPU of the `runbook diagnose` process, median; kubectl's: "
+                        f"{statistics.median(big['processes']['kubectl_events_cpu_s']):.2f} s"),
             at_least(NAME, "diagnose_vs_kubectl_events_process_x",
                      statistics.median(theirs_p) / statistics.median(ours_p), 20,
                      f"median / median, process to process; runs interleaved (ours vs kubectl): {runs}"),

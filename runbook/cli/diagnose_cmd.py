@@ -32,12 +32,18 @@ def run(args: argparse.Namespace) -> int:
         # the read (what read_mesh reads) starts before the diagnosis' imports — pandas and the
         # mesh model, most of a second: the server answers while they load
         reading = pool.submit(read_snapshot, cluster, DIAGNOSIS_KINDS)
-        from runbook.mesh import has_errors
-        from runbook.mesh.observe import diagnose_snapshot
+        from runbook.mesh import diagnose, has_errors
+        from runbook.mesh.observe import check_namespace, diagnose_snapshot
 
         snap = reading.result()
-    inv, findings = diagnose_snapshot(snap, namespace=args.namespace)
-    tables = inv.tables() if args.tables or args.output not in ("table", "wide") else {}
+    if args.tables or args.output not in ("table", "wide"):
+        inv, findings = diagnose_snapshot(snap, namespace=args.namespace)
+        tables = inv.tables()
+    else:
+        # the findings come from the model alone: the inventory tables (20,000 workload rows on
+        # a large cluster) are built only to be printed
+        check_namespace(snap, args.namespace)
+        findings, tables = diagnose(snap, namespace=args.namespace), {}
     if args.namespace:
         # only tables whose rows are *about* a namespace; control_planes' namespace is where an
         # istiod runs, and every namespace's diagnosis needs all of them

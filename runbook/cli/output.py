@@ -285,13 +285,39 @@ def wrap(text: str, width: int, indent: str, first: str | None = None) -> list[s
     first = indent if first is None else first
     text = terminal_text(text)
     width = max(width, len(indent) + 20)
-    if len(first) + len(text) <= width and text == text.strip() and text.isprintable() and text:
-        # what textwrap returns for a line that fits and holds only single-width spaces; a diagnosis
-        # prints thousands of such lines, and textwrap's chunking is most of its output time
-        return [first + text]
+    if text == text.strip() and text.isprintable() and text:
+        if len(first) + len(text) <= width:
+            # what textwrap returns for a line that fits and holds only single-width spaces; a
+            # diagnosis prints thousands of such lines, and textwrap's chunking is most of its
+            # output time
+            return [first + text]
+        lines = _fill_words(text.split(" "), width, indent, first)
+        if lines is not None:
+            return lines
     return textwrap.wrap(text, width=width,
                          initial_indent=first, subsequent_indent=indent,
                          break_long_words=True, break_on_hyphens=False) or [first.rstrip()]
+
+
+def _fill_words(words: list[str], width: int, indent: str, first: str) -> list[str] | None:
+    """Greedy filling of words separated by single spaces: textwrap's lines for such text (its
+    chunks are then exactly the words and the spaces between), without its regex chunking. None
+    when textwrap would do more than fill: a run of spaces, or a word longer than some line's
+    room (textwrap breaks it across lines)."""
+    room = width - max(len(first), len(indent))
+    if not all(0 < len(word) <= room for word in words):
+        return None
+    lines: list[str] = []
+    line, length = [first, words[0]], len(first) + len(words[0])
+    for word in words[1:]:
+        if length + 1 + len(word) <= width:
+            line.append(" " + word)
+            length += 1 + len(word)
+        else:
+            lines.append("".join(line))
+            line, length = [indent, word], len(indent) + len(word)
+    lines.append("".join(line))
+    return lines
 
 
 def format_findings(findings: Sequence[Finding], *, width: int | None = None) -> str:

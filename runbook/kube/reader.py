@@ -12,7 +12,7 @@ import gc
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import orjson
 
@@ -69,8 +69,51 @@ def trim_object(obj: RawObject) -> RawObject:
 #: container fields the mesh layer reads: names and images (revisions, proxies), args (a gateway's
 #: ``router``), command, ports (Service targetPorts by name)
 _CONTAINER_FIELDS = ("name", "image", "args", "command", "ports")
-#: pod spec fields no table reads
-_POD_SPEC_DROP = ("volumes", "affinity", "tolerations", "topologySpreadConstraints")
+#: init container fields read: a native sidecar's name and image, and its ports. Not istio-init's
+#: iptables arguments (20 strings per injected pod)
+_INIT_CONTAINER_FIELDS = ("name", "image", "ports")
+#: pod spec fields no table reads: volumes and scheduling, and the defaults the API server fills
+#: into every pod and template (DNS, scheduler, restart and preemption policies)
+_POD_SPEC_DROP = ("volumes", "affinity", "tolerations", "topologySpreadConstraints", "dnsPolicy",
+                  "schedulerName", "restartPolicy", "terminationGracePeriodSeconds",
+                  "enableServiceLinks", "preemptionPolicy", "priority", "serviceAccount")
+
+
+#: pod status fields the project reads: the phase, the conditions (Ready), the containers' states
+#: (waiting reasons, restarts, readiness) and the addresses a probe targets. Not the init
+#: containers' statuses, the image and container IDs (three 70-character digests per injected
+#: pod), nor the address lists that repeat hostIP/podIP.
+_POD_STATUS_FIELDS = ("phase", "conditions", "containerStatuses", "hostIP", "podIP", "reason",
+                      "message")
+#: container status fields read (``kubectl get pods``' READY, STATUS and RESTARTS columns)
+_CONTAINER_STATUS_FIELDS = ("name", "ready", "restartCount", "state")
+#: condition fields read, on pods and workloads alike (the transition and probe times are not)
+_CONDITION_FIELDS = ("type", "status", "reason", "message")
+#: Deployment and ReplicaSet spec fields no table reads (the rollout's pacing)
+_WORKLOAD_SPEC_DROP = ("strategy", "revisionHistoryLimit", "progressDeadlineSeconds")
+
+
+def _only(obj: Any, fields: tuple[str, ...]) -> Any:
+    return {f: obj[f] for f in fields if f in obj} if isinstance(obj, dict) else obj
+
+
+def _slim_list(parent: dict[str, Any], key: str, fields: tuple[str, ...]) -> None:
+    value = parent.get(key)
+    if isinstance(value, list):
+        parent[key] = [_only(item, fields) for item in value]
+
+
+def _slim_conditions(status: Any) -> None:
+    if isinstance(status, dict):
+        _slim_list(status, "conditions", _CONDITION_FIELDS)
+
+
+def _slim_pod_status(obj: RawObject) -> None:
+    status = obj.get("status")
+    if isinstance(status, dict):
+        status = obj["status"] = _only(status, _POD_STATUS_FIELDS)
+        _slim_conditions(status)
+        _slim_list(status, "containerStatuses", _CONTAINER_STATUS_FIELDS)
 
 
 def _slim_pod_spec(spec: Any) -> None:
@@ -78,28 +121,57 @@ def _slim_pod_spec(spec: Any) -> None:
         return
     for key in _POD_SPEC_DROP:
         spec.pop(key, None)
-    for key in ("containers", "initContainers"):
-        containers = spec.get(key)
-        if isinstance(containers, list):
-            spec[key] = [{f: c[f] for f in _CONTAINER_FIELDS if f in c} if isinstance(c, dict)
-                         else c for c in containers]
+    _slim_list(spec, "containers", _CONTAINER_FIELDS)
+    _slim_list(spec, "initContainers", _INIT_CONTAINER_FIELDS)
 
 
 def trim_pod(obj: RawObject) -> RawObject:
-    """:func:`trim_object`, and containers reduced to :data:`_CONTAINER_FIELDS` (no volumes).
+    """:func:`trim_object`, containers reduced to :data:`_CONTAINER_FIELDS` (no volumes), the
+    status to :data:`_POD_STATUS_FIELDS`.
 
     An injected pod's env, mounts, probes and volumes (istio-proxy alone has dozens) are most of
-    its size; on 8,000 pods they are ~200 MB of parsed JSON that no table reads.
+    its size; on 8,000 pods they are ~200 MB of parsed JSON that no table reads. Of what is left,
+    the status was half (container IDs, image digests, init containers' states, timestamps).
     """
     trim_object(obj)
     _slim_pod_spec(obj.get("spec"))
+    _slim_pod_status(obj)
     return obj
 
 
 def trim_workload(obj: RawObject) -> RawObject:
-    """:func:`trim_pod`'s reduction on a Deployment's or ReplicaSet's pod template."""
+    """:func:`trim_pod`'s reduction on a Deployment's or ReplicaSet's pod template, and its status
+    conditions to :data:`_CONDITION_FIELDS`."""
     trim_object(obj)
-    _slim_pod_spec(((obj.get("spec") or {}).get("template") or {}).get("spec"))
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        for key in _WORKLOAD_SPEC_DROP:
+            spec.pop(key, None)
+        _slim_pod_spec((spec.get("template") or {}).get("spec"))
+    _slim_conditions(obj.get("status"))
+    return obj
+
+
+def trim_replicaset(obj: RawObject) -> RawObject:
+    """:func:`trim_workload`, without the pod template's spec: a ReplicaSet's copies its
+    Deployment's, and what runs is read from the pods and the Deployments (the template's labels
+    and annotations are kept)."""
+    trim_workload(obj)
+    template = (obj.get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        template.pop("spec", None)
+    return obj
+
+
+#: what is read of an event's object reference: which object it is about (not its version)
+_EVENT_OBJECT_FIELDS = ("kind", "namespace", "name", "fieldPath")
+
+
+def trim_event(obj: RawObject) -> RawObject:
+    """:func:`trim_object`, and the ``involvedObject`` reduced to :data:`_EVENT_OBJECT_FIELDS`."""
+    trim_object(obj)
+    if "involvedObject" in obj:
+        obj["involvedObject"] = _only(obj["involvedObject"], _EVENT_OBJECT_FIELDS)
     return obj
 
 
@@ -120,8 +192,8 @@ def trim_secret(obj: dict[str, Any]) -> dict[str, Any]:
 
 #: per kind key, the trim applied to every object read (others: :func:`trim_object`)
 DEFAULT_TRIMS: dict[str, Callable[[RawObject], RawObject]] = {
-    k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_workload,
-    k.SECRETS.key: trim_secret,
+    k.PODS.key: trim_pod, k.DEPLOYMENTS.key: trim_workload, k.REPLICA_SETS.key: trim_replicaset,
+    k.EVENTS.key: trim_event, k.SECRETS.key: trim_secret,
 }
 
 
@@ -158,6 +230,18 @@ WORKLOAD_SPEC_FIELDS = (
     "minReadySeconds", "paused", "progressDeadlineSeconds", "replicas", "revisionHistoryLimit",
     "selector", "strategy", "template",
 )
+#: the fields of a DeploymentStatus and a ReplicaSetStatus (kubernetes.client.V1DeploymentStatus, …)
+WORKLOAD_STATUS_FIELDS = (
+    "availableReplicas", "collisionCount", "conditions", "fullyLabeledReplicas",
+    "observedGeneration", "readyReplicas", "replicas", "terminatingReplicas",
+    "unavailableReplicas", "updatedReplicas",
+)
+#: the fields of a core/v1 Event (kubernetes.client.CoreV1Event)
+EVENT_FIELDS = (
+    "action", "apiVersion", "count", "eventTime", "firstTimestamp", "involvedObject", "kind",
+    "lastTimestamp", "message", "metadata", "reason", "related", "reportingComponent",
+    "reportingInstance", "series", "source", "type",
+)
 #: the top-level fields of a Pod, Deployment and ReplicaSet
 OBJECT_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
 
@@ -170,20 +254,51 @@ def _typed_dict(name: str, fields: Iterable[str], typed: Mapping[str, Any] | Non
     return make(name, {f: types.get(f, Any) for f in fields if f not in dropped}, total=False)
 
 
+#: the fields of a ContainerPort (kubernetes.client.V1ContainerPort)
+CONTAINER_PORT_FIELDS = ("containerPort", "hostIP", "hostPort", "name", "protocol")
+
+# Values from a closed set of the API (a condition's status, a port's protocol, a pod's phase) are
+# decoded as Literals: msgspec then gives back one shared string per value — 8,000 pods' 40,000
+# condition statuses are three objects instead of 40,000 copies of "True". A value outside the
+# set fails validation, and the page is parsed whole and trimmed: the same answer.
+_CONDITION_STATUS = Literal["True", "False", "Unknown"]
+_PROTOCOL = Literal["TCP", "UDP", "SCTP"]
+_POD_PHASE = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+
+
 def _schemas() -> dict[str, Any]:
-    containers = list.__class_getitem__(_typed_dict("Container", _CONTAINER_FIELDS))
+    ports = list.__class_getitem__(_typed_dict("ContainerPort", CONTAINER_PORT_FIELDS,
+                                               {"protocol": _PROTOCOL}))
+    containers = list.__class_getitem__(_typed_dict("Container", _CONTAINER_FIELDS, {"ports": ports}))
+    init_containers = list.__class_getitem__(_typed_dict("InitContainer", _INIT_CONTAINER_FIELDS,
+                                                         {"ports": ports}))
     pod_spec = _typed_dict("PodSpec", POD_SPEC_FIELDS, drop=_POD_SPEC_DROP,
-                           typed={"containers": containers, "initContainers": containers})
+                           typed={"containers": containers, "initContainers": init_containers})
     meta = _typed_dict("ObjectMeta", OBJECT_META_FIELDS, drop=("managedFields",))
+    conditions = list.__class_getitem__(_typed_dict("Condition", _CONDITION_FIELDS,
+                                                    {"status": _CONDITION_STATUS}))
+    pod_status = _typed_dict("PodStatus", _POD_STATUS_FIELDS, {
+        "phase": _POD_PHASE, "conditions": conditions,
+        "containerStatuses": list.__class_getitem__(
+            _typed_dict("ContainerStatus", _CONTAINER_STATUS_FIELDS))})
+    workload_status = _typed_dict("WorkloadStatus", WORKLOAD_STATUS_FIELDS, {"conditions": conditions})
     template = _typed_dict("PodTemplate", ("metadata", "spec"), {"spec": pod_spec})
-    workload_spec = _typed_dict("WorkloadSpec", WORKLOAD_SPEC_FIELDS, {"template": template})
-    pod = _typed_dict("Pod", OBJECT_FIELDS, {"metadata": meta, "spec": pod_spec})
-    workload = _typed_dict("Workload", OBJECT_FIELDS, {"metadata": meta, "spec": workload_spec})
+    pod = _typed_dict("Pod", OBJECT_FIELDS, {"metadata": meta, "spec": pod_spec, "status": pod_status})
+
+    def workload(name: str, template: Any) -> Any:
+        spec = _typed_dict(f"{name}Spec", WORKLOAD_SPEC_FIELDS, {"template": template},
+                           drop=_WORKLOAD_SPEC_DROP)
+        return _typed_dict(name, OBJECT_FIELDS, {"metadata": meta, "spec": spec,
+                                                 "status": workload_status})
+
+    event = _typed_dict("Event", EVENT_FIELDS, {
+        "metadata": meta, "involvedObject": _typed_dict("ObjectReference", _EVENT_OBJECT_FIELDS)})
     # a metadata list item: what trim_secret keeps, so that not even an annotation (kubectl's
     # last-applied copy holds a Secret's values) is built; apiVersion and kind are the list's
     secret_meta = _typed_dict("SecretMeta", SECRET_META_FIELDS)
     secret = _typed_dict("SecretMetadata", ("metadata",), {"metadata": secret_meta})
-    return {k.PODS.key: pod, k.DEPLOYMENTS.key: workload, k.REPLICA_SETS.key: workload,
+    return {k.PODS.key: pod, k.EVENTS.key: event, k.DEPLOYMENTS.key: workload("Deployment", template),
+            k.REPLICA_SETS.key: workload("ReplicaSet", _typed_dict("PodTemplate", ("metadata",))),
             k.SECRETS.key: secret}
 
 

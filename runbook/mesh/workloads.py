@@ -95,7 +95,6 @@ def workloads(source: Source) -> pd.DataFrame:
         for p in pods:
             if p.owner_kind == "ReplicaSet" and p.owner_name and p.sidecar_revision:
                 pod_revs[(p.namespace, p.owner_name)].add(p.sidecar_revision)
-    cols: dict[str, list[Any]] = {c: [] for c in WORKLOAD_COLUMNS}
     rs_of_dep: dict[tuple[str, str], set[str]] = defaultdict(set)
     rs_rows = []
     for ns, items in model.replicasets_by_ns.items():
@@ -107,17 +106,20 @@ def workloads(source: Source) -> pd.DataFrame:
             rs_rows.append((ns, "ReplicaSet", name, dep, rs))
     dep_rows = [(ns, "Deployment", meta(d).get("name", ""), meta(d).get("name", ""), d)
                 for ns, items in model.deployments_by_ns.items() for d in items]
+    rows: list[tuple[Any, ...]] = []
     for ns, kind, name, dep, obj in dep_rows + rs_rows:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
         conds, problem = _conditions(status)
         revs = rs_of_dep.get((ns, name), set()) if kind == "Deployment" else pod_revs.get((ns, name),
                                                                                          set())
-        for col, value in zip(WORKLOAD_COLUMNS, (
-                ns, kind, name, dep, _int(spec.get("replicas"), 1), _int(status.get("replicas")),
-                _int(status.get("readyReplicas")), _int(status.get("availableReplicas")), conds,
-                problem, sorted(revs)), strict=True):
-            cols[col].append(value)
-    return pd.DataFrame(cols, columns=list(WORKLOAD_COLUMNS))
+        rows.append((ns, kind, name, dep, _int(spec.get("replicas"), 1), _int(status.get("replicas")),
+                     _int(status.get("readyReplicas")), _int(status.get("availableReplicas")), conds,
+                     problem, sorted(revs)))
+    # one row tuple per object, turned into columns at once: 20,000 rows are 220,000 cells, and
+    # appending each to its column was most of this table's time
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in WORKLOAD_COLUMNS]
+    return pd.DataFrame({c: list(v) for c, v in zip(WORKLOAD_COLUMNS, columns, strict=True)},
+                        columns=list(WORKLOAD_COLUMNS))
 
 
 @paused_gc

@@ -272,6 +272,22 @@ def test_sandbox_status_shows_a_hostile_scenario_path_as_data(tmp_path: Path) ->
         server.wait(timeout=30)
 
 
+def test_wrap_fills_as_textwrap_does_for_any_words_and_width() -> None:
+    import random
+
+    rng = random.Random(17)
+    for _ in range(2000):
+        words = ["".join(rng.choices("abcdefgh-/.:", k=rng.randint(1, 24)))
+                 for _ in range(rng.randint(1, 40))]
+        text, width = " ".join(words), rng.randint(20, 120)
+        first = rng.choice([None, "ERROR   ", "        · ", "        fix: "])
+        indent = rng.choice(["        ", "          ", "             "])
+        expected = textwrap.wrap(text, width=max(width, len(indent) + 20),
+                                 initial_indent=first or indent, subsequent_indent=indent,
+                                 break_long_words=True, break_on_hyphens=False)
+        assert wrap(text, width, indent, first=first) == expected, (text, width, first, indent)
+
+
 def _env() -> dict[str, str]:
     import os
 
@@ -282,6 +298,9 @@ def _env() -> dict[str, str]:
     "MR101  istio-prod/productpage", "fits exactly in the width of sixty columns of text here....",
     " leading space", "trailing space ", "two  spaces inside", "a\ttab", "a\nnewline", "",
     "x" * 120, "wide 漢字 characters", "one more word than the width allows for this line of text",
+    "a message of several lines: the namespace's pods are created by a ReplicaSet whose webhook "
+    "call failed, so every word is placed greedily as textwrap places it, line after line.",
+    "a line that ends with a word too long to fit " + "y" * 58, "fits  then  double spaces " * 4,
 ])
 @pytest.mark.parametrize("first", [None, "ERROR   ", "        · "])
 def test_wrap_is_textwrap_for_every_line(text: str, first: str | None) -> None:

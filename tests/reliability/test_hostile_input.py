@@ -372,6 +372,23 @@ def test_an_endless_answer_is_cut_at_the_size_limit(tmp_path: Path, ledger: Ledg
                   result=f"NotAnApiServer: {err.value.message[:120]}")
 
 
+def test_a_stated_length_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    # a body whose Content-Length is within the limit is read whole in one buffer; a larger one
+    # is read only up to the limit
+    def too_long(conn: socket.socket, stop: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 8388608\r\n\r\n" + b" " * 8388608)
+
+    context, ca = server_tls()
+    with RawServer(too_long, tls=context) as server:
+        cluster = connect(kubeconfig_for(tmp_path / "kc", server.url, ca), "x", check=False)
+        cluster.max_response_bytes = 4 * 2**20
+        with pytest.raises(NotAnApiServer) as err:
+            cluster.version()
+        cluster.close()
+    assert "more than 4,194,304 bytes" in str(err.value)
+
+
 def test_plain_http_is_refused_before_anything_is_sent(tmp_path: Path, ledger: Ledger) -> None:
     with RawServer(answer("200 OK", b'{"gitVersion": "v1.32.0"}')) as server:
         outcome = _inventory(kubeconfig_for(tmp_path / "kc", server.url))[0]
