@@ -42,6 +42,10 @@ _TEXT_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"<invalid>"), "<age>"),
     # how often a retrying controller has failed depends on when one looks
     (re.compile(r"\(x\d+ over <age>\)"), "(x<n> over <age>)"),
+    # how many new replicas `rollout status` first sees updated depends on whether the controller
+    # got to the new ReplicaSet before kubectl's first look; the lines that follow do not
+    (re.compile(r"(Waiting for deployment \S+ rollout to finish: )\d+( out of \d+ new replicas "
+                r"have been updated)"), r"\1<n>\2"),
     # which changes one debounced istiod push groups depends on when they arrive (a push follows
     # 100 ms without changes): how many pushes, and which object of a kind and namespace each
     # names first, vary; the kind and namespace do not

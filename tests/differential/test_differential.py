@@ -71,6 +71,15 @@ def test_rollout_status_is_compared_by_its_lines_not_how_often_it_printed_them()
     assert mask_text(waiting + done) != mask_text(done)
 
 
+def test_rollout_status_progress_counts_are_masked_but_its_phases_are_not() -> None:
+    updated = ('Waiting for deployment "web" rollout to finish: {n} out of 2 new replicas have been '
+               'updated...\n')
+    pending = 'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...\n'
+    assert mask_text(updated.format(n=0) + updated.format(n=1)) == mask_text(updated.format(n=1))
+    assert mask_text(updated.format(n=1)) != mask_text(pending)
+    assert "out of 2 new" in mask_text(updated.format(n=0))
+
+
 def test_a_difference_is_reported_unless_the_baseline_explains_it() -> None:
     case = next(c for c in all_cases() if c.id == "errors/404-object")
     left: dict[str, list[Observation]] = {case.id: [{"status": 404, "body": {"reason": "NotFound"}}]}
