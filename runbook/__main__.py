@@ -1,5 +1,3 @@
-import sys
+from runbook.cli import console
 
-from runbook.cli import main
-
-sys.exit(main())
+console()

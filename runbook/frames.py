@@ -6,18 +6,22 @@ JSON has no NaN, no timestamps and no numpy scalars; pandas tables have all thre
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def json_value(value: Any) -> Any:
     """NaN/NaT/None → None, timestamps → ISO 8601 (``Z`` for UTC), numpy scalars → Python,
     tuples → lists and mappings → dicts, recursively."""
-    if value is None or value is pd.NaT:
+    # a value can be a pandas one only once pandas is loaded: findings alone never load it
+    pandas = sys.modules.get("pandas")
+    if value is None or (pandas is not None and value is pandas.NaT):
         return None
-    if isinstance(value, pd.Timestamp):
+    if pandas is not None and isinstance(value, pandas.Timestamp):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, float):
         return None if math.isnan(value) else value

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ThreadPoolExecutor
 
+from runbook.cli import leave_for_exit
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
 
 #: tables with one row per object of a namespace (what ``-n`` narrows)
@@ -50,4 +51,5 @@ def run(args: argparse.Namespace) -> int:
         tables = {name: (df[df["namespace"] == args.namespace] if name in PER_NAMESPACE else df)
                   for name, df in tables.items()}
     emit(tables, args.output, findings=findings)
+    leave_for_exit(snap, findings, tables)
     return 1 if has_errors(findings) else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from runbook.cli import leave_for_exit
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
 
 
@@ -31,4 +32,5 @@ def run(args: argparse.Namespace) -> int:
         inv = inventory_cluster(cluster)
     tables = {name: df for name, df in inv.tables().items() if not args.table or name in args.table}
     emit(tables, args.output)
+    leave_for_exit(inv)
     return 0

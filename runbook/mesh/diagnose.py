@@ -29,9 +29,7 @@ MR113),
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook.frames import frame_records
 from runbook.mesh.admission_chains import AdmissionChains
@@ -49,6 +47,9 @@ from runbook.mesh.revisions import control_planes, revision_tags
 from runbook.mesh.webhook_chains import WebhookChains
 from runbook.mesh.webhooks import webhook_targets
 from runbook.mesh.workloads import replicaset_events, workloads
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 #: the tables of an inventory, in display order
 TABLES: tuple[str, ...] = (

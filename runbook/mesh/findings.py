@@ -38,12 +38,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypedDict
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 from runbook.frames import json_value
 from runbook.statuses import SEVERITIES, Severity
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 ERROR: Final = "error"
 WARNING: Final = "warning"
@@ -373,6 +374,7 @@ def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     ``evidence`` (list of strings), ``fix_action``, ``fix_command``, ``fix_summary`` (None when
     there is no fix).
     """
+    import pandas as pd
     rows = [
         (f.severity, f.code, f.subject.kind, f.subject.namespace, f.subject.name, f.message,
          list(f.evidence), f.fix.action if f.fix else None, f.fix.command if f.fix else None,

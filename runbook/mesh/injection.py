@@ -12,12 +12,14 @@ Service — not the revision the configuration claims, which can differ (a warni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from runbook import wellknown as wk
 from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
 from runbook.statuses import InjectionStatus, injection_status
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 #: columns of :func:`namespace_injection`
 INJECTION_COLUMNS: tuple[str, ...] = (
@@ -138,6 +140,7 @@ def namespace_injection(source: Source) -> pd.DataFrame:
         pod_label_webhooks: webhooks that select this namespace but need a pod label to match
             (with the object selector that a pod would have to satisfy).
     """
+    import pandas as pd
     model = as_model(source)
     rows = []
     for rec in resolve_injection(model):

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.errors import ClusterError, InputError, NotFound
@@ -26,6 +24,8 @@ from runbook.snapshot import Snapshot
 from runbook.timestamps import format_timestamp, timestamp_or_none
 
 if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
+
     from runbook.mesh.analyze import AnalysisResult
     from runbook.mesh.pushes import PushStatus
 
@@ -114,6 +114,8 @@ def config_pushes(cluster: Cluster, *, since: datetime | None = None,
 def _read_pushes(cluster: Cluster, since: datetime | None, tail_lines: int
                  ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The pushes table, and ``namespace/pod`` → why its log could not be read."""
+    import pandas as pd
+
     from runbook.mesh.pushes import PUSH_COLUMNS, pushes_frame
 
     pods = istiod_pods(cluster)
@@ -213,6 +215,7 @@ def confirm_pushes(cluster: Cluster, objects: pd.DataFrame | Iterable[tuple[str,
         ``not_watching`` (revisions that do not watch the namespace), ``verdict`` (one line). An
         object that is not in the cluster (e.g. only dry-run applied) is a row saying so.
     """
+    import pandas as pd
     if isinstance(objects, pd.DataFrame):
         triples = list(zip(objects["kind"], objects["namespace"], objects["name"], strict=True))
     else:

@@ -20,9 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
 from runbook import wellknown as wk
@@ -32,6 +30,9 @@ from runbook.mesh.model import MeshModel, build_model, labels_of, meta
 from runbook.meshconfig import discovery_selectors, processes_config, watches_namespace
 from runbook.selectors import LabelSelector
 from runbook.snapshot import RawObject, Snapshot
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 #: columns of :func:`pushes_frame`, in order
 PUSH_COLUMNS: tuple[str, ...] = (
@@ -61,6 +62,7 @@ def pushes_frame(lines_by_pod: Mapping[PodKey, str], pods: Iterable[Mapping[str,
         ``reasons`` (the reasons of "for reason" lines, e.g. ``"endpoint and 2 more reasons"``;
         ``"and N more configs"`` on config rows whose push carried more). Sorted by time.
     """
+    import pandas as pd
     by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
     by_name: dict[str, list[tuple[str, str]]] = {}
     for pod in pods:
@@ -303,6 +305,7 @@ def push_status(frame: pd.DataFrame, obj_kind: str, namespace: str, name: str,
         since: when the object last changed; pushes before it are ignored, and the first full
             push after it counts as carrying it (see :class:`PushStatus`).
     """
+    import pandas as pd
     rows = frame
     if since is not None:
         rows = rows[rows["time"] >= pd.Timestamp(since)]
@@ -332,6 +335,7 @@ def push_status(frame: pd.DataFrame, obj_kind: str, namespace: str, name: str,
 
 def _first_full_push_after(rows: pd.DataFrame, since: datetime) -> str | None:
     """The first full push whose last merged change is not older than ``since``, described."""
+    import pandas as pd
     for _, row in rows.sort_values("time").iterrows():
         last_change = row["time"] - pd.Timedelta(milliseconds=float(row["ms_since_change"] or 0))
         # an incremental (full=false) push carries endpoints only; forced= lines do not say
@@ -360,6 +364,7 @@ def watching_table(snapshot: Snapshot, namespaces: Sequence[str] | None = None) 
         One row per revision: ``revision``, ``istiod_namespace``, ``configmap`` (the meshConfig
         read), ``discovery_selectors`` (as text), ``watches`` and ``ignores`` (of ``namespaces``).
     """
+    import pandas as pd
     names = list(namespaces) if namespaces is not None else sorted(
         str(meta(n).get("name")) for n in snapshot.items(k.NAMESPACES))
     rows = []

@@ -7,11 +7,14 @@ the Service its webhooks call decides which istiod injects.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from runbook import wellknown as wk
 from runbook.mesh.model import Source, as_model, found_in, paused_gc
 from runbook.statuses import ControlPlaneStatus
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 #: columns of :func:`control_planes`
 CONTROL_PLANE_COLUMNS: tuple[str, ...] = (
@@ -44,6 +47,7 @@ def control_planes(source: Source) -> pd.DataFrame:
         tags_reaching: tags whose webhooks actually reach this revision's pods.
         gateways: ``namespace/name`` of gateway Deployments labelled with this revision.
     """
+    import pandas as pd
     model = as_model(source)
     rows = []
     for d in model.istiods:
@@ -83,6 +87,7 @@ def revision_tags(source: Source) -> pd.DataFrame:
         found_in: other namespaces holding a Service of the same name (with what they reach).
         namespaces: namespaces labelled ``istio.io/rev=<tag>`` (``istioctl tag list``'s NAMESPACES).
     """
+    import pandas as pd
     model = as_model(source)
     by_value: dict[str, list[str]] = {}
     for ns, labels in model.namespaces.items():

@@ -18,12 +18,13 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from runbook import kinds as k
 from runbook.mesh.model import MUTATING, VALIDATING, MeshModel, Webhook, meta
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 #: what an unparsable or absent bundle is called in messages
 NO_BUNDLE = "no caBundle (the apiserver's own trust roots)"
@@ -126,6 +127,10 @@ def describe_bundle(bundle: str) -> str:
     """``CN=<subject> (expires <date>)`` of each certificate in a base64 caBundle."""
     if not bundle:
         return NO_BUNDLE
+    # only a finding's text needs the certificates read: a diagnosis imports cryptography's X.509
+    # (a tenth of a second) when a bundle disagrees, not on every run
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(base64.b64decode(bundle, validate=True))
     except (ValueError, binascii.Error):
@@ -134,6 +139,8 @@ def describe_bundle(bundle: str) -> str:
 
 
 def _describe(cert: x509.Certificate) -> str:
+    from cryptography.x509.oid import NameOID
+
     names: Iterable[x509.NameAttribute] = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = next((str(n.value) for n in names), cert.subject.rfc4514_string() or "?")
     return f"CN={cn} (expires {cert.not_valid_after_utc:%Y-%m-%d})"

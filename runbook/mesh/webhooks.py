@@ -10,11 +10,13 @@ istiod revision those pods belong to, and where else a Service of that name exis
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from runbook import wellknown as wk
 from runbook.mesh.model import MeshModel, Source, Webhook, as_model, found_in, paused_gc
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 #: columns of :func:`webhook_targets`
 WEBHOOK_TARGET_COLUMNS: tuple[str, ...] = (
@@ -46,6 +48,7 @@ def webhook_targets(source: Source) -> pd.DataFrame:
         reached_revisions: istiod revisions behind the target.
         found_in: other namespaces with a Service of that name, and what each reaches.
     """
+    import pandas as pd
     model = as_model(source)
     rows = []
     for w in model.webhooks:

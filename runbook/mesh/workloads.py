@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
 from runbook.formats.admission import AdmissionError, parse_admission_error
 from runbook.mesh.model import MeshModel, Source, as_model, meta, paused_gc
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
 
 #: columns of :func:`workloads`
 WORKLOAD_COLUMNS: tuple[str, ...] = (
@@ -89,6 +90,7 @@ def workloads(source: Source) -> pd.DataFrame:
             ``Progressing`` False) — for pods blocked by a webhook, the apiserver's error.
         sidecar_revisions: revisions (``sidecar.istio.io/status``) of the running pods.
     """
+    import pandas as pd
     model = as_model(source)
     pod_revs: dict[tuple[str, str], set[str]] = defaultdict(set)
     for pods in model.pods_by_ns.values():
@@ -137,6 +139,7 @@ def replicaset_events(source: Source) -> pd.DataFrame:
             error (None otherwise); error_kind is one of
             :data:`runbook.statuses.ADMISSION_ERROR_KINDS`.
     """
+    import pandas as pd
     model = as_model(source)
     owners = {(ns, (rs.get("metadata") or {}).get("name", "")): _owner(rs, "Deployment")
               for ns, items in model.replicasets_by_ns.items() for rs in items}
