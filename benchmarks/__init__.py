@@ -16,11 +16,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+
+def installed_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for timing the package's commands as a user runs them once pip installed it: without
+    ``PYTHONDONTWRITEBYTECODE``, so that an unmeasured first run writes the bytecode cache that pip
+    writes at install (without it every run compiles the package's modules from source again)."""
+    return {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import ROOT, Result, at_most, sandbox_process
+from benchmarks import ROOT, Result, at_most, installed_env, sandbox_process
 
 NAME = "cli"
 ROUNDS = 11
@@ -70,9 +70,7 @@ def measure(rounds: int = ROUNDS) -> tuple[dict[str, list[float]], dict[str, lis
     load = os.getloadavg()[0]
     with sandbox_process(["--scenario", "seed-incident"], start_timeout=START_TIMEOUT_S) as sandbox:
         kubeconfig, env = sandbox.kubeconfig, sandbox.env
-        # a package installed by pip has its bytecode written at install; without the cache every
-        # run would compile the package's modules from source again (0.14 s of diagnose's CPU)
-        env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = installed_env(env)
         commands: dict[str, tuple[list[str], int]] = {
             "kubectl get ns": ([kubectl, "--kubeconfig", kubeconfig, "get", "ns"], 0),
             "runbook --help": ([*runbook, "--help"], 0),

@@ -9,6 +9,8 @@ import csv
 import io
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +131,46 @@ def test_diagnose_table_prints_findings_with_fix_commands(
     assert "== control_planes (2)" in out and "== replicaset_events (6)" in out
     assert "== namespace_injection (1)" in out  # -n narrows the per-namespace tables
 
+
+
+# what a diagnosis process loads, and how it ends: a fresh interpreter (this one has pandas)
+_MODULES_CHILD = """
+import contextlib, io, json, sys
+from runbook.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def _modules_of(*argv: str) -> tuple[int, set[str]]:
+    done = subprocess.run([sys.executable, "-c", _MODULES_CHILD, *argv], capture_output=True,
+                          text=True, timeout=120, check=True)
+    result = json.loads(done.stdout)
+    return result["code"], set(result["modules"])
+
+
+def test_diagnose_findings_load_neither_pandas_nor_x509(incident: Sandbox) -> None:
+    # findings need no table: pandas and numpy are a quarter of a second of the command's start,
+    # cryptography's X.509 a tenth (needed only to describe a disagreeing caBundle)
+    code, modules = _modules_of("diagnose", *kc(incident), "-n", ALPHA)
+    assert code == 1
+    assert not {"pandas", "numpy", "cryptography.x509"} & modules
+    code, modules = _modules_of("diagnose", *kc(incident), "-n", ALPHA, "--tables")
+    assert code == 1 and "pandas" in modules  # tables are DataFrames: the check above is not vacuous
+
+
+def test_the_console_script_prints_everything_and_exits_with_the_status(
+        incident: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    # `python -m runbook` is the console script: it ends the process without freeing the snapshot,
+    # after flushing what was written to a pipe
+    args = ["diagnose", *kc(incident), "-o", "json"]
+    done = subprocess.run([sys.executable, "-m", "runbook", *args], capture_output=True, text=True,
+                          timeout=120)
+    code, out, _ = run(capsys, *args)
+    assert done.returncode == code == 1 and done.stderr == ""
+    assert json.loads(done.stdout)["findings"] == json.loads(out)["findings"]
+    assert cli._LEFT_FOR_EXIT == []  # main() in a process that goes on frees what the command left
 
 def test_a_read_only_user_can_diagnose(incident: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "diagnose", "--kubeconfig", str(incident.kubeconfig_path),
