@@ -134,7 +134,17 @@ def cluster_from_args(args: argparse.Namespace) -> Cluster:
 def terminal_text(value: object) -> str:
     """``value`` as one line with every control character made visible (``\\x1b``, ``\\n``,
     ``\\u202e``), for a table cell or a message."""
-    return _CONTROL.sub(_visible, str(value))
+    text = str(value)
+    # every control character is one str.isprintable refuses (a test checks the whole class):
+    # most text has none, and the check is much cheaper than the substitution
+    return text if text.isprintable() else _CONTROL.sub(_visible, text)
+
+
+def _visible_but_newlines(text: str) -> str:
+    """``text`` with every control character but its line breaks made visible."""
+    # as in terminal_text: most output has none, and the check costs a fraction of the regex
+    # (a large diagnosis prints megabytes)
+    return text if text.replace("\n", "").isprintable() else _CONTROL_BUT_NEWLINE.sub(_visible, text)
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -155,7 +165,7 @@ def echo(text: str, stream: TextIO | None = None, *, end: str = "\n") -> None:
     :func:`use_colour` allows.
     """
     stream = stream or sys.stdout
-    safe = _CONTROL_BUT_NEWLINE.sub(_visible, text + end)
+    safe = _visible_but_newlines(text + end)
     if use_colour(stream):
         safe = _SEVERITY_AT_LINE_START.sub(lambda m: f"{_SEVERITY_COLOUR[m.group()]}{m.group()}\x1b[0m",
                                            safe)
@@ -170,7 +180,7 @@ class GuardedStream(io.TextIOBase):
         self.stream = stream
 
     def write(self, text: str) -> int:
-        self.stream.write(_CONTROL_BUT_NEWLINE.sub(_visible, text))
+        self.stream.write(_visible_but_newlines(text))
         return len(text)
 
     def flush(self) -> None:
@@ -291,7 +301,7 @@ def wrap(text: str, width: int, indent: str, first: str | None = None) -> list[s
             # diagnosis prints thousands of such lines, and textwrap's chunking is most of its
             # output time
             return [first + text]
-        lines = _fill_words(text.split(" "), width, indent, first)
+        lines = _fill_words(text, width, indent, first)
         if lines is not None:
             return lines
     return textwrap.wrap(text, width=width,
@@ -299,24 +309,25 @@ def wrap(text: str, width: int, indent: str, first: str | None = None) -> list[s
                          break_long_words=True, break_on_hyphens=False) or [first.rstrip()]
 
 
-def _fill_words(words: list[str], width: int, indent: str, first: str) -> list[str] | None:
+def _fill_words(text: str, width: int, indent: str, first: str) -> list[str] | None:
     """Greedy filling of words separated by single spaces: textwrap's lines for such text (its
     chunks are then exactly the words and the spaces between), without its regex chunking. None
     when textwrap would do more than fill: a run of spaces, or a word longer than some line's
-    room (textwrap breaks it across lines)."""
+    room (textwrap breaks it across lines).
+
+    Each line ends at the last space that still fits: the same break as adding words one by one
+    while they fit, found by one search per line instead of one step per word.
+    """
     room = width - max(len(first), len(indent))
-    if not all(0 < len(word) <= room for word in words):
+    if "  " in text or max(map(len, text.split(" "))) > room:
         return None
     lines: list[str] = []
-    line, length = [first, words[0]], len(first) + len(words[0])
-    for word in words[1:]:
-        if length + 1 + len(word) <= width:
-            line.append(" " + word)
-            length += 1 + len(word)
-        else:
-            lines.append("".join(line))
-            line, length = [indent, word], len(indent) + len(word)
-    lines.append("".join(line))
+    prefix, start = first, 0
+    while len(prefix) + len(text) - start > width:
+        end = text.rfind(" ", start, start + width - len(prefix) + 1)
+        lines.append(prefix + text[start:end])
+        prefix, start = indent, end + 1
+    lines.append(prefix + text[start:])
     return lines
 
 

@@ -35,6 +35,7 @@ from runbook.cli.output import (
     wrap,
     write_csv,
 )
+from runbook.controlchars import control_characters
 from runbook.kube import connect
 from runbook.kube.apply import apply_manifests
 from runbook.sandbox import Sandbox
@@ -65,6 +66,17 @@ def test_terminal_text_makes_every_control_character_visible() -> None:
     assert "\\x9b31m" in shown  # C1 CSI, a one-byte escape on some terminals
     assert terminal_text("a\nb\tc") == "a\\nb\\tc" and terminal_text("plain 中文") == "plain 中文"
 
+
+
+def test_every_control_character_is_one_isprintable_refuses() -> None:
+    # terminal_text and echo pass text that str.isprintable accepts through unchanged: sound only
+    # while no character of the control class is printable to Python
+    pattern = control_characters()
+    printable = [hex(code) for code in range(0x110000)
+                 if pattern.match(chr(code)) and chr(code).isprintable()]
+    assert printable == []
+    for char in ("\x1b", "\x9b", "\u202e", "\u2028", "\ufeff"):
+        assert terminal_text(f"a{char}b") != f"a{char}b"
 
 def test_echo_is_a_gate_even_for_text_nobody_escaped() -> None:
     out = io.StringIO()
