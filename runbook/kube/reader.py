@@ -12,7 +12,6 @@ import gc
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from sys import intern
 from typing import Any, Literal, TypedDict
 
 import orjson
@@ -313,37 +312,45 @@ def _schemas() -> dict[str, Any]:
 #
 # A JSON parser makes a new string for every value it reads: on the scale cluster 40,000 objects
 # repeat the same label and annotation keys and values, images, proxy arguments, condition types
-# and reasons and timestamps, ~60 MB of copies. Some of those places are interned here
-# (``sys.intern``: one table, looked up in C, whose entries go with their last user).
+# and reasons and timestamps, ~60 MB of copies. The places that are most bytes for the least work
+# keep one copy per page: each value is looked up in the page's dict (``dict.setdefault``, called
+# from C by ``map``). Not ``sys.intern``: on some Python 3.12 releases interned strings are never
+# freed (python/cpython#113993), and a notebook that reads again and again would keep them all.
+
+#: ``dict.setdefault`` of one page's dict: the copy of a string kept for the page
+Share = Callable[[str, str], str]
 
 
-def _interned_map(mapping: Any) -> Any:
-    """An annotations map with interned keys and values (as it is when a value is not a string:
-    no API server sends that)."""
-    if type(mapping) is not dict or not mapping:
+def _all_strings(values: Iterable[Any]) -> bool:
+    # a page's dict holds strings only: an int or a bool would come back as an equal one (1, True)
+    return set(map(type, values)) <= {str}
+
+
+def _shared_map(mapping: Any, share: Share) -> Any:
+    """An annotations map with shared keys and values (as it is when a value is not a string: no
+    API server sends that)."""
+    if type(mapping) is not dict or not mapping or not _all_strings(mapping.values()):
         return mapping
-    try:
-        return dict(zip(map(intern, mapping), map(intern, mapping.values()), strict=True))
-    except TypeError:
-        return mapping
+    return dict(zip(map(share, mapping, mapping), map(share, mapping.values(), mapping.values()),
+                    strict=True))
 
 
-def intern_metadata(obj: RawObject) -> None:
-    """Intern an object's annotations (a ReplicaSet's three from the Deployment controller, a
+def share_metadata(obj: RawObject, share: Share) -> None:
+    """Share an object's annotations (a ReplicaSet's three from the Deployment controller, a
     pod's sidecar status, ~600 bytes, the same on every pod of a revision) and creation time."""
     meta = obj.get("metadata")
     if type(meta) is dict:
         stamp = meta.get("creationTimestamp")
         if type(stamp) is str:
-            meta["creationTimestamp"] = intern(stamp)
+            meta["creationTimestamp"] = share(stamp, stamp)
         if "annotations" in meta:
-            meta["annotations"] = _interned_map(meta["annotations"])
+            meta["annotations"] = _shared_map(meta["annotations"], share)
 
 
-def intern_pod(pod: RawObject) -> None:
-    """:func:`intern_metadata`, and the containers' images and arguments (istio-proxy's are the
+def share_pod(pod: RawObject, share: Share) -> None:
+    """:func:`share_metadata`, and the containers' images and arguments (istio-proxy's are the
     same on every injected pod)."""
-    intern_metadata(pod)
+    share_metadata(pod, share)
     spec = pod.get("spec")
     containers = spec.get("containers") if type(spec) is dict else None
     if type(containers) is not list:
@@ -353,20 +360,15 @@ def intern_pod(pod: RawObject) -> None:
             continue
         image, args = container.get("image"), container.get("args")
         if type(image) is str:
-            container["image"] = intern(image)
-        if type(args) is list:
-            # not contextlib.suppress: a context manager per container costs more than the intern
-            try:  # noqa: SIM105
-                container["args"] = list(map(intern, args))
-            except TypeError:  # an argument that is not a string: left as it is
-                pass
+            container["image"] = share(image, image)
+        if type(args) is list and _all_strings(args):
+            container["args"] = list(map(share, args, args))
 
 
-#: per kind key, what :class:`SlimListDecoder` interns of each object it parses: the repeats that
-#: are most bytes for the least work (interning every repeated string would halve what the read
-#: keeps, and double its time)
-INTERNS: dict[str, Callable[[RawObject], None]] = {
-    k.PODS.key: intern_pod, k.REPLICA_SETS.key: intern_metadata,
+#: per kind key, what :class:`SlimListDecoder` shares of each object it parses (sharing every
+#: repeated string would halve what the read keeps, and double its time)
+SHARES: dict[str, Callable[[RawObject, Share], None]] = {
+    k.PODS.key: share_pod, k.REPLICA_SETS.key: share_metadata,
 }
 
 
@@ -377,7 +379,7 @@ class SlimListDecoder:
     """
 
     def __init__(self, item: Any, trim: Callable[[dict[str, Any]], dict[str, Any]],
-                 intern_strings: Callable[[RawObject], None] | None = None) -> None:
+                 share: Callable[[RawObject, Share], None] | None = None) -> None:
         import msgspec
 
         page = _typed_dict("ListPage", ("apiVersion", "kind", "metadata", "items"),
@@ -385,7 +387,7 @@ class SlimListDecoder:
         self._decoder = msgspec.json.Decoder(page)
         self._invalid = msgspec.ValidationError
         self._trim = trim
-        self._intern = intern_strings
+        self._share = share
 
     def __call__(self, payload: bytes) -> dict[str, Any]:
         try:
@@ -400,9 +402,10 @@ class SlimListDecoder:
         items = page.get("items") or []
         for item in items:
             finish(item)
-        if self._intern is not None:
+        if self._share is not None:
+            strings: dict[str, str] = {}
             for item in items:
-                self._intern(item)
+                self._share(item, strings.setdefault)
         return page
 
 
@@ -412,7 +415,7 @@ def slim_decoders() -> dict[str, SlimListDecoder]:
     global _SLIM_DECODERS
     if _SLIM_DECODERS is None:
         schemas = _schemas()
-        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim, INTERNS.get(key))
+        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim, SHARES.get(key))
                           for key, trim in DEFAULT_TRIMS.items() if key in schemas}
     return _SLIM_DECODERS
 

@@ -234,6 +234,10 @@ def test_a_pods_repeated_annotations_and_proxy_arguments_are_one_string_each() -
     assert first == pod("a", ["proxy", "sidecar"])
     # an argument that is not a string is left as it came
     assert odd["spec"]["containers"][0]["args"] == ["proxy", 7]
+    # as are annotations that are not strings (not an API server's): 1 and True stay apart
+    numbers = {"metadata": {"name": "n", "annotations": {"one": 1, "yes": True}}}
+    kept = decoder(orjson.dumps({"metadata": {}, "items": [pod("d", ["1"]), numbers]}))["items"][1]
+    assert [type(v) for v in kept["metadata"]["annotations"].values()] == [int, bool]
 
 
 def test_a_replicasets_annotations_are_one_string_each_and_events_keep_what_is_read() -> None:
