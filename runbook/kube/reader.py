@@ -165,8 +165,9 @@ def trim_replicaset(obj: RawObject) -> RawObject:
 
 #: what is read of an event's object reference: which object it is about (not its version)
 _EVENT_OBJECT_FIELDS = ("kind", "namespace", "name", "fieldPath")
-#: event fields no table reads: who reported it, what it did, the second object it names
-_EVENT_DROP = ("source", "reportingComponent", "reportingInstance", "action", "related")
+#: event fields nothing reads: what it did, the second object it names, the reporter's instance
+#: (not its component: ``kubectl describe``'s From column, formats.kubectl.describe_events)
+_EVENT_DROP = ("action", "related", "reportingInstance")
 
 
 def trim_event(obj: RawObject) -> RawObject:

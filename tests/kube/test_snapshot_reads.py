@@ -255,8 +255,8 @@ def test_a_replicasets_annotations_are_one_string_each_and_events_keep_what_is_r
              "reportingComponent": "replicaset-controller", "reportingInstance": "",
              "related": {"kind": "Pod", "name": "p"}, "message": "Error creating: …", "count": 3}
     slim = event_decoder(orjson.dumps({"metadata": {}, "items": [event]}))["items"][0]
-    # who reported it, and the second object, are read by nothing: not kept
+    # what it did, the second object and the reporter's instance are read by nothing: not kept
     assert slim == {key: value for key, value in event.items()
-                    if key not in ("source", "action", "reportingComponent", "reportingInstance",
-                                   "related")}
+                    if key not in ("action", "reportingInstance", "related")}
+    assert slim["source"] == {"component": "replicaset-controller"}  # kubectl describe's From
     assert trim_event(orjson.loads(orjson.dumps(event))) == slim
