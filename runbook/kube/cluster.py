@@ -315,6 +315,8 @@ class Cluster:
                     continue
                 raise
             page: RawObject = answer if decode is None else self._decode_page(answer, decode, path)
+            # the page's bytes (4 MB for 500 injected pods) go before the next page is read
+            del answer
             yield page
             cont = (page.get("metadata") or {}).get("continue")
             if not cont:
@@ -348,13 +350,15 @@ class Cluster:
         that every object is self-describing.
         """
         out: list[RawObject] = []
+        # one string of each for the whole list (kind.api_version formats a new one per call)
+        api_version, kind_name = kind.api_version, kind.kind
         for page in self.list_pages(kind, namespace, label_selector=label_selector,
                                     field_selector=field_selector, page_size=page_size,
                                     decode=decode, accept=accept):
             items = page.get("items") or []
             for obj in items:
-                obj.setdefault("apiVersion", kind.api_version)
-                obj.setdefault("kind", kind.kind)
+                obj.setdefault("apiVersion", api_version)
+                obj.setdefault("kind", kind_name)
             out.extend(map(trim, items) if trim else items)
         return out
 

@@ -165,11 +165,17 @@ def trim_replicaset(obj: RawObject) -> RawObject:
 
 #: what is read of an event's object reference: which object it is about (not its version)
 _EVENT_OBJECT_FIELDS = ("kind", "namespace", "name", "fieldPath")
+#: event fields nothing reads: what it did, the second object it names, the reporter's instance
+#: (not its component: ``kubectl describe``'s From column, formats.kubectl.describe_events)
+_EVENT_DROP = ("action", "related", "reportingInstance")
 
 
 def trim_event(obj: RawObject) -> RawObject:
-    """:func:`trim_object`, and the ``involvedObject`` reduced to :data:`_EVENT_OBJECT_FIELDS`."""
+    """:func:`trim_object`, the ``involvedObject`` reduced to :data:`_EVENT_OBJECT_FIELDS`, and
+    without :data:`_EVENT_DROP`."""
     trim_object(obj)
+    for key in _EVENT_DROP:
+        obj.pop(key, None)
     if "involvedObject" in obj:
         obj["involvedObject"] = _only(obj["involvedObject"], _EVENT_OBJECT_FIELDS)
     return obj
@@ -292,7 +298,8 @@ def _schemas() -> dict[str, Any]:
                                                  "status": workload_status})
 
     event = _typed_dict("Event", EVENT_FIELDS, {
-        "metadata": meta, "involvedObject": _typed_dict("ObjectReference", _EVENT_OBJECT_FIELDS)})
+        "metadata": meta, "involvedObject": _typed_dict("ObjectReference", _EVENT_OBJECT_FIELDS)},
+        drop=_EVENT_DROP)
     # a metadata list item: what trim_secret keeps, so that not even an annotation (kubectl's
     # last-applied copy holds a Secret's values) is built; apiVersion and kind are the list's
     secret_meta = _typed_dict("SecretMeta", SECRET_META_FIELDS)
@@ -302,13 +309,78 @@ def _schemas() -> dict[str, Any]:
             k.SECRETS.key: secret}
 
 
+# ------------------------------------------------------------------ one copy of repeated strings
+#
+# A JSON parser makes a new string for every value it reads: on the scale cluster 40,000 objects
+# repeat the same label and annotation keys and values, images, proxy arguments, condition types
+# and reasons and timestamps, ~60 MB of copies. The places that are most bytes for the least work
+# keep one copy per page: each value is looked up in the page's dict (``dict.setdefault``, called
+# from C by ``map``). Not ``sys.intern``: on some Python 3.12 releases interned strings are never
+# freed (python/cpython#113993), and a notebook that reads again and again would keep them all.
+
+#: ``dict.setdefault`` of one page's dict: the copy of a string kept for the page
+Share = Callable[[str, str], str]
+
+
+def _all_strings(values: Iterable[Any]) -> bool:
+    # a page's dict holds strings only: an int or a bool would come back as an equal one (1, True)
+    return set(map(type, values)) <= {str}
+
+
+def _shared_map(mapping: Any, share: Share) -> Any:
+    """An annotations map with shared keys and values (as it is when a value is not a string: no
+    API server sends that)."""
+    if type(mapping) is not dict or not mapping or not _all_strings(mapping.values()):
+        return mapping
+    return dict(zip(map(share, mapping, mapping), map(share, mapping.values(), mapping.values()),
+                    strict=True))
+
+
+def share_metadata(obj: RawObject, share: Share) -> None:
+    """Share an object's annotations (a ReplicaSet's three from the Deployment controller, a
+    pod's sidecar status, ~600 bytes, the same on every pod of a revision) and creation time."""
+    meta = obj.get("metadata")
+    if type(meta) is dict:
+        stamp = meta.get("creationTimestamp")
+        if type(stamp) is str:
+            meta["creationTimestamp"] = share(stamp, stamp)
+        if "annotations" in meta:
+            meta["annotations"] = _shared_map(meta["annotations"], share)
+
+
+def share_pod(pod: RawObject, share: Share) -> None:
+    """:func:`share_metadata`, and the containers' images and arguments (istio-proxy's are the
+    same on every injected pod)."""
+    share_metadata(pod, share)
+    spec = pod.get("spec")
+    containers = spec.get("containers") if type(spec) is dict else None
+    if type(containers) is not list:
+        return
+    for container in containers:
+        if type(container) is not dict:
+            continue
+        image, args = container.get("image"), container.get("args")
+        if type(image) is str:
+            container["image"] = share(image, image)
+        if type(args) is list and _all_strings(args):
+            container["args"] = list(map(share, args, args))
+
+
+#: per kind key, what :class:`SlimListDecoder` shares of each object it parses (sharing every
+#: repeated string would halve what the read keeps, and double its time)
+SHARES: dict[str, Callable[[RawObject, Share], None]] = {
+    k.PODS.key: share_pod, k.REPLICA_SETS.key: share_metadata,
+}
+
+
 class SlimListDecoder:
     """Parses a list page into what ``trim`` would leave of it, without building the rest.
 
     Raises ValueError (like a JSON parser) for what is not JSON.
     """
 
-    def __init__(self, item: Any, trim: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, item: Any, trim: Callable[[dict[str, Any]], dict[str, Any]],
+                 share: Callable[[RawObject, Share], None] | None = None) -> None:
         import msgspec
 
         page = _typed_dict("ListPage", ("apiVersion", "kind", "metadata", "items"),
@@ -316,6 +388,7 @@ class SlimListDecoder:
         self._decoder = msgspec.json.Decoder(page)
         self._invalid = msgspec.ValidationError
         self._trim = trim
+        self._share = share
 
     def __call__(self, payload: bytes) -> dict[str, Any]:
         try:
@@ -327,8 +400,13 @@ class SlimListDecoder:
             # parsed whole, and trimmed as the trims do with such objects
             page = orjson.loads(payload)
             finish = self._trim
-        for item in page.get("items") or []:
+        items = page.get("items") or []
+        for item in items:
             finish(item)
+        if self._share is not None:
+            strings: dict[str, str] = {}
+            for item in items:
+                self._share(item, strings.setdefault)
         return page
 
 
@@ -338,8 +416,8 @@ def slim_decoders() -> dict[str, SlimListDecoder]:
     global _SLIM_DECODERS
     if _SLIM_DECODERS is None:
         schemas = _schemas()
-        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim) for key, trim in DEFAULT_TRIMS.items()
-                          if key in schemas}
+        _SLIM_DECODERS = {key: SlimListDecoder(schemas[key], trim, SHARES.get(key))
+                          for key, trim in DEFAULT_TRIMS.items() if key in schemas}
     return _SLIM_DECODERS
 
 

@@ -65,13 +65,14 @@ class NamespaceInjection:
 
 def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
     """The injection of every namespace (see the module docstring)."""
-    hooks = [w for w in model.injectors() if w.matches_pod_create]
+    # whether a webhook takes pods without labels does not depend on the namespace: decided once
+    # per webhook, not once per namespace (2,000 on the scale cluster)
+    hooks = [(w, w.object_selector.matches({})) for w in model.injectors() if w.matches_pod_create]
     out = []
     for ns, labels in model.namespaces.items():
-        on_ns = [w for w in hooks if w.namespace_selector.matches(labels)]
-        matching = [w for w in on_ns if w.object_selector.matches({})]
-        pod_label = [w for w in on_ns if not w.object_selector.matches({})
-                     and not w.object_selector.nothing]
+        on_ns = [(w, unlabelled) for w, unlabelled in hooks if w.namespace_selector.matches(labels)]
+        matching = [w for w, unlabelled in on_ns if unlabelled]
+        pod_label = [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing]
         rec = NamespaceInjection(ns, labels, "ok", matching, pod_label)
         _classify(rec, model)
         out.append(rec)

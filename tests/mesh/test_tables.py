@@ -301,3 +301,18 @@ def test_inventory_is_json_ready(seed: World) -> None:
     assert ev["last_seen"] == "2023-10-27T06:00:55Z"
     assert frame_records(pd.DataFrame({"a": [float("nan")], "b": [pd.NaT]})) == [
         {"a": None, "b": None}]
+
+
+def test_a_replicasets_deployment_is_its_controlling_owner_only() -> None:
+    def rs(name: str, *owners: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+            "name": name, "namespace": "shop", "ownerReferences": list(owners)},
+            "spec": {"replicas": 1}, "status": {"replicas": 1}}
+
+    owned = rs("web-1", {"kind": "Deployment", "name": "web", "controller": True})
+    # a Deployment that only owns it (no controller flag), or a controller of another kind
+    adopted = rs("api-1", {"kind": "Deployment", "name": "api"},
+                 {"kind": "CronJob", "name": "nightly", "controller": True})
+    wl = workloads(snapshot_of(owned, adopted))
+    assert row(wl, kind="ReplicaSet", name="web-1")["deployment"] == "web"
+    assert pd.isna(row(wl, kind="ReplicaSet", name="api-1")["deployment"])
