@@ -5,7 +5,9 @@
    615-byte page like nginx's default index.html; nothing else is ever targeted.
 3. Same target, same run: ``wrk -t1 -c1 -d2s --latency`` and ``probe(duration=2)`` on one
    keep-alive connection, back to back, in ``ROUNDS`` pairs. The machine is shared (2 vCPUs; wrk's
-   own p50 moves between 25 and 85 µs from one minute to the next with other load), so each pair
+   own p50 moves between 25 and 100 µs from one minute to the next with other load: ~25 µs when the
+   scheduler runs the client and nginx's worker on one CPU, 70–100 µs when on two, each waking an
+   idle vCPU of the VM; which one a round gets follows the other CPU's load), so each pair
    is compared within itself: the figure is the median of the pairs' ratios (probe p50 / wrk p50 of
    the same pair), and the order inside a pair alternates (wrk first, then the probe first) so that
    drift within a pair favours neither tool. Every pair is listed in the note. wrk reports whole

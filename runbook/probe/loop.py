@@ -125,7 +125,7 @@ class ProbeLoop:
         self.free: deque[int] = deque(range(concurrency))
         self.conns: list[_Conn | None] = [None] * concurrency
         self.next_conn_id = 1
-        self.rows: list[tuple[Any, ...]] = []
+        self.finished: list[_Request] = []  # in the order they finished
         # Timeouts are found by scanning the connections this often (no per-request timer: the
         # bookkeeping would cost more than the precision is worth; a timeout is seconds, this is ≤ 10 ms).
         self.check_every = min(0.01, timeout / 20)
@@ -603,9 +603,15 @@ class ProbeLoop:
         self.free.append(conn.slot)
 
     def _record(self, req: _Request) -> None:
+        # Only the request's raw clock readings are kept here: this runs between a response and the
+        # next request, so turning them into a row waits until the run is over (see _row).
         self.inflight -= 1
         if req.done > self.last_done:
             self.last_done = req.done
+        self.finished.append(req)
+
+    def _row(self, req: _Request) -> tuple[Any, ...]:
+        """A finished request as a row of :data:`runbook.probe.http.COLUMNS`."""
         t0 = self.t0
         start = req.start
         total = (req.done - start) / 1e6
@@ -621,13 +627,13 @@ class ProbeLoop:
             dns = (req.dns_done - start) / 1e6
             connect = (req.connected - req.dns_done) / 1e6 if req.connected >= req.dns_done else 0.0
             tls = (req.tls_done - req.connected) / 1e6 if req.tls_done >= req.connected else 0.0
-        self.rows.append((
+        return (
             req.seq, req.conn_id, req.reused, intended, (start - t0) / 1e9, dns, connect, tls,
             (req.first - start) / 1e6 if req.first else math.nan,
             total, latency, req.status, req.bytes, req.server,
             math.nan if req.upstream is None else req.upstream,
             req.error_kind, req.error,
-        ))
+        )
 
     def _expire(self, now: int) -> None:
         """Fail the requests that have run longer than the timeout."""
@@ -674,12 +680,14 @@ class ProbeLoop:
         self.started_at = datetime.now(UTC)
         self.t0 = self.last_done = time.perf_counter_ns()
         self.next_check = self.t0 + self.check_every_ns
+        # each pass reads the clock once at its end, and the next pass starts requests with that reading
+        now = self.t0
         if self.duration is not None:
             self.run_deadline = self.t0 + int(self.duration * 1e9)
         try:
             while True:
                 if self.free:
-                    self._start_due(perf())
+                    self._start_due(now)
                 if not self.inflight and not self._want_more(perf()):
                     break
                 conn = solo[0] if solo is not None else None
@@ -729,12 +737,12 @@ class ProbeLoop:
                     self._expire(now)
                 if self.on_progress is not None and now - last_progress >= PROGRESS_INTERVAL * 1e9:
                     last_progress = now
-                    self.on_progress(len(self.rows), self.planned, (now - self.t0) / 1e9)
+                    self.on_progress(len(self.finished), self.planned, (now - self.t0) / 1e9)
             if self.on_progress is not None:
-                self.on_progress(len(self.rows), self.planned, (self.last_done - self.t0) / 1e9)
+                self.on_progress(len(self.finished), self.planned, (self.last_done - self.t0) / 1e9)
         finally:
             self.close()
-        return self.rows
+        return [self._row(req) for req in self.finished]
 
     @property
     def planned(self) -> int | None:

@@ -14,12 +14,16 @@ Interim 1xx responses (other than 101) are skipped, as clients must.
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import NamedTuple
 
 #: a response head larger than this is refused (curl's limit is of the same order)
 MAX_HEAD_BYTES = 64 * 1024
 #: a chunk-size line (with extensions) longer than this is refused
 MAX_CHUNK_LINE = 4096
+#: distinct response heads whose reading is remembered (a head is a few hundred bytes)
+HEAD_CACHE_SIZE = 256
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: |$)")
 # The header block (each line ending in LF) checked in one C-level match: field lines
@@ -104,11 +108,12 @@ class ResponseParser:
                     self._buf = buf
                     return False
                 # the head up to and including the last header line's line ending
-                final = self._parse_head(buf[:end + sep // 2])
+                head = _read_head(buf[:end + sep // 2], self.head_request)
                 buf = buf[end + sep:]
-                if final:
+                if head is not None:
                     break
             self._buf = b""
+            self.status, self.keep_alive, self._framing, self._left, self.server, self.upstream_ms = head
             self._head_done = True
             data = buf
         framing = self._framing
@@ -137,83 +142,6 @@ class ResponseParser:
         """The server closed the connection; True when that completes the response."""
         self.keep_alive = False
         return self._head_done and self._framing == _CLOSE
-
-    def _parse_head(self, head: bytes) -> bool:
-        """Parse a status line and header lines (each ending in LF); False for an interim (1xx) response."""
-        nl = head.find(b"\n")
-        status_line = head[:nl].rstrip(b"\r") if nl >= 0 else head
-        m = _STATUS_LINE.match(status_line)
-        if not m:
-            raise ProtocolError(f"malformed status line: {_show(status_line)}")
-        status = int(m.group(2))
-        if 100 <= status < 200:
-            if status == 101:
-                raise ProtocolError("unexpected 101 Switching Protocols (the probe does not upgrade)")
-            return False
-        block = head[nl + 1:] if nl >= 0 else b""
-        if _HEADER_BLOCK.fullmatch(block) is None:
-            raise ProtocolError(f"malformed header line: {_show(_first_bad_line(block))}")
-        self.status = status
-        keep_alive = m.group(1) == b"1"  # HTTP/1.1 persists by default, 1.0 does not
-        lengths: set[int] = set()
-        chunked = False
-        has_te = False
-        lowered = b"\n" + block.lower()
-        server_from = 0
-        for key, value in _WANTED.findall(lowered):
-            value = value.rstrip()
-            if key == b"content-length":
-                if value.isdigit():
-                    lengths.add(int(value))
-                    continue
-                for part in value.split(b","):
-                    part = part.strip()
-                    if not part.isdigit():
-                        raise ProtocolError(f"invalid Content-Length: {_show(value)}")
-                    lengths.add(int(part))
-            elif key == b"connection":
-                if value == b"keep-alive":
-                    keep_alive = True
-                elif value == b"close":
-                    keep_alive = False
-                else:
-                    tokens = [t.strip() for t in value.split(b",")]
-                    if b"close" in tokens:
-                        keep_alive = False
-                    elif b"keep-alive" in tokens:
-                        keep_alive = True
-            elif key == b"server":
-                # the value in its original case: lowered[i] is "\n", so the line starts at block[i]
-                i = lowered.find(b"\nserver:", server_from)
-                server_from = i + 1
-                j = block.find(b"\n", i)
-                self.server = block[i + 7:j if j >= 0 else None].strip().decode("latin-1")
-            elif key == b"transfer-encoding":
-                has_te = True
-                codings = [c.strip() for c in value.split(b",") if c.strip()]
-                chunked = bool(codings) and codings[-1] == b"chunked"
-            else:  # x-envoy-upstream-service-time
-                try:
-                    self.upstream_ms = float(value)
-                except ValueError:
-                    self.upstream_ms = None
-        if len(lengths) > 1:
-            raise ProtocolError(f"conflicting Content-Length values: {sorted(lengths)}")
-        self.keep_alive = keep_alive
-        if self.head_request or status in (204, 304):
-            self._framing = _NONE
-        elif has_te:
-            # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; not chunked → until close
-            self._framing = _CHUNKED if chunked else _CLOSE
-            if lengths or not chunked:
-                self.keep_alive = False
-        elif lengths:
-            self._left = lengths.pop()
-            self._framing = _LENGTH if self._left else _NONE
-        else:
-            self._framing = _CLOSE
-            self.keep_alive = False
-        return True
 
     def _feed_chunked(self, data: bytes) -> bool:
         buf = self._buf + data if self._buf else data
@@ -275,6 +203,105 @@ class ResponseParser:
         self._chunk_state = state
         self._buf = buf[pos:]
         return False
+
+
+class _Head(NamedTuple):
+    """What the parser needs from a final response's head."""
+
+    status: int
+    keep_alive: bool
+    framing: int
+    length: int  # body bytes to come with Content-Length framing
+    server: str
+    upstream_ms: float | None
+
+
+@functools.lru_cache(maxsize=HEAD_CACHE_SIZE)
+def _read_head(head: bytes, head_request: bool) -> _Head | None:
+    """The facts of a status line and header lines (each ending in LF); None for an interim (1xx) response.
+
+    A pure function of its arguments, so it is memoised: a server sends the same head again and
+    again (nginx's differs only in ``Date``, once a second), and reading it is most of the parser's
+    work per response. Errors are raised each time (lru_cache does not keep exceptions).
+
+    Raises:
+        ProtocolError: the head is not a valid HTTP/1.x response head.
+    """
+    nl = head.find(b"\n")
+    status_line = head[:nl].rstrip(b"\r") if nl >= 0 else head
+    m = _STATUS_LINE.match(status_line)
+    if not m:
+        raise ProtocolError(f"malformed status line: {_show(status_line)}")
+    status = int(m.group(2))
+    if 100 <= status < 200:
+        if status == 101:
+            raise ProtocolError("unexpected 101 Switching Protocols (the probe does not upgrade)")
+        return None
+    block = head[nl + 1:] if nl >= 0 else b""
+    if _HEADER_BLOCK.fullmatch(block) is None:
+        raise ProtocolError(f"malformed header line: {_show(_first_bad_line(block))}")
+    keep_alive = m.group(1) == b"1"  # HTTP/1.1 persists by default, 1.0 does not
+    server = ""
+    upstream_ms: float | None = None
+    lengths: set[int] = set()
+    chunked = False
+    has_te = False
+    lowered = b"\n" + block.lower()
+    server_from = 0
+    for key, value in _WANTED.findall(lowered):
+        value = value.rstrip()
+        if key == b"content-length":
+            if value.isdigit():
+                lengths.add(int(value))
+                continue
+            for part in value.split(b","):
+                part = part.strip()
+                if not part.isdigit():
+                    raise ProtocolError(f"invalid Content-Length: {_show(value)}")
+                lengths.add(int(part))
+        elif key == b"connection":
+            if value == b"keep-alive":
+                keep_alive = True
+            elif value == b"close":
+                keep_alive = False
+            else:
+                tokens = [t.strip() for t in value.split(b",")]
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens:
+                    keep_alive = True
+        elif key == b"server":
+            # the value in its original case: lowered[i] is "\n", so the line starts at block[i]
+            i = lowered.find(b"\nserver:", server_from)
+            server_from = i + 1
+            j = block.find(b"\n", i)
+            server = block[i + 7:j if j >= 0 else None].strip().decode("latin-1")
+        elif key == b"transfer-encoding":
+            has_te = True
+            codings = [c.strip() for c in value.split(b",") if c.strip()]
+            chunked = bool(codings) and codings[-1] == b"chunked"
+        else:  # x-envoy-upstream-service-time
+            try:
+                upstream_ms = float(value)
+            except ValueError:
+                upstream_ms = None
+    if len(lengths) > 1:
+        raise ProtocolError(f"conflicting Content-Length values: {sorted(lengths)}")
+    length = 0
+    if head_request or status in (204, 304):
+        framing = _NONE
+    elif has_te:
+        # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; not chunked → until close
+        framing = _CHUNKED if chunked else _CLOSE
+        if lengths or not chunked:
+            keep_alive = False
+    elif lengths:
+        length = lengths.pop()
+        framing = _LENGTH if length else _NONE
+    else:
+        framing = _CLOSE
+        keep_alive = False
+    return _Head(status, keep_alive, framing, length, server, upstream_ms)
 
 
 def _first_bad_line(block: bytes) -> bytes:

@@ -127,3 +127,27 @@ def test_header_names_any_case_values_trimmed_server_case_kept() -> None:
     tokens, _ = feed_all(b"HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\ncontent-length: 0\r\n\r\n",
                          bytewise=False)
     assert not tokens.keep_alive
+
+
+def test_a_repeated_head_is_read_once_and_the_request_method_is_part_of_what_is_remembered() -> None:
+    from runbook.probe import response
+
+    head = b"HTTP/1.1 200 OK\r\nserver: remembered-once\r\ncontent-length: 5\r\nconnection: close\r\n\r\n"
+    before = response._read_head.cache_info()
+    first, done_first = feed_all(head + b"hello", bytewise=False)
+    again, done_again = feed_all(head + b"hello", bytewise=False)
+    after = response._read_head.cache_info()
+    assert after.hits - before.hits == 1 and after.misses - before.misses == 1
+    for p, done in ((first, done_first), (again, done_again)):
+        assert done and p.status == 200 and p.body_bytes == 5 and p.server == "remembered-once"
+        assert not p.keep_alive
+    # the same head answering HEAD has no body: a remembered GET reading must not be reused for it
+    only_head, done = feed_all(head, bytewise=False, head=True)
+    assert done and only_head.body_bytes == 0 and not only_head.reads_until_close
+
+
+def test_a_repeated_bad_head_is_refused_every_time() -> None:
+    bad = b"HTTP/1.1 200 OK\r\nbad header line\r\n\r\n"
+    for _ in range(2):
+        with pytest.raises(ProtocolError, match="malformed header line"):
+            ResponseParser().feed(bad)
