@@ -4,14 +4,17 @@
 2. Starts nginx on 127.0.0.1 with its own config and prefix in a temporary directory, serving a
    615-byte page like nginx's default index.html; nothing else is ever targeted.
 3. Same target, same run: ``wrk -t1 -c1 -d2s --latency`` and ``probe(duration=2)`` on one
-   keep-alive connection, back to back, in ``ROUNDS`` pairs. The machine is shared (2 vCPUs; wrk's
-   own p50 moves between 25 and 100 µs from one minute to the next with other load: ~25 µs when the
-   scheduler runs the client and nginx's worker on one CPU, 70–100 µs when on two, each waking an
-   idle vCPU of the VM; which one a round gets follows the other CPU's load), so each pair
-   is compared within itself: the figure is the median of the pairs' ratios (probe p50 / wrk p50 of
-   the same pair), and the order inside a pair alternates (wrk first, then the probe first) so that
-   drift within a pair favours neither tool. Every pair is listed in the note. wrk reports whole
-   microseconds; the probe's p50 is exact. Target: probe p50 / wrk p50 <= 1.05.
+   keep-alive connection, back to back, in ``ROUNDS`` pairs, both clients on one CPU and nginx on
+   another (``sched_setaffinity``; unpinned on a one-CPU machine). The placement decides the p50
+   more than either tool does: on this 2-vCPU VM ~25 µs when the scheduler puts client and
+   nginx's worker on one CPU, 70–100 µs when on two (each wake-up of an idle vCPU), and unpinned
+   each round gets whichever the other CPU's load favours, so a pair could compare one placement
+   with the other (ratios of 0.3 or 3). Pinned, every round of both tools has the same one: the
+   split placement of a client and a server that are not one process. Each pair is compared within
+   itself: the figure is the median of the pairs' ratios (probe p50 / wrk p50 of the same pair),
+   and the order inside a pair alternates (wrk first, then the probe first) so that drift within a
+   pair favours neither tool. Every pair is listed in the note. wrk reports whole microseconds; the
+   probe's p50 is exact. Target: probe p50 / wrk p50 <= 1.05.
 4. For the record (no target), pycurl with one reused easy handle on the same target — the
    measurement behind the probe's choice of client (see runbook/probe/http.py). pycurl is the
    ``bench`` extra, not a dependency of the package: ``pip install -e '.[bench]'``; without it
@@ -106,8 +109,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def local_nginx(nginx: str) -> Iterator[str]:
-    """nginx on 127.0.0.1 from a private prefix; yields the page URL; always stopped."""
+def local_nginx(nginx: str, cpus: set[int] | None = None) -> Iterator[str]:
+    """nginx on 127.0.0.1 from a private prefix (its processes on ``cpus`` when given); yields the
+    page URL; always stopped."""
     root = Path(tempfile.mkdtemp(prefix="probe-bench-"))
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -145,7 +149,8 @@ http {{
 }}
 """)
         proc = subprocess.Popen([nginx, "-p", str(root), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         deadline = time.monotonic() + 10
         while True:
             if proc.poll() is not None:
@@ -166,6 +171,30 @@ http {{
                 proc.kill()
                 proc.wait(timeout=5)
         shutil.rmtree(root, ignore_errors=True)
+
+
+
+def placement() -> tuple[set[int], set[int]] | None:
+    """(the clients' CPU, nginx's CPU): two distinct CPUs this process may use, else None."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    return ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else None
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int] | None) -> Iterator[None]:
+    """This thread (and the threads it starts, the probe's) on ``cpus`` for the block."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 _WRK_P50 = re.compile(r"^\s*50%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
@@ -240,11 +269,15 @@ def run() -> list[Result]:
         return [Result(NAME, "probe_p50_vs_wrk_p50", float("nan"), "<= 1.05", False, f"not measured: {exc}"),
                 Result(NAME, "qps_achieved_ratio", float("nan"), ">= 0.99", False, f"not measured: {exc}")]
     results: list[Result] = []
-    with local_nginx(nginx) as url:
-        _say(f"nginx serving {PAGE_BYTES} bytes at {url}")
-        probe(url, count=2000)  # warm up both ends (page cache, connection, code paths)
-        wrk_p50_us(wrk, url, 1)
-        pairs = [_pair(wrk, url, i) for i in range(ROUNDS)]
+    cpus = placement()
+    where = (f"clients on CPU {min(cpus[0])}, nginx on CPU {min(cpus[1])}" if cpus
+             else "unpinned (one CPU)")
+    with local_nginx(nginx, cpus[1] if cpus else None) as url:
+        _say(f"nginx serving {PAGE_BYTES} bytes at {url}; {where}")
+        with pinned(cpus[0] if cpus else None):  # wrk is started from this thread: it inherits it
+            probe(url, count=2000)  # warm up both ends (page cache, connection, code paths)
+            wrk_p50_us(wrk, url, 1)
+            pairs = [_pair(wrk, url, i) for i in range(ROUNDS)]
         ratios = [p / w for w, p in pairs]
         listed = "; ".join(f"{w:.0f}/{p:.1f}" for w, p in pairs)
         results += [
@@ -254,7 +287,7 @@ def run() -> list[Result]:
                    note=f"one keep-alive connection, {ROUND_SECONDS} s, median of {ROUNDS} rounds"),
             at_most(NAME, "probe_p50_vs_wrk_p50", statistics.median(ratios), 1.05,
                     note=f"median of {ROUNDS} same-pair ratios (spread {min(ratios):.3f}–{max(ratios):.3f}); "
-                         f"pairs wrk/probe µs: {listed}"),
+                         f"{where}; pairs wrk/probe µs: {listed}"),
             pycurl_reference(url),
         ]
         _say(f"fixed schedule: {SCHEDULE_QPS:,} QPS over 8 connections for 10 s")
