@@ -401,12 +401,12 @@ class SlimListDecoder:
             page = orjson.loads(payload)
             finish = self._trim
         items = page.get("items") or []
+        share = self._share
+        strings: dict[str, str] = {}  # one copy of each shared string, for this page
         for item in items:
             finish(item)
-        if self._share is not None:
-            strings: dict[str, str] = {}
-            for item in items:
-                self._share(item, strings.setdefault)
+            if share is not None:
+                share(item, strings.setdefault)
         return page
 
 
