@@ -309,11 +309,20 @@ class FieldRequirement:
 
 def field_value(obj: Mapping[str, Any], path: str) -> str:
     """The string value of a dotted path (``status.phase``), ``""`` when missing."""
+    return value_at(obj, tuple(path.split(".")))
+
+
+def value_at(obj: Mapping[str, Any], parts: tuple[str, ...]) -> str:
+    """:func:`field_value` of a path already split at its dots (a selector applied to every
+    object of a list splits it once)."""
     cur: Any = obj
-    for part in path.split("."):
-        if not isinstance(cur, Mapping):
+    for part in parts:
+        # objects are plain dicts: the exact type check spares an ABC isinstance per level
+        if type(cur) is not dict and not isinstance(cur, Mapping):
             return ""
         cur = cur.get(part)
+    if type(cur) is str:
+        return cur
     if cur is None:
         return ""
     if isinstance(cur, bool):

@@ -32,9 +32,9 @@ from runbook.selectors import (
     FieldRequirement,
     LabelSelector,
     SelectorError,
-    field_value,
     parse_field_selector,
     parse_label_selector,
+    value_at,
 )
 
 #: field selectors each kind supports besides metadata.name/metadata.namespace (the registries'
@@ -89,14 +89,20 @@ class Selection:
     def empty(self) -> bool:
         return self.labels.empty and not self.fields
 
+    def __post_init__(self) -> None:
+        # a list applies the selection to every object of the kind (50,000 events for one
+        # involvedObject.kind): each field's path is looked up and split once, not per object
+        self._paths = tuple(
+            (tuple(_FIELD_PATHS.get((self.kind_key, req.field), req.field).split(".")),
+             req.value, req.negate) for req in self.fields)
+
     def matches(self, obj: Obj) -> bool:
-        meta = obj.get("metadata") or {}
-        if not self.labels.matches(meta.get("labels")):
-            return False
-        for req in self.fields:
-            path = _FIELD_PATHS.get((self.kind_key, req.field), req.field)
-            have = field_value(obj, path)
-            if (have != req.value) != req.negate:
+        if not self.labels.empty:
+            meta = obj.get("metadata") or {}
+            if not self.labels.matches(meta.get("labels")):
+                return False
+        for parts, value, negate in self._paths:  # noqa: SIM110 (no generator per object)
+            if (value_at(obj, parts) != value) != negate:
                 return False
         return True
 
@@ -197,11 +203,12 @@ class ClusterReads:
             entries: list[Entry] = []
             last: tuple[str, str] | None = None
             more = False
+            test = None if selection.empty else selection.matches
             for key, entry in store.scan(kind.key, namespace, after):
                 if limit and len(entries) >= limit:
                     more = True
                     break
-                if selection.empty or selection.matches(entry.obj):
+                if test is None or test(entry.obj):
                     entries.append(entry)
                 last = key
             page = ListPage(kind, entries, str(list_rv))
