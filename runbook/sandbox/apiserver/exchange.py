@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload
 
 from runbook.errors import InputLimitExceeded
 from runbook.kinds import ResourceKind
@@ -101,10 +103,33 @@ async def warn_deprecated(request: web.Request, response: web.StreamResponse) ->
         response.headers.add("Warning", f'299 - "{warning}"')
 
 
+#: Large answers are handed to the TLS connection in slices of this size. Given whole, OpenSSL
+#: encrypts an answer into a memory buffer as large as it (4 MB for a page of 500 injected pods),
+#: 2.5x slower than in slices (measured: 4.0 vs 1.5 ms for 4 MB; a fresh buffer's pages are
+#: faulted in), and the client receives nothing until all of it is encrypted.
+SLICE = 256 * 1024
+
+
+class _SlicedBytes(BytesPayload):
+    """A bytes body written in :data:`SLICE` slices (its length still sent as Content-Length)."""
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        view = memoryview(self._value)
+        for start in range(0, len(view), SLICE):
+            await writer.write(view[start:start + SLICE])
+
+
+def bytes_response(body: bytes, code: int = 200,
+                   content_type: str = "application/json") -> web.Response:
+    """An answer of ``body``, sliced when it is large (:data:`SLICE`)."""
+    response = web.Response(body=_SlicedBytes(body) if len(body) > SLICE else body, status=code)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
 def json_response(obj: Any, warnings: list[str] | None = None, code: int = 200,
           content_type: str = "application/json") -> web.Response:
-    response = web.Response(body=orjson.dumps(obj, option=JSON_NEWLINE), status=code)
-    response.headers["Content-Type"] = content_type
+    response = bytes_response(orjson.dumps(obj, option=JSON_NEWLINE), code, content_type)
     for warning in warnings or ():
         response.headers.add("Warning", f'299 - "{warning}"')
     return response

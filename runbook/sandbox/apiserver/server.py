@@ -56,6 +56,7 @@ from runbook.sandbox.apiserver.exchange import (
     Obj,
     Route,
     Users,
+    bytes_response,
     decode_json_body,
     delete_options,
     drop_answer,
@@ -406,7 +407,7 @@ class ApiServer(AdminApi):
             raws = [orjson.dumps(list_item(o) if builtin else o) for o in presented]
         head = orjson.dumps({"kind": kind.list_kind, "apiVersion": wanted, "metadata": meta})
         body = b"".join((head[:-1], b',"items":[', b",".join(raws), b"]}\n"))
-        return web.Response(body=body, content_type="application/json")
+        return bytes_response(body)
 
     def _object_response(self, request: web.Request, route: Route, obj: Obj) -> web.StreamResponse:
         accept = request.headers.get("Accept", "")
@@ -417,7 +418,7 @@ class ApiServer(AdminApi):
             return json_response(table, content_type=_TABLE_TYPE)
         if "as=PartialObjectMetadata" in accept:
             return json_response(partial_metadata(obj))
-        return web.Response(body=orjson.dumps(obj, option=JSON_NEWLINE), content_type="application/json")
+        return bytes_response(orjson.dumps(obj, option=JSON_NEWLINE))
 
     def _table(self, request: web.Request, route: Route, objs: list[Obj]) -> Obj:
         include = request.query.get("includeObject", "Metadata")
