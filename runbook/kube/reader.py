@@ -72,11 +72,21 @@ _CONTAINER_FIELDS = ("name", "image", "args", "command", "ports")
 #: init container fields read: a native sidecar's name and image, and its ports. Not istio-init's
 #: iptables arguments (20 strings per injected pod)
 _INIT_CONTAINER_FIELDS = ("name", "image", "ports")
-#: pod spec fields no table reads: volumes and scheduling, and the defaults the API server fills
-#: into every pod and template (DNS, scheduler, restart and preemption policies)
+#: pod spec fields no table reads: volumes and scheduling, the defaults the API server fills
+#: into every pod and template (DNS, scheduler, restart and preemption policies), and who and where
+#: it runs as (service account, security context, node: no finding or table names them)
 _POD_SPEC_DROP = ("volumes", "affinity", "tolerations", "topologySpreadConstraints", "dnsPolicy",
                   "schedulerName", "restartPolicy", "terminationGracePeriodSeconds",
-                  "enableServiceLinks", "preemptionPolicy", "priority", "serviceAccount")
+                  "enableServiceLinks", "preemptionPolicy", "priority", "serviceAccount",
+                  "serviceAccountName", "securityContext", "nodeName")
+#: metadata fields no table reads: the server's field bookkeeping, the prefix a controller named
+#: a pod from (the name is read), and the uid (objects are told apart by namespace and name; a
+#: fix's preconditions and a rollout's owner check take uids from objects they GET or list whole)
+_META_DROP = ("managedFields", "generateName", "uid")
+#: what is read of an owner reference: whose it is and whether it controls (model.controller_owner,
+#: the analyzer's workloads). Not its apiVersion, uid (a rollout's owner check lists ReplicaSets
+#: whole) nor blockOwnerDeletion
+_OWNER_REFERENCE_FIELDS = ("kind", "name", "controller")
 
 
 #: pod status fields the project reads: the phase, the conditions (Ready), the containers' states
@@ -87,10 +97,17 @@ _POD_STATUS_FIELDS = ("phase", "conditions", "containerStatuses", "hostIP", "pod
                       "message")
 #: container status fields read (``kubectl get pods``' READY, STATUS and RESTARTS columns)
 _CONTAINER_STATUS_FIELDS = ("name", "ready", "restartCount", "state")
+#: container state fields read: why it waits (STATUS shows the reason) or how it ended. Not
+#: ``running``: its start time is read by nothing, and readiness is the status' ``ready``
+_CONTAINER_STATE_FIELDS = ("waiting", "terminated")
 #: condition fields read, on pods and workloads alike (the transition and probe times are not)
 _CONDITION_FIELDS = ("type", "status", "reason", "message")
 #: Deployment and ReplicaSet spec fields no table reads (the rollout's pacing)
 _WORKLOAD_SPEC_DROP = ("strategy", "revisionHistoryLimit", "progressDeadlineSeconds")
+#: Deployment and ReplicaSet status fields no table reads: the controller's bookkeeping (a
+#: rollout's progress check lists Deployments whole, observedGeneration included)
+_WORKLOAD_STATUS_DROP = ("observedGeneration", "fullyLabeledReplicas", "terminatingReplicas",
+                         "collisionCount")
 
 
 def _only(obj: Any, fields: tuple[str, ...]) -> Any:
@@ -108,12 +125,23 @@ def _slim_conditions(status: Any) -> None:
         _slim_list(status, "conditions", _CONDITION_FIELDS)
 
 
+def _slim_metadata(obj: RawObject) -> None:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in _META_DROP:
+            meta.pop(key, None)
+        _slim_list(meta, "ownerReferences", _OWNER_REFERENCE_FIELDS)
+
+
 def _slim_pod_status(obj: RawObject) -> None:
     status = obj.get("status")
     if isinstance(status, dict):
         status = obj["status"] = _only(status, _POD_STATUS_FIELDS)
         _slim_conditions(status)
         _slim_list(status, "containerStatuses", _CONTAINER_STATUS_FIELDS)
+        for container in status.get("containerStatuses") or ():
+            if isinstance(container, dict) and "state" in container:
+                container["state"] = _only(container["state"], _CONTAINER_STATE_FIELDS)
 
 
 def _slim_pod_spec(spec: Any) -> None:
@@ -126,29 +154,37 @@ def _slim_pod_spec(spec: Any) -> None:
 
 
 def trim_pod(obj: RawObject) -> RawObject:
-    """:func:`trim_object`, containers reduced to :data:`_CONTAINER_FIELDS` (no volumes), the
-    status to :data:`_POD_STATUS_FIELDS`.
+    """:func:`trim_object`, the metadata without :data:`_META_DROP` and its owner references
+    reduced to :data:`_OWNER_REFERENCE_FIELDS`, containers reduced to :data:`_CONTAINER_FIELDS`
+    (no volumes), the status to :data:`_POD_STATUS_FIELDS`.
 
     An injected pod's env, mounts, probes and volumes (istio-proxy alone has dozens) are most of
     its size; on 8,000 pods they are ~200 MB of parsed JSON that no table reads. Of what is left,
     the status was half (container IDs, image digests, init containers' states, timestamps).
     """
     trim_object(obj)
+    _slim_metadata(obj)
     _slim_pod_spec(obj.get("spec"))
     _slim_pod_status(obj)
     return obj
 
 
 def trim_workload(obj: RawObject) -> RawObject:
-    """:func:`trim_pod`'s reduction on a Deployment's or ReplicaSet's pod template, and its status
-    conditions to :data:`_CONDITION_FIELDS`."""
+    """:func:`trim_pod`'s reduction on a Deployment's or ReplicaSet's metadata and pod template,
+    its status without :data:`_WORKLOAD_STATUS_DROP` and its conditions reduced to
+    :data:`_CONDITION_FIELDS`."""
     trim_object(obj)
+    _slim_metadata(obj)
     spec = obj.get("spec")
     if isinstance(spec, dict):
         for key in _WORKLOAD_SPEC_DROP:
             spec.pop(key, None)
         _slim_pod_spec((spec.get("template") or {}).get("spec"))
-    _slim_conditions(obj.get("status"))
+    status = obj.get("status")
+    if isinstance(status, dict):
+        for key in _WORKLOAD_STATUS_DROP:
+            status.pop(key, None)
+    _slim_conditions(status)
     return obj
 
 
@@ -171,9 +207,10 @@ _EVENT_DROP = ("action", "related", "reportingInstance")
 
 
 def trim_event(obj: RawObject) -> RawObject:
-    """:func:`trim_object`, the ``involvedObject`` reduced to :data:`_EVENT_OBJECT_FIELDS`, and
-    without :data:`_EVENT_DROP`."""
+    """:func:`trim_object`, the metadata as :func:`trim_pod` leaves it, the ``involvedObject``
+    reduced to :data:`_EVENT_OBJECT_FIELDS`, and without :data:`_EVENT_DROP`."""
     trim_object(obj)
+    _slim_metadata(obj)
     for key in _EVENT_DROP:
         obj.pop(key, None)
     if "involvedObject" in obj:
@@ -280,14 +317,18 @@ def _schemas() -> dict[str, Any]:
                                                          {"ports": ports}))
     pod_spec = _typed_dict("PodSpec", POD_SPEC_FIELDS, drop=_POD_SPEC_DROP,
                            typed={"containers": containers, "initContainers": init_containers})
-    meta = _typed_dict("ObjectMeta", OBJECT_META_FIELDS, drop=("managedFields",))
+    meta = _typed_dict("ObjectMeta", OBJECT_META_FIELDS, drop=_META_DROP, typed={
+        "ownerReferences": list.__class_getitem__(_typed_dict("OwnerReference",
+                                                              _OWNER_REFERENCE_FIELDS))})
     conditions = list.__class_getitem__(_typed_dict("Condition", _CONDITION_FIELDS,
                                                     {"status": _CONDITION_STATUS}))
     pod_status = _typed_dict("PodStatus", _POD_STATUS_FIELDS, {
         "phase": _POD_PHASE, "conditions": conditions,
         "containerStatuses": list.__class_getitem__(
-            _typed_dict("ContainerStatus", _CONTAINER_STATUS_FIELDS))})
-    workload_status = _typed_dict("WorkloadStatus", WORKLOAD_STATUS_FIELDS, {"conditions": conditions})
+            _typed_dict("ContainerStatus", _CONTAINER_STATUS_FIELDS, {
+                "state": _typed_dict("ContainerState", _CONTAINER_STATE_FIELDS)}))})
+    workload_status = _typed_dict("WorkloadStatus", WORKLOAD_STATUS_FIELDS, {"conditions": conditions},
+                                  drop=_WORKLOAD_STATUS_DROP)
     template = _typed_dict("PodTemplate", ("metadata", "spec"), {"spec": pod_spec})
     pod = _typed_dict("Pod", OBJECT_FIELDS, {"metadata": meta, "spec": pod_spec, "status": pod_status})
 

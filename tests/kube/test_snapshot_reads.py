@@ -83,9 +83,29 @@ def test_pods_keep_what_the_tables_read_and_lose_env_mounts_and_volumes(seed_wor
     assert after["status"]["conditions"] == [
         {f: c[f] for f in ("type", "status", "reason", "message") if f in c}
         for c in before["status"]["conditions"]]
+    # a state says why a container waits or how it ended; a running one's start time is not kept
     assert after["status"]["containerStatuses"] == [
-        {f: cs[f] for f in ("name", "ready", "restartCount", "state") if f in cs}
+        {**{f: cs[f] for f in ("name", "ready", "restartCount") if f in cs},
+         "state": {f: v for f, v in cs["state"].items() if f in ("waiting", "terminated")}}
         for cs in before["status"]["containerStatuses"]]
+    assert any("running" in cs["state"] for cs in before["status"]["containerStatuses"])
+    # who owns it and whether it controls, not the owner's uid; no uid or name prefix of its own;
+    # not the service account, security context or node it runs as and on
+    slim_by_name = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in snap.items(k.PODS)}
+    owned = [p for p in fat.items(k.PODS) if p["metadata"].get("ownerReferences")]
+    assert owned and any("uid" in ref for p in owned for ref in p["metadata"]["ownerReferences"])
+    for pod in owned:
+        name = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        assert slim_by_name[name]["metadata"]["ownerReferences"] == [
+            {f: ref[f] for f in ("kind", "name", "controller") if f in ref}
+            for ref in pod["metadata"]["ownerReferences"]]
+    dropped_meta, dropped_spec = {"uid", "generateName"}, {"serviceAccountName", "securityContext",
+                                                            "nodeName"}
+    assert dropped_meta <= {f for p in owned for f in p["metadata"]}
+    assert {"serviceAccountName", "nodeName"} <= {f for p in owned for f in p["spec"]}
+    assert not any(dropped_meta & set(p["metadata"]) or dropped_spec & set(p["spec"])
+                   for p in snap.items(k.PODS))
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert "imageID" in before["status"]["containerStatuses"][0]
     assert set(after["status"]) <= {"phase", "conditions", "containerStatuses", "hostIP", "podIP",
                                     "reason", "message"}
@@ -139,6 +159,9 @@ def test_trimming_while_parsing_leaves_what_the_trims_leave(seed_world) -> None:
     assert "volumes" not in template and template["containers"] == [{"name": "web", "image": "nginx"}]
     assert template["nodeSelector"] == {"disk": "ssd"}
     assert "strategy" not in web["spec"] and "dnsPolicy" not in template
+    # the replica counts are kept, the controller's bookkeeping is not
+    assert web["status"].get("replicas") == 1 and "observedGeneration" not in web["status"]
+    assert "uid" not in web["metadata"]
     web_rs = next(rs for rs in slim.items(k.REPLICA_SETS)
                   if rs["metadata"].get("ownerReferences", [{}])[0].get("name") == "web")
     # a ReplicaSet's template keeps its labels, not the pod spec its Deployment holds
