@@ -60,14 +60,19 @@ def trim_object(obj: RawObject) -> RawObject:
     meta = obj.get("metadata")
     if meta:
         meta.pop("managedFields", None)
-        _drop_last_applied(meta)
+        _drop_last_applied((obj,))
     return obj
 
 
-def _drop_last_applied(meta: dict[str, Any]) -> None:
-    ann = meta.get("annotations")
-    if ann and _LAST_APPLIED in ann:
-        del ann[_LAST_APPLIED]
+def _drop_last_applied(objects: Iterable[RawObject]) -> None:
+    """Drop kubectl's last-applied copy from the objects' annotations: one loop over a page, not
+    a call per object (0.5 µs each, 20 ms on the scale world's 40,000 objects)."""
+    for obj in objects:
+        meta = obj.get("metadata")
+        if meta:
+            ann = meta.get("annotations")
+            if ann and _LAST_APPLIED in ann:
+                del ann[_LAST_APPLIED]
 
 
 #: container fields the mesh layer reads: names and images (revisions, proxies), args (a gateway's
@@ -384,12 +389,8 @@ class SlimListDecoder:
             page = orjson.loads(payload)
             page["items"] = [self._trim(item) for item in page.get("items") or []]
             return page
-        # what a TypedDict cannot drop: one annotation (kubectl's last-applied copy). Inline, not
-        # trim_object per item: one call less on each of 40,000 objects
-        for item in page.get("items") or ():
-            meta = item.get("metadata")
-            if meta:
-                _drop_last_applied(meta)
+        # what a TypedDict cannot drop: one annotation (kubectl's last-applied copy)
+        _drop_last_applied(page.get("items") or ())
         return page
 
 
