@@ -85,7 +85,10 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="runbook-deadlines",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is watch:
+                # only an earliest deadline changes when the watchdog must wake; a later one it
+                # reaches in order. Waking it for every request costs the readers the GIL
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -24,7 +24,7 @@ class Snapshot:
 
     Attributes:
         objects: kind key -> list of raw objects (dicts as the API returned them, minus the
-            bookkeeping, pod-spec bulk and status detail no table reads, which
+            bookkeeping, uids, pod-spec bulk and status detail no table reads, which
             ``runbook.kube.read_snapshot`` trims: see its ``DEFAULT_TRIMS``).
         unreadable: kind key -> why it could not be read (e.g. a 403 message); a kind that is
             absent from both maps was not asked for.

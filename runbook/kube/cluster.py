@@ -626,6 +626,11 @@ def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | Non
             "credentials and everything read would travel in clear",
             hint="use the cluster's https address, or pass --insecure-plain-http "
                  "(allow_plain_http=True) if you accept that")
+    # The environment's proxy for this server, resolved once as the client's pool manager takes
+    # it: assigned, not left "from the environment", so the kubeconfig loader's token refresh,
+    # which assigns the host again before every request, does not read every environment
+    # variable again each time (a tenth of a millisecond per request, a thousand requests a minute)
+    configuration.proxy = configuration.proxy
     api = k8s_client.ApiClient(configuration)
     api.user_agent = "mesh-runbook"
     use_deadline_pools(api.rest_client.pool_manager)

@@ -49,6 +49,24 @@ def test_connect_names_context_and_server(sandbox: Sandbox) -> None:
     assert "sandbox" in c.describe() and sandbox.url in c.describe()
 
 
+def test_requests_do_not_read_the_proxy_environment_again(sandbox: Sandbox,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.client import configuration
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # bypassed for the sandbox's address
+    c = connect(sandbox.kubeconfig_path, "sandbox")
+    # the environment's proxy, resolved when connecting, as the client's pool manager uses it
+    assert c.api.configuration.proxy == "http://127.0.0.1:9"
+    reads: list[object] = []
+    original = configuration.getproxies
+    monkeypatch.setattr(configuration, "getproxies", lambda: reads.append(1) or original())
+    for _ in range(3):
+        c.get(k.NAMESPACES, "default")
+    assert reads == [] and c.api.configuration.proxy == "http://127.0.0.1:9"
+    c.close()
+
+
 def test_current_context_is_used_when_context_is_none(sandbox: Sandbox) -> None:
     assert connect(sandbox.kubeconfig_path, None).context == "sandbox"
 

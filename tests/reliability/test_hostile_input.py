@@ -430,6 +430,25 @@ def test_a_short_deadline_armed_after_a_long_one_still_fires_on_time() -> None:
     assert 0.1 < took < 2.0, took
 
 
+def test_only_an_earliest_deadline_wakes_the_watchdog() -> None:
+    from runbook.deadline import DeadlineWatch, _Watchdog
+
+    dog, wakes = _Watchdog(), []
+    notify = dog._cond.notify
+    dog._cond.notify = lambda n=1: (wakes.append(n), notify(n))  # type: ignore[method-assign]
+    # a request's deadline after the pending ones (the usual case) leaves it asleep
+    first, later, earlier = DeadlineWatch(30.0), DeadlineWatch(60.0), DeadlineWatch(0.2)
+    dog.arm(30.0, first)
+    dog.arm(60.0, later)
+    assert len(wakes) == 1
+    dog.arm(0.2, earlier)
+    assert len(wakes) == 2
+    deadline = time.monotonic() + 5
+    while not earlier.expired and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert earlier.expired and not first.expired and not later.expired
+
+
 # ---------------------------------------------------------------- analyze -f URL
 
 
