@@ -290,13 +290,16 @@ class Cluster:
         page_size: int = 500,
         decode: PageDecoder | None = None,
         accept: str = JSON,
+        on_restart: Callable[[], None] | None = None,
     ) -> Iterator[RawObject]:
         """Yield list pages (``{metadata, items}``) of a cluster-wide or namespaced list.
 
         Follows ``continue`` tokens. On ``410 Gone`` for an expired token the list restarts from
-        the beginning once (the answer is then consistent), as client-go's pager does. ``decode``
-        parses each page's bytes instead of the whole-JSON parser (e.g. keeping only some fields);
-        ``accept`` asks for another representation (e.g. :data:`METADATA_LIST`).
+        the beginning once (the answer is then consistent), as client-go's pager does: the pages
+        yielded before are superseded, and ``on_restart`` is called before the first one comes
+        again. ``decode`` parses each page's bytes instead of the whole-JSON parser (e.g. keeping
+        only some fields); ``accept`` asks for another representation (e.g.
+        :data:`METADATA_LIST`).
         """
         cont: str | None = None
         restarted = False
@@ -312,6 +315,8 @@ class Cluster:
             except ClusterError as exc:
                 if exc.status == 410 and cont and not restarted:
                     cont, restarted = None, True
+                    if on_restart is not None:
+                        on_restart()
                     continue
                 raise
             page: RawObject = answer if decode is None else self._decode_page(answer, decode, path)
@@ -354,7 +359,7 @@ class Cluster:
         api_version, kind_name = kind.api_version, kind.kind
         for page in self.list_pages(kind, namespace, label_selector=label_selector,
                                     field_selector=field_selector, page_size=page_size,
-                                    decode=decode, accept=accept):
+                                    decode=decode, accept=accept, on_restart=out.clear):
             items = page.get("items") or []
             for obj in items:
                 obj.setdefault("apiVersion", api_version)

@@ -252,3 +252,16 @@ def test_discovery_learns_custom_resources(cluster, upstream: Path) -> None:  # 
     vs = reg.by_kind("networking.istio.io/v1beta1", "VirtualService")
     assert vs is not None and vs.namespaced and "vs" in vs.short_names
     assert reg.by_name("deploy") is not None
+
+
+def test_an_expired_continue_token_restarts_the_list_once(cluster, sandbox: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    names = [f"cm-{i:03d}" for i in range(230)]
+    for name in names:
+        cluster.create(k.CONFIG_MAPS, _configmap(name))
+    sandbox.faults.add(Fault(action="error", verb="list", resource="configmaps", status=410,
+                             skip=1, times=1))
+    before = len(cluster.requests)
+    items = cluster.list(k.CONFIG_MAPS, "default", page_size=100)
+    # the page read before the token expired is superseded: every object once, in order
+    assert [i["metadata"]["name"] for i in items] == names
+    assert [r.status for r in cluster.requests[before:]] == [200, 410, 200, 200, 200]
