@@ -258,8 +258,12 @@ class MeshModel:
         self.snapshot = snapshot
         self.unreadable = dict(snapshot.unreadable)
         self.readable = {key for key in snapshot.objects}
-        self.namespaces: dict[str, dict[str, str]] = {
-            meta(ns).get("name", ""): labels_of(ns) for ns in snapshot.items(k.NAMESPACES)}
+        # the loops below inline ``meta``/``labels_of``: they run once per object (tens of
+        # thousands on a large cluster), where a call per lookup is a measurable share
+        self.namespaces: dict[str, dict[str, str]] = {}
+        for ns in snapshot.items(k.NAMESPACES):
+            m = ns.get("metadata") or {}
+            self.namespaces[m.get("name", "")] = m.get("labels") or {}
         self.services: dict[tuple[str, str], RawObject] = {}
         self.services_by_name: dict[str, list[str]] = defaultdict(list)
         for svc in snapshot.items(k.SERVICES):
@@ -272,23 +276,28 @@ class MeshModel:
             for ep in snapshot.items(k.ENDPOINTS)}
         self.pods_by_ns: dict[str, list[Pod]] = defaultdict(list)
         self.pods: dict[tuple[str, str], Pod] = {}
+        #: the raw pods of each namespace, for the chains that read more than :class:`Pod` keeps
+        self.raw_pods_by_ns: dict[str, list[RawObject]] = defaultdict(list)
         for raw in snapshot.items(k.PODS):
             pod = _pod(raw)
             self.pods_by_ns[pod.namespace].append(pod)
             self.pods[(pod.namespace, pod.name)] = pod
+            self.raw_pods_by_ns[pod.namespace].append(raw)
+        self.istiods: list[Istiod] = []
         self.deployments_by_ns: dict[str, list[RawObject]] = defaultdict(list)
         for dep in snapshot.items(k.DEPLOYMENTS):
-            self.deployments_by_ns[meta(dep).get("namespace", "")].append(dep)
-        self.replicasets_by_ns: dict[str, list[RawObject]] = defaultdict(list)
-        for rs in snapshot.items(k.REPLICA_SETS):
-            self.replicasets_by_ns[meta(rs).get("namespace", "")].append(rs)
-        self.istiods: list[Istiod] = []
-        self.gateways: list[Gateway] = []
-        for dep in snapshot.items(k.DEPLOYMENTS):
-            if labels_of(dep).get("app") == wk.ISTIOD_APP:
+            m = dep.get("metadata") or {}
+            self.deployments_by_ns[m.get("namespace", "")].append(dep)
+            if (m.get("labels") or {}).get("app") == wk.ISTIOD_APP:
                 self.istiods.append(self._istiod(dep))
-            elif is_gateway_proxy((dep.get("spec") or {}).get("template") or {}):
-                self.gateways.append(_gateway(dep))
+        self.replicasets_by_ns: dict[str, list[RawObject]] = defaultdict(list)
+        #: ``(namespace, name)`` → ReplicaSet (the last one when a snapshot repeats a name)
+        self.replicasets: dict[tuple[str, str], RawObject] = {}
+        for rs in snapshot.items(k.REPLICA_SETS):
+            m = rs.get("metadata") or {}
+            ns = m.get("namespace", "")
+            self.replicasets_by_ns[ns].append(rs)
+            self.replicasets[(ns, m.get("name", ""))] = rs
         self.istiods_by_ns: dict[str, list[Istiod]] = defaultdict(list)
         for d in self.istiods:
             self.istiods_by_ns[d.namespace].append(d)
@@ -303,6 +312,15 @@ class MeshModel:
             if hook.service_name is not None:
                 hook.target = self.resolve(hook.service_namespace or "", hook.service_name,
                                            hook.service_port or 443)
+
+    @functools.cached_property
+    def gateways(self) -> list[Gateway]:
+        """The Istio gateway Deployments (not istiod's), in snapshot order. Found on first use:
+        telling one needs a look into every Deployment's pod template, and the diagnosis never
+        asks (the control-plane table does)."""
+        return [_gateway(dep) for dep in self.snapshot.items(k.DEPLOYMENTS)
+                if labels_of(dep).get("app") != wk.ISTIOD_APP
+                and is_gateway_proxy((dep.get("spec") or {}).get("template") or {})]
 
     # ----------------------------------------------------------------------------- readability
 
@@ -457,39 +475,58 @@ class MeshModel:
             self._events = self._read_events()
         return self._events
 
-    def _read_events(self) -> list[Event]:
-        seen: set[tuple[str, str]] = set()
-        out: list[Event] = []
-        for raw in self.snapshot.items(k.EVENTS):
-            m = meta(raw)
-            seen.add((m.get("namespace", ""), m.get("name", "")))
-            inv = raw.get("involvedObject") or {}
-            series = raw.get("series") or {}
-            out.append(Event(
-                namespace=inv.get("namespace") or m.get("namespace", ""),
-                kind=inv.get("kind", ""), name=inv.get("name", ""),
-                reason=raw.get("reason") or "", type=raw.get("type") or "",
-                count=int(series.get("count") or raw.get("count") or 1),
-                first_seen=raw.get("firstTimestamp") or raw.get("eventTime"),
-                last_seen=(series.get("lastObservedTime") or raw.get("lastTimestamp")
-                           or raw.get("eventTime")),
-                message=raw.get("message") or ""))
-        for raw in self.snapshot.items(k.EVENTS_V1):
-            m = meta(raw)
-            if (m.get("namespace", ""), m.get("name", "")) in seen:
-                continue
-            reg = raw.get("regarding") or {}
-            series = raw.get("series") or {}
-            out.append(Event(
-                namespace=reg.get("namespace") or m.get("namespace", ""),
-                kind=reg.get("kind", ""), name=reg.get("name", ""),
-                reason=raw.get("reason") or "", type=raw.get("type") or "",
-                count=int(series.get("count") or raw.get("deprecatedCount") or 1),
-                first_seen=raw.get("deprecatedFirstTimestamp") or raw.get("eventTime"),
-                last_seen=(series.get("lastObservedTime") or raw.get("deprecatedLastTimestamp")
-                           or raw.get("eventTime")),
-                message=raw.get("note") or ""))
+    def events_with_reason(self, reason: str) -> list[Event]:
+        """The :meth:`events` whose reason is ``reason``, in the same order. Only those are
+        built when the full list is not (the diagnosis reads the ``FailedCreate`` fifth of the
+        events; the table reads them all)."""
+        if self._events is not None:
+            return [ev for ev in self._events if ev.reason == reason]
+        return self._read_events(reason)
+
+    def _read_events(self, reason: str | None = None) -> list[Event]:
+        core = self.snapshot.items(k.EVENTS)
+        out = [_core_event(raw) for raw in core
+               if reason is None or (raw.get("reason") or "") == reason]
+        v1 = self.snapshot.items(k.EVENTS_V1)
+        if v1:
+            seen = set()
+            for raw in core:
+                m = raw.get("metadata") or {}
+                seen.add((m.get("namespace", ""), m.get("name", "")))
+            for raw in v1:
+                m = raw.get("metadata") or {}
+                if ((m.get("namespace", ""), m.get("name", "")) not in seen
+                        and (reason is None or (raw.get("reason") or "") == reason)):
+                    out.append(_v1_event(raw))
         return out
+
+
+def _core_event(raw: RawObject) -> Event:
+    inv = raw.get("involvedObject") or {}
+    series = raw.get("series") or {}
+    return Event(
+        namespace=inv.get("namespace") or (raw.get("metadata") or {}).get("namespace", ""),
+        kind=inv.get("kind", ""), name=inv.get("name", ""),
+        reason=raw.get("reason") or "", type=raw.get("type") or "",
+        count=int(series.get("count") or raw.get("count") or 1),
+        first_seen=raw.get("firstTimestamp") or raw.get("eventTime"),
+        last_seen=(series.get("lastObservedTime") or raw.get("lastTimestamp")
+                   or raw.get("eventTime")),
+        message=raw.get("message") or "")
+
+
+def _v1_event(raw: RawObject) -> Event:
+    reg = raw.get("regarding") or {}
+    series = raw.get("series") or {}
+    return Event(
+        namespace=reg.get("namespace") or (raw.get("metadata") or {}).get("namespace", ""),
+        kind=reg.get("kind", ""), name=reg.get("name", ""),
+        reason=raw.get("reason") or "", type=raw.get("type") or "",
+        count=int(series.get("count") or raw.get("deprecatedCount") or 1),
+        first_seen=raw.get("deprecatedFirstTimestamp") or raw.get("eventTime"),
+        last_seen=(series.get("lastObservedTime") or raw.get("deprecatedLastTimestamp")
+                   or raw.get("eventTime")),
+        message=raw.get("note") or "")
 
 
 @paused_gc

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
 from runbook.formats.admission import AdmissionError, parse_admission_error
-from runbook.mesh.model import MeshModel, Source, as_model, meta, paused_gc
+from runbook.mesh.model import MeshModel, Source, as_model, controller_owner, paused_gc
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
@@ -211,27 +211,28 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
         return cache[msg]
 
     if have_rs:
-        owners = model.replicaset_deployments()
         for ns, items in model.replicasets_by_ns.items():
             for rs in items:
                 spec, status = rs.get("spec") or {}, rs.get("status") or {}
                 desired, current = _int(spec.get("replicas"), 1), _int(status.get("replicas"))
                 if current >= desired:
                     continue
-                name = meta(rs).get("name", "")
+                name = (rs.get("metadata") or {}).get("name", "")
+                # the owner of the last ReplicaSet of that name, as replicaset_deployments()
+                # maps it, for the few short of pods only
+                owner = controller_owner(model.replicasets[(ns, name)], "Deployment")
                 for c in status.get("conditions") or []:
                     if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
                         err = parse(str(c.get("message") or ""))
                         if err:
                             found[(ns, name)] = FailingReplicaSet(
-                                ns, name, owners.get((ns, name)), desired, current, err,
-                                messages=[err.message])
+                                ns, name, owner, desired, current, err, messages=[err.message])
                 # keep the ReplicaSet for events even without a condition
                 found.setdefault((ns, name), FailingReplicaSet(
-                    ns, name, owners.get((ns, name)), desired, current,
+                    ns, name, owner, desired, current,
                     AdmissionError(webhook="", error_kind="", cause="")))
-    for ev in model.events():
-        if ev.kind != "ReplicaSet" or ev.reason != "FailedCreate":
+    for ev in model.events_with_reason("FailedCreate"):
+        if ev.kind != "ReplicaSet":
             continue
         key = (ev.namespace, ev.name)
         rec = found.get(key)
