@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
@@ -113,7 +114,16 @@ class LabelSelector:
         if self.nothing:
             return False
         labels = labels or {}
-        return all(r.matches(labels) for r in self.requirements)
+        # a loop, not all(generator): this runs per namespace and per pod for every webhook
+        for r in self.requirements:
+            if not r.matches(labels):
+                return False
+        return True
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """The label keys the selector reads: label sets that agree on these are matched alike."""
+        return frozenset(r.key for r in self.requirements)
 
     @property
     def empty(self) -> bool:

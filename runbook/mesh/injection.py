@@ -12,7 +12,8 @@ Service — not the revision the configuration claims, which can differ (a warni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from runbook import wellknown as wk
 from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
@@ -20,6 +21,9 @@ from runbook.statuses import InjectionStatus, injection_status
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
+
+#: a label a namespace does not have (a label's value is never this object)
+_ABSENT = object()
 
 #: columns of :func:`namespace_injection`
 INJECTION_COLUMNS: tuple[str, ...] = (
@@ -52,8 +56,10 @@ class NamespaceInjection:
         """The webhook that injects (None when none or several)."""
         return self.matching[0] if len(self.matching) == 1 else None
 
-    @property
+    @cached_property
     def effective_revision(self) -> str | None:
+        """The revisions behind the matching webhooks' targets (computed once: ``matching`` is
+        fixed when the record is built, and the diagnosis asks per namespace and chain)."""
         revs = sorted({r for w in self.matching for r in w.reached_revisions()})
         return ",".join(revs) or None
 
@@ -68,12 +74,21 @@ def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
     # whether a webhook takes pods without labels does not depend on the namespace: decided once
     # per webhook, not once per namespace (2,000 on the scale cluster)
     hooks = [(w, w.object_selector.matches({})) for w in model.injectors() if w.matches_pod_create]
+    # and which webhooks select a namespace depends only on the labels their selectors read:
+    # decided once per distinct value of those labels (a handful), not once per namespace
+    keys = sorted({key for w, _ in hooks for key in w.namespace_selector.keys})
+    decided: dict[tuple[Any, ...], tuple[list[Webhook], list[Webhook]]] = {}
     out = []
     for ns, labels in model.namespaces.items():
-        on_ns = [(w, unlabelled) for w, unlabelled in hooks if w.namespace_selector.matches(labels)]
-        matching = [w for w, unlabelled in on_ns if unlabelled]
-        pod_label = [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing]
-        rec = NamespaceInjection(ns, labels, "ok", matching, pod_label)
+        read = tuple([labels.get(key, _ABSENT) for key in keys])
+        found = decided.get(read)
+        if found is None:
+            on_ns = [(w, unlabelled) for w, unlabelled in hooks
+                     if w.namespace_selector.matches(labels)]
+            found = decided[read] = (
+                [w for w, unlabelled in on_ns if unlabelled],
+                [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing])
+        rec = NamespaceInjection(ns, labels, "ok", list(found[0]), list(found[1]))
         _classify(rec, model)
         out.append(rec)
     return out
