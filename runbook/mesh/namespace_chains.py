@@ -183,15 +183,9 @@ class NamespaceChains(DiagnosisState):
     # --------------------------------------------------------------------------- IST0158
 
     def stale_sidecars(self) -> None:
-        rs_owner: dict[tuple[str, str], str | None] = {}
-        for ns, items in self.m.replicasets_by_ns.items():
-            for rs in items:
-                owner = next((o.get("name") for o in (rs.get("metadata") or {}).get(
-                    "ownerReferences") or [] if o.get("kind") == "Deployment"), None)
-                rs_owner[(ns, (rs.get("metadata") or {}).get("name", ""))] = owner
         images = injector_proxy_images(self.m)
         if images:
-            self._image_mismatches(images, rs_owner)
+            self._image_mismatches(images)
             return
         # no injector ConfigMap readable: the revision that injected each pod stands in for its image
         for rec in self.injection:
@@ -205,7 +199,7 @@ class NamespaceChains(DiagnosisState):
             if not stale:
                 continue
             deployments = sorted({d for p in stale if p.owner_kind == "ReplicaSet"
-                                  and (d := rs_owner.get((p.namespace, p.owner_name or "")))})
+                                  and (d := self._deployment_of(p.namespace, p.owner_name or ""))})
             revs = sorted({p.sidecar_revision for p in stale if p.sidecar_revision})
             pods = sorted(p.name for p in stale)
             fix = self.recreate_fix(rec.namespace, deployments, [])
@@ -225,8 +219,16 @@ class NamespaceChains(DiagnosisState):
                 fix=fix, namespaces=[rec.namespace]))
 
 
-    def _image_mismatches(self, images: dict[str, str],
-                          rs_owner: dict[tuple[str, str], str | None]) -> None:
+    def _deployment_of(self, namespace: str, replicaset: str) -> str | None:
+        """The first Deployment among a ReplicaSet's owners (None when it has none or is not in
+        the snapshot): looked up for the few pods a finding names, not for every ReplicaSet."""
+        rs = self.m.replicasets.get((namespace, replicaset))
+        if rs is None:
+            return None
+        return next((o.get("name") for o in (rs.get("metadata") or {}).get("ownerReferences") or []
+                     if o.get("kind") == "Deployment"), None)
+
+    def _image_mismatches(self, images: dict[str, str]) -> None:
         """IST0158 as istioctl's ImageAnalyzer reports it: per injected namespace, the pods whose
         ``istio-proxy`` image is not the one its revision's injector ConfigMap defines."""
         for ns, labels in sorted(self.m.namespaces.items()):
@@ -237,7 +239,7 @@ class NamespaceChains(DiagnosisState):
             if expected is None:
                 continue
             mismatched: dict[str, str] = {}
-            for raw in self.m.snapshot.items(k.PODS):
+            for raw in self.m.raw_pods_by_ns.get(ns, ()):
                 m = meta(raw)
                 if m.get("namespace") != ns or (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
                     continue
@@ -253,7 +255,7 @@ class NamespaceChains(DiagnosisState):
             names = sorted(mismatched)
             pods = [pod for name in names if (pod := self.m.pods.get((ns, name))) is not None]
             deployments = sorted({d for pod in pods if pod.owner_kind == "ReplicaSet"
-                                  and (d := rs_owner.get((ns, pod.owner_name or "")))})
+                                  and (d := self._deployment_of(ns, pod.owner_name or ""))})
             fix = self.recreate_fix(ns, deployments, [])
             if fix is not None:
                 fix = FixSuggestion(fix.action, {**fix.params, "pods": names}, fix.command,
