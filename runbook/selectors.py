@@ -115,7 +115,7 @@ class LabelSelector:
             return False
         labels = labels or {}
         # a loop, not all(generator): this runs per namespace and per pod for every webhook
-        for r in self.requirements:
+        for r in self.requirements:  # noqa: SIM110
             if not r.matches(labels):
                 return False
         return True
