@@ -34,6 +34,12 @@ class RetargetPlan:
 class Retargets(DiagnosisState):
     """Retarget and set-tag planning, shared by the failing-pods and the configuration chains."""
 
+    def __init__(self, model: MeshModel) -> None:
+        super().__init__(model)
+        # webhook (kind, configuration, index) → its plan: the failing-pods chain asks once per
+        # namespace the webhook breaks (400 on the scale cluster), and the plan is the same
+        self._plans: dict[tuple[str, str, int], RetargetPlan] = {}
+
     def serving_target(self, revision: str | None, port: int = 443) -> tuple[Target, Webhook | None] | None:
         """The Service that really serves ``revision``: its own injector's target first."""
         if not revision:
@@ -64,7 +70,14 @@ class Retargets(DiagnosisState):
 
     def plan_for_missing(self, w: Webhook) -> RetargetPlan:
         """Fixes for ``w``'s missing Service: a same-name Service elsewhere, or the Service that
-        serves the revision the configuration claims."""
+        serves the revision the configuration claims (planned once per webhook)."""
+        key = (w.kind, w.configuration, w.index)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan_for_missing(w)
+        return plan
+
+    def _plan_for_missing(self, w: Webhook) -> RetargetPlan:
         assert w.target is not None
         plan = RetargetPlan()
         plan.candidates = [t for t in self.m.elsewhere(w.target.name, w.target.namespace,
