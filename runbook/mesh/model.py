@@ -90,16 +90,49 @@ def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass(slots=True)
 class Pod:
-    """The parts of a pod the diagnosis uses."""
+    """The parts of a pod the diagnosis uses.
+
+    ``ready``, ``owner_kind`` and ``owner_name`` are read from ``raw`` on first use: the
+    diagnosis asks them of a few pods (istiod's, those a finding names), and reading every pod's
+    conditions and owner references was half of indexing a large cluster's pods.
+    """
 
     namespace: str
     name: str
     labels: dict[str, str]
-    ready: bool
     phase: str
     sidecar_revision: str | None
-    owner_kind: str | None
-    owner_name: str | None
+    raw: RawObject = field(repr=False, compare=False)
+    _ready: bool | None = field(default=None, init=False, repr=False, compare=False)
+    _owner: tuple[str | None, str | None] | None = field(default=None, init=False, repr=False,
+                                                          compare=False)
+
+    @property
+    def ready(self) -> bool:
+        """Its ``Ready`` condition is True and it is not being deleted."""
+        if self._ready is None:
+            m = self.raw.get("metadata") or {}
+            self._ready = not m.get("deletionTimestamp") and any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (self.raw.get("status") or {}).get("conditions") or ())
+        return self._ready
+
+    @property
+    def owner_kind(self) -> str | None:
+        """The kind of its controlling owner (None when it has none)."""
+        return self._controller()[0]
+
+    @property
+    def owner_name(self) -> str | None:
+        """The name of its controlling owner (None when it has none)."""
+        return self._controller()[1]
+
+    def _controller(self) -> tuple[str | None, str | None]:
+        if self._owner is None:
+            self._owner = next(((o.get("kind"), o.get("name")) for o in
+                                (self.raw.get("metadata") or {}).get("ownerReferences") or ()
+                                if o.get("controller")), (None, None))
+        return self._owner
 
 
 @dataclass(slots=True)
@@ -276,13 +309,10 @@ class MeshModel:
             for ep in snapshot.items(k.ENDPOINTS)}
         self.pods_by_ns: dict[str, list[Pod]] = defaultdict(list)
         self.pods: dict[tuple[str, str], Pod] = {}
-        #: the raw pods of each namespace, for the chains that read more than :class:`Pod` keeps
-        self.raw_pods_by_ns: dict[str, list[RawObject]] = defaultdict(list)
         for raw in snapshot.items(k.PODS):
             pod = _pod(raw)
             self.pods_by_ns[pod.namespace].append(pod)
             self.pods[(pod.namespace, pod.name)] = pod
-            self.raw_pods_by_ns[pod.namespace].append(raw)
         self.istiods: list[Istiod] = []
         self.deployments_by_ns: dict[str, list[RawObject]] = defaultdict(list)
         for dep in snapshot.items(k.DEPLOYMENTS):
@@ -592,23 +622,11 @@ def sidecar_revision(status_annotation: str) -> str | None:
 
 
 def _pod(raw: RawObject) -> Pod:
-    # plain loops, not generators: this runs once per pod (8,000 on the scale cluster)
     m = raw.get("metadata") or {}
-    status = raw.get("status") or {}
-    ready = False
-    for c in status.get("conditions") or ():
-        if c.get("type") == "Ready" and c.get("status") == "True":
-            ready = True
-            break
     sc = (m.get("annotations") or {}).get(wk.SIDECAR_STATUS_ANNOTATION)
-    owner_kind = owner_name = None
-    for o in m.get("ownerReferences") or ():
-        if o.get("controller"):
-            owner_kind, owner_name = o.get("kind"), o.get("name")
-            break
     return Pod(m.get("namespace", ""), m.get("name", ""), m.get("labels") or {},
-               ready and not m.get("deletionTimestamp"), status.get("phase") or "",
-               sidecar_revision(sc) if sc else None, owner_kind, owner_name)
+               (raw.get("status") or {}).get("phase") or "",
+               sidecar_revision(sc) if sc else None, raw)
 
 
 def _gateway(dep: RawObject) -> Gateway:

@@ -239,7 +239,8 @@ class NamespaceChains(DiagnosisState):
             if expected is None:
                 continue
             mismatched: dict[str, str] = {}
-            for raw in self.m.raw_pods_by_ns.get(ns, ()):
+            for p in self.m.pods_by_ns.get(ns, ()):
+                raw = p.raw
                 m = meta(raw)
                 if m.get("namespace") != ns or (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
                     continue
