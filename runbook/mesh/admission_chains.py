@@ -26,8 +26,13 @@ class AdmissionChains(Retargets):
     def pod_creation_chains(self) -> None:
         groups: dict[tuple[Any, ...], list[FailingReplicaSet]] = defaultdict(list)
         links: dict[tuple[Any, ...], list[Webhook]] = {}
+        # the webhooks an error names depend on the error and the namespace only: linked once
+        # for the ReplicaSets of a namespace that fail alike
+        linked: dict[tuple[str, AdmissionError], list[Webhook]] = {}
         for rs in failing_replicasets(self.m):
-            hooks = self._link(rs)
+            hooks = linked.get((rs.namespace, rs.error))
+            if hooks is None:
+                hooks = linked[(rs.namespace, rs.error)] = self._link(rs)
             key = (rs.namespace, tuple(w.key for w in hooks) or (rs.error.webhook,),
                    rs.error.service_namespace, rs.error.service, rs.error.url, rs.error.error_kind)
             groups[key].append(rs)

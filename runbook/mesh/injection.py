@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from runbook import wellknown as wk
 from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
+from runbook.selectors import label_values
 from runbook.statuses import InjectionStatus, injection_status
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
-
-#: a label a namespace does not have (a label's value is never this object)
-_ABSENT = object()
 
 #: columns of :func:`namespace_injection`
 INJECTION_COLUMNS: tuple[str, ...] = (
@@ -80,7 +78,7 @@ def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
     decided: dict[tuple[Any, ...], tuple[list[Webhook], list[Webhook]]] = {}
     out = []
     for ns, labels in model.namespaces.items():
-        read = tuple([labels.get(key, _ABSENT) for key in keys])
+        read = label_values(labels, keys)
         found = decided.get(read)
         if found is None:
             on_ns = [(w, unlabelled) for w, unlabelled in hooks

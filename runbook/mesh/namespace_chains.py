@@ -19,6 +19,7 @@ from runbook.mesh.injector_chains import labels_text
 from runbook.mesh.model import SYSTEM_NAMESPACES, MeshModel, meta
 from runbook.mesh.pushes import control_plane_scopes
 from runbook.routing import PROXY_CONTAINER
+from runbook.selectors import label_values
 
 #: the namespace Istio's injection analyzer never reports on
 ISTIO_SYSTEM = "istio-system"
@@ -278,7 +279,18 @@ class NamespaceChains(DiagnosisState):
         scopes = control_plane_scopes(self.m.snapshot, self.m)
         if not scopes:
             return
+        # which revisions watch a namespace is decided once per distinct value of the labels the
+        # discovery selectors read, not once per namespace and revision
+        keys = sorted({key for scope in scopes.values() for s in scope.selectors for key in s.keys})
+        decided: dict[tuple[object, ...], list[str]] = {}
         for rec in self.injection:
+            read = label_values(rec.labels, keys)
+            watching = decided.get(read)
+            if watching is None:
+                watching = decided[read] = sorted(r for r, sc in scopes.items()
+                                                  if sc.watches(rec.labels))
+            if len(watching) == len(scopes):
+                continue  # every revision watches it: nothing to report, whatever runs there
             pods = self.m.pods_by_ns.get(rec.namespace, ())
             revisions = {p.sidecar_revision for p in pods if p.sidecar_revision}
             if rec.status in ("ok", "both labels") and rec.effective_revision \
@@ -286,9 +298,9 @@ class NamespaceChains(DiagnosisState):
                 revisions.add(rec.effective_revision)
             for rev in sorted(r for r in revisions if r in scopes):
                 scope = scopes[rev]
-                if scope.watches(rec.labels):
+                if rev in watching:
                     continue
-                watchers = sorted(r for r, sc in scopes.items() if sc.watches(rec.labels))
+                watchers = watching
                 cm = f"ConfigMap {scope.namespace}/{scope.configmap}" if scope.configmap else \
                     f"the meshConfig of revision {rev}"
                 self.out.append(Finding(
