@@ -313,21 +313,12 @@ class MeshModel:
             pod = _pod(raw)
             self.pods_by_ns[pod.namespace].append(pod)
             self.pods[(pod.namespace, pod.name)] = pod
-        self.istiods: list[Istiod] = []
-        self.deployments_by_ns: dict[str, list[RawObject]] = defaultdict(list)
-        for dep in snapshot.items(k.DEPLOYMENTS):
-            m = dep.get("metadata") or {}
-            self.deployments_by_ns[m.get("namespace", "")].append(dep)
-            if (m.get("labels") or {}).get("app") == wk.ISTIOD_APP:
-                self.istiods.append(self._istiod(dep))
+        self.istiods: list[Istiod] = [
+            self._istiod(dep) for dep in snapshot.items(k.DEPLOYMENTS)
+            if ((dep.get("metadata") or {}).get("labels") or {}).get("app") == wk.ISTIOD_APP]
         self.replicasets_by_ns: dict[str, list[RawObject]] = defaultdict(list)
-        #: ``(namespace, name)`` → ReplicaSet (the last one when a snapshot repeats a name)
-        self.replicasets: dict[tuple[str, str], RawObject] = {}
         for rs in snapshot.items(k.REPLICA_SETS):
-            m = rs.get("metadata") or {}
-            ns = m.get("namespace", "")
-            self.replicasets_by_ns[ns].append(rs)
-            self.replicasets[(ns, m.get("name", ""))] = rs
+            self.replicasets_by_ns[(rs.get("metadata") or {}).get("namespace", "")].append(rs)
         self.istiods_by_ns: dict[str, list[Istiod]] = defaultdict(list)
         for d in self.istiods:
             self.istiods_by_ns[d.namespace].append(d)
@@ -342,6 +333,23 @@ class MeshModel:
             if hook.service_name is not None:
                 hook.target = self.resolve(hook.service_namespace or "", hook.service_name,
                                            hook.service_port or 443)
+
+    # indexes built on first use: the diagnosis reads istiod's Deployments and a few ReplicaSets
+    # by name only, the tables read them all
+
+    @functools.cached_property
+    def deployments_by_ns(self) -> dict[str, list[RawObject]]:
+        """Deployments by namespace, in snapshot order."""
+        by_ns: dict[str, list[RawObject]] = defaultdict(list)
+        for dep in self.snapshot.items(k.DEPLOYMENTS):
+            by_ns[meta(dep).get("namespace", "")].append(dep)
+        return by_ns
+
+    @functools.cached_property
+    def replicasets(self) -> dict[tuple[str, str], RawObject]:
+        """``(namespace, name)`` → ReplicaSet."""
+        return {(meta(rs).get("namespace", ""), meta(rs).get("name", "")): rs
+                for rs in self.snapshot.items(k.REPLICA_SETS)}
 
     @functools.cached_property
     def gateways(self) -> list[Gateway]:

@@ -218,9 +218,8 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
                 if current >= desired:
                     continue
                 name = (rs.get("metadata") or {}).get("name", "")
-                # the owner of the last ReplicaSet of that name, as replicaset_deployments()
-                # maps it, for the few short of pods only
-                owner = controller_owner(model.replicasets[(ns, name)], "Deployment")
+                # what replicaset_deployments() maps it to, for the few short of pods only
+                owner = controller_owner(rs, "Deployment")
                 for c in status.get("conditions") or []:
                     if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
                         err = parse(str(c.get("message") or ""))

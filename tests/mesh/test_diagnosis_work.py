@@ -16,17 +16,19 @@ from runbook.selectors import label_values, selector_from_dict
 from runbook.snapshot import Snapshot
 
 
-def test_diagnosis_builds_neither_the_event_list_nor_the_gateways_nor_app_pod_readiness() -> None:
+def test_diagnosis_builds_only_the_indexes_its_findings_read() -> None:
     model = build_model(scale_snapshot(namespaces=30, replicasets=120, events=600, broken=2))
     findings = diagnose(model)
     assert [f.code for f in findings].count("MR101") == 2
     assert model._events is None  # only the FailedCreate events were built
-    assert "gateways" not in vars(model)  # the diagnosis never asks which Deployments are gateways
+    # the diagnosis never asks which Deployments are gateways, nor for Deployments by namespace
+    # or ReplicaSets by name when no finding names one
+    assert not {"gateways", "deployments_by_ns", "replicasets"} & set(vars(model))
     istiod_pods = {(p.namespace, p.name) for d in model.istiods for p in d.pods}
     unread = [p for p in model.pods.values() if (p.namespace, p.name) not in istiod_pods]
     assert unread and all(p._ready is None for p in unread)
     # asked afterwards, the tables still get them
-    assert model.gateways == [] and model.events()
+    assert model.gateways == [] and model.events() and model.deployments_by_ns and model.replicasets
 
 
 def _event(api: str, name: str, reason: str, **extra: Any) -> dict[str, Any]:
