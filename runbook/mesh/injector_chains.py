@@ -254,7 +254,7 @@ def missing_proxy_findings(model: MeshModel) -> list[Finding]:
         if any(c.get("name") == PROXY_CONTAINER
                for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]):
             continue
-        pod = model.pods.get((ns, name))
+        pod = model.pod(ns, name)
         deployments = _deployments_of(model, ns, [pod]) if pod is not None else []
         fix = None
         if deployments:

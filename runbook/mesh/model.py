@@ -308,11 +308,11 @@ class MeshModel:
             (meta(ep).get("namespace", ""), meta(ep).get("name", "")): ep
             for ep in snapshot.items(k.ENDPOINTS)}
         self.pods_by_ns: dict[str, list[Pod]] = defaultdict(list)
-        self.pods: dict[tuple[str, str], Pod] = {}
         for raw in snapshot.items(k.PODS):
             pod = _pod(raw)
             self.pods_by_ns[pod.namespace].append(pod)
-            self.pods[(pod.namespace, pod.name)] = pod
+        # namespace → pod name → pod, for the namespaces :meth:`pod` was asked about
+        self._pods_by_name: dict[str, dict[str, Pod]] = {}
         self.istiods: list[Istiod] = [
             self._istiod(dep) for dep in snapshot.items(k.DEPLOYMENTS)
             if ((dep.get("metadata") or {}).get("labels") or {}).get("app") == wk.ISTIOD_APP]
@@ -335,7 +335,20 @@ class MeshModel:
                                            hook.service_port or 443)
 
     # indexes built on first use: the diagnosis reads istiod's Deployments and a few ReplicaSets
-    # by name only, the tables read them all
+    # and pods by name only, the tables read them all
+
+    def pod(self, namespace: str, name: str) -> Pod | None:
+        """The pod of that name (indexes only the namespaces asked about)."""
+        by_name = self._pods_by_name.get(namespace)
+        if by_name is None:
+            by_name = self._pods_by_name[namespace] = {
+                p.name: p for p in self.pods_by_ns.get(namespace, ())}
+        return by_name.get(name)
+
+    @functools.cached_property
+    def pods(self) -> dict[tuple[str, str], Pod]:
+        """``(namespace, name)`` → pod, every namespace."""
+        return {(p.namespace, p.name): p for pods in self.pods_by_ns.values() for p in pods}
 
     @functools.cached_property
     def deployments_by_ns(self) -> dict[str, list[RawObject]]:
@@ -438,7 +451,7 @@ class MeshModel:
         count, keys = pods
         if count == 0:
             return found("no_endpoints", f'no endpoints available for service "{name}"', 0)
-        revs = sorted({r for key in keys if (p := self.pods.get(key)) and (r := self.pod_revision(p))})
+        revs = sorted({r for key in keys if (p := self.pod(*key)) and (r := self.pod_revision(p))})
         return found("ok", "", count, tuple(f"{a}/{b}" for a, b in keys), tuple(revs))
 
     def _selected_revisions(self, namespace: str, selector_map: Mapping[str, str]) -> tuple[str, ...]:

@@ -255,7 +255,7 @@ class NamespaceChains(DiagnosisState):
             if not mismatched:
                 continue
             names = sorted(mismatched)
-            pods = [pod for name in names if (pod := self.m.pods.get((ns, name))) is not None]
+            pods = [pod for name in names if (pod := self.m.pod(ns, name)) is not None]
             deployments = sorted({d for pod in pods if pod.owner_kind == "ReplicaSet"
                                   and (d := self._deployment_of(ns, pod.owner_name or ""))})
             fix = self.recreate_fix(ns, deployments, [])

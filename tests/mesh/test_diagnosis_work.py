@@ -23,12 +23,15 @@ def test_diagnosis_builds_only_the_indexes_its_findings_read() -> None:
     assert model._events is None  # only the FailedCreate events were built
     # the diagnosis never asks which Deployments are gateways, nor for Deployments by namespace
     # or ReplicaSets by name when no finding names one
-    assert not {"gateways", "deployments_by_ns", "replicasets"} & set(vars(model))
+    assert not {"gateways", "deployments_by_ns", "replicasets", "pods"} & set(vars(model))
     istiod_pods = {(p.namespace, p.name) for d in model.istiods for p in d.pods}
-    unread = [p for p in model.pods.values() if (p.namespace, p.name) not in istiod_pods]
+    unread = [p for pods in model.pods_by_ns.values() for p in pods
+              if (p.namespace, p.name) not in istiod_pods]
     assert unread and all(p._ready is None for p in unread)
     # asked afterwards, the tables still get them
     assert model.gateways == [] and model.events() and model.deployments_by_ns and model.replicasets
+    assert all(model.pods[(p.namespace, p.name)] is p is model.pod(p.namespace, p.name)
+               for p in unread)
 
 
 def _event(api: str, name: str, reason: str, **extra: Any) -> dict[str, Any]:
