@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh.findings import ERROR, WARNING, Finding, FixSuggestion, Subject
 from runbook.mesh.injection import NamespaceInjection
@@ -233,11 +232,14 @@ def missing_proxy_findings(model: MeshModel) -> list[Finding]:
     injected = {ns for ns, labels in model.namespaces.items()
                 if ns != "istio-system" and ns not in SYSTEM_NAMESPACES
                 and _injected_by_istio_rule(labels)}
-    for raw in model.snapshot.items(k.PODS):
+    for pod in model.pod_list:
+        # the injector's status annotation is proof of injection (checked first, on the model's
+        # pod: it is what almost every pod of an injected namespace has, so most pods stop here)
+        if pod.sidecar_revision is not None:
+            continue
+        raw = pod.raw
         m = raw.get("metadata") or {}
         annotations = m.get("annotations") or {}
-        # the injector's status annotation is proof of injection (checked first: it is what
-        # almost every pod of an injected namespace has, so most pods stop here)
         if wk.SIDECAR_STATUS_ANNOTATION in annotations:
             continue
         ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
@@ -254,8 +256,8 @@ def missing_proxy_findings(model: MeshModel) -> list[Finding]:
         if any(c.get("name") == PROXY_CONTAINER
                for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]):
             continue
-        pod = model.pod(ns, name)
-        deployments = _deployments_of(model, ns, [pod]) if pod is not None else []
+        named = model.pod(ns, name)
+        deployments = _deployments_of(model, ns, [named]) if named is not None else []
         fix = None
         if deployments:
             fix = FixSuggestion(

@@ -307,9 +307,10 @@ class MeshModel:
         self.endpoints: dict[tuple[str, str], RawObject] = {
             (meta(ep).get("namespace", ""), meta(ep).get("name", "")): ep
             for ep in snapshot.items(k.ENDPOINTS)}
+        #: every pod, in snapshot order
+        self.pod_list = [_pod(raw) for raw in snapshot.items(k.PODS)]
         self.pods_by_ns: dict[str, list[Pod]] = defaultdict(list)
-        for raw in snapshot.items(k.PODS):
-            pod = _pod(raw)
+        for pod in self.pod_list:
             self.pods_by_ns[pod.namespace].append(pod)
         # namespace → pod name → pod, for the namespaces :meth:`pod` was asked about
         self._pods_by_name: dict[str, dict[str, Pod]] = {}

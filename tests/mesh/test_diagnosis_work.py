@@ -11,6 +11,7 @@ from runbook import kinds as k
 from runbook.mesh import diagnose
 from runbook.mesh.diagnose import _Diagnosis
 from runbook.mesh.injection import resolve_injection
+from runbook.mesh.injector_chains import missing_proxy_findings
 from runbook.mesh.model import _pod, build_model
 from runbook.selectors import label_values, selector_from_dict
 from runbook.snapshot import Snapshot
@@ -110,3 +111,22 @@ def test_a_webhooks_retarget_plan_is_made_once_per_diagnosis() -> None:
     hook = next(w for w in model.webhooks if w.target is not None
                 and w.target.status == "service_not_found")
     assert state.plan_for_missing(hook) is state.plan_for_missing(hook)
+
+
+def test_missing_proxy_reads_the_pods_in_snapshot_order_and_any_status_annotation_counts() -> None:
+    def ns(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"istio-injection": "enabled"}}}
+
+    def pod(namespace: str, name: str, annotations: dict[str, str] | None = None,
+            containers: tuple[str, ...] = ("app",)) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"namespace": namespace, "name": name, "annotations": annotations or {}},
+                "spec": {"containers": [{"name": c} for c in containers]}}
+
+    objects = [ns("a"), ns("b"), pod("b", "bare-1"), pod("a", "bare-2"),
+               pod("a", "unreadable-status", {"sidecar.istio.io/status": "{not json"}),
+               pod("b", "proxied", containers=("app", "istio-proxy")), pod("a", "bare-3")]
+    model = build_model(Snapshot.from_objects(objects, (k.NAMESPACES, k.PODS)))
+    assert model.pod("a", "unreadable-status").sidecar_revision is None  # type: ignore[union-attr]
+    assert [f.subject.name for f in missing_proxy_findings(model)] == ["bare-1", "bare-2", "bare-3"]
