@@ -178,6 +178,10 @@ def replicaset_events(source: Source) -> pd.DataFrame:
 # ----------------------------------------------------------------------- failing ReplicaSets
 
 
+#: a failing ReplicaSet's error until a condition or event names one (immutable: shared)
+_NO_ERROR = AdmissionError(webhook="", error_kind="", cause="")
+
+
 @dataclass
 class FailingReplicaSet:
     """A ReplicaSet that cannot create its pods because an admission webhook call fails."""
@@ -204,6 +208,7 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
     have_rs = model.has(k.REPLICA_SETS)
     found: dict[tuple[str, str], FailingReplicaSet] = {}
     cache: dict[str, AdmissionError | None] = {}
+    one_line: dict[str, str] = {}  # many events share a message: each is normalised once
 
     def parse(msg: str) -> AdmissionError | None:
         if msg not in cache:
@@ -227,9 +232,9 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
                             found[(ns, name)] = FailingReplicaSet(
                                 ns, name, owner, desired, current, err, messages=[err.message])
                 # keep the ReplicaSet for events even without a condition
-                found.setdefault((ns, name), FailingReplicaSet(
-                    ns, name, owner, desired, current,
-                    AdmissionError(webhook="", error_kind="", cause="")))
+                if (ns, name) not in found:
+                    found[(ns, name)] = FailingReplicaSet(ns, name, owner, desired, current,
+                                                          _NO_ERROR)
     for ev in model.events_with_reason("FailedCreate"):
         if ev.kind != "ReplicaSet":
             continue
@@ -238,9 +243,8 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
         if rec is None:
             if have_rs:
                 continue
-            rec = found[key] = FailingReplicaSet(ev.namespace, ev.name, None, 0, 0,
-                                                  AdmissionError(webhook="", error_kind="",
-                                                                 cause=""), exists=False)
+            rec = found[key] = FailingReplicaSet(ev.namespace, ev.name, None, 0, 0, _NO_ERROR,
+                                                  exists=False)
         err = parse(ev.message)
         if err is None:
             continue
@@ -250,5 +254,8 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
         if ev.last_seen and ev.last_seen > (rec.last_seen or ""):
             rec.last_seen = ev.last_seen
         if ev.message not in rec.messages:
-            rec.messages.append(" ".join(ev.message.split()))
+            text = one_line.get(ev.message)
+            if text is None:
+                text = one_line[ev.message] = " ".join(ev.message.split())
+            rec.messages.append(text)
     return [r for r in found.values() if r.error.webhook]
