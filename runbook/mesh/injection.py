@@ -12,7 +12,6 @@ Service — not the revision the configuration claims, which can differ (a warni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from runbook import wellknown as wk
@@ -40,6 +39,9 @@ class NamespaceInjection:
     matching: list[Webhook] = field(default_factory=list)
     pod_label: list[Webhook] = field(default_factory=list)
     detail: str = ""
+    # effective_revision, once known (a 1-tuple: None is a valid value)
+    _effective: tuple[str | None] | None = field(default=None, init=False, repr=False,
+                                                compare=False)
 
     @property
     def injection_label(self) -> str | None:
@@ -54,17 +56,24 @@ class NamespaceInjection:
         """The webhook that injects (None when none or several)."""
         return self.matching[0] if len(self.matching) == 1 else None
 
-    @cached_property
+    @property
     def effective_revision(self) -> str | None:
         """The revisions behind the matching webhooks' targets (computed once: ``matching`` is
         fixed when the record is built, and the diagnosis asks per namespace and chain)."""
-        revs = sorted({r for w in self.matching for r in w.reached_revisions()})
-        return ",".join(revs) or None
+        if self._effective is None:
+            self._effective = (effective_revision(self.matching),)
+        return self._effective[0]
 
     @property
     def claimed_revision(self) -> str | None:
         revs = sorted({w.claimed_revision for w in self.matching if w.claimed_revision})
         return ",".join(revs) or None
+
+
+def effective_revision(matching: list[Webhook]) -> str | None:
+    """The revisions behind the webhooks' targets, comma-separated (None when nothing answers)."""
+    revs = sorted({r for w in matching for r in w.reached_revisions()})
+    return ",".join(revs) or None
 
 
 def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
@@ -75,7 +84,7 @@ def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
     # and which webhooks select a namespace depends only on the labels their selectors read:
     # decided once per distinct value of those labels (a handful), not once per namespace
     keys = sorted({key for w, _ in hooks for key in w.namespace_selector.keys})
-    decided: dict[tuple[Any, ...], tuple[list[Webhook], list[Webhook]]] = {}
+    decided: dict[tuple[Any, ...], tuple[list[Webhook], list[Webhook], str | None]] = {}
     out = []
     for ns, labels in model.namespaces.items():
         read = label_values(labels, keys)
@@ -83,10 +92,13 @@ def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
         if found is None:
             on_ns = [(w, unlabelled) for w, unlabelled in hooks
                      if w.namespace_selector.matches(labels)]
+            matching = [w for w, unlabelled in on_ns if unlabelled]
             found = decided[read] = (
-                [w for w, unlabelled in on_ns if unlabelled],
-                [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing])
+                matching,
+                [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing],
+                effective_revision(matching))
         rec = NamespaceInjection(ns, labels, "ok", list(found[0]), list(found[1]))
+        rec._effective = (found[2],)
         _classify(rec, model)
         out.append(rec)
     return out

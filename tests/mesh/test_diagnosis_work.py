@@ -10,7 +10,7 @@ from benchmarks.mesh_bench import scale_snapshot
 from runbook import kinds as k
 from runbook.mesh import diagnose
 from runbook.mesh.diagnose import _Diagnosis
-from runbook.mesh.injection import resolve_injection
+from runbook.mesh.injection import effective_revision, resolve_injection
 from runbook.mesh.injector_chains import missing_proxy_findings
 from runbook.mesh.model import _pod, build_model
 from runbook.selectors import label_values, selector_from_dict
@@ -86,6 +86,7 @@ def test_namespaces_decided_alike_still_get_their_own_records() -> None:
     assert len(same) >= 2 and same[0].matching == same[1].matching
     assert same[0].matching is not same[1].matching  # a caller may change one record's list
     assert [r.namespace for r in recs] == list(model.namespaces)
+    assert all(r.effective_revision == effective_revision(r.matching) for r in recs)
 
 
 def test_pod_readiness_and_owner_are_read_from_the_pod_on_demand() -> None:
