@@ -94,7 +94,7 @@ class Pod:
 
     ``ready``, ``owner_kind`` and ``owner_name`` are read from ``raw`` on first use: the
     diagnosis asks them of a few pods (istiod's, those a finding names), and reading every pod's
-    conditions and owner references was half of indexing a large cluster's pods.
+    conditions and owner references is half the cost of indexing a large cluster's pods.
     """
 
     namespace: str
@@ -291,8 +291,9 @@ class MeshModel:
         self.snapshot = snapshot
         self.unreadable = dict(snapshot.unreadable)
         self.readable = {key for key in snapshot.objects}
-        # the loops below inline ``meta``/``labels_of``: they run once per object (tens of
-        # thousands on a large cluster), where a call per lookup is a measurable share
+        # the loops over the large kinds (namespaces, pods, Deployments, ReplicaSets) inline
+        # ``meta``/``labels_of``: they run once per object, tens of thousands on a large cluster,
+        # where a call per lookup is a measurable share
         self.namespaces: dict[str, dict[str, str]] = {}
         for ns in snapshot.items(k.NAMESPACES):
             m = ns.get("metadata") or {}
@@ -537,7 +538,7 @@ class MeshModel:
 
     def _read_events(self, reason: str | None = None) -> list[Event]:
         core = self.snapshot.items(k.EVENTS)
-        out = [_core_event(raw) for raw in core
+        out = [_event(raw, _CORE_EVENT_FIELDS) for raw in core
                if reason is None or (raw.get("reason") or "") == reason]
         v1 = self.snapshot.items(k.EVENTS_V1)
         if v1:
@@ -549,36 +550,29 @@ class MeshModel:
                 m = raw.get("metadata") or {}
                 if ((m.get("namespace", ""), m.get("name", "")) not in seen
                         and (reason is None or (raw.get("reason") or "") == reason)):
-                    out.append(_v1_event(raw))
+                    out.append(_event(raw, _V1_EVENT_FIELDS))
         return out
 
 
-def _core_event(raw: RawObject) -> Event:
-    inv = raw.get("involvedObject") or {}
-    series = raw.get("series") or {}
-    return Event(
-        namespace=inv.get("namespace") or (raw.get("metadata") or {}).get("namespace", ""),
-        kind=inv.get("kind", ""), name=inv.get("name", ""),
-        reason=raw.get("reason") or "", type=raw.get("type") or "",
-        count=int(series.get("count") or raw.get("count") or 1),
-        first_seen=raw.get("firstTimestamp") or raw.get("eventTime"),
-        last_seen=(series.get("lastObservedTime") or raw.get("lastTimestamp")
-                   or raw.get("eventTime")),
-        message=raw.get("message") or "")
+#: where core/v1 and events.k8s.io/v1 Events keep the same facts: the object the event is about,
+#: its count, first and last time, and its text
+_CORE_EVENT_FIELDS = ("involvedObject", "count", "firstTimestamp", "lastTimestamp", "message")
+_V1_EVENT_FIELDS = ("regarding", "deprecatedCount", "deprecatedFirstTimestamp",
+                    "deprecatedLastTimestamp", "note")
 
 
-def _v1_event(raw: RawObject) -> Event:
-    reg = raw.get("regarding") or {}
+def _event(raw: RawObject, fields: tuple[str, str, str, str, str]) -> Event:
+    about_key, count_key, first_key, last_key, message_key = fields
+    about = raw.get(about_key) or {}
     series = raw.get("series") or {}
     return Event(
-        namespace=reg.get("namespace") or (raw.get("metadata") or {}).get("namespace", ""),
-        kind=reg.get("kind", ""), name=reg.get("name", ""),
+        namespace=about.get("namespace") or (raw.get("metadata") or {}).get("namespace", ""),
+        kind=about.get("kind", ""), name=about.get("name", ""),
         reason=raw.get("reason") or "", type=raw.get("type") or "",
-        count=int(series.get("count") or raw.get("deprecatedCount") or 1),
-        first_seen=raw.get("deprecatedFirstTimestamp") or raw.get("eventTime"),
-        last_seen=(series.get("lastObservedTime") or raw.get("deprecatedLastTimestamp")
-                   or raw.get("eventTime")),
-        message=raw.get("note") or "")
+        count=int(series.get("count") or raw.get(count_key) or 1),
+        first_seen=raw.get(first_key) or raw.get("eventTime"),
+        last_seen=series.get("lastObservedTime") or raw.get(last_key) or raw.get("eventTime"),
+        message=raw.get(message_key) or "")
 
 
 @paused_gc
