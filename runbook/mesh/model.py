@@ -92,7 +92,7 @@ def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
 class Pod:
     """The parts of a pod the diagnosis uses.
 
-    ``ready``, ``owner_kind`` and ``owner_name`` are read from ``raw`` on first use: the
+    ``ready`` and ``owner`` (``owner_kind``, ``owner_name``) are read from ``raw`` on first use: the
     diagnosis asks them of a few pods (istiod's, those a finding names), and reading every pod's
     conditions and owner references is half the cost of indexing a large cluster's pods.
     """
@@ -118,21 +118,23 @@ class Pod:
         return self._ready
 
     @property
+    def owner(self) -> tuple[str | None, str | None]:
+        """Kind and name of its controlling owner (None, None when it has none)."""
+        if self._owner is None:
+            self._owner = (None, None)
+            for o in (self.raw.get("metadata") or {}).get("ownerReferences") or ():
+                if o.get("controller"):
+                    self._owner = (o.get("kind"), o.get("name"))
+                    break
+        return self._owner
+
+    @property
     def owner_kind(self) -> str | None:
-        """The kind of its controlling owner (None when it has none)."""
-        return self._controller()[0]
+        return self.owner[0]
 
     @property
     def owner_name(self) -> str | None:
-        """The name of its controlling owner (None when it has none)."""
-        return self._controller()[1]
-
-    def _controller(self) -> tuple[str | None, str | None]:
-        if self._owner is None:
-            self._owner = next(((o.get("kind"), o.get("name")) for o in
-                                (self.raw.get("metadata") or {}).get("ownerReferences") or ()
-                                if o.get("controller")), (None, None))
-        return self._owner
+        return self.owner[1]
 
 
 @dataclass(slots=True)

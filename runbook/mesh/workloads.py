@@ -93,8 +93,10 @@ def workloads(source: Source) -> pd.DataFrame:
     pod_revs: dict[tuple[str, str], set[str]] = defaultdict(set)
     for pods in model.pods_by_ns.values():
         for p in pods:
-            if p.owner_kind == "ReplicaSet" and p.owner_name and p.sidecar_revision:
-                pod_revs[(p.namespace, p.owner_name)].add(p.sidecar_revision)
+            if p.sidecar_revision:
+                kind, owner = p.owner
+                if kind == "ReplicaSet" and owner:
+                    pod_revs[(p.namespace, owner)].add(p.sidecar_revision)
     owners = model.replicaset_deployments()
     rs_of_dep: dict[tuple[str, str], set[str]] = defaultdict(set)
     for (ns, name), dep in owners.items():

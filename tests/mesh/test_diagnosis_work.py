@@ -100,6 +100,7 @@ def test_pod_readiness_and_owner_are_read_from_the_pod_on_demand() -> None:
         {"kind": "Node", "name": "n"}, {"kind": "ReplicaSet", "name": "rs-1", "controller": True}]))
     assert (owned.ready, owned.owner_kind, owned.owner_name, owned.phase) == (
         True, "ReplicaSet", "rs-1", "Running")
+    assert owned.owner == ("ReplicaSet", "rs-1")
     assert not _pod(raw("False")).ready
     assert not _pod(raw("True", deletionTimestamp="2024-01-01T00:00:00Z")).ready
     bare = _pod({"metadata": {"name": "p"}})
