@@ -391,9 +391,10 @@ def is_gateway_proxy(pod: Mapping[str, Any]) -> bool:
     meta = pod.get("metadata") or {}
     if "gateway" in str((meta.get("annotations") or {}).get(INJECT_TEMPLATES_ANNOTATION) or ""):
         return True
+    # the name first: only an istio-proxy container's args are worth reading (this runs once
+    # per Deployment of the cluster)
     for c in (pod.get("spec") or {}).get("containers") or ():
-        args = [str(a) for a in c.get("args") or ()]
-        if c.get("name") == PROXY_CONTAINER and "router" in args:
+        if c.get("name") == PROXY_CONTAINER and any(str(a) == "router" for a in c.get("args") or ()):
             return True
     return False
 

@@ -26,8 +26,16 @@ class AdmissionChains(Retargets):
     def pod_creation_chains(self) -> None:
         groups: dict[tuple[Any, ...], list[FailingReplicaSet]] = defaultdict(list)
         links: dict[tuple[Any, ...], list[Webhook]] = {}
+        # the webhooks an error names depend on the error and the namespace only: a namespace's
+        # ReplicaSets come one after another and share the error object when they fail alike
+        # (one parse per distinct message), so each run of them is linked once
+        last: tuple[str, AdmissionError, list[Webhook]] | None = None
         for rs in failing_replicasets(self.m):
-            hooks = self._link(rs)
+            if last is not None and last[0] == rs.namespace and last[1] is rs.error:
+                hooks = last[2]
+            else:
+                hooks = self._link(rs)
+                last = (rs.namespace, rs.error, hooks)
             key = (rs.namespace, tuple(w.key for w in hooks) or (rs.error.webhook,),
                    rs.error.service_namespace, rs.error.service, rs.error.url, rs.error.error_kind)
             groups[key].append(rs)

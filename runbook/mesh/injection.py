@@ -12,10 +12,11 @@ Service — not the revision the configuration claims, which can differ (a warni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbook import wellknown as wk
 from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
+from runbook.selectors import label_values
 from runbook.statuses import InjectionStatus, injection_status
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ class NamespaceInjection:
     matching: list[Webhook] = field(default_factory=list)
     pod_label: list[Webhook] = field(default_factory=list)
     detail: str = ""
+    # effective_revision, once known (a 1-tuple: None is a valid value)
+    _effective: tuple[str | None] | None = field(default=None, init=False, repr=False,
+                                                compare=False)
 
     @property
     def injection_label(self) -> str | None:
@@ -54,8 +58,11 @@ class NamespaceInjection:
 
     @property
     def effective_revision(self) -> str | None:
-        revs = sorted({r for w in self.matching for r in w.reached_revisions()})
-        return ",".join(revs) or None
+        """The revisions behind the matching webhooks' targets (computed once: ``matching`` is
+        fixed when the record is built, and the diagnosis asks per namespace and chain)."""
+        if self._effective is None:
+            self._effective = (effective_revision(self.matching),)
+        return self._effective[0]
 
     @property
     def claimed_revision(self) -> str | None:
@@ -63,17 +70,35 @@ class NamespaceInjection:
         return ",".join(revs) or None
 
 
+def effective_revision(matching: list[Webhook]) -> str | None:
+    """The revisions behind the webhooks' targets, comma-separated (None when nothing answers)."""
+    revs = sorted({r for w in matching for r in w.reached_revisions()})
+    return ",".join(revs) or None
+
+
 def resolve_injection(model: MeshModel) -> list[NamespaceInjection]:
     """The injection of every namespace (see the module docstring)."""
     # whether a webhook takes pods without labels does not depend on the namespace: decided once
     # per webhook, not once per namespace (2,000 on the scale cluster)
     hooks = [(w, w.object_selector.matches({})) for w in model.injectors() if w.matches_pod_create]
+    # and which webhooks select a namespace depends only on the labels their selectors read:
+    # decided once per distinct value of those labels (a handful), not once per namespace
+    keys = sorted({key for w, _ in hooks for key in w.namespace_selector.keys})
+    decided: dict[tuple[Any, ...], tuple[list[Webhook], list[Webhook], str | None]] = {}
     out = []
     for ns, labels in model.namespaces.items():
-        on_ns = [(w, unlabelled) for w, unlabelled in hooks if w.namespace_selector.matches(labels)]
-        matching = [w for w, unlabelled in on_ns if unlabelled]
-        pod_label = [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing]
-        rec = NamespaceInjection(ns, labels, "ok", matching, pod_label)
+        read = label_values(labels, keys)
+        found = decided.get(read)
+        if found is None:
+            on_ns = [(w, unlabelled) for w, unlabelled in hooks
+                     if w.namespace_selector.matches(labels)]
+            matching = [w for w, unlabelled in on_ns if unlabelled]
+            found = decided[read] = (
+                matching,
+                [w for w, unlabelled in on_ns if not unlabelled and not w.object_selector.nothing],
+                effective_revision(matching))
+        rec = NamespaceInjection(ns, labels, "ok", list(found[0]), list(found[1]))
+        rec._effective = (found[2],)
         _classify(rec, model)
         out.append(rec)
     return out

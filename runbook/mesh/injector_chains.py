@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from runbook import kinds as k
 from runbook import wellknown as wk
 from runbook.mesh.findings import ERROR, WARNING, Finding, FixSuggestion, Subject
 from runbook.mesh.injection import NamespaceInjection
@@ -229,26 +228,36 @@ def missing_proxy_findings(model: MeshModel) -> list[Finding]:
     (istio/istio ``analyzers/injection/injection.go``). An ``istio-proxy`` init container (native
     sidecar) or a ``sidecar.istio.io/status`` annotation counts as a proxy too."""
     findings = []
-    for raw in model.snapshot.items(k.PODS):
-        m = meta(raw)
-        ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
-        labels = model.namespaces.get(ns)
-        if (labels is None or ns == "istio-system" or ns in SYSTEM_NAMESPACES
-                or not _injected_by_istio_rule(labels)):
+    # decided once per namespace, not once per pod
+    injected = {ns for ns, labels in model.namespaces.items()
+                if ns != "istio-system" and ns not in SYSTEM_NAMESPACES
+                and _injected_by_istio_rule(labels)}
+    for pod in model.pod_list:
+        # the injector's status annotation is proof of injection (checked first, on the model's
+        # pod: it is what almost every pod of an injected namespace has, so most pods stop here)
+        if pod.sidecar_revision is not None:
             continue
+        raw = pod.raw
+        m = raw.get("metadata") or {}
+        annotations = m.get("annotations") or {}
+        if wk.SIDECAR_STATUS_ANNOTATION in annotations:
+            continue
+        ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
+        if ns not in injected:
+            continue
+        labels = model.namespaces[ns]
         opt = (m.get("labels") or {}).get(wk.INJECT_POD_LABEL,
-                                          (m.get("annotations") or {}).get(wk.INJECT_POD_LABEL, ""))
+                                          annotations.get(wk.INJECT_POD_LABEL, ""))
         spec = raw.get("spec") or {}
         if str(opt).lower() == "false" or spec.get("hostNetwork"):
             continue
         # native sidecars (Istio ≥ 1.19 with ENABLE_NATIVE_SIDECARS) run istio-proxy as an init
-        # container; the injector's status annotation is proof of injection too
-        if (wk.SIDECAR_STATUS_ANNOTATION in (m.get("annotations") or {})
-                or any(c.get("name") == PROXY_CONTAINER
-                       for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])])):
+        # container
+        if any(c.get("name") == PROXY_CONTAINER
+               for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]):
             continue
-        pod = model.pods.get((ns, name))
-        deployments = _deployments_of(model, ns, [pod]) if pod is not None else []
+        named = model.pod(ns, name)
+        deployments = _deployments_of(model, ns, [named]) if named is not None else []
         fix = None
         if deployments:
             fix = FixSuggestion(

@@ -90,16 +90,51 @@ def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass(slots=True)
 class Pod:
-    """The parts of a pod the diagnosis uses."""
+    """The parts of a pod the diagnosis uses.
+
+    ``ready`` and ``owner`` (``owner_kind``, ``owner_name``) are read from ``raw`` on first use: the
+    diagnosis asks them of a few pods (istiod's, those a finding names), and reading every pod's
+    conditions and owner references is half the cost of indexing a large cluster's pods.
+    """
 
     namespace: str
     name: str
     labels: dict[str, str]
-    ready: bool
     phase: str
     sidecar_revision: str | None
-    owner_kind: str | None
-    owner_name: str | None
+    raw: RawObject = field(repr=False, compare=False)
+    _ready: bool | None = field(default=None, init=False, repr=False, compare=False)
+    _owner: tuple[str | None, str | None] | None = field(default=None, init=False, repr=False,
+                                                          compare=False)
+
+    @property
+    def ready(self) -> bool:
+        """Its ``Ready`` condition is True and it is not being deleted."""
+        if self._ready is None:
+            m = self.raw.get("metadata") or {}
+            self._ready = not m.get("deletionTimestamp") and any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (self.raw.get("status") or {}).get("conditions") or ())
+        return self._ready
+
+    @property
+    def owner(self) -> tuple[str | None, str | None]:
+        """Kind and name of its controlling owner (None, None when it has none)."""
+        if self._owner is None:
+            self._owner = (None, None)
+            for o in (self.raw.get("metadata") or {}).get("ownerReferences") or ():
+                if o.get("controller"):
+                    self._owner = (o.get("kind"), o.get("name"))
+                    break
+        return self._owner
+
+    @property
+    def owner_kind(self) -> str | None:
+        return self.owner[0]
+
+    @property
+    def owner_name(self) -> str | None:
+        return self.owner[1]
 
 
 @dataclass(slots=True)
@@ -258,8 +293,13 @@ class MeshModel:
         self.snapshot = snapshot
         self.unreadable = dict(snapshot.unreadable)
         self.readable = {key for key in snapshot.objects}
-        self.namespaces: dict[str, dict[str, str]] = {
-            meta(ns).get("name", ""): labels_of(ns) for ns in snapshot.items(k.NAMESPACES)}
+        # the loops over the large kinds (namespaces, pods, Deployments, ReplicaSets) inline
+        # ``meta``/``labels_of``: they run once per object, tens of thousands on a large cluster,
+        # where a call per lookup is a measurable share
+        self.namespaces: dict[str, dict[str, str]] = {}
+        for ns in snapshot.items(k.NAMESPACES):
+            m = ns.get("metadata") or {}
+            self.namespaces[m.get("name", "")] = m.get("labels") or {}
         self.services: dict[tuple[str, str], RawObject] = {}
         self.services_by_name: dict[str, list[str]] = defaultdict(list)
         for svc in snapshot.items(k.SERVICES):
@@ -270,25 +310,19 @@ class MeshModel:
         self.endpoints: dict[tuple[str, str], RawObject] = {
             (meta(ep).get("namespace", ""), meta(ep).get("name", "")): ep
             for ep in snapshot.items(k.ENDPOINTS)}
+        #: every pod, in snapshot order
+        self.pod_list = [_pod(raw) for raw in snapshot.items(k.PODS)]
         self.pods_by_ns: dict[str, list[Pod]] = defaultdict(list)
-        self.pods: dict[tuple[str, str], Pod] = {}
-        for raw in snapshot.items(k.PODS):
-            pod = _pod(raw)
+        for pod in self.pod_list:
             self.pods_by_ns[pod.namespace].append(pod)
-            self.pods[(pod.namespace, pod.name)] = pod
-        self.deployments_by_ns: dict[str, list[RawObject]] = defaultdict(list)
-        for dep in snapshot.items(k.DEPLOYMENTS):
-            self.deployments_by_ns[meta(dep).get("namespace", "")].append(dep)
+        # namespace → pod name → pod, for the namespaces :meth:`pod` was asked about
+        self._pods_by_name: dict[str, dict[str, Pod]] = {}
+        self.istiods: list[Istiod] = [
+            self._istiod(dep) for dep in snapshot.items(k.DEPLOYMENTS)
+            if ((dep.get("metadata") or {}).get("labels") or {}).get("app") == wk.ISTIOD_APP]
         self.replicasets_by_ns: dict[str, list[RawObject]] = defaultdict(list)
         for rs in snapshot.items(k.REPLICA_SETS):
-            self.replicasets_by_ns[meta(rs).get("namespace", "")].append(rs)
-        self.istiods: list[Istiod] = []
-        self.gateways: list[Gateway] = []
-        for dep in snapshot.items(k.DEPLOYMENTS):
-            if labels_of(dep).get("app") == wk.ISTIOD_APP:
-                self.istiods.append(self._istiod(dep))
-            elif is_gateway_proxy((dep.get("spec") or {}).get("template") or {}):
-                self.gateways.append(_gateway(dep))
+            self.replicasets_by_ns[(rs.get("metadata") or {}).get("namespace", "")].append(rs)
         self.istiods_by_ns: dict[str, list[Istiod]] = defaultdict(list)
         for d in self.istiods:
             self.istiods_by_ns[d.namespace].append(d)
@@ -303,6 +337,45 @@ class MeshModel:
             if hook.service_name is not None:
                 hook.target = self.resolve(hook.service_namespace or "", hook.service_name,
                                            hook.service_port or 443)
+
+    # indexes built on first use: the diagnosis reads istiod's Deployments and a few ReplicaSets
+    # and pods by name only, the tables read them all
+
+    def pod(self, namespace: str, name: str) -> Pod | None:
+        """The pod of that name (indexes only the namespaces asked about)."""
+        by_name = self._pods_by_name.get(namespace)
+        if by_name is None:
+            by_name = self._pods_by_name[namespace] = {
+                p.name: p for p in self.pods_by_ns.get(namespace, ())}
+        return by_name.get(name)
+
+    @functools.cached_property
+    def pods(self) -> dict[tuple[str, str], Pod]:
+        """``(namespace, name)`` → pod, every namespace."""
+        return {(p.namespace, p.name): p for pods in self.pods_by_ns.values() for p in pods}
+
+    @functools.cached_property
+    def deployments_by_ns(self) -> dict[str, list[RawObject]]:
+        """Deployments by namespace, in snapshot order."""
+        by_ns: dict[str, list[RawObject]] = defaultdict(list)
+        for dep in self.snapshot.items(k.DEPLOYMENTS):
+            by_ns[meta(dep).get("namespace", "")].append(dep)
+        return by_ns
+
+    @functools.cached_property
+    def replicasets(self) -> dict[tuple[str, str], RawObject]:
+        """``(namespace, name)`` → ReplicaSet."""
+        return {(meta(rs).get("namespace", ""), meta(rs).get("name", "")): rs
+                for rs in self.snapshot.items(k.REPLICA_SETS)}
+
+    @functools.cached_property
+    def gateways(self) -> list[Gateway]:
+        """The Istio gateway Deployments (not istiod's), in snapshot order. Found on first use:
+        telling one needs a look into every Deployment's pod template, and the diagnosis never
+        asks (the control-plane table does)."""
+        return [_gateway(dep) for dep in self.snapshot.items(k.DEPLOYMENTS)
+                if labels_of(dep).get("app") != wk.ISTIOD_APP
+                and is_gateway_proxy((dep.get("spec") or {}).get("template") or {})]
 
     # ----------------------------------------------------------------------------- readability
 
@@ -382,7 +455,7 @@ class MeshModel:
         count, keys = pods
         if count == 0:
             return found("no_endpoints", f'no endpoints available for service "{name}"', 0)
-        revs = sorted({r for key in keys if (p := self.pods.get(key)) and (r := self.pod_revision(p))})
+        revs = sorted({r for key in keys if (p := self.pod(*key)) and (r := self.pod_revision(p))})
         return found("ok", "", count, tuple(f"{a}/{b}" for a, b in keys), tuple(revs))
 
     def _selected_revisions(self, namespace: str, selector_map: Mapping[str, str]) -> tuple[str, ...]:
@@ -457,39 +530,51 @@ class MeshModel:
             self._events = self._read_events()
         return self._events
 
-    def _read_events(self) -> list[Event]:
-        seen: set[tuple[str, str]] = set()
-        out: list[Event] = []
-        for raw in self.snapshot.items(k.EVENTS):
-            m = meta(raw)
-            seen.add((m.get("namespace", ""), m.get("name", "")))
-            inv = raw.get("involvedObject") or {}
-            series = raw.get("series") or {}
-            out.append(Event(
-                namespace=inv.get("namespace") or m.get("namespace", ""),
-                kind=inv.get("kind", ""), name=inv.get("name", ""),
-                reason=raw.get("reason") or "", type=raw.get("type") or "",
-                count=int(series.get("count") or raw.get("count") or 1),
-                first_seen=raw.get("firstTimestamp") or raw.get("eventTime"),
-                last_seen=(series.get("lastObservedTime") or raw.get("lastTimestamp")
-                           or raw.get("eventTime")),
-                message=raw.get("message") or ""))
-        for raw in self.snapshot.items(k.EVENTS_V1):
-            m = meta(raw)
-            if (m.get("namespace", ""), m.get("name", "")) in seen:
-                continue
-            reg = raw.get("regarding") or {}
-            series = raw.get("series") or {}
-            out.append(Event(
-                namespace=reg.get("namespace") or m.get("namespace", ""),
-                kind=reg.get("kind", ""), name=reg.get("name", ""),
-                reason=raw.get("reason") or "", type=raw.get("type") or "",
-                count=int(series.get("count") or raw.get("deprecatedCount") or 1),
-                first_seen=raw.get("deprecatedFirstTimestamp") or raw.get("eventTime"),
-                last_seen=(series.get("lastObservedTime") or raw.get("deprecatedLastTimestamp")
-                           or raw.get("eventTime")),
-                message=raw.get("note") or ""))
+    def events_with_reason(self, reason: str) -> list[Event]:
+        """The :meth:`events` whose reason is ``reason``, in the same order. Only those are
+        built when the full list is not (the diagnosis reads the ``FailedCreate`` fifth of the
+        events; the table reads them all)."""
+        if self._events is not None:
+            return [ev for ev in self._events if ev.reason == reason]
+        return self._read_events(reason)
+
+    def _read_events(self, reason: str | None = None) -> list[Event]:
+        core = self.snapshot.items(k.EVENTS)
+        out = [_event(raw, _CORE_EVENT_FIELDS) for raw in core
+               if reason is None or (raw.get("reason") or "") == reason]
+        v1 = self.snapshot.items(k.EVENTS_V1)
+        if v1:
+            seen = set()
+            for raw in core:
+                m = raw.get("metadata") or {}
+                seen.add((m.get("namespace", ""), m.get("name", "")))
+            for raw in v1:
+                m = raw.get("metadata") or {}
+                if ((m.get("namespace", ""), m.get("name", "")) not in seen
+                        and (reason is None or (raw.get("reason") or "") == reason)):
+                    out.append(_event(raw, _V1_EVENT_FIELDS))
         return out
+
+
+#: where core/v1 and events.k8s.io/v1 Events keep the same facts: the object the event is about,
+#: its count, first and last time, and its text
+_CORE_EVENT_FIELDS = ("involvedObject", "count", "firstTimestamp", "lastTimestamp", "message")
+_V1_EVENT_FIELDS = ("regarding", "deprecatedCount", "deprecatedFirstTimestamp",
+                    "deprecatedLastTimestamp", "note")
+
+
+def _event(raw: RawObject, fields: tuple[str, str, str, str, str]) -> Event:
+    about_key, count_key, first_key, last_key, message_key = fields
+    about = raw.get(about_key) or {}
+    series = raw.get("series") or {}
+    return Event(
+        namespace=about.get("namespace") or (raw.get("metadata") or {}).get("namespace", ""),
+        kind=about.get("kind", ""), name=about.get("name", ""),
+        reason=raw.get("reason") or "", type=raw.get("type") or "",
+        count=int(series.get("count") or raw.get(count_key) or 1),
+        first_seen=raw.get(first_key) or raw.get("eventTime"),
+        last_seen=series.get("lastObservedTime") or raw.get(last_key) or raw.get("eventTime"),
+        message=raw.get(message_key) or "")
 
 
 @paused_gc
@@ -555,23 +640,11 @@ def sidecar_revision(status_annotation: str) -> str | None:
 
 
 def _pod(raw: RawObject) -> Pod:
-    # plain loops, not generators: this runs once per pod (8,000 on the scale cluster)
     m = raw.get("metadata") or {}
-    status = raw.get("status") or {}
-    ready = False
-    for c in status.get("conditions") or ():
-        if c.get("type") == "Ready" and c.get("status") == "True":
-            ready = True
-            break
     sc = (m.get("annotations") or {}).get(wk.SIDECAR_STATUS_ANNOTATION)
-    owner_kind = owner_name = None
-    for o in m.get("ownerReferences") or ():
-        if o.get("controller"):
-            owner_kind, owner_name = o.get("kind"), o.get("name")
-            break
     return Pod(m.get("namespace", ""), m.get("name", ""), m.get("labels") or {},
-               ready and not m.get("deletionTimestamp"), status.get("phase") or "",
-               sidecar_revision(sc) if sc else None, owner_kind, owner_name)
+               (raw.get("status") or {}).get("phase") or "",
+               sidecar_revision(sc) if sc else None, raw)
 
 
 def _gateway(dep: RawObject) -> Gateway:

@@ -19,6 +19,7 @@ from runbook.mesh.injector_chains import labels_text
 from runbook.mesh.model import SYSTEM_NAMESPACES, MeshModel, meta
 from runbook.mesh.pushes import control_plane_scopes
 from runbook.routing import PROXY_CONTAINER
+from runbook.selectors import label_values
 
 #: the namespace Istio's injection analyzer never reports on
 ISTIO_SYSTEM = "istio-system"
@@ -183,15 +184,9 @@ class NamespaceChains(DiagnosisState):
     # --------------------------------------------------------------------------- IST0158
 
     def stale_sidecars(self) -> None:
-        rs_owner: dict[tuple[str, str], str | None] = {}
-        for ns, items in self.m.replicasets_by_ns.items():
-            for rs in items:
-                owner = next((o.get("name") for o in (rs.get("metadata") or {}).get(
-                    "ownerReferences") or [] if o.get("kind") == "Deployment"), None)
-                rs_owner[(ns, (rs.get("metadata") or {}).get("name", ""))] = owner
         images = injector_proxy_images(self.m)
         if images:
-            self._image_mismatches(images, rs_owner)
+            self._image_mismatches(images)
             return
         # no injector ConfigMap readable: the revision that injected each pod stands in for its image
         for rec in self.injection:
@@ -205,7 +200,7 @@ class NamespaceChains(DiagnosisState):
             if not stale:
                 continue
             deployments = sorted({d for p in stale if p.owner_kind == "ReplicaSet"
-                                  and (d := rs_owner.get((p.namespace, p.owner_name or "")))})
+                                  and (d := self._deployment_of(p.namespace, p.owner_name or ""))})
             revs = sorted({p.sidecar_revision for p in stale if p.sidecar_revision})
             pods = sorted(p.name for p in stale)
             fix = self.recreate_fix(rec.namespace, deployments, [])
@@ -225,8 +220,16 @@ class NamespaceChains(DiagnosisState):
                 fix=fix, namespaces=[rec.namespace]))
 
 
-    def _image_mismatches(self, images: dict[str, str],
-                          rs_owner: dict[tuple[str, str], str | None]) -> None:
+    def _deployment_of(self, namespace: str, replicaset: str) -> str | None:
+        """The first Deployment among a ReplicaSet's owners (None when it has none or is not in
+        the snapshot): looked up for the few pods a finding names, not for every ReplicaSet."""
+        rs = self.m.replicasets.get((namespace, replicaset))
+        if rs is None:
+            return None
+        return next((o.get("name") for o in (rs.get("metadata") or {}).get("ownerReferences") or []
+                     if o.get("kind") == "Deployment"), None)
+
+    def _image_mismatches(self, images: dict[str, str]) -> None:
         """IST0158 as istioctl's ImageAnalyzer reports it: per injected namespace, the pods whose
         ``istio-proxy`` image is not the one its revision's injector ConfigMap defines."""
         for ns, labels in sorted(self.m.namespaces.items()):
@@ -237,7 +240,8 @@ class NamespaceChains(DiagnosisState):
             if expected is None:
                 continue
             mismatched: dict[str, str] = {}
-            for raw in self.m.snapshot.items(k.PODS):
+            for p in self.m.pods_by_ns.get(ns, ()):
+                raw = p.raw
                 m = meta(raw)
                 if m.get("namespace") != ns or (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
                     continue
@@ -251,9 +255,9 @@ class NamespaceChains(DiagnosisState):
             if not mismatched:
                 continue
             names = sorted(mismatched)
-            pods = [pod for name in names if (pod := self.m.pods.get((ns, name))) is not None]
+            pods = [pod for name in names if (pod := self.m.pod(ns, name)) is not None]
             deployments = sorted({d for pod in pods if pod.owner_kind == "ReplicaSet"
-                                  and (d := rs_owner.get((ns, pod.owner_name or "")))})
+                                  and (d := self._deployment_of(ns, pod.owner_name or ""))})
             fix = self.recreate_fix(ns, deployments, [])
             if fix is not None:
                 fix = FixSuggestion(fix.action, {**fix.params, "pods": names}, fix.command,
@@ -275,7 +279,18 @@ class NamespaceChains(DiagnosisState):
         scopes = control_plane_scopes(self.m.snapshot, self.m)
         if not scopes:
             return
+        # which revisions watch a namespace is decided once per distinct value of the labels the
+        # discovery selectors read, not once per namespace and revision
+        keys = sorted({key for scope in scopes.values() for s in scope.selectors for key in s.keys})
+        decided: dict[tuple[object, ...], list[str]] = {}
         for rec in self.injection:
+            read = label_values(rec.labels, keys)
+            watching = decided.get(read)
+            if watching is None:
+                watching = decided[read] = sorted(r for r, sc in scopes.items()
+                                                  if sc.watches(rec.labels))
+            if len(watching) == len(scopes):
+                continue  # every revision watches it: nothing to report, whatever runs there
             pods = self.m.pods_by_ns.get(rec.namespace, ())
             revisions = {p.sidecar_revision for p in pods if p.sidecar_revision}
             if rec.status in ("ok", "both labels") and rec.effective_revision \
@@ -283,9 +298,9 @@ class NamespaceChains(DiagnosisState):
                 revisions.add(rec.effective_revision)
             for rev in sorted(r for r in revisions if r in scopes):
                 scope = scopes[rev]
-                if scope.watches(rec.labels):
+                if rev in watching:
                     continue
-                watchers = sorted(r for r, sc in scopes.items() if sc.watches(rec.labels))
+                watchers = watching
                 cm = f"ConfigMap {scope.namespace}/{scope.configmap}" if scope.configmap else \
                     f"the meshConfig of revision {rev}"
                 self.out.append(Finding(

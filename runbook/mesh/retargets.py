@@ -34,6 +34,14 @@ class RetargetPlan:
 class Retargets(DiagnosisState):
     """Retarget and set-tag planning, shared by the failing-pods and the configuration chains."""
 
+    def __init__(self, model: MeshModel) -> None:
+        super().__init__(model)
+        # webhook (kind, configuration, index) → its plan: the failing-pods chain asks once per
+        # namespace the webhook breaks (400 on the scale cluster), and the plan is the same
+        self._plans: dict[tuple[str, str, int], RetargetPlan] = {}
+        # and the message and evidence of its MR106, likewise
+        self._alternatives: dict[tuple[str, str, int], tuple[str, list[str]]] = {}
+
     def serving_target(self, revision: str | None, port: int = 443) -> tuple[Target, Webhook | None] | None:
         """The Service that really serves ``revision``: its own injector's target first."""
         if not revision:
@@ -64,7 +72,14 @@ class Retargets(DiagnosisState):
 
     def plan_for_missing(self, w: Webhook) -> RetargetPlan:
         """Fixes for ``w``'s missing Service: a same-name Service elsewhere, or the Service that
-        serves the revision the configuration claims."""
+        serves the revision the configuration claims (planned once per webhook)."""
+        key = (w.kind, w.configuration, w.index)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan_for_missing(w)
+        return plan
+
+    def _plan_for_missing(self, w: Webhook) -> RetargetPlan:
         assert w.target is not None
         plan = RetargetPlan()
         plan.candidates = [t for t in self.m.elsewhere(w.target.name, w.target.namespace,
@@ -124,18 +139,26 @@ class Retargets(DiagnosisState):
         return retarget_fix(hooks, target, w.claimed_revision)
 
     def add_alternative(self, w: Webhook, plan: RetargetPlan, namespaces: list[str]) -> None:
+        key = (w.kind, w.configuration, w.index)
+        text = self._alternatives.get(key)
+        if text is None:
+            # the same for every namespace the webhook breaks: written once per webhook
+            text = self._alternatives[key] = self._alternative_text(w, plan)
+        self.out.append(Finding("MR106", WARNING, Subject(w.kind, None, w.configuration), text[0],
+                                evidence=list(text[1]), fix=plan.alternative,
+                                namespaces=namespaces))
+
+    def _alternative_text(self, w: Webhook, plan: RetargetPlan) -> tuple[str, list[str]]:
         assert plan.chosen is not None and plan.alternative is not None and plan.serving
         reached = ", ".join(plan.chosen.revisions)
-        self.out.append(Finding(
-            "MR106", WARNING, Subject(w.kind, None, w.configuration),
+        return (
             f"retargeting {w.configuration} to {plan.chosen.namespace}/{plan.chosen.name} makes "
             f"revision {reached} inject, not {w.claimed_revision} as "
             + (f"tag {w.tag}" if w.tag else "the configuration") + " claims — to keep "
             f"{w.claimed_revision}: {plan.alternative.summary}",
-            evidence=[f"{plan.chosen.describe()}: selector {plan.chosen.selector or '<none>'}",
-                      f"revision {w.claimed_revision} is served by {plan.serving.describe()}",
-                      *istioctl_caveat(self.m, plan.alternative)],
-            fix=plan.alternative, namespaces=namespaces))
+            [f"{plan.chosen.describe()}: selector {plan.chosen.selector or '<none>'}",
+             f"revision {w.claimed_revision} is served by {plan.serving.describe()}",
+             *istioctl_caveat(self.m, plan.alternative)])
 
 
 # ---------------------------------------------------------------------------------- fixes

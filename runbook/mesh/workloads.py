@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
 from runbook.formats.admission import AdmissionError, parse_admission_error
-from runbook.mesh.model import MeshModel, Source, as_model, meta, paused_gc
+from runbook.mesh.model import MeshModel, Source, as_model, controller_owner, paused_gc
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
@@ -93,8 +93,10 @@ def workloads(source: Source) -> pd.DataFrame:
     pod_revs: dict[tuple[str, str], set[str]] = defaultdict(set)
     for pods in model.pods_by_ns.values():
         for p in pods:
-            if p.owner_kind == "ReplicaSet" and p.owner_name and p.sidecar_revision:
-                pod_revs[(p.namespace, p.owner_name)].add(p.sidecar_revision)
+            if p.sidecar_revision:
+                kind, owner = p.owner
+                if kind == "ReplicaSet" and owner:
+                    pod_revs[(p.namespace, owner)].add(p.sidecar_revision)
     owners = model.replicaset_deployments()
     rs_of_dep: dict[tuple[str, str], set[str]] = defaultdict(set)
     for (ns, name), dep in owners.items():
@@ -178,6 +180,10 @@ def replicaset_events(source: Source) -> pd.DataFrame:
 # ----------------------------------------------------------------------- failing ReplicaSets
 
 
+#: a failing ReplicaSet's error until a condition or event names one (immutable: shared)
+_NO_ERROR = AdmissionError(webhook="", error_kind="", cause="")
+
+
 @dataclass
 class FailingReplicaSet:
     """A ReplicaSet that cannot create its pods because an admission webhook call fails."""
@@ -204,6 +210,7 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
     have_rs = model.has(k.REPLICA_SETS)
     found: dict[tuple[str, str], FailingReplicaSet] = {}
     cache: dict[str, AdmissionError | None] = {}
+    one_line: dict[str, str] = {}  # many events share a message: each is normalised once
 
     def parse(msg: str) -> AdmissionError | None:
         if msg not in cache:
@@ -211,36 +218,35 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
         return cache[msg]
 
     if have_rs:
-        owners = model.replicaset_deployments()
         for ns, items in model.replicasets_by_ns.items():
             for rs in items:
                 spec, status = rs.get("spec") or {}, rs.get("status") or {}
                 desired, current = _int(spec.get("replicas"), 1), _int(status.get("replicas"))
                 if current >= desired:
                     continue
-                name = meta(rs).get("name", "")
+                name = (rs.get("metadata") or {}).get("name", "")
+                # what replicaset_deployments() maps it to, for the few short of pods only
+                owner = controller_owner(rs, "Deployment")
                 for c in status.get("conditions") or []:
                     if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
                         err = parse(str(c.get("message") or ""))
                         if err:
                             found[(ns, name)] = FailingReplicaSet(
-                                ns, name, owners.get((ns, name)), desired, current, err,
-                                messages=[err.message])
+                                ns, name, owner, desired, current, err, messages=[err.message])
                 # keep the ReplicaSet for events even without a condition
-                found.setdefault((ns, name), FailingReplicaSet(
-                    ns, name, owners.get((ns, name)), desired, current,
-                    AdmissionError(webhook="", error_kind="", cause="")))
-    for ev in model.events():
-        if ev.kind != "ReplicaSet" or ev.reason != "FailedCreate":
+                if (ns, name) not in found:
+                    found[(ns, name)] = FailingReplicaSet(ns, name, owner, desired, current,
+                                                          _NO_ERROR)
+    for ev in model.events_with_reason("FailedCreate"):
+        if ev.kind != "ReplicaSet":
             continue
         key = (ev.namespace, ev.name)
         rec = found.get(key)
         if rec is None:
             if have_rs:
                 continue
-            rec = found[key] = FailingReplicaSet(ev.namespace, ev.name, None, 0, 0,
-                                                  AdmissionError(webhook="", error_kind="",
-                                                                 cause=""), exists=False)
+            rec = found[key] = FailingReplicaSet(ev.namespace, ev.name, None, 0, 0, _NO_ERROR,
+                                                  exists=False)
         err = parse(ev.message)
         if err is None:
             continue
@@ -250,5 +256,8 @@ def failing_replicasets(model: MeshModel) -> list[FailingReplicaSet]:
         if ev.last_seen and ev.last_seen > (rec.last_seen or ""):
             rec.last_seen = ev.last_seen
         if ev.message not in rec.messages:
-            rec.messages.append(" ".join(ev.message.split()))
+            text = one_line.get(ev.message)
+            if text is None:
+                text = one_line[ev.message] = " ".join(ev.message.split())
+            rec.messages.append(text)
     return [r for r in found.values() if r.error.webhook]
