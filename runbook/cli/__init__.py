@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from runbook.gcpause import paused_gc
+
 #: subcommand → (its module, its line in ``runbook --help``), in the order the help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("runbook.cli.sandbox_cmd", "run the embedded Kubernetes API server (or control it)"),
@@ -101,16 +103,24 @@ def console() -> NoReturn:
     os._exit(code)
 
 
-def _run(argv: Sequence[str] | None) -> int:
-    from runbook.cli.output import echo
-    from runbook.errors import RunbookError
+@paused_gc
+def _parsed(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed. Parsing imports the chosen command's module and its options' converters
+    (a duration's brings urllib3): modules live as long as the process, and the collector's
+    passes over them (about 20 before ``runbook diagnose`` starts) would find nothing."""
+    return build_parser(argv).parse_args(argv)
 
+
+def _run(argv: Sequence[str] | None) -> int:
     # The command line does no linear algebra, but OpenBLAS starts a thread per core when numpy
     # loads; on a busy 2-core machine that made `runbook diagnose` 0.1 s of CPU and ~0.4 s of wall
     # time slower (benchmarks/cli_bench.py). A value the user set is kept.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    args = _parsed(argv)
+    from runbook.cli.output import echo  # imported by parsing, with the collector paused
+    from runbook.errors import RunbookError
+
     try:
         return int(args.run(args) or 0)
     except RunbookError as exc:

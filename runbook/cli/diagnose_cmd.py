@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from runbook.cli import leave_for_exit
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
+from runbook.gcpause import paused_gc
 
 #: tables with one row per object of a namespace (what ``-n`` narrows)
 PER_NAMESPACE = ("namespace_injection", "workloads", "replicaset_events")
@@ -26,6 +27,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+# One read, one pass, one print: what the command builds lives until it ends, so the collector's
+# passes (about a hundred over the official client's imports alone) would find nothing
+@paused_gc
 def run(args: argparse.Namespace) -> int:
     from runbook.kube import DIAGNOSIS_KINDS, read_snapshot
 

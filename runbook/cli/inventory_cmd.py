@@ -6,6 +6,7 @@ import argparse
 
 from runbook.cli import leave_for_exit
 from runbook.cli.output import add_cluster_args, add_output_arg, cluster_from_args, emit
+from runbook.gcpause import paused_gc
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -19,6 +20,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+# one read, one pass, one print (as runbook diagnose): the collector's passes would find nothing
+@paused_gc
 def run(args: argparse.Namespace) -> int:
     from runbook.errors import InputError
     from runbook.mesh import TABLES

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runbook.frames import frame_records
+from runbook.gcpause import paused_gc
 from runbook.mesh.admission_chains import AdmissionChains
 from runbook.mesh.coverage import Coverage
 from runbook.mesh.findings import Finding, sort_findings
@@ -41,7 +42,7 @@ from runbook.mesh.injector_chains import (
     missing_proxy_findings,
     uninjected_pod_findings,
 )
-from runbook.mesh.model import MeshModel, Source, as_model, paused_gc
+from runbook.mesh.model import MeshModel, Source, as_model
 from runbook.mesh.namespace_chains import NamespaceChains
 from runbook.mesh.revisions import control_planes, revision_tags
 from runbook.mesh.webhook_chains import WebhookChains

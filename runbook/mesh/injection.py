@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runbook import wellknown as wk
-from runbook.mesh.model import MeshModel, Source, Webhook, as_model, paused_gc
+from runbook.gcpause import paused_gc
+from runbook.mesh.model import MeshModel, Source, Webhook, as_model
 from runbook.selectors import label_values
 from runbook.statuses import InjectionStatus, injection_status
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from runbook import wellknown as wk
-from runbook.mesh.model import Source, as_model, found_in, paused_gc
+from runbook.gcpause import paused_gc
+from runbook.mesh.model import Source, as_model, found_in
 from runbook.statuses import ControlPlaneStatus
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runbook import wellknown as wk
-from runbook.mesh.model import MeshModel, Source, Webhook, as_model, found_in, paused_gc
+from runbook.gcpause import paused_gc
+from runbook.mesh.model import MeshModel, Source, Webhook, as_model, found_in
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)

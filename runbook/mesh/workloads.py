@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from runbook import kinds as k
 from runbook.formats.admission import AdmissionError, parse_admission_error
-from runbook.mesh.model import MeshModel, Source, as_model, controller_owner, paused_gc
+from runbook.gcpause import paused_gc
+from runbook.mesh.model import MeshModel, Source, as_model, controller_owner
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built (runbook.mesh's docstring says why)
