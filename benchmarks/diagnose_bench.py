@@ -60,8 +60,10 @@ from benchmarks import Result, SandboxProcess, at_least, at_most, installed_env,
 NAME = "diagnose"
 SIZES = (500, 2000)
 RUNS = 3
-#: interleaved whole-process runs of each side (kubectl's take ~20 s each)
-PROCESS_RUNS = 5
+#: interleaved whole-process runs of each side (kubectl's take ~22 s each). This VM's speed drifts
+#: by a third from minute to minute, and a one-second process feels it more than a throttled
+#: 22-second one: nine pairs spread the medians over about three and a half minutes
+PROCESS_RUNS = 9
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180.0
 
