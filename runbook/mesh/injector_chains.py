@@ -256,8 +256,7 @@ def missing_proxy_findings(model: MeshModel) -> list[Finding]:
         if any(c.get("name") == PROXY_CONTAINER
                for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]):
             continue
-        named = model.pod(ns, name)
-        deployments = _deployments_of(model, ns, [named]) if named is not None else []
+        deployments = _deployments_of(model, ns, [pod])
         fix = None
         if deployments:
             fix = FixSuggestion(

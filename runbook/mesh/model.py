@@ -53,9 +53,6 @@ INJECTOR_SUFFIX = "sidecar-injector.istio.io"
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 
 
-
-
-
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 

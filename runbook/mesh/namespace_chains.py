@@ -243,7 +243,7 @@ class NamespaceChains(DiagnosisState):
             for p in self.m.pods_by_ns.get(ns, ()):
                 raw = p.raw
                 m = meta(raw)
-                if m.get("namespace") != ns or (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
+                if (m.get("annotations") or {}).get(PROXY_IMAGE_ANNOTATION):
                     continue
                 spec = raw.get("spec") or {}
                 for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
@@ -300,7 +300,6 @@ class NamespaceChains(DiagnosisState):
                 scope = scopes[rev]
                 if rev in watching:
                     continue
-                watchers = watching
                 cm = f"ConfigMap {scope.namespace}/{scope.configmap}" if scope.configmap else \
                     f"the meshConfig of revision {rev}"
                 self.out.append(Finding(
@@ -309,9 +308,9 @@ class NamespaceChains(DiagnosisState):
                     f"({scope.namespace}) does not watch {rec.namespace}: their sidecars get no "
                     f"configuration from it — add the namespace to the discoverySelectors in "
                     f"{cm} (key mesh), or bind the namespace to a revision that watches it"
-                    + (f" ({', '.join(watchers)})" if watchers else ""),
+                    + (f" ({', '.join(watching)})" if watching else ""),
                     evidence=[f"istiod {rev}: {scope.describe_selectors()}",
                               f"namespace labels: {labels_text(rec.labels)}",
                               f"revisions that watch {rec.namespace}: "
-                              f"{', '.join(watchers) or 'none'}"],
+                              f"{', '.join(watching) or 'none'}"],
                     namespaces=[rec.namespace]))
