@@ -115,6 +115,10 @@ def test_03_the_report_fix_heals_it_with_injected_pods(seed_engine: KubeEngine,
     kc("patch", "mutatingwebhookconfiguration", "istio-revision-tag-prod-canary", "--type=json",
        "-p", retarget_tag_patch("istio-canary"))
     kc("rollout", "restart", "deployment", "-n", ALPHA)
+    # until the rollouts finish, the first ReplicaSets still want a pod each and their retries
+    # (back-off from the earlier failures) can add one beside six Ready pods
+    for name in BOOKINFO_DEPLOYMENTS:
+        kc("rollout", "status", f"deployment/{name}", "-n", ALPHA, "--timeout=55s")
 
     def all_running() -> list[dict] | None:  # type: ignore[type-arg]
         pods = _json(kc, "get", "pods", "-n", ALPHA)["items"]
@@ -133,6 +137,8 @@ def test_03_the_report_fix_heals_it_with_injected_pods(seed_engine: KubeEngine,
         assert status["revision"] == "1-19-3"
         assert pod["status"]["podIP"].startswith("10.244.")
     listed = kc("get", "pods", "-n", ALPHA).stdout.strip().splitlines()[1:]
+    assert sorted(line.split()[0] for line in listed) == sorted(
+        p["metadata"]["name"] for p in pods), listed
     assert all(line.split()[1:3] == ["2/2", "Running"] for line in listed), listed
 
 
