@@ -7,6 +7,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from runbook.errors import InputError, ProbeError
 from runbook.probe import COLUMNS, ERROR_KINDS, probe
 from runbook.probe import loop as probe_loop
 from runbook.probe.http import USER_AGENT, build_target
-from runbook.probe.sockets import BLOCKING_RECEIVE, Poller
+from runbook.probe.sockets import BLOCKING_RECEIVE, Poller, block_with_receive_timeout
 
 from .conftest import Backend, start_backend, stop_backend
 
@@ -108,6 +110,32 @@ def test_one_connection_waits_for_its_answers_in_recv_not_in_the_poller(
     waits.clear()
     pair = probe(backend.url(), count=200, concurrency=2).samples
     assert (pair["error_kind"] == "").all() and len(waits) >= 100
+
+
+@pytest.mark.skipif(not BLOCKING_RECEIVE, reason="Linux only (MSG_DONTWAIT, SO_RCVTIMEO)")
+def test_the_solo_receive_polls_until_its_bound_then_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    yields: list[int] = []
+    monkeypatch.setattr(probe_loop.os, "sched_yield", lambda: yields.append(1))
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        block_with_receive_timeout(ours, 0.5)
+        view = memoryview(bytearray(64))
+        now = time.perf_counter_ns
+        # an answer already there: taken by the first poll
+        peer.send(b"early")
+        assert probe_loop._poll_then_wait(ours.recv_into, view, now() + 10**9) == 5 and not yields
+        # an answer later than the bound: polls (yielding the CPU each time) until it, then sleeps
+        timer = threading.Timer(0.05, peer.send, (b"late",))
+        timer.start()
+        started = now()
+        assert probe_loop._poll_then_wait(ours.recv_into, view, started + 100_000) == 4
+        assert bytes(view[:4]) == b"late" and yields and now() - started >= 40_000_000
+        timer.join()
+        # nothing at all: the sleep gives up after the socket's receive timeout, as before
+        yields.clear()
+        with pytest.raises(BlockingIOError):
+            probe_loop._poll_then_wait(ours.recv_into, view, now() - 1)
+        assert not yields  # a bound already past goes straight to the sleep
 
 
 def test_duration_bounds_the_run(backend: Backend) -> None:
