@@ -31,22 +31,25 @@ def configure(p: argparse.ArgumentParser) -> None:
 # passes (about a hundred over the official client's imports alone) would find nothing
 @paused_gc
 def run(args: argparse.Namespace) -> int:
-    from runbook.kube import DIAGNOSIS_KINDS, read_snapshot
+    from runbook.kube import DIAGNOSIS_KINDS, FINDINGS_SELECTORS, read_snapshot
 
+    # the findings come from the model alone: the inventory tables (20,000 workload rows on a
+    # large cluster) are built only to be printed, and without them only the events the findings
+    # read are listed
+    findings_only = not args.tables and args.output in ("table", "wide")
     with cluster_from_args(args) as cluster, ThreadPoolExecutor(max_workers=1) as pool:
         # the read (what read_mesh reads) starts before the diagnosis' imports — pandas and the
         # mesh model, most of a second: the server answers while they load
-        reading = pool.submit(read_snapshot, cluster, DIAGNOSIS_KINDS)
+        reading = pool.submit(read_snapshot, cluster, DIAGNOSIS_KINDS,
+                              selectors=FINDINGS_SELECTORS if findings_only else None)
         from runbook.mesh import diagnose, has_errors
         from runbook.mesh.observe import check_namespace, diagnose_snapshot
 
         snap = reading.result()
-    if args.tables or args.output not in ("table", "wide"):
+    if not findings_only:
         inv, findings = diagnose_snapshot(snap, namespace=args.namespace)
         tables = inv.tables()
     else:
-        # the findings come from the model alone: the inventory tables (20,000 workload rows on
-        # a large cluster) are built only to be printed
         check_namespace(snap, args.namespace)
         findings, tables = diagnose(snap, namespace=args.namespace), {}
     if args.namespace:

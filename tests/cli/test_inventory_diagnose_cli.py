@@ -19,7 +19,7 @@ import pytest
 import runbook.cli as cli
 from runbook import kinds as k
 from runbook.apps import app_path
-from runbook.kube import connect
+from runbook.kube import FINDINGS_SELECTORS, connect
 from runbook.kube.apply import apply_manifests
 from runbook.mesh import TABLES
 from runbook.mesh.diagnose import Inventory
@@ -131,6 +131,31 @@ def test_diagnose_table_prints_findings_with_fix_commands(
     assert "== control_planes (2)" in out and "== replicaset_events (6)" in out
     assert "== namespace_injection (1)" in out  # -n narrows the per-namespace tables
 
+
+
+def test_diagnose_without_tables_lists_only_the_events_its_findings_read(
+        incident: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import runbook.kube
+
+    asked: list[object] = []
+    whole = True  # when set, every read gets the default selectors, whatever the command asks
+
+    def read_snapshot(*args: object, selectors: object = None, **kwargs: object) -> object:
+        asked.append(selectors)
+        return real_read(*args, selectors=None if whole else selectors, **kwargs)  # type: ignore[arg-type]
+
+    real_read = runbook.kube.read_snapshot
+    monkeypatch.setattr(runbook.kube, "read_snapshot", read_snapshot)
+    for output in ("table", "wide"):
+        whole = True
+        expected = run(capsys, "diagnose", *kc(incident), "-o", output)
+        whole = False
+        assert run(capsys, "diagnose", *kc(incident), "-o", output) == expected
+        assert asked[-1] == FINDINGS_SELECTORS and asked[-2] == FINDINGS_SELECTORS
+    # tables and the other formats print the replicaset_events table: every ReplicaSet event
+    for args in (("--tables",), ("-o", "json"), ("-o", "yaml")):
+        run(capsys, "diagnose", *kc(incident), *args)
+        assert asked[-1] is None
 
 
 # what a diagnosis process loads, and how it ends: a fresh interpreter (this one has pandas)

@@ -8,6 +8,7 @@ from typing import Any
 
 from benchmarks.mesh_bench import scale_snapshot
 from runbook import kinds as k
+from runbook.kube import FINDINGS_SELECTORS
 from runbook.mesh import diagnose
 from runbook.mesh.diagnose import _Diagnosis
 from runbook.mesh.injection import effective_revision, resolve_injection
@@ -132,3 +133,23 @@ def test_missing_proxy_reads_the_pods_in_snapshot_order_and_any_status_annotatio
     model = build_model(Snapshot.from_objects(objects, (k.NAMESPACES, k.PODS)))
     assert model.pod("a", "unreadable-status").sidecar_revision is None  # type: ignore[union-attr]
     assert [f.subject.name for f in missing_proxy_findings(model)] == ["bare-1", "bare-2", "bare-3"]
+
+
+def test_the_findings_read_only_the_events_the_findings_selectors_keep() -> None:
+    """``runbook diagnose`` without tables lists events with FINDINGS_SELECTORS: the findings over
+    what that selector keeps are the findings over every event."""
+    full = scale_snapshot(namespaces=30, replicasets=120, events=600, broken=2)
+    terms = dict(term.split("=", 1) for term in
+                 FINDINGS_SELECTORS[k.EVENTS.key]["field_selector"].split(","))
+    assert set(terms) == {"involvedObject.kind", "reason"}  # each is applied below
+    kept = [ev for ev in full.items(k.EVENTS)
+            if ev["involvedObject"]["kind"] == terms["involvedObject.kind"]
+            and ev["reason"] == terms["reason"]]
+    assert 0 < len(kept) < len(full.items(k.EVENTS)) / 5
+    narrowed = Snapshot(objects={**full.objects, k.EVENTS.key: kept})
+
+    def essence(snapshot: Snapshot) -> list[tuple[Any, ...]]:
+        return [(f.code, f.severity, f.subject, f.message, f.namespaces, f.fix)
+                for f in diagnose(snapshot)]
+
+    assert essence(narrowed) == essence(full)
