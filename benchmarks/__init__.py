@@ -31,6 +31,32 @@ def installed_env(env: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
+def placement() -> tuple[set[int], set[int]] | None:
+    """(the clients' CPU, the server's CPU): two distinct CPUs this process may use, else None.
+
+    A user's cluster runs on other machines: a benchmark that puts the server on this one gives
+    it a CPU of its own, so that the clients compared do not compete with it for one."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    return ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else None
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int] | None) -> Iterator[None]:
+    """This thread, and the threads and processes it starts, on ``cpus`` for the block."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 @dataclass
 class Result:
     """One measured figure.
@@ -70,8 +96,10 @@ class SandboxProcess:
 
 
 @contextlib.contextmanager
-def sandbox_process(args: Sequence[str], *, start_timeout: float) -> Iterator[SandboxProcess]:
-    """``python -m runbook.sandbox ARGS`` with its own home directory and kubeconfig, stopped after.
+def sandbox_process(args: Sequence[str], *, start_timeout: float,
+                    cpus: set[int] | None = None) -> Iterator[SandboxProcess]:
+    """``python -m runbook.sandbox ARGS`` with its own home directory and kubeconfig (its threads
+    on ``cpus`` when given), stopped after.
 
     Raises:
         RuntimeError: it did not answer within ``start_timeout`` seconds (its log's end is named).
@@ -83,7 +111,8 @@ def sandbox_process(args: Sequence[str], *, start_timeout: float) -> Iterator[Sa
     log = open(home / "sandbox.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
         [sys.executable, "-m", "runbook.sandbox", *args, "--port", "0", "--kubeconfig-out", str(kubeconfig)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     try:
         deadline = time.monotonic() + start_timeout
         # the server prints its kubeconfig line once it answers: poll the log (another process)

@@ -47,7 +47,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks import Result, at_least, at_most
+from benchmarks import Result, at_least, at_most, pinned, placement
 from runbook.probe import probe
 
 NAME = "probe"
@@ -180,29 +180,6 @@ http {{
                 proc.wait(timeout=5)
         shutil.rmtree(root, ignore_errors=True)
 
-
-
-def placement() -> tuple[set[int], set[int]] | None:
-    """(the clients' CPU, nginx's CPU): two distinct CPUs this process may use, else None."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
-    return ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else None
-
-
-@contextlib.contextmanager
-def pinned(cpus: set[int] | None) -> Iterator[None]:
-    """This thread (and the threads it starts, the probe's) on ``cpus`` for the block."""
-    if cpus is None:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 _WRK_P50 = re.compile(r"^\s*50%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
