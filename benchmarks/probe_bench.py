@@ -27,7 +27,7 @@
    requests leave on time: send lag p99 <= 1 ms. Probe and nginx (a second one) run unpinned here:
    something outside the benchmark holds one vCPU for 5–10 ms about once a second
    (a busy loop pinned there sees the gaps), and a pinned nginx cannot leave it, so its eight
-   connections stall and up to 1.7 % of sends went late; unpinned, the scheduler moves whichever is
+   connections stall and up to 1.3 % of sends went late; unpinned, the scheduler moves whichever is
    woken to the free CPU (send lag p99 110–180 µs against 810–1,700 µs in the same hour).
 6. Stops both nginx.
 """
